@@ -1,1 +1,58 @@
+//! Shared helpers for quickdeploy's tests: independent zip checkers now, the local AWS rig next.
+#![allow(clippy::missing_panics_doc)]
 
+pub mod zipcheck;
+
+use std::path::PathBuf;
+
+/// Path of a binary built from this workspace (`make test` builds them before testing).
+pub fn bin(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// Writes a zip of `files` with Python's `zipfile` (deflated), a tool independent of ours.
+pub fn python_zip(path: &std::path::Path, files: &[(&str, &[u8])]) {
+    let spec: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, d)| {
+            (
+                n.to_string(),
+                d.iter().map(|b| format!("{b:02x}")).collect(),
+            )
+        })
+        .collect();
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,sys,zipfile\n\
+             with zipfile.ZipFile(sys.argv[1],'w',zipfile.ZIP_DEFLATED) as z:\n  \
+             for n,h in json.load(sys.stdin): z.writestr(n, bytes.fromhex(h))\n",
+        )
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let spec = serde_json::to_vec(&spec).expect("json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&spec)
+        .expect("send spec");
+    let status = child.wait().expect("python3");
+    assert!(
+        status.success(),
+        "python zipfile could not write {}",
+        path.display()
+    );
+}

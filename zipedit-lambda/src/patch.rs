@@ -3,7 +3,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, Write};
 use std::str::FromStr;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -106,8 +105,6 @@ pub struct Report {
     pub written: u64,
     /// Hash state at the new archive's central directory, for the next append.
     pub checkpoint: HashCheckpoint,
-    /// Time spent, in milliseconds.
-    pub millis: f64,
 }
 
 /// A patched archive: `old[..kept_prefix]` followed by `tail`.
@@ -172,7 +169,6 @@ pub fn patch<R: Read + Seek>(
     changes: &ChangeSet,
     opts: &PatchOptions,
 ) -> Result<Patched, PatchError> {
-    let started = Instant::now();
     changes.validate()?;
     let mut src = Source::new(old)?;
     let end = format::read_end(&mut src)?;
@@ -295,7 +291,6 @@ pub fn patch<R: Read + Seek>(
         kept_prefix,
         written: tail.len() as u64,
         checkpoint,
-        millis: started.elapsed().as_secs_f64() * 1e3,
     };
     Ok(Patched {
         kept_prefix,

@@ -1,9 +1,7 @@
 //! The engine against archives made by other tools, checked by readers other than itself.
 
-mod common;
-
-use common::{
-    Flavor, Tree, assert_reads_as, independent, raw_entries, stream_tree, zip_crate_archive,
+use testkit::zipcheck::{
+    self, Flavor, Tree, assert_reads_as, independent, raw_entries, stream_tree, zip_crate_archive,
 };
 use zipedit::{
     ChangeSet, EMPTY_ARCHIVE, Mode, PatchError, PatchOptions, PutFile, Strategy, build_archive,
@@ -77,7 +75,7 @@ fn every_flavor_and_mode_gives_the_changed_tree() {
         if flavor == Flavor::Stream {
             // Flag bit 3 on the first local header: this flavor really has data descriptors.
             assert!(
-                common::descriptor_entries(&old) >= 5,
+                zipcheck::descriptor_entries(&old) >= 5,
                 "stream flavor without descriptors"
             );
         }
@@ -114,7 +112,7 @@ fn every_flavor_and_mode_gives_the_changed_tree() {
             }
             match p.report.strategy {
                 Strategy::Append => {
-                    let cd = common::cd_offset(&old);
+                    let cd = zipcheck::cd_offset(&old);
                     assert_eq!(p.kept_prefix, cd);
                     assert!(
                         new[..cd as usize] == old[..cd as usize],
@@ -157,7 +155,7 @@ fn auto_appends_small_changes_and_rewrites_deletes() {
     let p = patch_bytes(&old, &delete, &opts(Mode::Auto)).expect("auto delete");
     assert_eq!(p.report.strategy, Strategy::Rewrite);
     assert_eq!(p.report.deleted, 1);
-    assert!(!common::zip_crate_tree(&p.to_vec(&old)).contains_key("lib/util.py"));
+    assert!(!zipcheck::zip_crate_tree(&p.to_vec(&old)).contains_key("lib/util.py"));
 }
 
 #[test]
@@ -299,7 +297,7 @@ fn many_entries_use_zip64_end_records() {
             .to_vec(&old);
         let ind = independent(&new);
         assert_eq!(ind.files.len(), 69_999);
-        assert_eq!(ind.files["f/00007.txt"].0, common::sha_hex(b"seven"));
+        assert_eq!(ind.files["f/00007.txt"].0, zipcheck::sha_hex(b"seven"));
         assert!(!ind.files.contains_key("f/69999.txt"));
     }
 }
@@ -323,7 +321,7 @@ fn python_written_archives_with_descriptors_patch_cleanly() {
     assert!(status.success());
     let old = std::fs::read(&path).expect("read");
     assert_eq!(
-        common::descriptor_entries(&old),
+        zipcheck::descriptor_entries(&old),
         2,
         "python wrote data descriptors"
     );
@@ -426,7 +424,7 @@ fn bad_change_sets_are_rejected_with_the_reason() {
 fn damaged_archives_are_rejected_with_the_reason() {
     let old = zip_crate_archive(&base_files(), &[], "", Flavor::Seekable);
     let changes = ChangeSet::new().put(PutFile::new("x", "1"));
-    let cd = common::cd_offset(&old) as usize;
+    let cd = zipcheck::cd_offset(&old) as usize;
     let mut bad_local = old.clone();
     bad_local[0] = b'X'; // first local header signature
     let mut bad_cd = old.clone();
