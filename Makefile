@@ -3,10 +3,15 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test demo bench tools build lint
+# The local AWS rig's Python side, pinned: moto's server, and cfn-lint for the templates.
+VENV := .venv
+MOTO_VERSION := 5.2.5
+CFN_LINT_VERSION := 1.58.0
+
+.PHONY: test demo bench tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
-test: tools
+test: tools rig-deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo build --workspace
@@ -27,12 +32,23 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+## rig-deps: moto and cfn-lint in a virtualenv inside the repo (ignored by git), so nothing
+## is installed into the system Python. Re-run when the pins change.
+rig-deps: $(VENV)/.installed-$(MOTO_VERSION)-$(CFN_LINT_VERSION)
+
+$(VENV)/.installed-$(MOTO_VERSION)-$(CFN_LINT_VERSION):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+	  'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)'
+	touch $@
+
 ## tools: what the tests use besides cargo: python3, unzip and bsdtar as independent zip
 ## readers. Installed from Debian's packages when missing.
 tools:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first"; exit 1; }
 	@missing=""; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v unzip >/dev/null || missing="$$missing unzip"; \
 	command -v bsdtar >/dev/null || missing="$$missing libarchive-tools"; \
 	if [ -n "$$missing" ]; then \

@@ -1,6 +1,8 @@
-//! Shared helpers for quickdeploy's tests: independent zip checkers now, the local AWS rig next.
+//! Shared helpers for quickdeploy's tests: independent zip checkers and the local AWS rig.
 #![allow(clippy::missing_panics_doc)]
 
+#[cfg(feature = "rig")]
+pub mod rig;
 pub mod zipcheck;
 
 use std::path::PathBuf;

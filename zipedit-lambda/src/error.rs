@@ -42,6 +42,9 @@ pub enum PatchError {
     /// The hash checkpoint given does not fit this archive.
     #[error("hash checkpoint rejected: {0}")]
     Checkpoint(String),
+    /// The change cannot be made from the archive's directory alone; fetch the whole archive.
+    #[error("the whole archive is needed: {0}")]
+    NeedsWholeArchive(String),
     /// Reading the old archive failed.
     #[error("reading the archive failed: {0}")]
     Io(#[from] std::io::Error),
@@ -60,6 +63,7 @@ impl PatchError {
             Self::Corrupt(_) => "CorruptArchive",
             Self::Unsupported(_) => "UnsupportedArchive",
             Self::Checkpoint(_) => "BadCheckpoint",
+            Self::NeedsWholeArchive(_) => "NeedsWholeArchive",
             Self::Io(_) => "ReadFailed",
         }
     }

@@ -41,12 +41,18 @@ const S_IFREG: u32 = 0o100_000;
 pub(crate) struct Source<R> {
     inner: R,
     len: u64,
+    /// The first byte that can be read: 0, or where a fetched tail starts.
+    floor: u64,
 }
 
 impl<R: Read + Seek> Source<R> {
-    pub(crate) fn new(mut inner: R) -> std::io::Result<Self> {
+    pub(crate) fn new(inner: R) -> std::io::Result<Self> {
+        Self::with_floor(inner, 0)
+    }
+
+    pub(crate) fn with_floor(mut inner: R, floor: u64) -> std::io::Result<Self> {
         let len = inner.seek(SeekFrom::End(0))?;
-        Ok(Self { inner, len })
+        Ok(Self { inner, len, floor })
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -125,7 +131,12 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
             "{len} bytes is too short to be a zip archive"
         )));
     }
-    let window = len.min((EOCD_LEN + MAX_COMMENT) as u64);
+    let window = (len - src.floor.min(len)).min((EOCD_LEN + MAX_COMMENT) as u64);
+    if window < EOCD_LEN as u64 {
+        return Err(PatchError::NotZip(format!(
+            "{window} bytes is too short to hold an end record"
+        )));
+    }
     let tail = src.read_vec(len - window, window)?;
     // The end record is the last signature whose comment length reaches exactly the end.
     let mut found = None;
@@ -241,6 +252,18 @@ pub(crate) struct CentralRecord {
 }
 
 impl CentralRecord {
+    /// The local extent guessed from the central record alone (local extras may differ a
+    /// little), for when local headers are not at hand.
+    pub(crate) fn estimated_extent(&self) -> u64 {
+        let name_extra = u64::from(u16_at(&self.raw, 28)) + u64::from(u16_at(&self.raw, 30));
+        let descriptor = if self.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            16
+        } else {
+            0
+        };
+        LOCAL_FIXED_LEN as u64 + name_extra + self.compressed_size + descriptor
+    }
+
     /// The record with its local header offset changed (rewrite moves kept entries down).
     pub(crate) fn with_offset(&self, offset: u64) -> Result<Vec<u8>, PatchError> {
         let mut raw = self.raw.clone();

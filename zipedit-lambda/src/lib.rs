@@ -33,11 +33,17 @@ mod build;
 mod change;
 mod digest;
 mod error;
+pub mod event;
 mod format;
 mod patch;
+#[cfg(feature = "aws")]
+pub mod s3;
 
 pub use build::{EMPTY_ARCHIVE, build_archive};
 pub use change::{ChangeSet, PutFile, check_path};
 pub use digest::{HashCheckpoint, code_sha256};
 pub use error::PatchError;
-pub use patch::{Mode, PatchOptions, Patched, Report, Strategy, patch, patch_bytes};
+pub use patch::{
+    Mode, PatchOptions, Patched, Report, Strategy, directory_offset, patch, patch_bytes,
+    patch_directory,
+};

@@ -169,12 +169,59 @@ pub fn patch<R: Read + Seek>(
     changes: &ChangeSet,
     opts: &PatchOptions,
 ) -> Result<Patched, PatchError> {
+    patch_source(Source::new(old)?, changes, opts, Access::Whole)
+}
+
+/// Where the central directory of an archive starts, from its last bytes: `tail` holds bytes
+/// `tail_offset..total_len`. The S3 side fetches the end of an artifact, asks this, and then
+/// fetches the rest of the directory if the tail did not reach it.
+pub fn directory_offset(tail: &[u8], tail_offset: u64, total_len: u64) -> Result<u64, PatchError> {
+    let mut src = Source::with_floor(TailReader::new(tail, tail_offset, total_len), tail_offset)?;
+    Ok(format::read_end(&mut src)?.cd_offset)
+}
+
+/// Appends `changes` knowing only the end of the archive: `tail` holds bytes
+/// `tail_offset..total_len` and must include the whole central directory.
+///
+/// Only append (or an unchanged archive) can be done this way, and only with a
+/// [`PatchOptions::checkpoint`] at the old directory offset, because the kept prefix is never
+/// read. Anything else answers [`PatchError::NeedsWholeArchive`]. Dead bytes are estimated from
+/// the directory, since local headers are not read.
+pub fn patch_directory(
+    tail: &[u8],
+    tail_offset: u64,
+    total_len: u64,
+    changes: &ChangeSet,
+    opts: &PatchOptions,
+) -> Result<Patched, PatchError> {
+    let src = Source::with_floor(TailReader::new(tail, tail_offset, total_len), tail_offset)?;
+    patch_source(src, changes, opts, Access::DirectoryOnly)
+}
+
+/// How much of the old archive the engine may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Whole,
+    DirectoryOnly,
+}
+
+fn patch_source<R: Read + Seek>(
+    mut src: Source<R>,
+    changes: &ChangeSet,
+    opts: &PatchOptions,
+    access: Access,
+) -> Result<Patched, PatchError> {
     changes.validate()?;
-    let mut src = Source::new(old)?;
     let end = format::read_end(&mut src)?;
     let cd = src.read_vec(end.cd_offset, end.cd_size)?;
     let records = format::parse_central(&cd, end.entries)?;
-    let extents = entry_extents(&mut src, &records, end.cd_offset)?;
+    let extents = match access {
+        Access::Whole => entry_extents(&mut src, &records, end.cd_offset)?,
+        Access::DirectoryOnly => records
+            .iter()
+            .map(CentralRecord::estimated_extent)
+            .collect(),
+    };
     let plan = Plan::resolve(&records, changes)?;
 
     let new_entries: Vec<Compressed> = plan
@@ -182,7 +229,13 @@ pub fn patch<R: Read + Seek>(
         .iter()
         .map(|(put, old_mode)| Compressed::new(put, *old_mode, opts.compression_level))
         .collect();
-    let live_kept: u64 = plan.kept.iter().map(|&i| extents[i]).sum();
+    // Estimated extents (directory-only) may overshoot a little: never past the directory.
+    let live_kept = plan
+        .kept
+        .iter()
+        .map(|&i| extents[i])
+        .sum::<u64>()
+        .min(end.cd_offset);
 
     let strategy = if changes.is_empty() && opts.mode != Mode::Rewrite {
         Strategy::Unchanged
@@ -207,6 +260,24 @@ pub fn patch<R: Read + Seek>(
             }
         }
     };
+
+    if access == Access::DirectoryOnly {
+        let resumable = opts
+            .checkpoint
+            .as_ref()
+            .is_some_and(|cp| cp.offset == end.cd_offset);
+        if strategy == Strategy::Rewrite {
+            return Err(PatchError::NeedsWholeArchive(
+                "this change is written by rewrite (it deletes, or dead bytes are past the limit)"
+                    .into(),
+            ));
+        }
+        if !resumable {
+            return Err(PatchError::NeedsWholeArchive(
+                "no hash checkpoint at this archive's central directory".into(),
+            ));
+        }
+    }
 
     let (kept_prefix, dead_bytes, mut tail) = match strategy {
         Strategy::Unchanged => (src.len(), end.cd_offset - live_kept, Vec::new()),
@@ -297,6 +368,53 @@ pub fn patch<R: Read + Seek>(
         tail,
         report,
     })
+}
+
+/// Reads over the last bytes of an archive, as fetched from S3 by a suffix range; a read
+/// before them fails, which the directory-only path never does.
+struct TailReader<'a> {
+    tail: &'a [u8],
+    offset: u64,
+    total: u64,
+    pos: u64,
+}
+
+impl<'a> TailReader<'a> {
+    fn new(tail: &'a [u8], offset: u64, total: u64) -> Self {
+        Self {
+            tail,
+            offset,
+            total,
+            pos: 0,
+        }
+    }
+}
+
+impl Read for TailReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos < self.offset {
+            return Err(std::io::Error::other(format!(
+                "byte {} is before the fetched tail of the archive (from {})",
+                self.pos, self.offset
+            )));
+        }
+        let at = (self.pos - self.offset) as usize;
+        let n = buf.len().min(self.tail.len().saturating_sub(at));
+        buf[..n].copy_from_slice(&self.tail[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for TailReader<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            std::io::SeekFrom::Start(p) => p,
+            std::io::SeekFrom::End(d) => self.total.saturating_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
 }
 
 /// Each entry's local extent (header, data, descriptor), checked to lie before the central

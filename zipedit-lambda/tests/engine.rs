@@ -457,3 +457,45 @@ fn damaged_archives_are_rejected_with_the_reason() {
         }
     }
 }
+
+#[test]
+fn directory_only_append_matches_the_whole_archive_append() {
+    let old = zip_crate_archive(&base_files(), &[], "", Flavor::Seekable);
+    // First a whole-archive patch, which yields the checkpoint the next one resumes from.
+    let first = patch_bytes(&old, &change(), &opts(Mode::Rewrite)).expect("rewrite");
+    let art = first.to_vec(&old);
+    let next = ChangeSet::new().put(PutFile::new("handler.py", "print('v3')\n"));
+    let with_cp = PatchOptions {
+        mode: Mode::Auto,
+        checkpoint: Some(first.report.checkpoint.clone()),
+        ..PatchOptions::default()
+    };
+    let whole = patch_bytes(&art, &next, &with_cp).expect("whole");
+    // Only the last 300 bytes: not enough, the directory starts earlier.
+    let total = art.len() as u64;
+    let cd =
+        zipedit::directory_offset(&art[art.len() - 300..], total - 300, total).expect("end record");
+    assert_eq!(cd, zipcheck::cd_offset(&art));
+    let dir_only = zipedit::patch_directory(&art[cd as usize..], cd, total, &next, &with_cp)
+        .expect("directory only");
+    assert_eq!(dir_only.tail, whole.tail);
+    assert_eq!(dir_only.report.code_sha256, whole.report.code_sha256);
+    assert_eq!(dir_only.report.strategy, Strategy::Append);
+    // No checkpoint, or a delete (rewrite), needs the whole archive.
+    let no_cp = zipedit::patch_directory(
+        &art[cd as usize..],
+        cd,
+        total,
+        &next,
+        &PatchOptions::default(),
+    );
+    assert!(matches!(no_cp, Err(PatchError::NeedsWholeArchive(_))));
+    let del = zipedit::patch_directory(
+        &art[cd as usize..],
+        cd,
+        total,
+        &ChangeSet::new().delete("handler.py"),
+        &with_cp,
+    );
+    assert!(matches!(del, Err(PatchError::NeedsWholeArchive(_))));
+}

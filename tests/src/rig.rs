@@ -1,0 +1,435 @@
+//! The local AWS rig: real API servers on loopback.
+//!
+//! - [`Moto`]: moto's server (S3, Lambda, IAM, CloudFormation), from the repo's virtualenv
+//!   (`make test` creates it), switched to `use_docker: false` as soon as it answers.
+//! - [`Patcher`]: the real zipedit binary as its own processes, pulling invocations from a
+//!   Lambda Runtime API (crates.io `lambda-simulator`), behind a Lambda Invoke API that answers
+//!   as real Lambda does: 200 with `X-Amz-Function-Error: Unhandled` on a function error, 413
+//!   `RequestEntityTooLargeException` past 6 MB.
+//!
+//! Ports are picked free at start, so two checkouts (or two tests) never collide. Every process
+//! started here is killed when its handle drops, and also if the test process dies (the kernel's
+//! parent-death signal), so a failing test leaves nothing running.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lambda_simulator::{Invocation, InvocationStatus, Simulator};
+
+/// Fake credentials and region that every client on the rig uses.
+pub const REGION: &str = "us-east-1";
+/// Lambda's synchronous payload limit (request and response): 6 MB.
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Makes a child die with the test process, even if the test aborts without unwinding.
+fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A minimal HTTP/1.1 call, for moto's control API (no client crate needed for three calls).
+pub fn http(method: &str, port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The Python that has moto: `QUICKDEPLOY_PYTHON`, else the repo's `.venv`, else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("QUICKDEPLOY_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// moto's server on a free loopback port.
+pub struct Moto {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its own folder, for the request recording (moto's default is one file in the working
+    /// folder, shared by every moto started there).
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    /// Starts moto, waits until it answers, and turns off Docker for Lambda.
+    pub fn start() -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("moto's folder");
+        let mut cmd = Command::new(python());
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .env("MOTO_ENABLE_RECORDING", "True")
+        .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let child = die_with_parent(&mut cmd)
+            .spawn()
+            .expect("start moto (make test installs it into .venv: run `make rig-deps`)");
+        let moto = Self { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !matches!(http("GET", port, "/moto-api/", ""), Ok((200, _))) {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (status, body) = http(
+            "POST",
+            port,
+            "/moto-api/config",
+            r#"{"lambda":{"use_docker":false}}"#,
+        )
+        .expect("configure moto");
+        assert!(
+            (200..300).contains(&status) && body.contains(r#""lambda": {"use_docker": false}"#),
+            "moto config: {status} {body}"
+        );
+        moto
+    }
+
+    /// `http://localhost:PORT`: moto reads path-style template URLs only with "localhost".
+    pub fn endpoint(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+
+    /// Starts moto's request recorder afresh.
+    pub fn start_recording(&self) {
+        for step in ["reset-recording", "start-recording"] {
+            let (status, body) = http("POST", self.port, &format!("/moto-api/recorder/{step}"), "")
+                .expect("recorder");
+            assert!(
+                (200..300).contains(&status),
+                "moto recorder {step}: {status} {body}"
+            );
+        }
+    }
+
+    /// Every request moto saw since [`Moto::start_recording`], one JSON object each
+    /// (`method`, `url`, `headers`, `body`), moto's own control calls left out.
+    pub fn recording(&self) -> Vec<serde_json::Value> {
+        let (_, body) = http(
+            "GET",
+            self.port,
+            "/moto-api/recorder/download-recording",
+            "",
+        )
+        .expect("recording");
+        body.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| !r["url"].as_str().unwrap_or_default().contains("/moto-api/"))
+            .collect()
+    }
+
+    /// A request's header, whatever its case.
+    pub fn header<'a>(request: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+        request["headers"]
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    }
+
+    /// `METHOD url` per request, for readable assertion messages.
+    pub fn summary(recording: &[serde_json::Value]) -> Vec<String> {
+        recording
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["method"].as_str().unwrap_or("?"),
+                    r["url"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The SDK config every client on the rig uses: fake credentials, the region, an endpoint.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "rig",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// An S3 client for moto (path-style addressing).
+pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = sdk_config(endpoint).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A Lambda client for an endpoint (moto's, or the patcher's Invoke API).
+pub async fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&sdk_config(endpoint).await)
+}
+
+/// The zipedit binary running as Lambda runs it, behind an Invoke API.
+pub struct Patcher {
+    /// The function name the Invoke API serves.
+    pub function_name: String,
+    /// `http://127.0.0.1:PORT` of the Invoke API.
+    pub invoke_endpoint: String,
+    runtimes: Vec<Child>,
+    server: tokio::task::JoinHandle<()>,
+    _sim: Arc<Simulator>,
+}
+
+struct Front {
+    sim: Arc<Simulator>,
+    function_name: String,
+}
+
+impl Patcher {
+    /// Starts `concurrency` zipedit processes (Lambda runs concurrent invocations in separate
+    /// instances) against a Runtime API, and the Invoke API in front of it. `s3_endpoint` is
+    /// what the patcher uses as `AWS_ENDPOINT_URL`.
+    pub async fn start(binary: &Path, s3_endpoint: &str, concurrency: usize) -> Self {
+        let function_name = "zipedit".to_owned();
+        let sim = Arc::new(
+            Simulator::builder()
+                .function_name(&function_name)
+                .build()
+                .await
+                .expect("start the Lambda Runtime API simulator"),
+        );
+        let runtime_api = sim.addr().to_string();
+        let runtimes = (0..concurrency)
+            .map(|i| {
+                let mut cmd = Command::new(binary);
+                cmd.env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+                    .env("AWS_LAMBDA_FUNCTION_NAME", &function_name)
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                    .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/zipedit")
+                    .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("rig/{i}"))
+                    .env("AWS_ENDPOINT_URL", s3_endpoint)
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env("AWS_REGION", REGION)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                die_with_parent(&mut cmd)
+                    .spawn()
+                    .expect("start the zipedit binary")
+            })
+            .collect();
+        let front = Arc::new(Front {
+            sim: sim.clone(),
+            function_name: function_name.clone(),
+        });
+        let app = axum::Router::new()
+            .route(
+                "/2015-03-31/functions/{name}/invocations",
+                axum::routing::post(invoke),
+            )
+            // Larger than Lambda's limit, so the 413 is ours and worded as Lambda words it.
+            .layer(DefaultBodyLimit::max(4 * MAX_PAYLOAD))
+            .with_state(front);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Invoke API");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            function_name,
+            invoke_endpoint: format!("http://{addr}"),
+            runtimes,
+            server,
+            _sim: sim,
+        }
+    }
+}
+
+impl Drop for Patcher {
+    fn drop(&mut self) {
+        self.server.abort();
+        for c in &mut self.runtimes {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn lambda_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-amzn-ErrorType",
+        HeaderValue::from_str(kind).unwrap_or(HeaderValue::from_static("Error")),
+    );
+    let body = serde_json::json!({ "Type": "User", "message": message }).to_string();
+    (status, headers, body).into_response()
+}
+
+/// `POST /2015-03-31/functions/NAME/invocations`, answered as Lambda answers it.
+async fn invoke(
+    State(front): State<Arc<Front>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The SDK may send the function's ARN or name; match on the name part.
+    let short = name.rsplit(':').next().unwrap_or(&name);
+    if short != front.function_name {
+        return lambda_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {name}"),
+        );
+    }
+    if body.len() > MAX_PAYLOAD {
+        return lambda_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            &format!(
+                "Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"
+            ),
+        );
+    }
+    match headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("RequestResponse") => {}
+        Some(other) => {
+            return lambda_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("invocation type {other} is not served by the local rig"),
+            );
+        }
+    }
+    let payload: serde_json::Value =
+        match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+            Ok(v) => v,
+            Err(e) => {
+                return lambda_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContentException",
+                    &format!("Could not parse request body into json: {e}"),
+                );
+            }
+        };
+    let id = front.sim.enqueue(Invocation::new(payload, 120_000)).await;
+    let state = match front
+        .sim
+        .wait_for_invocation_complete(&id, Duration::from_secs(130))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return lambda_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                &e.to_string(),
+            );
+        }
+    };
+    let mut out = HeaderMap::new();
+    out.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    out.insert("content-type", HeaderValue::from_static("application/json"));
+    let function_error = |out: &mut HeaderMap, kind: &str, message: &str| {
+        out.insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
+        let body = serde_json::json!({ "errorType": kind, "errorMessage": message }).to_string();
+        (StatusCode::OK, out.clone(), body).into_response()
+    };
+    match (state.status, state.response, state.error) {
+        (InvocationStatus::Success, Some(r), _) => {
+            let body = r.payload.to_string();
+            if body.len() > MAX_PAYLOAD {
+                return function_error(
+                    &mut out,
+                    "Function.ResponseSizeTooLarge",
+                    "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                );
+            }
+            (StatusCode::OK, out, body).into_response()
+        }
+        (_, _, Some(e)) => function_error(&mut out, &e.error_type, &e.error_message),
+        (status, _, None) => function_error(
+            &mut out,
+            "Sandbox.Timedout",
+            &format!("invocation ended as {status:?}"),
+        ),
+    }
+}

@@ -1,0 +1,441 @@
+//! The zipedit Lambda for real: the built binary pulling from a Lambda Runtime API, invoked
+//! through the Lambda Invoke API with the AWS SDK, patching artifacts in moto's S3.
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use testkit::rig::{Moto, Patcher, lambda_client, s3_client};
+use testkit::zipcheck::{Flavor, Tree, assert_reads_as, independent, sha_hex, zip_crate_archive};
+
+struct Env {
+    moto: Moto,
+    _patcher: Patcher,
+    s3: aws_sdk_s3::Client,
+    lambda: aws_sdk_lambda::Client,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let moto = Moto::start();
+        let patcher = Patcher::start(&testkit::bin("zipedit"), &moto.endpoint(), 2).await;
+        let s3 = s3_client(&moto.endpoint()).await;
+        let lambda = lambda_client(&patcher.invoke_endpoint).await;
+        Self {
+            moto,
+            _patcher: patcher,
+            s3,
+            lambda,
+        }
+    }
+
+    async fn bucket(&self, name: &str, versioned: bool) {
+        self.s3
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("create bucket");
+        if versioned {
+            self.s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("versioning");
+        }
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("put");
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get");
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// Invokes the patcher; `Err((errorType, errorMessage))` on a function error.
+    async fn invoke(&self, event: &Value) -> Result<Value, (String, String)> {
+        let out = self
+            .lambda
+            .invoke()
+            .function_name("zipedit")
+            .payload(Blob::new(event.to_string()))
+            .send()
+            .await
+            .expect("the Invoke API answers");
+        assert_eq!(out.status_code(), 200);
+        let body: Value =
+            serde_json::from_slice(out.payload().expect("payload").as_ref()).expect("JSON answer");
+        match out.function_error() {
+            None => Ok(body),
+            Some(kind) => {
+                assert_eq!(kind, "Unhandled");
+                Err((
+                    body["errorType"].as_str().unwrap_or_default().into(),
+                    body["errorMessage"].as_str().unwrap_or_default().into(),
+                ))
+            }
+        }
+    }
+}
+
+/// Incompressible bytes (xorshift64), so an archive's size is what it says.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn code_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+fn app_files() -> Vec<(&'static str, &'static [u8], u32)> {
+    vec![
+        (
+            "handler.py",
+            b"def handler(event, context):\n    return 1\n",
+            0o644,
+        ),
+        ("lib/util.py", b"X = 1\n", 0o644),
+        ("bootstrap", b"#!/bin/sh\n", 0o755),
+    ]
+}
+
+fn tree(files: &[(&str, &[u8], u32)]) -> Tree {
+    files
+        .iter()
+        .map(|(n, d, m)| (n.to_string(), (d.to_vec(), *m)))
+        .collect()
+}
+
+/// Checks the answer against the object now in S3: size, CodeSha256, ETag.
+async fn check_answer(env: &Env, answer: &Value) -> Vec<u8> {
+    let (bucket, key) = (
+        answer["bucket"].as_str().expect("bucket"),
+        answer["key"].as_str().expect("key"),
+    );
+    let head = env
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("head");
+    let bytes = env.get(bucket, key).await;
+    assert_eq!(answer["size"].as_u64(), Some(bytes.len() as u64), "size");
+    assert_eq!(
+        answer["code_sha256"].as_str(),
+        Some(code_sha256(&bytes).as_str()),
+        "CodeSha256 is the SHA-256 of the object"
+    );
+    assert_eq!(answer["etag"].as_str(), head.e_tag(), "ETag");
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_quickbuild_event_works_unchanged() {
+    let env = Env::start().await;
+    env.bucket("artifacts", false).await;
+    env.put(
+        "artifacts",
+        "app.zip",
+        zip_crate_archive(&app_files(), &[], "", Flavor::Seekable),
+    )
+    .await;
+    let answer = env
+        .invoke(&json!({"src": "s3://artifacts/app.zip", "changes": {"handler.py": "def handler(event, context):\n    return 2\n", "new.py": "N = 1\n"}}))
+        .await
+        .expect("patched");
+    assert_eq!(
+        (answer["added"].as_u64(), answer["modified"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let bytes = check_answer(&env, &answer).await;
+    let mut want = tree(&app_files());
+    want.insert(
+        "handler.py".into(),
+        (
+            b"def handler(event, context):\n    return 2\n".to_vec(),
+            0o644,
+        ),
+    );
+    want.insert("new.py".into(), (b"N = 1\n".to_vec(), 0o644));
+    assert_reads_as(&bytes, &want);
+    assert!(
+        answer["timings_ms"]["total"].as_f64().is_some(),
+        "timings in the answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_staged_executable_and_delete_changes() {
+    let env = Env::start().await;
+    env.bucket("artifacts", true).await;
+    env.bucket("staging", false).await;
+    env.put(
+        "artifacts",
+        "app.zip",
+        zip_crate_archive(&app_files(), &[], "", Flavor::Stream),
+    )
+    .await;
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let staged: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    env.put("staging", "changes/big.bin", staged.clone()).await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
+    let answer = env
+        .invoke(&json!({
+            "src": "s3://artifacts/app.zip",
+            "changes": {
+                "data/table.bin": {"base64": b64},
+                "data/big.bin": {"s3": "s3://staging/changes/big.bin"},
+                "tool": {"text": "#!/bin/sh\necho hi\n", "executable": true},
+            },
+            "deletes": ["lib/util.py"],
+        }))
+        .await
+        .expect("patched");
+    assert_eq!(
+        (answer["added"].as_u64(), answer["deleted"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(answer["mode"], "rewrite", "a delete is written by rewrite");
+    assert!(
+        answer["version_id"].as_str().is_some_and(|v| !v.is_empty()),
+        "versioned bucket: a version id"
+    );
+    let bytes = check_answer(&env, &answer).await;
+    let mut want = tree(&app_files());
+    want.remove("lib/util.py");
+    want.insert("data/table.bin".into(), (binary, 0o644));
+    want.insert("data/big.bin".into(), (staged, 0o644));
+    want.insert("tool".into(), (b"#!/bin/sh\necho hi\n".to_vec(), 0o755));
+    assert_reads_as(&bytes, &want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mib_artifact_is_appended_with_a_server_side_copy() {
+    let env = Env::start().await;
+    env.bucket("artifacts", true).await;
+    // 20 MiB of incompressible files, as a packaging tool writes them.
+    let blobs: Vec<Vec<u8>> = (0..20u64).map(|f| noise(f + 1, 1024 * 1024)).collect();
+    let names: Vec<String> = (0..20).map(|i| format!("vendor/lib{i:02}.so")).collect();
+    let mut files: Vec<(&str, &[u8], u32)> = names
+        .iter()
+        .zip(&blobs)
+        .map(|(n, b)| (n.as_str(), b.as_slice(), 0o644))
+        .collect();
+    files.push(("handler.py", b"v = 1\n", 0o644));
+    let old = zip_crate_archive(&files, &[], "", Flavor::Seekable);
+    env.put("artifacts", "big.zip", old.clone()).await;
+
+    // First patch: no checkpoint yet, so the whole object is read once (and a checkpoint stored).
+    let first = env
+        .invoke(&json!({"src": "s3://artifacts/big.zip", "changes": {"handler.py": "v = 2\n"}}))
+        .await
+        .expect("first");
+    check_answer(&env, &first).await;
+
+    // Second patch: only the directory is read; the prefix is copied by S3 itself.
+    env.moto.start_recording();
+    let second = env
+        .invoke(&json!({"src": "s3://artifacts/big.zip", "changes": {"handler.py": "v = 3\n"}}))
+        .await
+        .expect("second");
+    // What the patcher asked of S3, before the test's own reads join the recording.
+    let rec = env.moto.recording();
+    assert_eq!(second["mode"], "append");
+    let bytes = check_answer(&env, &second).await;
+    let copied = second["copied_bytes"].as_u64().expect("copied");
+    assert!(
+        copied > 20 * 1024 * 1024,
+        "the kept prefix ({copied}) was copied server side"
+    );
+    let moved = second["read_bytes"].as_u64().expect("read")
+        + second["written_bytes"].as_u64().expect("written");
+    assert!(
+        moved < 16 * 1024,
+        "only the directory and the change pass through the Lambda, not {moved} bytes"
+    );
+
+    // moto's request recorder: the upload really used UploadPartCopy, with the prefix range.
+    let summary = Moto::summary(&rec);
+    let copies: Vec<&Value> = rec
+        .iter()
+        .filter(|r| r["method"] == "PUT" && Moto::header(r, "x-amz-copy-source").is_some())
+        .collect();
+    assert_eq!(copies.len(), 1, "one UploadPartCopy: {summary:#?}");
+    assert_eq!(
+        Moto::header(copies[0], "x-amz-copy-source-range"),
+        Some(format!("bytes=0-{}", copied - 1).as_str())
+    );
+    let unranged_gets: Vec<&String> = rec
+        .iter()
+        .zip(&summary)
+        .filter(|(r, _)| r["method"] == "GET" && Moto::header(r, "range").is_none())
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        unranged_gets.is_empty(),
+        "no unranged GET of the artifact: {unranged_gets:?}"
+    );
+
+    let mut want = tree(&files);
+    want.insert("handler.py".into(), (b"v = 3\n".to_vec(), 0o644));
+    assert_reads_as(&bytes, &want);
+    assert!(bytes.starts_with(&env.get("artifacts", "big.zip").await[..copied as usize]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_come_back_as_function_errors_a_person_can_act_on() {
+    let env = Env::start().await;
+    env.bucket("artifacts", false).await;
+    env.put(
+        "artifacts",
+        "app.zip",
+        zip_crate_archive(&app_files(), &[], "", Flavor::Seekable),
+    )
+    .await;
+    env.put("artifacts", "notes.txt", b"not a zip".to_vec())
+        .await;
+    let before = env.get("artifacts", "app.zip").await;
+    let cases = [
+        (
+            json!({"src": "s3://artifacts/missing.zip", "changes": {"a": "1"}}),
+            "ArtifactMissing",
+            "does not exist",
+        ),
+        (
+            json!({"src": "s3://artifacts/notes.txt", "changes": {"a": "1"}}),
+            "NotAZip",
+            "not a zip archive",
+        ),
+        (
+            json!({"src": "s3://artifacts/app.zip", "changes": {"../evil": "1"}}),
+            "PathRejected",
+            "'..'",
+        ),
+        (
+            json!({"src": "s3://artifacts/app.zip", "changes": {"a": "1"}, "expected_etag": "\"0000\""}),
+            "ArtifactChanged",
+            "nothing was written",
+        ),
+        (
+            json!({"src": "s3://artifacts/app.zip", "changes": {"a": {"s3": "s3://artifacts/staged/nope"}}}),
+            "StagedObjectMissing",
+            "upload it before invoking",
+        ),
+        (
+            json!({"src": "artifacts/app.zip", "changes": {}}),
+            "BadEvent",
+            "s3://bucket/key",
+        ),
+        (
+            json!({"source": "s3://artifacts/app.zip"}),
+            "BadEvent",
+            "unknown field",
+        ),
+        (
+            json!({"src": "s3://artifacts/app.zip", "deletes": ["nope.py"]}),
+            "DeleteMissing",
+            "no such entry",
+        ),
+    ];
+    for (event, kind, needle) in cases {
+        let (got_kind, message) = env.invoke(&event).await.expect_err(kind);
+        assert_eq!(got_kind, kind, "{event}: {message}");
+        assert!(
+            message.contains(needle),
+            "{kind}: {message:?} should mention {needle:?}"
+        );
+    }
+    assert_eq!(
+        env.get("artifacts", "app.zip").await,
+        before,
+        "failed patches left the artifact as it was"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_past_6_mb_get_lambdas_413() {
+    let env = Env::start().await;
+    let big = "x".repeat(testkit::rig::MAX_PAYLOAD + 10);
+    let err = env
+        .lambda
+        .invoke()
+        .function_name("zipedit")
+        .payload(Blob::new(
+            json!({"src": "s3://a/b", "changes": {"a": big}}).to_string(),
+        ))
+        .send()
+        .await
+        .expect_err("too large");
+    // Real Lambda names it RequestEntityTooLargeException, which the SDK's model does not know.
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(413));
+    assert_eq!(
+        err.code(),
+        Some("RequestEntityTooLargeException"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_entries_are_byte_identical_after_a_patch() {
+    let env = Env::start().await;
+    env.bucket("artifacts", false).await;
+    let old = zip_crate_archive(&app_files(), &["lib/"], "keep me", Flavor::Stream);
+    env.put("artifacts", "app.zip", old.clone()).await;
+    let answer = env
+        .invoke(&json!({"src": "s3://artifacts/app.zip", "changes": {"lib/util.py": "X = 2\n"}}))
+        .await
+        .expect("ok");
+    let bytes = check_answer(&env, &answer).await;
+    let (before, after) = (
+        testkit::zipcheck::raw_entries(&old),
+        testkit::zipcheck::raw_entries(&bytes),
+    );
+    assert!(
+        before["handler.py"] == after["handler.py"] && before["bootstrap"] == after["bootstrap"]
+    );
+    let ind = independent(&bytes);
+    assert_eq!(ind.comment, "keep me");
+    assert_eq!(ind.files["lib/util.py"].0, sha_hex(b"X = 2\n"));
+}

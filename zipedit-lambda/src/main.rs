@@ -1,0 +1,44 @@
+//! The zipedit Lambda: patch changed files into a function's zip artifact in S3.
+//!
+//! The event and answer are documented in the crate README and in [`zipedit::event`]. Errors come
+//! back as Lambda function errors whose `errorType` names the kind (ArtifactMissing, NotAZip,
+//! PathRejected, ArtifactChanged, StagedObjectMissing, BadEvent, ...).
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+use zipedit::event::PatchEvent;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = aws_config::load_from_env().await;
+    // A custom endpoint (moto, MinIO, LocalStack) needs path-style addressing; AWS itself never
+    // sets one for a Lambda, so this only changes behaviour off AWS.
+    let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(custom_endpoint)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let s3 = s3.clone();
+        async move { handle(&s3, event.payload).await }
+    }))
+    .await
+}
+
+async fn handle(s3: &aws_sdk_s3::Client, payload: Value) -> Result<Value, Diagnostic> {
+    let event: PatchEvent = serde_json::from_value(payload).map_err(|e| Diagnostic {
+        error_type: "BadEvent".into(),
+        error_message: format!("bad event: {e}; see the zipedit README for the schema"),
+    })?;
+    match zipedit::s3::patch_artifact(s3, &event).await {
+        Ok(answer) => serde_json::to_value(answer).map_err(|e| Diagnostic {
+            error_type: "InternalError".into(),
+            error_message: e.to_string(),
+        }),
+        Err(e) => Err(Diagnostic {
+            error_type: e.kind().into(),
+            error_message: e.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,556 @@
+//! Patching an artifact where it lives, in S3. The Lambda runs this; so does the CLI's local
+//! mode; both hand it their own client.
+//!
+//! Append, when the kept prefix is at least one multipart part (5 MiB): read the end of the
+//! object by byte range, then a multipart upload whose first parts are UploadPartCopy of the
+//! kept prefix (server side) and whose last part is the new bytes. Otherwise: get the object,
+//! patch it, put it back. Every write is conditional on the object still having the ETag that
+//! was read, so two patches racing on one artifact cannot lose an update, and the object is at
+//! every moment the old complete zip or the new complete zip.
+
+use std::time::Instant;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use crate::change::{ChangeSet, PutFile};
+use crate::digest::HashCheckpoint;
+use crate::error::PatchError;
+use crate::event::{EventError, PatchAnswer, PatchEvent, S3Url, Source, Timings};
+use crate::patch::{
+    Mode, PatchOptions, Patched, Strategy, directory_offset, patch_bytes, patch_directory,
+};
+
+/// S3's smallest part, except the last.
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+/// S3's largest part, and so the largest server-side copy in one UploadPartCopy.
+pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// The first suffix read: the end record and, for most artifacts, the whole directory.
+const TAIL_GUESS: u64 = 8 * 1024;
+/// The end record with the longest possible comment fits in this much.
+const TAIL_MAX: u64 = 64 * 1024 + 22;
+/// The object metadata key holding the hash checkpoint at the central directory.
+pub const CHECKPOINT_META: &str = "zipedit-checkpoint";
+
+/// Why a patch in S3 failed. [`ArtifactError::kind`] is the Lambda `errorType`.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The event is malformed.
+    #[error(transparent)]
+    BadEvent(#[from] EventError),
+    /// The artifact does not exist.
+    #[error("artifact {0} does not exist: check the bucket and key (and the version, if given)")]
+    ArtifactMissing(String),
+    /// A staged change is not where the event says.
+    #[error("staged change {path:?} is missing: {url} does not exist (upload it before invoking)")]
+    StagedMissing {
+        /// The path inside the archive.
+        path: String,
+        /// Where it was expected.
+        url: String,
+    },
+    /// The engine refused the change or the archive.
+    #[error("{url}: {source}")]
+    Patch {
+        /// The artifact.
+        url: String,
+        /// The engine's reason.
+        source: PatchError,
+    },
+    /// Someone else changed the artifact; nothing was written.
+    #[error(
+        "artifact {url} changed under this patch ({detail}); nothing was written: diff again and retry"
+    )]
+    Conflict {
+        /// The artifact.
+        url: String,
+        /// What showed it.
+        detail: String,
+    },
+    /// S3 refused a call.
+    #[error("S3 {op} on {url} failed: {message}")]
+    S3 {
+        /// The S3 operation.
+        op: &'static str,
+        /// The object.
+        url: String,
+        /// S3's words.
+        message: String,
+    },
+}
+
+impl ArtifactError {
+    /// A short, stable name for the kind of error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadEvent(_) => "BadEvent",
+            Self::ArtifactMissing(_) => "ArtifactMissing",
+            Self::StagedMissing { .. } => "StagedObjectMissing",
+            Self::Patch { source, .. } => source.kind(),
+            Self::Conflict { .. } => "ArtifactChanged",
+            Self::S3 { .. } => "S3Error",
+        }
+    }
+}
+
+fn s3_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    op: &'static str,
+    url: &S3Url,
+) -> impl FnOnce(aws_sdk_s3::error::SdkError<E>) -> ArtifactError {
+    let url = url.to_string();
+    move |e| {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        if status == Some(412) || e.code() == Some("PreconditionFailed") {
+            return ArtifactError::Conflict {
+                url,
+                detail: format!("{op} answered 412 Precondition Failed"),
+            };
+        }
+        let message = match (e.code(), e.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.to_owned(),
+            _ => format!("{e:?}"),
+        };
+        ArtifactError::S3 { op, url, message }
+    }
+}
+
+fn is_not_found<E: ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    e.raw_response().map(|r| r.status().as_u16()) == Some(404)
+        || matches!(e.code(), Some("NoSuchKey" | "NotFound" | "NoSuchVersion"))
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1e3 * 100.0).round() / 100.0
+}
+
+/// What HEAD said about the artifact as it was read.
+struct Current {
+    etag: String,
+    size: u64,
+    version_id: Option<String>,
+    checkpoint: Option<HashCheckpoint>,
+}
+
+/// Patches the artifact an event names, and answers as the Lambda does.
+pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnswer, ArtifactError> {
+    let started = Instant::now();
+    let url = S3Url::parse(&event.src)?;
+    let mut timings = Timings::default();
+    let mut read_bytes = 0u64;
+
+    // The change set is checked before anything is read.
+    let mut changes = ChangeSet::new();
+    let mut staged = Vec::new();
+    for (path, content) in &event.changes {
+        let (source, executable) = content.resolve(path)?;
+        match source {
+            Source::Inline(data) => changes.puts.push(PutFile {
+                path: path.clone(),
+                data,
+                executable,
+            }),
+            Source::Staged(at) => {
+                staged.push((changes.puts.len(), at));
+                changes.puts.push(PutFile {
+                    path: path.clone(),
+                    data: Vec::new(),
+                    executable,
+                });
+            }
+        }
+    }
+    changes.deletes = event.deletes.clone();
+    let patch_err = |source| ArtifactError::Patch {
+        url: url.to_string(),
+        source,
+    };
+    changes.validate().map_err(patch_err)?;
+    if let Some(r) = event.max_dead_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
+        return Err(EventError(format!("max_dead_ratio must be between 0 and 1, got {r}")).into());
+    }
+
+    let t = Instant::now();
+    let fetches = staged.iter().map(|(_, at)| get_staged(s3, at));
+    for ((index, at), got) in staged.iter().zip(futures::future::join_all(fetches).await) {
+        let data = got.map_err(|e| match e {
+            ArtifactError::ArtifactMissing(_) => ArtifactError::StagedMissing {
+                path: changes.puts[*index].path.clone(),
+                url: at.to_string(),
+            },
+            other => other,
+        })?;
+        read_bytes += data.len() as u64;
+        changes.puts[*index].data = data;
+    }
+    timings.staged = ms(t);
+
+    let t = Instant::now();
+    let current = head(s3, &url, event).await?;
+    let opts = PatchOptions {
+        mode: event.mode,
+        max_dead_ratio: event.max_dead_ratio.unwrap_or(0.25),
+        checkpoint: current.checkpoint.clone(),
+        ..PatchOptions::default()
+    };
+
+    // Directory only when the prefix would be copied server side; otherwise the whole object.
+    let mut whole: Option<Vec<u8>> = None;
+    let mut directory: Option<(Vec<u8>, u64)> = None;
+    if event.mode != Mode::Rewrite && current.checkpoint.is_some() && current.size > MIN_PART {
+        let mut guess_from = current.size.saturating_sub(TAIL_GUESS);
+        let mut tail = get_range(s3, &url, &current, guess_from, current.size).await?;
+        let mut found = directory_offset(&tail, guess_from, current.size);
+        if found.is_err() && guess_from > 0 {
+            // A long archive comment can push the end record out of the first guess.
+            read_bytes += tail.len() as u64;
+            guess_from = current.size.saturating_sub(TAIL_MAX);
+            tail = get_range(s3, &url, &current, guess_from, current.size).await?;
+            found = directory_offset(&tail, guess_from, current.size);
+        }
+        let cd = found.map_err(patch_err)?;
+        if cd < guess_from {
+            let mut rest = get_range(s3, &url, &current, cd, guess_from).await?;
+            rest.append(&mut tail);
+            tail = rest;
+        }
+        let from = cd.min(guess_from);
+        read_bytes += tail.len() as u64;
+        if cd >= MIN_PART {
+            directory = Some((tail, from));
+        }
+    }
+    timings.read = ms(t);
+
+    let t = Instant::now();
+    let mut patched = None;
+    if let Some((tail, from)) = &directory {
+        match patch_directory(tail, *from, current.size, &changes, &opts) {
+            Ok(p) => patched = Some(p),
+            Err(PatchError::NeedsWholeArchive(_)) => {}
+            Err(e) => return Err(patch_err(e)),
+        }
+    }
+    let patched: Patched = match patched {
+        Some(p) => p,
+        None => {
+            let t_read = Instant::now();
+            let bytes = get_range(s3, &url, &current, 0, current.size).await?;
+            read_bytes += bytes.len() as u64;
+            timings.read += ms(t_read);
+            let p = patch_bytes(&bytes, &changes, &opts).map_err(patch_err)?;
+            whole = Some(bytes);
+            p
+        }
+    };
+    timings.patch = ms(t) - timings.read.min(ms(t));
+
+    let t = Instant::now();
+    let report = &patched.report;
+    let (etag, version_id, written_bytes, copied_bytes) = match report.strategy {
+        Strategy::Unchanged => (current.etag.clone(), current.version_id.clone(), 0, 0),
+        Strategy::Append if patched.kept_prefix >= MIN_PART => {
+            let (etag, version) = write_multipart(s3, &url, &current, &patched).await?;
+            (
+                etag,
+                version,
+                patched.tail.len() as u64,
+                patched.kept_prefix,
+            )
+        }
+        _ => {
+            let body = match &whole {
+                Some(old) => patched.to_vec(old),
+                None => patched.tail.clone(),
+            };
+            let len = body.len() as u64;
+            let (etag, version) = put_whole(s3, &url, &current, body, &report.checkpoint).await?;
+            (etag, version, len, 0)
+        }
+    };
+    timings.write = ms(t);
+    timings.total = ms(started);
+
+    Ok(PatchAnswer {
+        added: report.added,
+        modified: report.modified,
+        deleted: report.deleted,
+        unchanged: report.unchanged,
+        bucket: url.bucket.clone(),
+        key: url.key.clone(),
+        version_id,
+        etag,
+        size: report.size,
+        code_sha256: report.code_sha256.clone(),
+        dead_bytes: report.dead_bytes,
+        mode: report.strategy,
+        copied_bytes,
+        read_bytes,
+        written_bytes,
+        timings_ms: timings,
+    })
+}
+
+async fn head(s3: &Client, url: &S3Url, event: &PatchEvent) -> Result<Current, ArtifactError> {
+    let got = s3
+        .head_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .send()
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                ArtifactError::ArtifactMissing(url.to_string())
+            } else {
+                s3_error("HeadObject", url)(e)
+            }
+        })?;
+    let current = Current {
+        etag: got.e_tag().unwrap_or_default().to_owned(),
+        size: got.content_length().unwrap_or_default().max(0) as u64,
+        version_id: got.version_id().map(str::to_owned).filter(|v| v != "null"),
+        checkpoint: got
+            .metadata()
+            .and_then(|m| m.get(CHECKPOINT_META))
+            .and_then(|v| v.split_once(':'))
+            .and_then(|(offset, state)| {
+                Some(HashCheckpoint {
+                    offset: offset.parse().ok()?,
+                    state: state.to_owned(),
+                })
+            }),
+    };
+    let conflict = |detail: String| ArtifactError::Conflict {
+        url: url.to_string(),
+        detail,
+    };
+    if let Some(want) = &event.expected_etag {
+        if want.trim_matches('"') != current.etag.trim_matches('"') {
+            return Err(conflict(format!(
+                "its ETag is {}, not {want}",
+                current.etag
+            )));
+        }
+    }
+    if let Some(want) = &event.expected_version {
+        if current.version_id.as_deref() != Some(want) {
+            return Err(conflict(format!(
+                "its current version is {}, not {want}",
+                current.version_id.as_deref().unwrap_or("(unversioned)")
+            )));
+        }
+    }
+    Ok(current)
+}
+
+/// Bytes `from..to` of the artifact as it was when HEAD read it (by version, or by ETag).
+async fn get_range(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    from: u64,
+    to: u64,
+) -> Result<Vec<u8>, ArtifactError> {
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    let mut req = s3
+        .get_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .range(format!("bytes={from}-{}", to - 1))
+        .if_match(&current.etag);
+    if let Some(v) = &current.version_id {
+        req = req.version_id(v);
+    }
+    let out = req.send().await.map_err(s3_error("GetObject", url))?;
+    let body = out.body.collect().await.map_err(|e| ArtifactError::S3 {
+        op: "GetObject",
+        url: url.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(body.into_bytes().to_vec())
+}
+
+async fn get_staged(s3: &Client, at: &S3Url) -> Result<Vec<u8>, ArtifactError> {
+    let out = s3
+        .get_object()
+        .bucket(&at.bucket)
+        .key(&at.key)
+        .send()
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                ArtifactError::ArtifactMissing(at.to_string())
+            } else {
+                s3_error("GetObject", at)(e)
+            }
+        })?;
+    let body = out.body.collect().await.map_err(|e| ArtifactError::S3 {
+        op: "GetObject",
+        url: at.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(body.into_bytes().to_vec())
+}
+
+fn checkpoint_meta(cp: &HashCheckpoint) -> String {
+    format!("{}:{}", cp.offset, cp.state)
+}
+
+async fn put_whole(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    body: Vec<u8>,
+    checkpoint: &HashCheckpoint,
+) -> Result<(String, Option<String>), ArtifactError> {
+    let out = s3
+        .put_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .content_type("application/zip")
+        .metadata(CHECKPOINT_META, checkpoint_meta(checkpoint))
+        .if_match(&current.etag)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(s3_error("PutObject", url))?;
+    Ok((
+        out.e_tag().unwrap_or_default().to_owned(),
+        out.version_id().map(str::to_owned),
+    ))
+}
+
+/// Percent-encodes a key for `x-amz-copy-source`, keeping `/`.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The kept prefix split into copy parts: each at most 5 GiB, each at least 5 MiB.
+pub fn copy_ranges(prefix: u64) -> Vec<(u64, u64)> {
+    let parts = prefix.div_ceil(MAX_PART).max(1);
+    let size = prefix.div_ceil(parts);
+    (0..parts)
+        .map(|i| (i * size, ((i + 1) * size).min(prefix)))
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+async fn write_multipart(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    patched: &Patched,
+) -> Result<(String, Option<String>), ArtifactError> {
+    let created = s3
+        .create_multipart_upload()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .content_type("application/zip")
+        .metadata(CHECKPOINT_META, checkpoint_meta(&patched.report.checkpoint))
+        .send()
+        .await
+        .map_err(s3_error("CreateMultipartUpload", url))?;
+    let upload_id = created.upload_id().unwrap_or_default().to_owned();
+    let result = fill_multipart(s3, url, current, patched, &upload_id).await;
+    if result.is_err() {
+        // A failed upload is aborted so no parts linger; the object itself was never touched.
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    result
+}
+
+async fn fill_multipart(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    patched: &Patched,
+    upload_id: &str,
+) -> Result<(String, Option<String>), ArtifactError> {
+    let mut source = format!("{}/{}", url.bucket, encode_key(&url.key));
+    if let Some(v) = &current.version_id {
+        source.push_str(&format!("?versionId={v}"));
+    }
+    let ranges = copy_ranges(patched.kept_prefix);
+    let copies = ranges.iter().enumerate().map(|(i, (from, to))| {
+        let source = source.clone();
+        async move {
+            let part = i as i32 + 1;
+            let out = s3
+                .upload_part_copy()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .upload_id(upload_id)
+                .part_number(part)
+                .copy_source(source)
+                .copy_source_range(format!("bytes={from}-{}", to - 1))
+                .copy_source_if_match(&current.etag)
+                .send()
+                .await
+                .map_err(s3_error("UploadPartCopy", url))?;
+            let etag = out
+                .copy_part_result()
+                .and_then(|r| r.e_tag())
+                .unwrap_or_default();
+            Ok::<_, ArtifactError>(
+                CompletedPart::builder()
+                    .part_number(part)
+                    .e_tag(etag)
+                    .build(),
+            )
+        }
+    });
+    let mut parts = futures::future::try_join_all(copies).await?;
+    let last = parts.len() as i32 + 1;
+    let out = s3
+        .upload_part()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .upload_id(upload_id)
+        .part_number(last)
+        .body(ByteStream::from(patched.tail.clone()))
+        .send()
+        .await
+        .map_err(s3_error("UploadPart", url))?;
+    parts.push(
+        CompletedPart::builder()
+            .part_number(last)
+            .e_tag(out.e_tag().unwrap_or_default())
+            .build(),
+    );
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .if_match(&current.etag)
+        .send()
+        .await
+        .map_err(s3_error("CompleteMultipartUpload", url))?;
+    Ok((
+        done.e_tag().unwrap_or_default().to_owned(),
+        done.version_id().map(str::to_owned),
+    ))
+}
