@@ -120,7 +120,11 @@ impl Moto {
         let child = die_with_parent(&mut cmd)
             .spawn()
             .expect("start moto (make test installs it into .venv: run `make rig-deps`)");
-        let moto = Self { child, port, _dir: dir };
+        let moto = Self {
+            child,
+            port,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !matches!(http("GET", port, "/moto-api/", ""), Ok((200, _))) {
             assert!(

@@ -7,11 +7,14 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use testkit::proxy::S3Proxy;
 use testkit::rig::{Moto, Patcher, lambda_client, s3_client};
 use testkit::zipcheck::{Flavor, Tree, assert_reads_as, independent, sha_hex, zip_crate_archive};
 
 struct Env {
     moto: Moto,
+    /// Between the patcher and moto, for the tests that need what moto cannot do itself.
+    proxy: S3Proxy,
     _patcher: Patcher,
     s3: aws_sdk_s3::Client,
     lambda: aws_sdk_lambda::Client,
@@ -20,11 +23,14 @@ struct Env {
 impl Env {
     async fn start() -> Self {
         let moto = Moto::start();
-        let patcher = Patcher::start(&testkit::bin("zipedit"), &moto.endpoint(), 2).await;
+        let proxy = S3Proxy::start(&moto.endpoint()).await;
+        // Two instances, as Lambda runs concurrent invocations side by side.
+        let patcher = Patcher::start(&testkit::bin("zipedit"), &proxy.endpoint, 2).await;
         let s3 = s3_client(&moto.endpoint()).await;
         let lambda = lambda_client(&patcher.invoke_endpoint).await;
         Self {
             moto,
+            proxy,
             _patcher: patcher,
             s3,
             lambda,
@@ -82,7 +88,7 @@ impl Env {
     }
 
     /// Invokes the patcher; `Err((errorType, errorMessage))` on a function error.
-    async fn invoke(&self, event: &Value) -> Result<Value, (String, String)> {
+    async fn invoke(&self, event: &Value) -> Invoked {
         let out = self
             .lambda
             .invoke()
@@ -438,4 +444,111 @@ async fn kept_entries_are_byte_identical_after_a_patch() {
     let ind = independent(&bytes);
     assert_eq!(ind.comment, "keep me");
     assert_eq!(ind.files["lib/util.py"].0, sha_hex(b"X = 2\n"));
+}
+
+/// What an invocation gave: the answer, or (errorType, errorMessage).
+type Invoked = Result<Value, (String, String)>;
+
+/// Two patches of one artifact race; the proxy makes both read before either writes.
+async fn race(
+    env: &Env,
+    src: &str,
+) -> (
+    Vec<(&'static str, Result<Value, (String, String)>)>,
+    Vec<u8>,
+) {
+    env.proxy.race(2);
+    let a = json!({"src": src, "changes": {"a.py": "A = 'from a'\n"}});
+    let b = json!({"src": src, "changes": {"b.py": "B = 'from b'\n"}});
+    let (ra, rb) = tokio::join!(env.invoke(&a), env.invoke(&b));
+    let url = src.trim_start_matches("s3://");
+    let (bucket, key) = url.split_once('/').expect("s3 url");
+    (vec![("a.py", ra), ("b.py", rb)], env.get(bucket, key).await)
+}
+
+fn check_race(results: &[(&'static str, Invoked)], bytes: &[u8]) {
+    let winners: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one patch wins: {results:?}");
+    for (name, r) in results {
+        if let Err((kind, message)) = r {
+            assert_eq!(kind, "ArtifactChanged", "{name}: {message}");
+            assert!(message.contains("nothing was written"), "{message}");
+        }
+    }
+    let files = independent(bytes).files;
+    let winner = winners[0];
+    let loser = if winner == "a.py" { "b.py" } else { "a.py" };
+    assert!(
+        files.contains_key(winner),
+        "the winner's change is in the artifact"
+    );
+    assert!(
+        !files.contains_key(loser),
+        "the loser's change is not: nothing was lost or mixed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_patches_one_wins_one_reports_a_conflict() {
+    // Small artifact: both patches get, patch and PutObject with If-Match (moto enforces it).
+    let env = Env::start().await;
+    env.bucket("artifacts", false).await;
+    env.put(
+        "artifacts",
+        "app.zip",
+        zip_crate_archive(&app_files(), &[], "", Flavor::Seekable),
+    )
+    .await;
+    let (results, bytes) = race(&env, "s3://artifacts/app.zip").await;
+    check_race(&results, &bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_appends_one_wins_and_the_loser_aborts_its_upload() {
+    // Large artifact with a checkpoint: both append by multipart upload. moto ignores If-Match on
+    // CompleteMultipartUpload, so the proxy enforces it, as S3 does.
+    let env = Env::start().await;
+    env.bucket("artifacts", true).await;
+    let blobs: Vec<Vec<u8>> = (0..8u64).map(|f| noise(f + 100, 1024 * 1024)).collect();
+    let names: Vec<String> = (0..8).map(|i| format!("vendor/lib{i}.so")).collect();
+    let files: Vec<(&str, &[u8], u32)> = names
+        .iter()
+        .zip(&blobs)
+        .map(|(n, b)| (n.as_str(), b.as_slice(), 0o644))
+        .collect();
+    env.put(
+        "artifacts",
+        "big.zip",
+        zip_crate_archive(&files, &[], "", Flavor::Seekable),
+    )
+    .await;
+    env.invoke(&json!({"src": "s3://artifacts/big.zip", "changes": {"first.py": "1"}}))
+        .await
+        .expect("checkpoint");
+    let (results, bytes) = race(&env, "s3://artifacts/big.zip").await;
+    for (_, r) in &results {
+        if let Ok(answer) = r {
+            assert_eq!(
+                answer["mode"], "append",
+                "the race is on the multipart path"
+            );
+        }
+    }
+    check_race(&results, &bytes);
+    let uploads = env
+        .s3
+        .list_multipart_uploads()
+        .bucket("artifacts")
+        .send()
+        .await
+        .expect("list uploads");
+    assert!(
+        uploads.uploads().is_empty(),
+        "the loser's upload was aborted: {:?}",
+        uploads.uploads()
+    );
 }

@@ -224,10 +224,12 @@ pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnsw
     }
     timings.read = ms(t);
 
-    let t = Instant::now();
     let mut patched = None;
     if let Some((tail, from)) = &directory {
-        match patch_directory(tail, *from, current.size, &changes, &opts) {
+        let t = Instant::now();
+        let result = patch_directory(tail, *from, current.size, &changes, &opts);
+        timings.patch = ms(t);
+        match result {
             Ok(p) => patched = Some(p),
             Err(PatchError::NeedsWholeArchive(_)) => {}
             Err(e) => return Err(patch_err(e)),
@@ -240,12 +242,13 @@ pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnsw
             let bytes = get_range(s3, &url, &current, 0, current.size).await?;
             read_bytes += bytes.len() as u64;
             timings.read += ms(t_read);
+            let t = Instant::now();
             let p = patch_bytes(&bytes, &changes, &opts).map_err(patch_err)?;
+            timings.patch += ms(t);
             whole = Some(bytes);
             p
         }
     };
-    timings.patch = ms(t) - timings.read.min(ms(t));
 
     let t = Instant::now();
     let report = &patched.report;
