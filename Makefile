@@ -8,7 +8,7 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: test demo bench tools rig-deps build lint
+.PHONY: test demo bench bench-lambda tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -24,6 +24,11 @@ demo: tools build
 ## make bench: the engine benchmark (naive vs rewrite vs append on a 100 MiB artifact).
 bench:
 	cargo bench -p zipedit-lambda --bench patch
+
+## make bench-lambda: one 10 KiB file into 10/50/200 MiB artifacts through the running
+## zipedit Lambda against moto, append vs rewrite (BENCH_RUNS=7 by default).
+bench-lambda: tools rig-deps build
+	cargo bench -p quickdeploy-tests --bench lambda_patch --profile dev
 
 build:
 	cargo build --workspace
