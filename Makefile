@@ -17,8 +17,9 @@ test: tools rig-deps
 	cargo build --workspace
 	cargo test --workspace
 
-## make demo: build the tool, make an artifact, patch it both ways, show what happened.
-demo: tools build
+## make demo: build the tool, make an artifact, patch it both ways locally and through the
+## zipedit Lambda on the local rig, show what happened and how long each step took.
+demo: tools rig-deps build
 	scripts/demo.sh
 
 ## make bench: the engine benchmark (naive vs rewrite vs append on a 100 MiB artifact).

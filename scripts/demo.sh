@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo, until the deploy path exists: make a Lambda-sized artifact, patch one file into it
-# with each strategy, and show what happened and how long each step took.
+# with each strategy locally, then through the real zipedit Lambda on the local rig (moto and
+# the Lambda Runtime and Invoke APIs), and show what happened and how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qd=target/debug/quickdeploy
@@ -48,4 +49,7 @@ for z in append rewrite; do
     "$(unzip -p "$work/$z.zip" handler.py | tail -n 1 | tr -s ' ')"
 done
 echo
-echo "Done. The append patch wrote only the 'written' bytes above: in S3 the rest is copied server side."
+echo "The append patch wrote only the 'written' bytes above: in S3 the rest is copied server side."
+
+step "6. the same through the zipedit Lambda, for real, against the local rig"
+cargo run --quiet -p quickdeploy-tests --example lambda_demo

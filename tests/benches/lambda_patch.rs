@@ -41,14 +41,18 @@ async fn invoke(lambda: &aws_sdk_lambda::Client, event: &Value) -> Value {
         .send()
         .await
         .expect("invoke");
-    let body: Value = serde_json::from_slice(out.payload().expect("payload").as_ref()).expect("json");
+    let body: Value =
+        serde_json::from_slice(out.payload().expect("payload").as_ref()).expect("json");
     assert!(out.function_error().is_none(), "function error: {body}");
     body
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
     let binary = std::env::var_os("ZIPEDIT_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| testkit::bin("zipedit"));
@@ -56,18 +60,30 @@ async fn main() {
     let patcher = Patcher::start(&binary, &moto.endpoint(), 1).await;
     let s3 = s3_client(&moto.endpoint()).await;
     let lambda = lambda_client(&patcher.invoke_endpoint).await;
-    s3.create_bucket().bucket("bench").send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket("bench")
+        .send()
+        .await
+        .expect("bucket");
 
     println!("zipedit binary: {}", binary.display());
     println!("runs per cell: {runs} (median reported)\n");
-    println!("| artifact | mode | median ms | min ms | through the Lambda (read + written) | copied by S3 | rewrite/append |");
+    println!(
+        "| artifact | mode | median ms | min ms | through the Lambda (read + written) | copied by S3 | rewrite/append |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for size_mib in [10usize, 50, 200] {
         // Files of 1 MiB of incompressible bytes, and the 10 KiB file that changes.
         let blobs: Vec<Vec<u8>> = (0..size_mib as u64).map(|i| noise(i + 1, MIB)).collect();
-        let names: Vec<String> = (0..size_mib).map(|i| format!("vendor/lib{i:03}.so")).collect();
+        let names: Vec<String> = (0..size_mib)
+            .map(|i| format!("vendor/lib{i:03}.so"))
+            .collect();
         let changed = noise(9_999, 10 * 1024);
-        let mut files: Vec<(&str, &[u8], u32)> = names.iter().zip(&blobs).map(|(n, b)| (n.as_str(), b.as_slice(), 0o644)).collect();
+        let mut files: Vec<(&str, &[u8], u32)> = names
+            .iter()
+            .zip(&blobs)
+            .map(|(n, b)| (n.as_str(), b.as_slice(), 0o644))
+            .collect();
         files.push(("src/handler.bin", &changed, 0o644));
         let artifact = zip_crate_archive(&files, &[], "", Flavor::Seekable);
         let key = format!("app-{size_mib}.zip");
@@ -80,7 +96,11 @@ async fn main() {
             .expect("put");
         let src = format!("s3://bench/{key}");
         // One patch first, so the artifact carries the hash checkpoint append needs.
-        invoke(&lambda, &json!({"src": src, "changes": {"warmup.txt": "x"}})).await;
+        invoke(
+            &lambda,
+            &json!({"src": src, "changes": {"warmup.txt": "x"}}),
+        )
+        .await;
 
         let mut medians = Vec::new();
         for mode in ["append", "rewrite"] {
@@ -96,14 +116,19 @@ async fn main() {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 assert_eq!(answer["mode"], mode);
                 moved = (
-                    answer["read_bytes"].as_u64().unwrap_or(0) + answer["written_bytes"].as_u64().unwrap_or(0),
+                    answer["read_bytes"].as_u64().unwrap_or(0)
+                        + answer["written_bytes"].as_u64().unwrap_or(0),
                     answer["copied_bytes"].as_u64().unwrap_or(0),
                 );
             }
             let min = times.iter().copied().fold(f64::INFINITY, f64::min);
             let med = median(&mut times);
             medians.push(med);
-            let ratio = if mode == "rewrite" { format!("{:.1}x", med / medians[0]) } else { String::new() };
+            let ratio = if mode == "rewrite" {
+                format!("{:.1}x", med / medians[0])
+            } else {
+                String::new()
+            };
             println!(
                 "| {size_mib} MiB | {mode} | {med:.0} | {min:.0} | {} | {} | {ratio} |",
                 human(moved.0),

@@ -275,6 +275,15 @@ pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnsw
     };
     timings.write = ms(t);
     timings.total = ms(started);
+    // Sums of rounded figures are not rounded: round once more for the answer.
+    for v in [
+        &mut timings.read,
+        &mut timings.staged,
+        &mut timings.patch,
+        &mut timings.write,
+    ] {
+        *v = (*v * 100.0).round() / 100.0;
+    }
 
     Ok(PatchAnswer {
         added: report.added,
