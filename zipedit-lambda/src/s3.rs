@@ -338,21 +338,21 @@ async fn head(s3: &Client, url: &S3Url, event: &PatchEvent) -> Result<Current, A
         url: url.to_string(),
         detail,
     };
-    if let Some(want) = &event.expected_etag {
-        if want.trim_matches('"') != current.etag.trim_matches('"') {
-            return Err(conflict(format!(
-                "its ETag is {}, not {want}",
-                current.etag
-            )));
-        }
+    if let Some(want) = &event.expected_etag
+        && want.trim_matches('"') != current.etag.trim_matches('"')
+    {
+        return Err(conflict(format!(
+            "its ETag is {}, not {want}",
+            current.etag
+        )));
     }
-    if let Some(want) = &event.expected_version {
-        if current.version_id.as_deref() != Some(want) {
-            return Err(conflict(format!(
-                "its current version is {}, not {want}",
-                current.version_id.as_deref().unwrap_or("(unversioned)")
-            )));
-        }
+    if let Some(want) = &event.expected_version
+        && current.version_id.as_deref() != Some(want)
+    {
+        return Err(conflict(format!(
+            "its current version is {}, not {want}",
+            current.version_id.as_deref().unwrap_or("(unversioned)")
+        )));
     }
     Ok(current)
 }
@@ -565,4 +565,48 @@ async fn fill_multipart(
         done.e_tag().unwrap_or_default().to_owned(),
         done.version_id().map(str::to_owned),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges_cover_the_prefix_in_valid_parts() {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        for prefix in [
+            MIN_PART,
+            20 * 1024 * 1024,
+            5 * GIB,
+            5 * GIB + 1,
+            12 * GIB + 7,
+            40 * GIB,
+        ] {
+            let ranges = copy_ranges(prefix);
+            assert_eq!(ranges.first().map(|r| r.0), Some(0));
+            assert_eq!(ranges.last().map(|r| r.1), Some(prefix), "covers {prefix}");
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].1, pair[1].0, "contiguous");
+            }
+            for (from, to) in &ranges {
+                let len = to - from;
+                assert!(len <= MAX_PART, "{len} exceeds 5 GiB");
+                assert!(
+                    len >= MIN_PART,
+                    "{len} is below 5 MiB (only the upload's last part may be)"
+                );
+            }
+            assert_eq!(
+                ranges.len() as u64,
+                prefix.div_ceil(MAX_PART),
+                "as few parts as possible"
+            );
+        }
+    }
+
+    #[test]
+    fn copy_source_keys_are_percent_encoded() {
+        assert_eq!(encode_key("a b/ü+c.zip"), "a%20b/%C3%BC%2Bc.zip");
+        assert_eq!(encode_key("plain/key-1_2.~zip"), "plain/key-1_2.~zip");
+    }
 }
