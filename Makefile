@@ -8,7 +8,7 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: test demo bench bench-lambda tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -30,6 +30,22 @@ bench:
 ## zipedit Lambda against moto, append vs rewrite (BENCH_RUNS=7 by default).
 bench-lambda: tools rig-deps build
 	cargo bench -p quickdeploy-tests --bench lambda_patch --profile dev
+
+## make bench-deploy: `quickdeploy deploy` vs `sam sync --code` on the same moto, one-line
+## change in a function with 5 MiB of files (BENCH_RUNS=7 by default).
+bench-deploy: tools rig-deps sam-deps build
+	cargo bench -p quickdeploy-tests --bench deploy_vs_sam --profile dev
+
+## sam-deps: AWS SAM CLI for the side-by-side benchmark, in its own virtualenv (its pins and
+## moto's differ). Not needed by make test.
+SAM_VERSION := 1.170.0
+SAM_VENV := .rig/sam-venv
+sam-deps: $(SAM_VENV)/.installed-$(SAM_VERSION)
+
+$(SAM_VENV)/.installed-$(SAM_VERSION):
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check 'aws-sam-cli==$(SAM_VERSION)'
+	touch $@
 
 build:
 	cargo build --workspace

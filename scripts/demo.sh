@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The demo, until the deploy path exists: make a Lambda-sized artifact, patch one file into it
-# with each strategy locally, then through the real zipedit Lambda on the local rig (moto and
-# the Lambda Runtime and Invoke APIs), and show what happened and how long each step took.
+# The demo: the patch engine on a Lambda-sized artifact (append and rewrite, locally and through
+# the real zipedit Lambda on the local rig), then the deploy path on the example app: full
+# deploy into moto, a one-line change quick-deployed, and what happened with how long each took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qd=target/debug/quickdeploy
@@ -53,3 +53,6 @@ echo "The append patch wrote only the 'written' bytes above: in S3 the rest is c
 
 step "6. the same through the zipedit Lambda, for real, against the local rig"
 cargo run --quiet -p quickdeploy-tests --example lambda_demo
+
+step "7. the deploy path: the example app (examples/app) on the local rig"
+cargo run --quiet -p quickdeploy-tests --example deploy_demo

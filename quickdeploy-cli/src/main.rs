@@ -1,19 +1,45 @@
 //! `quickdeploy`: deploy a code change to AWS Lambda in seconds.
 //!
-//! Each sub-command lives in its own module under `commands/`; this file parses the command
-//! line, runs the command, and turns its outcome into an exit code.
+//! Each sub-command lives in its own module under `commands/`. The pure decisions (what
+//! changed, what kind of change it is, which functions share an artifact) live in `diff`,
+//! `classify` and `plan`, apart from the I/O (`scan` for the disk; `stack`, `remote`, `patch`,
+//! `update` and `changeset` for AWS), so they are tested without servers.
 
+mod aws;
+mod changeset;
+mod classify;
 mod commands;
+mod config;
+mod diff;
 mod exit;
+mod inspect;
+mod manifest;
+mod output;
+mod package;
+mod patch;
+mod plan;
+mod remote;
+mod scan;
+mod stack;
+mod template;
+mod update;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// Deploy code changes to AWS Lambda in seconds, by patching the deployed zip artifact.
+///
+/// AWS access follows the standard chain: AWS_PROFILE or --profile, AWS_REGION or --region,
+/// SSO, credential processes, instance roles. AWS_ENDPOINT_URL points every call at a local
+/// emulator (S3 then uses path-style addressing).
 #[derive(Debug, Parser)]
 #[command(name = "quickdeploy", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 success, 1 the operation failed, 2 bad usage or input.")]
+#[command(
+    after_help = "Start with `quickdeploy init`, then `quickdeploy full` once, then \
+`quickdeploy deploy` after each code change.\n\nExit codes: 0 success, 1 the operation failed, \
+2 bad usage or configuration, 3 a full deploy is needed."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,6 +47,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Deploy(commands::deploy::Args),
+    Status(commands::status::Args),
+    Full(commands::full::Args),
+    Init(commands::init::Args),
     PatchZip(commands::patch_zip::Args),
 }
 
@@ -28,6 +58,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::PatchZip(args) => commands::patch_zip::run(args),
+        Command::Init(args) => commands::init::run(args),
+        Command::Deploy(args) => block_on(commands::deploy::run(args)),
+        Command::Status(args) => block_on(commands::status::run(args)),
+        Command::Full(args) => block_on(commands::full::run(args)),
     };
     exit::report(outcome)
+}
+
+/// Runs an AWS command on a fresh async runtime.
+fn block_on(command: impl Future<Output = Result<(), exit::Failure>>) -> Result<(), exit::Failure> {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => Err(exit::Failure {
+            code: exit::FAILED,
+            kind: "Runtime",
+            error: anyhow::anyhow!(e).context("cannot start the async runtime"),
+            json: false,
+        }),
+    }
 }

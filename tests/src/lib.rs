@@ -2,6 +2,8 @@
 #![allow(clippy::missing_panics_doc)]
 
 #[cfg(feature = "rig")]
+pub mod app;
+#[cfg(feature = "rig")]
 pub mod proxy;
 #[cfg(feature = "rig")]
 pub mod rig;

@@ -6,10 +6,16 @@
 //! - `If-Match` on CompleteMultipartUpload: moto ignores it; the proxy enforces it as S3 does,
 //!   answering 412 PreconditionFailed when the object's ETag is no longer the one given.
 //!
+//! - Lambda faults, per function ([`LambdaFault`]): UpdateFunctionCode answered with
+//!   ResourceConflictException or TooManyRequestsException a number of times; after an update
+//!   goes through, LastUpdateStatus reported as InProgress a number of times (moto's updates
+//!   are Successful at once), then Successful or Failed with a reason.
+//!
 //! Everything else passes through untouched.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -32,6 +38,35 @@ struct Shared {
     arrived: AtomicUsize,
     all_here: tokio::sync::Notify,
     one_at_a_time: tokio::sync::Mutex<()>,
+    lambda: Mutex<HashMap<String, LambdaState>>,
+    lambda_log: Mutex<Vec<String>>,
+    /// Request bodies forwarded, in bytes: what a client sent through the proxy.
+    sent: AtomicU64,
+}
+
+/// What the proxy does to one function's Lambda calls.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaFault {
+    /// Answer this many UpdateFunctionCode calls with 409 ResourceConflictException.
+    pub conflicts: usize,
+    /// Answer this many UpdateFunctionCode calls with 429 TooManyRequestsException.
+    pub throttles: usize,
+    /// After an update goes through, report LastUpdateStatus InProgress this many times (the
+    /// update's own answer counts as one).
+    pub in_progress: usize,
+    /// Then report Failed with this reason, instead of Successful.
+    pub fail_with: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct LambdaState {
+    fault: LambdaFault,
+    /// InProgress answers still to give for the update that went through.
+    pending: usize,
+    /// An update went through and its fate is being reported.
+    updating: bool,
+    /// The last update was reported Failed, with this reason, until the next update.
+    failed: Option<String>,
 }
 
 impl S3Proxy {
@@ -44,6 +79,9 @@ impl S3Proxy {
             arrived: AtomicUsize::new(0),
             all_here: tokio::sync::Notify::new(),
             one_at_a_time: tokio::sync::Mutex::new(()),
+            lambda: Mutex::new(HashMap::new()),
+            lambda_log: Mutex::new(Vec::new()),
+            sent: AtomicU64::new(0),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -68,6 +106,31 @@ impl S3Proxy {
     pub fn race(&self, writers: usize) {
         self.shared.arrived.store(0, Ordering::SeqCst);
         self.shared.hold.store(writers, Ordering::SeqCst);
+    }
+}
+
+impl S3Proxy {
+    /// Injects `fault` into the Lambda calls on `function` (its name, not its ARN) from now
+    /// on. A function whose last update was reported Failed keeps being reported Failed
+    /// until its next update, as Lambda does.
+    pub fn lambda_fault(&self, function: &str, fault: LambdaFault) {
+        if let Ok(mut m) = self.shared.lambda.lock() {
+            m.entry(function.to_owned()).or_default().fault = fault;
+        }
+    }
+
+    /// Request body bytes forwarded since the last call, and resets the count.
+    pub fn take_sent_bytes(&self) -> u64 {
+        self.shared.sent.swap(0, Ordering::SeqCst)
+    }
+
+    /// Every Lambda call seen, as `METHOD function/op -> status what`, in order.
+    pub fn lambda_log(&self) -> Vec<String> {
+        self.shared
+            .lambda_log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -99,8 +162,15 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
         Ok(b) => b,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
+    p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    let lambda_call = lambda_call(&path);
+    if let Some((function, op)) = &lambda_call
+        && let Some(r) = lambda_before(&p, &parts.method, function, op)
+    {
+        return r;
+    }
     let hold = p.hold.load(Ordering::SeqCst);
     let write = hold > 0 && object_write(&parts.method, &path, &query, &parts.headers);
     let _turn = if write {
@@ -116,31 +186,31 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     } else {
         None
     };
-    if is_complete(&parts.method, &query) {
-        if let Some(want) = parts.headers.get("if-match").and_then(|v| v.to_str().ok()) {
-            // moto wants to know who asks (it does not check the signature).
-            let mut head = p.client.head(format!("{}{path}", p.upstream));
-            if let Some(auth) = parts.headers.get("authorization") {
-                head = head.header("authorization", auth);
-            }
-            let head = head.send().await;
-            let current = head.ok().and_then(|r| {
-                r.headers()
-                    .get("etag")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            });
-            if current.as_deref().map(|e| e.trim_matches('"')) != Some(want.trim_matches('"')) {
-                let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PreconditionFailed</Code>\
+    if is_complete(&parts.method, &query)
+        && let Some(want) = parts.headers.get("if-match").and_then(|v| v.to_str().ok())
+    {
+        // moto wants to know who asks (it does not check the signature).
+        let mut head = p.client.head(format!("{}{path}", p.upstream));
+        if let Some(auth) = parts.headers.get("authorization") {
+            head = head.header("authorization", auth);
+        }
+        let head = head.send().await;
+        let current = head.ok().and_then(|r| {
+            r.headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        if current.as_deref().map(|e| e.trim_matches('"')) != Some(want.trim_matches('"')) {
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PreconditionFailed</Code>\
                            <Message>At least one of the pre-conditions you specified did not hold</Message>\
                            <Condition>If-Match</Condition></Error>";
-                return (
-                    StatusCode::PRECONDITION_FAILED,
-                    [("content-type", "application/xml")],
-                    xml,
-                )
-                    .into_response();
-            }
+            return (
+                StatusCode::PRECONDITION_FAILED,
+                [("content-type", "application/xml")],
+                xml,
+            )
+                .into_response();
         }
     }
     let url = format!(
@@ -162,7 +232,15 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
         Ok(r) => {
             let status = r.status();
             let headers = r.headers().clone();
-            let bytes = r.bytes().await.unwrap_or_default();
+            let mut headers = headers;
+            let mut bytes = r.bytes().await.unwrap_or_default();
+            if let Some((function, op)) = &lambda_call
+                && let Some(b) = lambda_after(&p, &parts.method, function, op, status, &bytes)
+            {
+                bytes = b;
+                headers.remove("content-length");
+                headers.remove("transfer-encoding");
+            }
             let mut resp = Response::new(Body::from(bytes));
             *resp.status_mut() = status;
             *resp.headers_mut() = headers;
@@ -170,4 +248,142 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// `(function, op)` for Lambda's `/2015-03-31/functions/NAME/OP` paths.
+fn lambda_call(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/2015-03-31/functions/")?;
+    let (name, op) = rest.split_once('/')?;
+    let name = name.rsplit(':').next().unwrap_or(name).replace("%3A", ":");
+    Some((name, op.to_owned()))
+}
+
+fn log(p: &Shared, line: String) {
+    if let Ok(mut l) = p.lambda_log.lock() {
+        l.push(line);
+    }
+}
+
+fn lambda_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "Type": "User", "message": message }).to_string();
+    (
+        status,
+        [
+            ("x-amzn-ErrorType", kind),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A fault answered instead of forwarding, if one is due.
+fn lambda_before(p: &Shared, method: &Method, function: &str, op: &str) -> Option<Response> {
+    let mut all = p.lambda.lock().ok()?;
+    let state = all.get_mut(function)?;
+    if *method == Method::PUT && op == "code" {
+        if state.fault.conflicts > 0 {
+            state.fault.conflicts -= 1;
+            log(
+                p,
+                format!("PUT {function}/code -> 409 ResourceConflictException"),
+            );
+            return Some(lambda_error(
+                StatusCode::CONFLICT,
+                "ResourceConflictException",
+                &format!(
+                    "The operation cannot be performed at this time. An update is in progress for resource: {function}"
+                ),
+            ));
+        }
+        if state.fault.throttles > 0 {
+            state.fault.throttles -= 1;
+            log(
+                p,
+                format!("PUT {function}/code -> 429 TooManyRequestsException"),
+            );
+            return Some(lambda_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate exceeded",
+            ));
+        }
+    }
+    None
+}
+
+/// The answer with LastUpdateStatus rewritten, if this function's fault says so.
+fn lambda_after(
+    p: &Shared,
+    method: &Method,
+    function: &str,
+    op: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Option<Bytes> {
+    let mut all = p.lambda.lock().ok()?;
+    let Some(state) = all.get_mut(function) else {
+        log(
+            p,
+            format!("{method} {function}/{op} -> {}", status.as_u16()),
+        );
+        return None;
+    };
+    let is_update = *method == Method::PUT && op == "code";
+    let is_read = *method == Method::GET && op == "configuration";
+    if !status.is_success() || !(is_update || is_read) {
+        log(
+            p,
+            format!("{method} {function}/{op} -> {}", status.as_u16()),
+        );
+        return None;
+    }
+    if is_update {
+        state.updating = true;
+        state.failed = None;
+        state.pending = state.fault.in_progress;
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if let Some(reason) = &state.failed {
+        doc["LastUpdateStatus"] = "Failed".into();
+        doc["LastUpdateStatusReason"] = reason.clone().into();
+        doc["LastUpdateStatusReasonCode"] = "InternalError".into();
+        log(
+            p,
+            format!(
+                "{method} {function}/{op} -> {} Failed (still)",
+                status.as_u16()
+            ),
+        );
+        return serde_json::to_vec(&doc).ok().map(Bytes::from);
+    }
+    if !state.updating {
+        log(
+            p,
+            format!("{method} {function}/{op} -> {}", status.as_u16()),
+        );
+        return None;
+    }
+    let said = if state.pending > 0 {
+        state.pending -= 1;
+        doc["LastUpdateStatus"] = "InProgress".into();
+        doc["LastUpdateStatusReason"] = "The function is being created.".into();
+        doc["LastUpdateStatusReasonCode"] = "Creating".into();
+        "InProgress".to_owned()
+    } else if let Some(reason) = state.fault.fail_with.clone() {
+        doc["LastUpdateStatus"] = "Failed".into();
+        doc["LastUpdateStatusReason"] = reason.clone().into();
+        doc["LastUpdateStatusReasonCode"] = "InternalError".into();
+        state.updating = false;
+        state.failed = Some(reason);
+        "Failed".to_owned()
+    } else {
+        state.updating = false;
+        "Successful".to_owned()
+    };
+    log(
+        p,
+        format!("{method} {function}/{op} -> {} {said}", status.as_u16()),
+    );
+    serde_json::to_vec(&doc).ok().map(Bytes::from)
 }

@@ -259,7 +259,17 @@ impl Patcher {
     /// instances) against a Runtime API, and the Invoke API in front of it. `s3_endpoint` is
     /// what the patcher uses as `AWS_ENDPOINT_URL`.
     pub async fn start(binary: &Path, s3_endpoint: &str, concurrency: usize) -> Self {
-        let function_name = "zipedit".to_owned();
+        Self::start_named(binary, s3_endpoint, concurrency, "zipedit").await
+    }
+
+    /// [`Patcher::start`], serving the function under `function_name`.
+    pub async fn start_named(
+        binary: &Path,
+        s3_endpoint: &str,
+        concurrency: usize,
+        function_name: &str,
+    ) -> Self {
+        let function_name = function_name.to_owned();
         let sim = Arc::new(
             Simulator::builder()
                 .function_name(&function_name)

@@ -1,3 +1,7 @@
 //! One module per sub-command.
 
+pub mod deploy;
+pub mod full;
+pub mod init;
 pub mod patch_zip;
+pub mod status;

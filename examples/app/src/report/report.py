@@ -1,0 +1,5 @@
+"""A function with its own package."""
+
+
+def handler(event, context):
+    return {"report": "all good", "items": len(event.get("items", []))}

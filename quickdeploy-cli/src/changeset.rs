@@ -1,0 +1,202 @@
+//! The CloudFormation side of a full deploy: a change set, what it will do, executing it, and
+//! waiting for the stack. A change set with no changes is a success, not an error.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus,
+};
+use serde::Serialize;
+
+/// One line of a change set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    /// Add, Modify, Remove, ...
+    pub action: String,
+    /// Logical id.
+    pub logical_id: String,
+    /// Resource type.
+    pub resource_type: String,
+    /// True, False or Conditional, where CloudFormation says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+}
+
+/// A created change set.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Its id.
+    pub id: String,
+    /// What it will do; empty when nothing.
+    pub changes: Vec<Planned>,
+    /// The stack is new.
+    pub create: bool,
+}
+
+/// Creates a change set for `template_body` and waits until it is ready. `None` when it
+/// holds no changes (it is deleted again).
+pub async fn create(
+    cfn: &Client,
+    stack: &str,
+    template_body: &str,
+    parameters: &[(String, String)],
+    sam: bool,
+    stack_exists: bool,
+) -> anyhow::Result<Option<Created>> {
+    let name = format!(
+        "quickdeploy-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    let mut call = cfn
+        .create_change_set()
+        .stack_name(stack)
+        .change_set_name(&name)
+        .template_body(template_body)
+        .change_set_type(if stack_exists {
+            ChangeSetType::Update
+        } else {
+            ChangeSetType::Create
+        })
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam);
+    if sam {
+        call = call.capabilities(Capability::CapabilityAutoExpand);
+    }
+    for (k, v) in parameters {
+        call = call.parameters(
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build(),
+        );
+    }
+    let created = call
+        .send()
+        .await
+        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .with_context(|| format!("cannot create a change set for stack {stack}"))?;
+    let id = created.id().unwrap_or(&name).to_owned();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut interval = Duration::from_millis(200);
+    loop {
+        let d = cfn
+            .describe_change_set()
+            .change_set_name(&id)
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .context("cannot read the change set")?;
+        match d.status() {
+            Some(ChangeSetStatus::CreateComplete) => {
+                let changes: Vec<Planned> = d
+                    .changes()
+                    .iter()
+                    .filter_map(|c| c.resource_change())
+                    .map(|r| Planned {
+                        action: r
+                            .action()
+                            .map(|a| a.as_str().to_owned())
+                            .unwrap_or_default(),
+                        logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                        resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                        replacement: r.replacement().map(|x| x.as_str().to_owned()),
+                    })
+                    .collect();
+                if changes.is_empty() && stack_exists {
+                    let _ = delete(cfn, stack, &id).await;
+                    return Ok(None);
+                }
+                return Ok(Some(Created {
+                    id,
+                    changes,
+                    create: !stack_exists,
+                }));
+            }
+            Some(ChangeSetStatus::Failed) => {
+                let reason = d.status_reason().unwrap_or_default().to_owned();
+                let _ = delete(cfn, stack, &id).await;
+                if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                    return Ok(None);
+                }
+                bail!("the change set failed: {reason}");
+            }
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            bail!("the change set {id} is still not ready after 10 minutes");
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_secs(3));
+    }
+}
+
+async fn delete(cfn: &Client, stack: &str, id: &str) -> anyhow::Result<()> {
+    cfn.delete_change_set()
+        .change_set_name(id)
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| anyhow!(crate::aws::describe(&e)))?;
+    Ok(())
+}
+
+/// Executes a change set and waits for the stack to settle; the final status, and on failure
+/// the reasons CloudFormation gave.
+pub async fn execute(
+    cfn: &Client,
+    stack: &str,
+    created: &Created,
+    on_event: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<StackStatus> {
+    cfn.execute_change_set()
+        .change_set_name(&created.id)
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .context("cannot execute the change set")?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(3600);
+    let mut interval = Duration::from_millis(250);
+    loop {
+        let d = cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .context("cannot read the stack")?;
+        let s = d.stacks().first().context("the stack disappeared")?;
+        let status = s
+            .stack_status()
+            .cloned()
+            .context("the stack has no status")?;
+        let text = status.as_str();
+        on_event(&format!(
+            "{:>6.1} s  {stack} {text}",
+            started.elapsed().as_secs_f64()
+        ));
+        if !text.ends_with("_IN_PROGRESS") {
+            let failed = text.contains("ROLLBACK") || text.ends_with("_FAILED");
+            if failed {
+                bail!(
+                    "stack {stack} ended {text}: {}",
+                    s.stack_status_reason()
+                        .unwrap_or("CloudFormation gave no reason")
+                );
+            }
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            bail!("stack {stack} is still {text} after an hour");
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_secs(5));
+    }
+}

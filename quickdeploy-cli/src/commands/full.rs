@@ -1,0 +1,360 @@
+//! `quickdeploy full`: build, package deterministically, upload what changed, and deploy the
+//! stack through a CloudFormation change set.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use serde::Serialize;
+
+use crate::aws::Clients;
+use crate::changeset::{self, Planned};
+use crate::commands::deploy::CommonArgs;
+use crate::config::Project;
+use crate::exit::{BAD_INPUT, FAILED, Failure};
+use crate::inspect::ms;
+use crate::manifest::{self, FORMAT, Manifest};
+use crate::output::short_sha;
+use crate::package::package;
+use crate::scan::{PackageSpec, scan};
+use crate::template::{CodeLocation, S3Object, Template};
+use crate::{remote, stack};
+
+/// Deploy everything through CloudFormation: for dependency and resource changes.
+///
+/// Runs each function's build command, zips each package deterministically (so an unchanged
+/// package keeps its CodeSha256 and is not uploaded again), uploads changed artifacts, writes
+/// a template whose code locations point at them (your template file is not modified),
+/// creates a change set, shows it, and executes it.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  quickdeploy full                  # asks before executing when on a terminal
+  quickdeploy full --yes --json     # no question; one JSON document
+  quickdeploy full --parameter Stage=dev
+
+Exit codes: 0 deployed or nothing to deploy, 1 failed, 2 bad usage or configuration.")]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Execute without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// For pipelines: never ask, JSON output unless --output human.
+    #[arg(long)]
+    pub ci: bool,
+    /// A template parameter, KEY=VALUE (repeatable).
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    pub parameters: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Uploaded {
+    artifact: String,
+    functions: Vec<String>,
+    code_sha256: String,
+    size: u64,
+    uploaded: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    ok: bool,
+    outcome: &'static str,
+    stack: String,
+    artifacts: Vec<Uploaded>,
+    changes: Vec<Planned>,
+    status: Option<String>,
+    timings_ms: BTreeMap<&'static str, f64>,
+}
+
+/// Runs `full`.
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let json = args.common.json(args.ci);
+    let project = args.common.project(json)?;
+    let clients = args.common.clients(None, json).await?;
+    let fail = |code, kind, error| Failure {
+        code,
+        kind,
+        error,
+        json,
+    };
+    let mut params = Vec::new();
+    for p in &args.parameters {
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            fail(
+                BAD_INPUT,
+                "BadUsage",
+                anyhow!("--parameter {p:?}: write it as KEY=VALUE"),
+            )
+        })?;
+        params.push((k.to_owned(), v.to_owned()));
+    }
+    let ask = !(args.yes || args.ci) && std::io::stdin().is_terminal();
+    let report = full(&project, &clients, &params, ask, json)
+        .await
+        .map_err(|e| fail(FAILED, "FullDeployFailed", e))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for a in &report.artifacts {
+            println!(
+                "  {} {} ({}; CodeSha256 {}) for {}",
+                if a.uploaded { "uploaded " } else { "unchanged" },
+                a.artifact,
+                crate::output::human_bytes(a.size),
+                short_sha(&a.code_sha256),
+                a.functions.join(", ")
+            );
+        }
+        let verdict = match report.outcome {
+            "nothing-to-deploy" => "nothing to deploy: the stack is up to date".to_owned(),
+            "cancelled" => "cancelled: nothing was executed".to_owned(),
+            _ => format!(
+                "stack {} is {}",
+                report.stack,
+                report.status.as_deref().unwrap_or("?")
+            ),
+        };
+        let total = report.timings_ms.get("total").copied().unwrap_or_default();
+        println!("{verdict} ({total:.0} ms)");
+    }
+    Ok(())
+}
+
+async fn full(
+    project: &Project,
+    clients: &Clients,
+    params: &[(String, String)],
+    ask: bool,
+    json: bool,
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let mut timings = BTreeMap::new();
+    let config = &project.config;
+    let stack_name = config.stack.clone();
+    let bucket = config.artifact_bucket.clone().context(
+        "quickdeploy.toml has no `artifact_bucket`: name the bucket full deploys upload artifacts to",
+    )?;
+    let prefix = config
+        .artifact_prefix
+        .clone()
+        .unwrap_or_else(|| "quickdeploy/".into());
+    let template_path = project.path(&config.template);
+    let text = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
+    let template = Template::parse(&text)
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("template {}", template_path.display()))?;
+    let template_dir = template_path.parent().unwrap_or(Path::new("."));
+
+    // Build commands, each once, in the project root.
+    let t = Instant::now();
+    let mut builds: Vec<&str> = config
+        .functions
+        .values()
+        .filter_map(|f| f.build.as_deref())
+        .collect();
+    builds.dedup();
+    for cmd in builds {
+        if !json {
+            eprintln!("building: {cmd}");
+        }
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&project.root)
+            .stdout(if json {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::inherit()
+            })
+            .status()
+            .with_context(|| format!("cannot run the build command {cmd:?}"))?;
+        if !status.success() {
+            bail!("the build command {cmd:?} failed ({status})");
+        }
+    }
+    timings.insert("build", ms(t));
+
+    // One artifact per distinct package.
+    let t = Instant::now();
+    let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
+    for f in template.functions() {
+        let fc = config
+            .functions
+            .get(&f.logical_id)
+            .cloned()
+            .unwrap_or_default();
+        let folder = match (&fc.package, &f.code) {
+            (Some(p), _) => project.path(p),
+            (None, CodeLocation::Local(p)) => template_dir.join(p),
+            _ => continue, // inline, image or already in S3: CloudFormation deploys it as written
+        };
+        let mut ignore = config.ignore.clone();
+        ignore.extend(fc.ignore.iter().cloned());
+        let spec = PackageSpec {
+            folder,
+            include: fc.include.iter().map(|p| project.path(p)).collect(),
+            ignore,
+        };
+        packages.entry(spec).or_default().push(f.logical_id.clone());
+    }
+    let mut locations = BTreeMap::new();
+    let mut uploaded = Vec::new();
+    for (spec, functions) in &packages {
+        let files = scan(spec)?;
+        let pkg = package(&files)?;
+        let rel = spec
+            .folder
+            .strip_prefix(&project.root)
+            .unwrap_or(&spec.folder)
+            .to_string_lossy()
+            .trim_matches('/')
+            .replace(['/', '\\', '.', ' '], "-");
+        let rel = rel.trim_matches('-');
+        let key = format!(
+            "{prefix}{stack_name}/{}.zip",
+            if rel.is_empty() { "root" } else { rel }
+        );
+        let mut at = S3Object {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version: None,
+        };
+        let existing = remote::head(&clients.s3, &at).await.ok();
+        let same = match &existing {
+            Some(h) => {
+                remote::known_code_sha256(&clients.s3, &at, h)
+                    .await
+                    .as_deref()
+                    == Some(pkg.code_sha256.as_str())
+            }
+            None => false,
+        };
+        let (etag, version) = if same {
+            let h = existing.context("checked above")?;
+            (h.etag, h.version_id)
+        } else {
+            let put = clients
+                .s3
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .metadata(zipedit::s3::CHECKPOINT_META, &pkg.checkpoint)
+                .metadata(remote::CODE_SHA_META, &pkg.code_sha256)
+                .body(ByteStream::from(pkg.bytes.clone()))
+                .send()
+                .await
+                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .with_context(|| format!("cannot upload {at}"))?;
+            (
+                put.e_tag().unwrap_or_default().to_owned(),
+                put.version_id().map(str::to_owned).filter(|v| v != "null"),
+            )
+        };
+        at.version = version.clone();
+        let m = Manifest {
+            format: FORMAT,
+            bucket: bucket.clone(),
+            key: key.clone(),
+            etag,
+            version_id: version,
+            code_sha256: pkg.code_sha256.clone(),
+            size: pkg.bytes.len() as u64,
+            files: pkg.files.clone(),
+        };
+        manifest::save_local(&manifest::local_path(&project.state_dir(), &at), &m)
+            .context("cannot save the local manifest")?;
+        remote::put_remote(&clients.s3, &m).await?;
+        for f in functions {
+            locations.insert(f.clone(), at.clone());
+        }
+        uploaded.push(Uploaded {
+            artifact: at.to_string(),
+            functions: functions.clone(),
+            code_sha256: pkg.code_sha256,
+            size: pkg.bytes.len() as u64,
+            uploaded: !same,
+        });
+    }
+    timings.insert("package", ms(t));
+
+    let t = Instant::now();
+    let body = serde_json::to_string_pretty(&template.with_code_locations(&locations))?;
+    let exists = stack::describe(&clients.cfn, &stack_name).await?.is_some();
+    let created = changeset::create(
+        &clients.cfn,
+        &stack_name,
+        &body,
+        params,
+        template.is_sam(),
+        exists,
+    )
+    .await?;
+    timings.insert("changeset", ms(t));
+    let mut report = Report {
+        ok: true,
+        outcome: "nothing-to-deploy",
+        stack: stack_name.clone(),
+        artifacts: uploaded,
+        changes: Vec::new(),
+        status: None,
+        timings_ms: timings,
+    };
+    let Some(created) = created else {
+        report.timings_ms.insert("total", ms(started));
+        return Ok(report);
+    };
+    report.changes = created.changes.clone();
+    if !json {
+        println!(
+            "change set for stack {stack_name} ({}):",
+            if created.create {
+                "new stack"
+            } else {
+                "update"
+            }
+        );
+        for c in &created.changes {
+            println!(
+                "  {:<8} {:<28} {:<32} {}",
+                c.action,
+                c.logical_id,
+                c.resource_type,
+                c.replacement
+                    .as_deref()
+                    .map(|r| format!("replacement: {r}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if ask {
+        eprint!("execute this change set? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            report.outcome = "cancelled";
+            report.timings_ms.insert("total", ms(started));
+            return Ok(report);
+        }
+    }
+    let t = Instant::now();
+    let on_event = |line: &str| {
+        if !json {
+            eprintln!("{line}");
+        }
+    };
+    let status = changeset::execute(&clients.cfn, &stack_name, &created, &on_event).await?;
+    report.timings_ms.insert("execute", ms(t));
+    report.status = Some(status.as_str().to_owned());
+    report.outcome = "deployed";
+    report.timings_ms.insert("total", ms(started));
+    Ok(report)
+}

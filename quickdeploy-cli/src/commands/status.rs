@@ -1,0 +1,154 @@
+//! `quickdeploy status`: per function, what changed and what `deploy` would do. Reads only.
+
+use serde::Serialize;
+
+use crate::commands::deploy::{ArtifactReport, CommonArgs, artifact_report};
+use crate::exit::{FAILED, Failure};
+use crate::inspect::inspect;
+use crate::update;
+
+/// Show what changed since the last deploy and what `deploy` would do, without writing.
+///
+/// Reads the stack, each artifact's manifest and each function's CodeSha256; diffs each
+/// package. Build commands are not run: for compiled functions, build first.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  quickdeploy status
+  quickdeploy status --json | jq '.functions[] | select(.action != \"none\")'
+
+Exit codes: 0 read, 1 AWS could not be read, 2 bad usage or configuration.")]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Serialize)]
+struct FunctionStatus {
+    logical_id: String,
+    name: String,
+    artifact: String,
+    /// The function runs the artifact as it is now.
+    live: Option<bool>,
+    /// none, quick (patch and update), update (artifact is current, function is not), full.
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    stack: String,
+    stack_status: Option<String>,
+    needs_full: Vec<String>,
+    artifacts: Vec<ArtifactReport>,
+    functions: Vec<FunctionStatus>,
+    not_served: Vec<crate::plan::Skipped>,
+    new_functions: Vec<String>,
+}
+
+/// Runs `status`.
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let json = args.common.json(false);
+    let project = args.common.project(json)?;
+    let clients = args.common.clients(None, json).await?;
+    let seen = inspect(project, &clients).await.map_err(|e| Failure {
+        code: FAILED,
+        kind: "StatusFailed",
+        error: e,
+        json,
+    })?;
+    let needs_full = seen.needs_full();
+    let names = seen
+        .groups
+        .iter()
+        .flat_map(|g| g.group.functions.iter().map(|f| f.name.clone()))
+        .collect();
+    let current = update::current_code(&clients.lambda, names).await;
+    let mut functions = Vec::new();
+    for g in &seen.groups {
+        for f in &g.group.functions {
+            let now = current.iter().find(|(n, _)| *n == f.name).map(|(_, r)| r);
+            let (live, reason) = match now {
+                Some(Ok(now)) => (Some(now.runs(&g.base.code_sha256)), None),
+                Some(Err(e)) => (None, Some(format!("cannot read it: {e}"))),
+                None => (None, None),
+            };
+            let action = if !needs_full.is_empty() {
+                "full"
+            } else if !g.diff.is_empty() {
+                "quick"
+            } else if live == Some(false) {
+                "update"
+            } else {
+                "none"
+            };
+            functions.push(FunctionStatus {
+                logical_id: f.logical_id.clone(),
+                name: f.name.clone(),
+                artifact: g.group.artifact.to_string(),
+                live,
+                action,
+                reason,
+            });
+        }
+    }
+    functions.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    let status = Status {
+        stack: seen.project.config.stack.clone(),
+        stack_status: seen.deployed.as_ref().map(|d| d.status.clone()),
+        needs_full,
+        artifacts: seen
+            .groups
+            .iter()
+            .map(|g| artifact_report(g, None))
+            .collect(),
+        functions,
+        not_served: seen.plan.skipped.clone(),
+        new_functions: seen.plan.new_functions.clone(),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    println!(
+        "stack {} ({})",
+        status.stack,
+        status.stack_status.as_deref().unwrap_or("does not exist")
+    );
+    for a in &status.artifacts {
+        println!("  {}  {}", a.artifact, a.change.describe());
+        for p in &a.paths {
+            println!("      {p}");
+        }
+    }
+    for f in &status.functions {
+        let what = match f.action {
+            "none" => "up to date".to_owned(),
+            "quick" => "deploy would patch its artifact and update it".to_owned(),
+            "update" => "deploy would update it (it does not run the current artifact)".to_owned(),
+            _ => "needs a full deploy".to_owned(),
+        };
+        println!(
+            "  {:<24} {:<40} {what}{}",
+            f.logical_id,
+            f.name,
+            f.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    for s in &status.not_served {
+        println!("  not served: {}: {}", s.logical_id, s.reason);
+    }
+    if !status.needs_full.is_empty() {
+        println!("a full deploy is needed (`quickdeploy full`):");
+        for why in &status.needs_full {
+            println!("  - {why}");
+        }
+    }
+    Ok(())
+}

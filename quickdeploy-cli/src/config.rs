@@ -1,0 +1,216 @@
+//! `quickdeploy.toml`: what the template cannot say about a project.
+//!
+//! The stack, the template, where artifacts live, the patcher's name, and per function: its
+//! package folder (or build output), a build command, extra paths that belong to its package,
+//! and ignore patterns. Paths are relative to the folder holding `quickdeploy.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The file name looked for in the current folder and its parents.
+pub const FILE_NAME: &str = "quickdeploy.toml";
+
+/// The patcher's function name when neither the file nor the command line names one.
+pub const DEFAULT_PATCHER: &str = "quickdeploy-zipedit";
+
+/// Why `quickdeploy.toml` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No file in this folder or above.
+    #[error(
+        "no {FILE_NAME} in {0} or any folder above it: run `quickdeploy init` in the project's root, or pass --config"
+    )]
+    NotFound(PathBuf),
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid, or has a field quickdeploy does not know.
+    #[error("{path} is not a valid quickdeploy.toml: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's words, with the line.
+        message: String,
+    },
+}
+
+/// `quickdeploy.toml` as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The CloudFormation stack the app is deployed as.
+    pub stack: String,
+    /// The CloudFormation or SAM template (YAML or JSON).
+    pub template: PathBuf,
+    /// Bucket where `full` uploads artifacts (the quick path reads the deployed template).
+    #[serde(default)]
+    pub artifact_bucket: Option<String>,
+    /// Key prefix for uploaded artifacts, default `quickdeploy/`.
+    #[serde(default)]
+    pub artifact_prefix: Option<String>,
+    /// The zipedit function's name, default `quickdeploy-zipedit`.
+    #[serde(default)]
+    pub patcher: Option<String>,
+    /// File names that count as dependency files besides the built-in list.
+    #[serde(default)]
+    pub dependency_files: Vec<String>,
+    /// Ignore patterns (gitignore syntax) for every package.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Per function, by logical id in the template.
+    #[serde(default)]
+    pub functions: BTreeMap<String, FunctionConfig>,
+}
+
+/// What the template cannot say about one function.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    /// The folder whose files make up the package (a build output folder for compiled
+    /// runtimes); default: the template's `Code`/`CodeUri` path.
+    #[serde(default)]
+    pub package: Option<PathBuf>,
+    /// A command that builds the package folder (run by `full`; `deploy` runs it too).
+    #[serde(default)]
+    pub build: Option<String>,
+    /// Extra folders or files outside the package folder that belong to it; each is put in
+    /// the archive under its own name (`../shared` becomes `shared/`).
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    /// Ignore patterns (gitignore syntax) for this function's package.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// A loaded config and the folder its paths are relative to.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The config.
+    pub config: Config,
+    /// The folder holding `quickdeploy.toml`.
+    pub root: PathBuf,
+}
+
+impl Config {
+    /// Parses the text of a `quickdeploy.toml`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        if config.stack.trim().is_empty() {
+            return Err(invalid(
+                "`stack` is empty: name the CloudFormation stack".into(),
+            ));
+        }
+        if config.template.as_os_str().is_empty() {
+            return Err(invalid(
+                "`template` is empty: give the template's path".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The patcher to invoke: the command line's, else the file's, else the default.
+    pub fn patcher_name(&self) -> &str {
+        self.patcher.as_deref().unwrap_or(DEFAULT_PATCHER)
+    }
+}
+
+impl Project {
+    /// Loads `path`, or finds `quickdeploy.toml` in `start` or a folder above it.
+    pub fn load(path: Option<&Path>, start: &Path) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(p) => p.to_owned(),
+            None => start
+                .ancestors()
+                .map(|d| d.join(FILE_NAME))
+                .find(|f| f.is_file())
+                .ok_or_else(|| ConfigError::NotFound(start.to_owned()))?,
+        };
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let config = Config::parse(&text, &file)?;
+        let root = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self { config, root })
+    }
+
+    /// A path from the config, made absolute against the project root.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        self.root.join(p)
+    }
+
+    /// Where quickdeploy keeps its local state (manifests); ignored by git by itself.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".quickdeploy")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_config() {
+        let text = r#"
+            stack = "app"
+            template = "template.yaml"
+            artifact_bucket = "bucket"
+            patcher = "my-patcher"
+            dependency_files = ["deps.lock"]
+            ignore = ["*.md"]
+            [functions.Api]
+            package = "build/api"
+            build = "make api"
+            include = ["../shared"]
+            ignore = ["tests/"]
+        "#;
+        let c = Config::parse(text, Path::new("q.toml")).expect("valid");
+        assert_eq!(c.stack, "app");
+        assert_eq!(c.patcher_name(), "my-patcher");
+        let api = &c.functions["Api"];
+        assert_eq!(api.package.as_deref(), Some(Path::new("build/api")));
+        assert_eq!(api.include, [PathBuf::from("../shared")]);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_with_the_line() {
+        let err = Config::parse(
+            "stack = \"a\"\ntemplate = \"t.yaml\"\nstak = 1\n",
+            Path::new("q.toml"),
+        )
+        .expect_err("typo");
+        let text = err.to_string();
+        assert!(text.contains("stak"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn requires_stack_and_template() {
+        assert!(Config::parse("template = \"t\"", Path::new("q")).is_err());
+        assert!(Config::parse("stack = \"\"\ntemplate = \"t\"", Path::new("q")).is_err());
+        assert_eq!(
+            Config::parse("stack = \"s\"\ntemplate = \"t\"", Path::new("q"))
+                .expect("minimal")
+                .patcher_name(),
+            DEFAULT_PATCHER
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading the whole situation before deciding anything: the project, the deployed stack,
+//! each artifact and its manifest, and each package's diff. Shared by `status` (which stops
+//! here) and `deploy` (which acts on it).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+
+use crate::aws::Clients;
+use crate::classify::{Change, classify};
+use crate::config::Project;
+use crate::diff::{Diff, LocalFile, diff};
+use crate::manifest::{self, Manifest};
+use crate::plan::{Group, Plan, plan};
+use crate::remote::{self, Head};
+use crate::scan::scan;
+use crate::stack::{self, Deployed};
+use crate::template::Template;
+
+/// Everything known about a project before it is deployed.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The project.
+    pub project: Project,
+    /// The stack as deployed; `None` when it does not exist yet.
+    pub deployed: Option<Deployed>,
+    /// Functions grouped by artifact.
+    pub plan: Plan,
+    /// How the template differs from the deployed one, beyond code locations.
+    pub template_changes: Vec<String>,
+    /// Each artifact's state and diff.
+    pub groups: Vec<GroupState>,
+    /// Milliseconds spent in all of it.
+    pub ms: f64,
+}
+
+/// One artifact: what S3 has, what it holds, and how the package differs.
+#[derive(Debug)]
+pub struct GroupState {
+    /// The artifact and its functions.
+    pub group: Group,
+    /// HEAD of the artifact.
+    pub head: Head,
+    /// The manifest of what is deployed.
+    pub base: Manifest,
+    /// Where that manifest came from.
+    pub source: remote::Source,
+    /// The package's difference from it.
+    pub diff: Diff,
+    /// What kind of change that is.
+    pub change: Change,
+}
+
+impl Inspected {
+    /// Why the quick path cannot deploy this, if it cannot: one line each.
+    pub fn needs_full(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.deployed.is_none() {
+            why.push(format!(
+                "stack {} does not exist yet",
+                self.project.config.stack
+            ));
+            return why;
+        }
+        why.extend(
+            self.template_changes
+                .iter()
+                .map(|c| format!("template: {c}")),
+        );
+        for id in &self.plan.new_functions {
+            why.push(format!("function {id} is new"));
+        }
+        for g in &self.groups {
+            if let Change::Dependencies { files } = &g.change {
+                why.push(format!(
+                    "{}: dependency files changed ({})",
+                    g.group.artifact,
+                    files.join(", ")
+                ));
+            }
+        }
+        why
+    }
+}
+
+/// Reads everything; nothing is written except the local manifest cache's folder.
+pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Inspected> {
+    let started = Instant::now();
+    let template_path = project.path(&project.config.template);
+    let text = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
+    let template = Template::parse(&text)
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("template {}", template_path.display()))?;
+    let deployed = stack::describe(&clients.cfn, &project.config.stack).await?;
+    let Some(deployed_stack) = &deployed else {
+        return Ok(Inspected {
+            project,
+            deployed,
+            plan: Plan::default(),
+            template_changes: Vec::new(),
+            groups: Vec::new(),
+            ms: ms(started),
+        });
+    };
+    let template_dir = template_path
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default();
+    let plan = plan(
+        &template,
+        deployed_stack,
+        &project.config,
+        &project.root,
+        &template_dir,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let template_changes = template.resource_changes(&deployed_stack.template);
+    let state_dir = project.state_dir();
+    let extra = project.config.dependency_files.clone();
+    let reads = plan.groups.iter().map(|g| {
+        let state_dir = state_dir.clone();
+        let extra = extra.clone();
+        let template_changes = template_changes.clone();
+        async move {
+            let package = g.package.clone();
+            let scanned = tokio::task::spawn_blocking(move || scan(&package));
+            let local = manifest::load_local(&manifest::local_path(&state_dir, &g.artifact));
+            let remote = async {
+                let head = remote::head(&clients.s3, &g.artifact).await?;
+                let (base, source) =
+                    remote::deployed_manifest(&clients.s3, &g.artifact, &head, local).await?;
+                anyhow::Ok((head, base, source))
+            };
+            let (scanned, remote) = tokio::join!(scanned, remote);
+            let files = scanned
+                .context("the package scan stopped")?
+                .with_context(|| format!("package of {}", g.artifact))?;
+            let (head, base, source) = remote?;
+            let base_files = base.files.clone();
+            let d = tokio::task::spawn_blocking(move || {
+                diff(&base_files, &files, |f: &LocalFile| {
+                    std::fs::read(&f.source)
+                })
+            })
+            .await
+            .context("the diff stopped")?
+            .with_context(|| format!("reading the package of {}", g.artifact))?;
+            let change = classify(d.paths(), &extra, &template_changes);
+            anyhow::Ok(GroupState {
+                group: g.clone(),
+                head,
+                base,
+                source,
+                diff: d,
+                change,
+            })
+        }
+    });
+    let groups = futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Inspected {
+        project,
+        deployed,
+        plan,
+        template_changes,
+        groups,
+        ms: ms(started),
+    })
+}
+
+/// Milliseconds since `t`, two decimals.
+pub fn ms(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 1e5).round() / 100.0
+}

@@ -1,0 +1,254 @@
+//! Which functions share which artifact, and from which package folder: pure decisions from
+//! the local template, `quickdeploy.toml` and the deployed stack.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::scan::PackageSpec;
+use crate::stack::Deployed;
+use crate::template::{CodeLocation, S3Object, Template};
+
+/// A deployed function the quick path can update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Its logical id in the template.
+    pub logical_id: String,
+    /// Its physical name.
+    pub name: String,
+    /// Aliases to move to a newly published version.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// One artifact, the package it is made from, and the functions that run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The artifact in S3 (without a version: the patch writes a new one).
+    pub artifact: S3Object,
+    /// Its package.
+    pub package: PackageSpec,
+    /// The functions that use it, by logical id.
+    pub functions: Vec<Target>,
+}
+
+/// A function the quick path cannot serve, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Its logical id.
+    pub logical_id: String,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The grouping of a project's functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Artifacts to diff, patch and roll out.
+    pub groups: Vec<Group>,
+    /// Functions left out, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Functions in the local template that the stack does not have yet.
+    pub new_functions: Vec<String>,
+}
+
+/// Groups the functions of `local` by the artifact the deployed stack gives them.
+/// `root` is the project root, `template_dir` the folder the template's paths are relative to.
+pub fn plan(
+    local: &Template,
+    deployed: &Deployed,
+    config: &Config,
+    root: &Path,
+    template_dir: &Path,
+) -> Result<Plan, String> {
+    let deployed_fns: BTreeMap<String, _> = deployed
+        .template
+        .functions()
+        .into_iter()
+        .map(|f| (f.logical_id.clone(), f))
+        .collect();
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    let mut out = Plan::default();
+    for f in local.functions() {
+        let id = f.logical_id.clone();
+        let skip = |reason: String| Skipped {
+            logical_id: id.clone(),
+            reason,
+        };
+        let Some(there) = deployed_fns.get(&id) else {
+            out.new_functions.push(id);
+            continue;
+        };
+        let fc = config.functions.get(&id).cloned().unwrap_or_default();
+        let folder = match (&fc.package, &f.code) {
+            (Some(p), _) => root.join(p),
+            (None, CodeLocation::Local(p)) => template_dir.join(p),
+            (None, _) => {
+                out.skipped.push(skip(format!(
+                    "the template gives no local package folder: set `package` under [functions.{id}] in quickdeploy.toml"
+                )));
+                continue;
+            }
+        };
+        let artifact = match there.code.resolve_s3(&deployed.parameters) {
+            Ok(mut a) => {
+                a.version = None;
+                a
+            }
+            Err(why) => {
+                out.skipped.push(skip(format!(
+                    "in the deployed stack {why}: deploy it with `quickdeploy full`"
+                )));
+                continue;
+            }
+        };
+        let Some(name) = deployed.physical.get(&id) else {
+            out.skipped
+                .push(skip("the stack has no physical function for it".into()));
+            continue;
+        };
+        let mut ignore = config.ignore.clone();
+        ignore.extend(fc.ignore.iter().cloned());
+        let package = PackageSpec {
+            folder: normalize(&folder),
+            include: fc
+                .include
+                .iter()
+                .map(|p| normalize(&root.join(p)))
+                .collect(),
+            ignore,
+        };
+        let target = Target {
+            logical_id: id.clone(),
+            name: name.clone(),
+            aliases: f.aliases.clone(),
+        };
+        let key = (artifact.bucket.clone(), artifact.key.clone());
+        match groups.get_mut(&key) {
+            Some(g) if g.package != package => {
+                return Err(format!(
+                    "functions {} and {id} share the artifact {artifact} but have different packages ({} and {}): give them the same package settings, or separate artifacts",
+                    g.functions[0].logical_id,
+                    g.package.folder.display(),
+                    package.folder.display()
+                ));
+            }
+            Some(g) => g.functions.push(target),
+            None => {
+                groups.insert(
+                    key,
+                    Group {
+                        artifact,
+                        package,
+                        functions: vec![target],
+                    },
+                );
+            }
+        }
+    }
+    out.groups = groups.into_values().collect();
+    Ok(out)
+}
+
+/// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn deployed(template: &str) -> Deployed {
+        Deployed {
+            template: Template::parse(template).expect("deployed template"),
+            parameters: HashMap::from([("Bucket".into(), "art".into())]),
+            physical: HashMap::from([
+                ("A".into(), "app-A-123".into()),
+                ("B".into(), "app-B-456".into()),
+                ("C".into(), "app-C-789".into()),
+            ]),
+            status: "UPDATE_COMPLETE".into(),
+        }
+    }
+
+    const LOCAL: &str = r#"
+Resources:
+  A: {Type: AWS::Lambda::Function, Properties: {Code: ./src/shared}}
+  B: {Type: AWS::Lambda::Function, Properties: {Code: src/shared/}}
+  C: {Type: AWS::Lambda::Function, Properties: {Code: ./src/own}}
+  D: {Type: AWS::Lambda::Function, Properties: {Code: ./src/new}}
+  E: {Type: AWS::Lambda::Function, Properties: {Code: {ZipFile: "x"}}}
+"#;
+
+    const DEPLOYED: &str = r#"
+Resources:
+  A: {Type: AWS::Lambda::Function, Properties: {Code: {S3Bucket: !Ref Bucket, S3Key: shared.zip, S3ObjectVersion: v1}}}
+  B: {Type: AWS::Lambda::Function, Properties: {Code: {S3Bucket: art, S3Key: shared.zip}}}
+  C: {Type: AWS::Lambda::Function, Properties: {Code: {S3Bucket: art, S3Key: own.zip}}}
+  E: {Type: AWS::Lambda::Function, Properties: {Code: {ZipFile: "x"}}}
+"#;
+
+    #[test]
+    fn groups_functions_by_artifact() {
+        let local = Template::parse(LOCAL).expect("local");
+        let p = plan(
+            &local,
+            &deployed(DEPLOYED),
+            &Config::default(),
+            Path::new("/p"),
+            Path::new("/p/cfn"),
+        )
+        .expect("plan");
+        assert_eq!(p.groups.len(), 2);
+        // Sorted by bucket and key: own.zip, then shared.zip.
+        let shared = &p.groups[1];
+        assert_eq!(shared.artifact.to_string(), "s3://art/shared.zip");
+        assert_eq!(
+            shared.artifact.version, None,
+            "the patch makes a new version"
+        );
+        assert_eq!(shared.package.folder, Path::new("/p/cfn/src/shared"));
+        let names: Vec<&str> = shared.functions.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["app-A-123", "app-B-456"]);
+        assert_eq!(p.groups[0].functions[0].logical_id, "C");
+        assert_eq!(p.new_functions, ["D"]);
+        assert_eq!(p.skipped.len(), 1);
+        assert!(p.skipped[0].reason.contains("package"), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn config_overrides_the_package_and_a_conflict_is_an_error() {
+        let local = Template::parse(LOCAL).expect("local");
+        let mut config = Config::default();
+        config.functions.insert(
+            "B".into(),
+            crate::config::FunctionConfig {
+                package: Some("build/b".into()),
+                ..Default::default()
+            },
+        );
+        let err = plan(
+            &local,
+            &deployed(DEPLOYED),
+            &config,
+            Path::new("/p"),
+            Path::new("/p"),
+        )
+        .expect_err("A and B share an artifact but not a package");
+        assert!(err.contains("share the artifact"), "{err}");
+    }
+}

@@ -1,0 +1,226 @@
+//! Reading a package from disk: which files make it up, with their size, mtime and mode.
+//!
+//! A package is its folder plus any extra paths that belong to it (shared code outside the
+//! folder, as monorepos have), minus ignore patterns. Each extra path goes into the archive
+//! under its own name: `../shared` becomes `shared/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use crate::diff::LocalFile;
+
+/// Left out of every package: version control, caches, editor leftovers, our own state.
+pub const DEFAULT_IGNORES: &[&str] = &[
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".quickdeploy/",
+    "__pycache__/",
+    "*.pyc",
+    ".DS_Store",
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+];
+
+/// The files that make up one package.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PackageSpec {
+    /// The package folder (absolute or relative to the working folder).
+    pub folder: PathBuf,
+    /// Extra files or folders, each put in the archive under its own name.
+    pub include: Vec<PathBuf>,
+    /// Ignore patterns (gitignore syntax), besides [`DEFAULT_IGNORES`].
+    pub ignore: Vec<String>,
+}
+
+/// A package that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The folder or an extra path is missing.
+    #[error(
+        "package path {0} does not exist: fix `package`/`include` in quickdeploy.toml or the template's code location"
+    )]
+    Missing(PathBuf),
+    /// An ignore pattern is not valid.
+    #[error("ignore pattern {pattern:?} is not valid: {message}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
+    /// Two paths land on the same name in the archive.
+    #[error("{0:?} comes from both {1} and {2}: rename one, or ignore one of them")]
+    Collision(String, PathBuf, PathBuf),
+    /// Reading the folder failed.
+    #[error("cannot read {path}: {message}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The package's files, sorted by archive path.
+pub fn scan(spec: &PackageSpec) -> Result<Vec<LocalFile>, ScanError> {
+    let mut found: BTreeMap<String, LocalFile> = BTreeMap::new();
+    let mut add = |file: LocalFile| -> Result<(), ScanError> {
+        if let Some(prev) = found.get(&file.path) {
+            return Err(ScanError::Collision(
+                file.path.clone(),
+                prev.source.clone(),
+                file.source,
+            ));
+        }
+        found.insert(file.path.clone(), file);
+        Ok(())
+    };
+    walk(&spec.folder, "", &spec.ignore, &mut add)?;
+    for extra in &spec.include {
+        let name = extra
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .ok_or_else(|| ScanError::Missing(extra.clone()))?;
+        walk(extra, &name, &spec.ignore, &mut add)?;
+    }
+    Ok(found.into_values().collect())
+}
+
+fn walk(
+    root: &Path,
+    prefix: &str,
+    ignore: &[String],
+    add: &mut impl FnMut(LocalFile) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
+    if !root.exists() {
+        return Err(ScanError::Missing(root.to_owned()));
+    }
+    if root.is_file() {
+        return add(local_file(root, prefix.to_owned())?);
+    }
+    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+    for pattern in DEFAULT_IGNORES
+        .iter()
+        .copied()
+        .chain(ignore.iter().map(String::as_str))
+    {
+        overrides
+            .add(&format!("!{pattern}"))
+            .map_err(|e| ScanError::BadPattern {
+                pattern: pattern.to_owned(),
+                message: e.to_string(),
+            })?;
+    }
+    let overrides = overrides.build().map_err(|e| ScanError::BadPattern {
+        pattern: ignore.join(", "),
+        message: e.to_string(),
+    })?;
+    // No .gitignore here: build output folders are often ignored by git, yet they are what a
+    // compiled function's package is made of.
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .follow_links(true)
+        .overrides(overrides)
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| ScanError::Io {
+            path: root.to_owned(),
+            message: e.to_string(),
+        })?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let path = if prefix.is_empty() {
+            rel.join("/")
+        } else {
+            format!("{prefix}/{}", rel.join("/"))
+        };
+        add(local_file(entry.path(), path)?)?;
+    }
+    Ok(())
+}
+
+fn local_file(source: &Path, path: String) -> Result<LocalFile, ScanError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(source).map_err(|e| ScanError::Io {
+        path: source.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| u64::try_from(d.as_nanos()).ok());
+    Ok(LocalFile {
+        path,
+        source: source.to_owned(),
+        size: meta.len(),
+        mtime_ns,
+        executable: meta.permissions().mode() & 0o111 != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_includes_and_ignores() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        for (p, body) in [
+            ("fn/app.py", "x"),
+            ("fn/lib/util.py", "y"),
+            ("fn/__pycache__/app.cpython-312.pyc", "z"),
+            ("fn/.app.py.swp", "z"),
+            ("fn/notes.md", "z"),
+            ("shared/common.py", "c"),
+        ] {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, body).expect("write");
+        }
+        let spec = PackageSpec {
+            folder: root.join("fn"),
+            include: vec![root.join("fn/../shared")],
+            ignore: vec!["*.md".into()],
+        };
+        let files = scan(&spec).expect("scan");
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["app.py", "lib/util.py", "shared/common.py"]);
+        assert!(files.iter().all(|f| f.mtime_ns.is_some() && !f.executable));
+    }
+
+    #[test]
+    fn missing_folders_and_collisions_are_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let missing = PackageSpec {
+            folder: dir.path().join("nope"),
+            include: vec![],
+            ignore: vec![],
+        };
+        assert!(matches!(scan(&missing), Err(ScanError::Missing(_))));
+        std::fs::create_dir_all(dir.path().join("a/shared")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("shared")).expect("mkdir");
+        std::fs::write(dir.path().join("a/shared/x.py"), "1").expect("write");
+        std::fs::write(dir.path().join("shared/x.py"), "2").expect("write");
+        let clash = PackageSpec {
+            folder: dir.path().join("a"),
+            include: vec![dir.path().join("shared")],
+            ignore: vec![],
+        };
+        assert!(matches!(scan(&clash), Err(ScanError::Collision(..))));
+    }
+}

@@ -1,0 +1,583 @@
+//! CloudFormation and SAM templates: the functions they declare, where each one's code is, and
+//! whether two templates differ in anything but code locations.
+//!
+//! YAML short-form tags (`!Ref`, `!GetAtt a.b`, `!Sub`, ...) become their long JSON forms
+//! (`{"Ref": ...}`, `{"Fn::GetAtt": ["a", "b"]}`, `{"Fn::Sub": ...}`), so a YAML template and
+//! the JSON CloudFormation hands back compare as equal when they say the same thing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use serde_json::{Map, Value, json};
+
+/// `AWS::Lambda::Function`.
+pub const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
+/// `AWS::Serverless::Function` (SAM).
+pub const SAM_FUNCTION: &str = "AWS::Serverless::Function";
+
+/// A template that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+/// A parsed template, intrinsic functions in their long form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// The whole document.
+    pub doc: Value,
+}
+
+/// Where a function's code comes from, as the template says it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeLocation {
+    /// A local folder (or zip), relative to the template: `Code: ./src`, `CodeUri: src/`.
+    Local(PathBuf),
+    /// An object in S3; each part may still be an intrinsic (`{"Ref": "Param"}`).
+    S3 {
+        /// The bucket.
+        bucket: Value,
+        /// The key.
+        key: Value,
+        /// The object version, if pinned.
+        version: Option<Value>,
+    },
+    /// Code written in the template itself (`ZipFile`, `InlineCode`): not patchable.
+    Inline,
+    /// A container image: not a zip.
+    Image,
+    /// Missing or of a shape quickdeploy does not read.
+    Unknown,
+}
+
+/// A function the template declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionDef {
+    /// Its logical id.
+    pub logical_id: String,
+    /// `AWS::Lambda::Function` or `AWS::Serverless::Function`.
+    pub resource_type: String,
+    /// Where its code is.
+    pub code: CodeLocation,
+    /// Aliases to move after an update: `AWS::Lambda::Alias` resources naming it, or SAM's
+    /// `AutoPublishAlias`.
+    pub aliases: Vec<String>,
+}
+
+impl Template {
+    /// Parses YAML (with short-form tags) or JSON.
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| TemplateError(format!("not valid YAML or JSON: {e}")))?;
+        let doc = to_json(yaml)?;
+        if !doc.get("Resources").is_some_and(Value::is_object) {
+            return Err(TemplateError(
+                "it has no Resources section: is this a CloudFormation template?".into(),
+            ));
+        }
+        Ok(Self { doc })
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.doc
+            .get("Resources")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+    }
+
+    /// The functions, sorted by logical id.
+    pub fn functions(&self) -> Vec<FunctionDef> {
+        let globals_code = self.doc.pointer("/Globals/Function/CodeUri").cloned();
+        let mut aliases: HashMap<&str, Vec<String>> = HashMap::new();
+        for (_, r) in self.resources() {
+            if r["Type"] == "AWS::Lambda::Alias" {
+                let props = &r["Properties"];
+                if let (Some(Value::String(target)), Some(name)) =
+                    (props["FunctionName"].get("Ref"), props["Name"].as_str())
+                {
+                    aliases.entry(target).or_default().push(name.to_owned());
+                }
+            }
+        }
+        let mut out: Vec<FunctionDef> = self
+            .resources()
+            .filter_map(|(id, r)| {
+                let kind = r["Type"].as_str()?;
+                let props = &r["Properties"];
+                let code = match kind {
+                    LAMBDA_FUNCTION => lambda_code(props),
+                    SAM_FUNCTION => sam_code(props, globals_code.as_ref()),
+                    _ => return None,
+                };
+                let mut names = aliases.get(id.as_str()).cloned().unwrap_or_default();
+                if let Some(a) = props["AutoPublishAlias"].as_str() {
+                    names.push(a.to_owned());
+                }
+                names.sort();
+                names.dedup();
+                Some(FunctionDef {
+                    logical_id: id.clone(),
+                    resource_type: kind.to_owned(),
+                    code,
+                    aliases: names,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+        out
+    }
+
+    /// The template with every function's code location taken out: what must be equal for a
+    /// change to be code-only.
+    pub fn without_code_locations(&self) -> Value {
+        let mut doc = self.doc.clone();
+        if let Some(Value::Object(resources)) = doc.get_mut("Resources") {
+            for r in resources.values_mut() {
+                let field = match r["Type"].as_str() {
+                    Some(LAMBDA_FUNCTION) => "Code",
+                    Some(SAM_FUNCTION) => "CodeUri",
+                    _ => continue,
+                };
+                if let Some(Value::Object(p)) = r.get_mut("Properties") {
+                    p.remove(field);
+                }
+            }
+        }
+        if let Some(Value::Object(f)) = doc.pointer_mut("/Globals/Function") {
+            f.remove("CodeUri");
+        }
+        doc
+    }
+
+    /// What differs between two templates, ignoring code locations: one line per difference,
+    /// empty when the change is code-only.
+    pub fn resource_changes(&self, deployed: &Template) -> Vec<String> {
+        let (mine, theirs) = (
+            self.without_code_locations(),
+            deployed.without_code_locations(),
+        );
+        if mine == theirs {
+            return Vec::new();
+        }
+        let empty = Map::new();
+        let section = |doc: &Value, name: &str| doc.get(name).cloned();
+        let mut out = Vec::new();
+        let keys: BTreeSet<&String> = mine
+            .as_object()
+            .unwrap_or(&empty)
+            .keys()
+            .chain(theirs.as_object().unwrap_or(&empty).keys())
+            .collect();
+        for key in keys {
+            if key == "Resources" || section(&mine, key) == section(&theirs, key) {
+                continue;
+            }
+            out.push(format!("the template's {key} section changed"));
+        }
+        let a = mine["Resources"].as_object().unwrap_or(&empty);
+        let b = theirs["Resources"].as_object().unwrap_or(&empty);
+        let ids: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for id in ids {
+            match (a.get(id), b.get(id)) {
+                (Some(r), None) => out.push(format!(
+                    "{id} ({}) added",
+                    r["Type"].as_str().unwrap_or("?")
+                )),
+                (None, Some(r)) => out.push(format!(
+                    "{id} ({}) removed",
+                    r["Type"].as_str().unwrap_or("?")
+                )),
+                (Some(x), Some(y)) if x != y => {
+                    let changed = changed_fields(x, y);
+                    out.push(format!("{id} changed: {}", changed.join(", ")));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The template with the given functions' code locations pointing at S3 objects, as
+    /// `aws cloudformation package` writes it.
+    pub fn with_code_locations(&self, locations: &BTreeMap<String, S3Object>) -> Value {
+        let mut doc = self.doc.clone();
+        if let Some(Value::Object(resources)) = doc.get_mut("Resources") {
+            for (id, r) in resources.iter_mut() {
+                let Some(at) = locations.get(id) else {
+                    continue;
+                };
+                let (field, value) = match r["Type"].as_str() {
+                    Some(LAMBDA_FUNCTION) => {
+                        let mut code = json!({ "S3Bucket": at.bucket, "S3Key": at.key });
+                        if let Some(v) = &at.version {
+                            code["S3ObjectVersion"] = json!(v);
+                        }
+                        ("Code", code)
+                    }
+                    Some(SAM_FUNCTION) => {
+                        let mut code = json!({ "Bucket": at.bucket, "Key": at.key });
+                        if let Some(v) = &at.version {
+                            code["Version"] = json!(v);
+                        }
+                        ("CodeUri", code)
+                    }
+                    _ => continue,
+                };
+                if let Some(Value::Object(p)) = r.get_mut("Properties") {
+                    p.insert(field.into(), value);
+                } else if let Value::Object(m) = r {
+                    m.insert("Properties".into(), json!({ field: value }));
+                }
+            }
+        }
+        doc
+    }
+
+    /// True for a SAM template (it needs CAPABILITY_AUTO_EXPAND).
+    pub fn is_sam(&self) -> bool {
+        match &self.doc["Transform"] {
+            Value::String(s) => s.starts_with("AWS::Serverless"),
+            Value::Array(a) => a
+                .iter()
+                .any(|t| t.as_str().is_some_and(|s| s.starts_with("AWS::Serverless"))),
+            _ => false,
+        }
+    }
+}
+
+/// An S3 object a function's code can point at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct S3Object {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Version, when pinned.
+    pub version: Option<String>,
+}
+
+impl std::fmt::Display for S3Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+impl CodeLocation {
+    /// The S3 object, with `Ref`s and `Fn::Sub`s resolved from the stack's parameters.
+    pub fn resolve_s3(&self, params: &HashMap<String, String>) -> Result<S3Object, String> {
+        match self {
+            Self::S3 {
+                bucket,
+                key,
+                version,
+            } => Ok(S3Object {
+                bucket: resolve_string(bucket, params)?,
+                key: resolve_string(key, params)?,
+                version: version
+                    .as_ref()
+                    .map(|v| resolve_string(v, params))
+                    .transpose()?
+                    .filter(|v| !v.is_empty()),
+            }),
+            Self::Local(p) => Err(format!(
+                "it is a local path ({}), not an S3 object",
+                p.display()
+            )),
+            Self::Inline => Err("its code is inline in the template".into()),
+            Self::Image => Err("it is a container image, not a zip".into()),
+            Self::Unknown => Err("its code location is missing or not understood".into()),
+        }
+    }
+}
+
+fn lambda_code(props: &Value) -> CodeLocation {
+    match &props["PackageType"] {
+        Value::String(s) if s == "Image" => return CodeLocation::Image,
+        _ => {}
+    }
+    match &props["Code"] {
+        Value::String(path) => CodeLocation::Local(PathBuf::from(path)),
+        Value::Object(c) if c.contains_key("ZipFile") => CodeLocation::Inline,
+        Value::Object(c) if c.contains_key("ImageUri") => CodeLocation::Image,
+        Value::Object(c) if c.contains_key("S3Bucket") && c.contains_key("S3Key") => {
+            CodeLocation::S3 {
+                bucket: c["S3Bucket"].clone(),
+                key: c["S3Key"].clone(),
+                version: c.get("S3ObjectVersion").cloned(),
+            }
+        }
+        _ => CodeLocation::Unknown,
+    }
+}
+
+fn sam_code(props: &Value, globals: Option<&Value>) -> CodeLocation {
+    if props["PackageType"] == "Image" {
+        return CodeLocation::Image;
+    }
+    if !props["InlineCode"].is_null() {
+        return CodeLocation::Inline;
+    }
+    let code = match &props["CodeUri"] {
+        Value::Null => globals.cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    match code {
+        Value::String(s) => match s.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+            Some((bucket, key)) => CodeLocation::S3 {
+                bucket: json!(bucket),
+                key: json!(key),
+                version: None,
+            },
+            None => CodeLocation::Local(PathBuf::from(s)),
+        },
+        Value::Object(c) if c.contains_key("Bucket") && c.contains_key("Key") => CodeLocation::S3 {
+            bucket: c["Bucket"].clone(),
+            key: c["Key"].clone(),
+            version: c.get("Version").cloned(),
+        },
+        _ => CodeLocation::Unknown,
+    }
+}
+
+/// The top-level fields of two resources that differ, and inside Properties the properties.
+fn changed_fields(a: &Value, b: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let mut out = Vec::new();
+    let (ma, mb) = (
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+    );
+    let keys: BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+    for k in keys {
+        if ma.get(k) == mb.get(k) {
+            continue;
+        }
+        if k == "Properties" {
+            let (pa, pb) = (
+                ma.get(k).and_then(Value::as_object).unwrap_or(&empty),
+                mb.get(k).and_then(Value::as_object).unwrap_or(&empty),
+            );
+            let props: BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+            out.extend(
+                props
+                    .into_iter()
+                    .filter(|p| pa.get(*p) != pb.get(*p))
+                    .map(|p| p.to_string()),
+            );
+        } else {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+fn resolve_string(v: &Value, params: &HashMap<String, String>) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(m) if m.len() == 1 => {
+            if let Some(Value::String(name)) = m.get("Ref") {
+                return params
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("Ref {name} has no value in the stack's parameters"));
+            }
+            if let Some(Value::String(template)) = m.get("Fn::Sub") {
+                let mut out = String::new();
+                let mut rest = template.as_str();
+                while let Some(at) = rest.find("${") {
+                    out.push_str(&rest[..at]);
+                    let end = rest[at..]
+                        .find('}')
+                        .ok_or_else(|| format!("Fn::Sub {template:?} has an unclosed ${{"))?
+                        + at;
+                    let name = &rest[at + 2..end];
+                    out.push_str(params.get(name).ok_or_else(|| {
+                        format!(
+                            "Fn::Sub {template:?}: {name} has no value in the stack's parameters"
+                        )
+                    })?);
+                    rest = &rest[end + 1..];
+                }
+                out.push_str(rest);
+                return Ok(out);
+            }
+            Err(format!("{v} is an intrinsic quickdeploy does not resolve"))
+        }
+        other => Err(format!("{other} is not a string")),
+    }
+}
+
+/// YAML to JSON, turning short-form tags into long-form intrinsics.
+fn to_json(v: serde_yaml_ng::Value) -> Result<Value, TemplateError> {
+    use serde_yaml_ng::Value as Y;
+    Ok(match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                json!(i)
+            } else if let Some(u) = n.as_u64() {
+                json!(u)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => {
+            Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        Y::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    other => {
+                        return Err(TemplateError(format!(
+                            "a mapping key is not a string: {other:?}"
+                        )));
+                    }
+                };
+                out.insert(key, to_json(v)?);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => {
+            let name = t.tag.to_string();
+            let name = name.trim_start_matches('!').to_owned();
+            let value = to_json(t.value)?;
+            match name.as_str() {
+                "Ref" | "Condition" => json!({ name: value }),
+                "GetAtt" => match value {
+                    Value::String(s) => {
+                        let (res, attr) = s.split_once('.').ok_or_else(|| {
+                            TemplateError(format!("!GetAtt {s}: write it as Resource.Attribute"))
+                        })?;
+                        json!({ "Fn::GetAtt": [res, attr] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                _ => json!({ format!("Fn::{name}"): value }),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAM: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.12
+    CodeUri: src/shared/
+Parameters:
+  Bucket: {Type: String}
+Resources:
+  Api:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: api.handler
+      AutoPublishAlias: live
+      Role: !GetAtt Role.Arn
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: s3://bkt/worker.zip
+      Handler: w.handler
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      Path: !Sub "/${AWS::StackName}/"
+"#;
+
+    #[test]
+    fn short_form_tags_become_long_form() {
+        let t = Template::parse(SAM).expect("parse");
+        assert_eq!(
+            t.doc["Resources"]["Api"]["Properties"]["Role"],
+            json!({"Fn::GetAtt": ["Role", "Arn"]})
+        );
+        assert_eq!(
+            t.doc["Resources"]["Role"]["Properties"]["Path"],
+            json!({"Fn::Sub": "/${AWS::StackName}/"})
+        );
+        assert!(t.is_sam());
+    }
+
+    #[test]
+    fn finds_functions_code_and_aliases() {
+        let t = Template::parse(SAM).expect("parse");
+        let f = t.functions();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].logical_id, "Api");
+        assert_eq!(f[0].code, CodeLocation::Local(PathBuf::from("src/shared/")));
+        assert_eq!(f[0].aliases, ["live"]);
+        let s3 = f[1].code.resolve_s3(&HashMap::new()).expect("s3");
+        assert_eq!((s3.bucket.as_str(), s3.key.as_str()), ("bkt", "worker.zip"));
+    }
+
+    #[test]
+    fn lambda_code_forms_and_parameter_resolution() {
+        let t = Template::parse(
+            r#"{"Resources": {
+                "A": {"Type": "AWS::Lambda::Function", "Properties": {"Code": "./a"}},
+                "B": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "x"}}},
+                "C": {"Type": "AWS::Lambda::Function", "Properties": {"Code":
+                      {"S3Bucket": {"Ref": "B"}, "S3Key": {"Fn::Sub": "apps/${Name}.zip"}}}},
+                "AliasC": {"Type": "AWS::Lambda::Alias", "Properties":
+                      {"FunctionName": {"Ref": "C"}, "Name": "prod", "FunctionVersion": "1"}}
+            }}"#,
+        )
+        .expect("json parses");
+        let f = t.functions();
+        assert_eq!(f[0].code, CodeLocation::Local(PathBuf::from("./a")));
+        assert_eq!(f[1].code, CodeLocation::Inline);
+        let params = HashMap::from([("B".into(), "bkt".into()), ("Name".into(), "c".into())]);
+        let s3 = f[2].code.resolve_s3(&params).expect("resolves");
+        assert_eq!(s3.to_string(), "s3://bkt/apps/c.zip");
+        assert_eq!(f[2].aliases, ["prod"]);
+        assert!(f[2].code.resolve_s3(&HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn code_locations_do_not_count_as_resource_changes() {
+        let local = Template::parse(
+            "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: ./src\n      MemorySize: 128\n",
+        )
+        .expect("parse");
+        let packaged = Template {
+            doc: local.with_code_locations(&BTreeMap::from([(
+                "F".to_owned(),
+                S3Object {
+                    bucket: "b".into(),
+                    key: "k".into(),
+                    version: Some("v1".into()),
+                },
+            )])),
+        };
+        assert_eq!(
+            packaged.doc["Resources"]["F"]["Properties"]["Code"]["S3ObjectVersion"],
+            "v1"
+        );
+        assert!(local.resource_changes(&packaged).is_empty());
+
+        let bigger = Template::parse(
+            "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: ./other\n      MemorySize: 256\n  Q:\n    Type: AWS::SQS::Queue\n",
+        )
+        .expect("parse");
+        assert_eq!(
+            bigger.resource_changes(&packaged),
+            ["F changed: MemorySize", "Q (AWS::SQS::Queue) added"]
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_template() {
+        assert!(Template::parse("just: text").is_err());
+        assert!(Template::parse("Resources: [unclosed").is_err());
+    }
+}

@@ -1,0 +1,339 @@
+//! `quickdeploy deploy` against `sam sync --code`, side by side in one run, on the same moto,
+//! for a one-line change in a function whose package holds 5 MiB of files.
+//!
+//! Two copies of one app (plain CloudFormation: a small function, and a big one with 5 x 1 MiB
+//! of incompressible files) are deployed as two stacks: one by `quickdeploy full`, one by `sam
+//! deploy`. Each run changes one line of the big function's handler in both copies, then runs
+//! both tools (alternating which goes first) and checks each result by CodeSha256, never by
+//! exit code: quickdeploy's against the patched S3 object, SAM's against a zip SAM's own
+//! packager makes of its build folder. Bytes sent are the request bodies a counting proxy in
+//! front of moto saw, plus, for quickdeploy, the request it sent to the patcher.
+//!
+//! Run: `make bench-deploy` (installs aws-sam-cli into .rig/sam-venv); `BENCH_RUNS` (default 7).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use testkit::app::App;
+use testkit::proxy::S3Proxy;
+use testkit::rig::{Moto, Patcher, REGION};
+
+const QD_STACK: &str = "qd-bench";
+const SAM_STACK: &str = "sam-bench";
+const BUCKET: &str = "bench-artifacts";
+const SAM_VERSION: &str = "1.170.0";
+
+const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Description: quickdeploy vs sam sync benchmark app (plain CloudFormation)
+Resources:
+  FnRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+  SmallFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: handler.handler
+      Role: !GetAtt FnRole.Arn
+      Code: ./src/small
+  BigFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: handler.handler
+      Role: !GetAtt FnRole.Arn
+      MemorySize: 256
+      Code: ./src/big
+"#;
+
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn handler(marker: &str) -> String {
+    format!("def handler(event, context):\n    return {{\"marker\": \"{marker}\"}}\n")
+}
+
+/// The app's source, once: both copies start from it.
+fn make_app(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src/small")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("src/big/data")).expect("mkdir");
+    std::fs::write(dir.join("template.yaml"), TEMPLATE).expect("template");
+    std::fs::write(dir.join("src/small/handler.py"), handler("small")).expect("small");
+    std::fs::write(dir.join("src/big/handler.py"), handler("start")).expect("big");
+    for i in 0..5 {
+        std::fs::write(
+            dir.join(format!("src/big/data/blob{i}.bin")),
+            noise(i + 1, 1024 * 1024),
+        )
+        .expect("blob");
+    }
+    std::fs::write(
+        dir.join("quickdeploy.toml"),
+        format!(
+            "stack = \"{QD_STACK}\"\ntemplate = \"template.yaml\"\nartifact_bucket = \"{BUCKET}\"\n"
+        ),
+    )
+    .expect("toml");
+}
+
+fn sam_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.rig/sam-venv/bin/sam")
+}
+
+fn sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String) {
+    let mut cmd = Command::new(sam_bin());
+    cmd.current_dir(app.root())
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &app.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("SAM_CLI_TELEMETRY", "0")
+        // SAM keeps its "confirmed this dev stack" answer here; a private home per run.
+        .env("__SAM_CLI_APP_DIR", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .expect("run sam (make bench-deploy installs it)");
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().expect("stdin");
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().expect("sam");
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), ms, text)
+}
+
+/// CodeSha256 of the zip SAM's own packager makes of a build folder (its zips are
+/// deterministic), computed by SAM's Python.
+fn sam_expected_sha(build_dir: &Path) -> String {
+    let py = sam_bin().with_file_name("python");
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(
+            "import base64,hashlib,os,sys,tempfile,logging\nlogging.disable(logging.INFO)\n\
+             from samcli.lib.package.utils import make_zip_with_lambda_permissions\n\
+             z=make_zip_with_lambda_permissions(os.path.join(tempfile.gettempdir(),'qd-bench-'+os.urandom(4).hex()),sys.argv[1])\n\
+             print(base64.b64encode(hashlib.sha256(open(z,'rb').read()).digest()).decode()); os.remove(z)",
+        )
+        .arg(build_dir)
+        .output()
+        .expect("sam's python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    assert!(
+        sam_bin().exists(),
+        "{} is missing: run `make bench-deploy`, which installs aws-sam-cli {SAM_VERSION}",
+        sam_bin().display()
+    );
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let moto = Moto::start();
+    let proxy = S3Proxy::start(&moto.endpoint()).await;
+    let patcher = Patcher::start_named(
+        &testkit::bin("zipedit"),
+        &moto.endpoint(),
+        1,
+        testkit::app::PATCHER,
+    )
+    .await;
+    let source = tempfile::tempdir().expect("tmp");
+    make_app(source.path());
+    let qd = App::from_dir(
+        source.path(),
+        BUCKET,
+        &moto.endpoint(),
+        &proxy.endpoint,
+        &patcher.invoke_endpoint,
+    )
+    .await;
+    let samapp = App::from_dir(
+        source.path(),
+        "sam-bench-artifacts",
+        &moto.endpoint(),
+        &proxy.endpoint,
+        &patcher.invoke_endpoint,
+    )
+    .await;
+    let sam_home = tempfile::tempdir().expect("sam home");
+
+    eprintln!("deploying both stacks (quickdeploy full, sam deploy)...");
+    let (out, doc) = qd.run_json(&["full", "--yes"]).await;
+    assert!(out.status.success(), "quickdeploy full: {doc}");
+    let (ok, _, text) = sam(
+        &samapp,
+        sam_home.path(),
+        &[
+            "deploy",
+            "--stack-name",
+            SAM_STACK,
+            "--s3-bucket",
+            "sam-bench-artifacts",
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--no-confirm-changeset",
+            "--no-fail-on-empty-changeset",
+            "--no-progressbar",
+        ],
+        "",
+    );
+    assert!(ok, "sam deploy failed:\n{text}");
+    let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
+    let sam_big = samapp.stack_functions(SAM_STACK).await["BigFn"].clone();
+    let sync_args = [
+        "sync",
+        "--code",
+        "--stack-name",
+        SAM_STACK,
+        "--no-dependency-layer",
+        "--no-watch",
+        "--s3-bucket",
+        "sam-bench-artifacts",
+    ];
+    let code_of = |app: &App, name: String| {
+        let lambda = app.lambda.clone();
+        async move {
+            lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .expect("get_function_configuration")
+                .code_sha256()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+
+    // Warm-up, untimed: SAM asks once whether this is a development stack.
+    samapp.write("src/big/handler.py", &handler("warm-up"));
+    let (ok, _, text) = sam(&samapp, sam_home.path(), &sync_args, "y\n");
+    assert!(ok, "sam sync warm-up failed:\n{text}");
+    qd.write("src/big/handler.py", &handler("warm-up"));
+    let (out, doc) = qd.run_json(&["deploy"]).await;
+    assert!(out.status.success(), "quickdeploy warm-up: {doc}");
+    proxy.take_sent_bytes();
+
+    let (mut qd_ms, mut sam_ms, mut qd_bytes, mut sam_bytes) = (vec![], vec![], vec![], vec![]);
+    for run in 0..runs {
+        let marker = format!("run-{run}-{}", std::process::id());
+        for first in [run % 2 == 0, run % 2 != 0] {
+            if first {
+                qd.write("src/big/handler.py", &handler(&marker));
+                let before = code_of(&qd, qd_big.clone()).await;
+                proxy.take_sent_bytes();
+                let t = Instant::now();
+                let (out, doc) = qd.run_json(&["deploy"]).await;
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                let sent = proxy.take_sent_bytes()
+                    + doc["artifacts"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x["request_bytes"].as_u64())
+                                .sum::<u64>()
+                        })
+                        .unwrap_or(0);
+                let art = doc["artifacts"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
+                    .unwrap_or_else(|| panic!("no patch in {doc}"));
+                let bytes = qd
+                    .object_in(
+                        BUCKET,
+                        art["patch"]["key"].as_str().expect("key"),
+                        art["patch"]["version_id"].as_str(),
+                    )
+                    .await;
+                let expected =
+                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+                let now = code_of(&qd, qd_big.clone()).await;
+                assert!(
+                    out.status.success() && now == expected && now != before,
+                    "quickdeploy run {run} not verified: {now} vs {expected} (before {before})\n{doc}"
+                );
+                qd_ms.push(ms);
+                qd_bytes.push(sent as f64);
+                eprintln!("run {run}: quickdeploy {ms:.0} ms, {sent} bytes sent");
+            } else {
+                samapp.write("src/big/handler.py", &handler(&marker));
+                let before = code_of(&samapp, sam_big.clone()).await;
+                proxy.take_sent_bytes();
+                let (_ok, ms, text) = sam(&samapp, sam_home.path(), &sync_args, "");
+                let sent = proxy.take_sent_bytes();
+                let build = samapp.root().join(".aws-sam/build/BigFn");
+                let built = std::fs::read_to_string(build.join("handler.py")).unwrap_or_default();
+                let expected = sam_expected_sha(&build);
+                let now = code_of(&samapp, sam_big.clone()).await;
+                assert!(
+                    built.contains(&marker) && now == expected && now != before,
+                    "sam sync run {run} not verified: {now} vs {expected} (before {before})\n{text}"
+                );
+                sam_ms.push(ms);
+                sam_bytes.push(sent as f64);
+                eprintln!("run {run}: sam sync   {ms:.0} ms, {sent} bytes sent");
+            }
+        }
+    }
+    let (qm, sm) = (median(&mut qd_ms), median(&mut sam_ms));
+    let (qb, sb) = (median(&mut qd_bytes), median(&mut sam_bytes));
+    println!("\none-line change, function with 5 MiB of files, {runs} runs each, moto 5.2.5");
+    println!("| tool | median ms | min ms | median bytes sent | time ratio | bytes ratio |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| quickdeploy deploy | {qm:.0} | {:.0} | {qb:.0} | {:.1}x less | {:.0}x fewer |",
+        qd_ms[0],
+        sm / qm,
+        sb / qb.max(1.0)
+    );
+    println!(
+        "| sam sync --code ({SAM_VERSION}) | {sm:.0} | {:.0} | {sb:.0} | 1x | 1x |",
+        sam_ms[0]
+    );
+    drop(patcher);
+    drop(moto);
+}

@@ -1,0 +1,218 @@
+//! The example app (`examples/app`) on the local rig: a copy in a temporary folder, its
+//! artifact bucket in moto, and the `quickdeploy` binary run against it as a user runs it, with
+//! the standard AWS environment pointing at the rig.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+
+use crate::rig::{REGION, lambda_client, s3_client, sdk_config};
+
+/// The example app's stack and bucket, as its quickdeploy.toml names them.
+pub const STACK: &str = "quickdeploy-example";
+/// The patcher's function name quickdeploy invokes by default.
+pub const PATCHER: &str = "quickdeploy-zipedit";
+/// The example app's artifact bucket.
+pub const BUCKET: &str = "quickdeploy-example-artifacts";
+
+/// A copy of the example app, wired to a rig.
+pub struct App {
+    /// The copy's root (holds quickdeploy.toml).
+    pub dir: tempfile::TempDir,
+    /// `AWS_ENDPOINT_URL` for the CLI: moto, or a proxy in front of it.
+    pub endpoint: String,
+    /// The patcher's Invoke API.
+    pub patcher_endpoint: String,
+    /// Clients straight to moto, for checking what the CLI did.
+    pub s3: aws_sdk_s3::Client,
+    /// Lambda on moto.
+    pub lambda: aws_sdk_lambda::Client,
+    /// CloudFormation on moto.
+    pub cfn: aws_sdk_cloudformation::Client,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read example") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+impl App {
+    /// Copies the example app and creates its (versioned) bucket in moto at `moto_endpoint`.
+    /// The CLI will talk to `endpoint` (moto itself, or a proxy in front of it).
+    pub async fn new(moto_endpoint: &str, endpoint: &str, patcher_endpoint: &str) -> Self {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/app");
+        Self::from_dir(&example, BUCKET, moto_endpoint, endpoint, patcher_endpoint).await
+    }
+
+    /// Like [`App::new`], for the app in `source` whose artifact bucket is `bucket`.
+    pub async fn from_dir(
+        source: &Path,
+        bucket: &str,
+        moto_endpoint: &str,
+        endpoint: &str,
+        patcher_endpoint: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        copy_dir(source, dir.path());
+        let s3 = s3_client(moto_endpoint).await;
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("bucket");
+        s3.put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("versioning");
+        let conf = sdk_config(moto_endpoint).await;
+        Self {
+            dir,
+            endpoint: endpoint.to_owned(),
+            patcher_endpoint: patcher_endpoint.to_owned(),
+            s3,
+            lambda: lambda_client(moto_endpoint).await,
+            cfn: aws_sdk_cloudformation::Client::new(&conf),
+        }
+    }
+
+    /// The app's root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `quickdeploy` command, ready to run in the app's root against the rig.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(crate::bin("quickdeploy"));
+        cmd.current_dir(self.root())
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("QUICKDEPLOY_PATCHER_ENDPOINT", &self.patcher_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            // No shared config or credentials files from the machine running the tests.
+            .env("AWS_CONFIG_FILE", self.root().join(".no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.root().join(".no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    }
+
+    /// Runs `quickdeploy ARGS` to the end (off the async runtime's threads).
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || cmd.output().expect("run quickdeploy"))
+            .await
+            .expect("join")
+    }
+
+    /// Runs `quickdeploy ARGS --json`, and parses the one document it prints.
+    pub async fn run_json(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all).await;
+        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "quickdeploy {args:?} printed no JSON ({e}); exit {:?}\nstdout: {}\nstderr: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out, doc)
+    }
+
+    /// Writes a file of the app (creating folders).
+    pub fn write(&self, path: &str, body: &str) {
+        let p = self.root().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, body).expect("write");
+    }
+
+    /// Physical function names by logical id, from the example app's stack.
+    pub async fn function_names(&self) -> HashMap<String, String> {
+        self.stack_functions(STACK).await
+    }
+
+    /// Physical function names by logical id, from a stack.
+    pub async fn stack_functions(&self, stack: &str) -> HashMap<String, String> {
+        self.cfn
+            .describe_stack_resources()
+            .stack_name(stack)
+            .send()
+            .await
+            .expect("describe_stack_resources")
+            .stack_resources()
+            .iter()
+            .filter(|r| r.resource_type() == Some("AWS::Lambda::Function"))
+            .filter_map(|r| {
+                Some((
+                    r.logical_resource_id()?.to_owned(),
+                    r.physical_resource_id()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Each function's CodeSha256 by logical id, as Lambda (moto) reports it.
+    pub async fn code_shas(&self) -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        for (id, name) in self.function_names().await {
+            let c = self
+                .lambda
+                .get_function_configuration()
+                .function_name(&name)
+                .send()
+                .await
+                .expect("get_function_configuration");
+            out.insert(id, c.code_sha256().unwrap_or_default().to_owned());
+        }
+        out
+    }
+
+    /// The bytes of an object in the example app's bucket.
+    pub async fn object(&self, key: &str, version: Option<&str>) -> Vec<u8> {
+        self.object_in(BUCKET, key, version).await
+    }
+
+    /// The bytes of an object.
+    pub async fn object_in(&self, bucket: &str, key: &str, version: Option<&str>) -> Vec<u8> {
+        let mut get = self.s3.get_object().bucket(bucket).key(key);
+        if let Some(v) = version {
+            get = get.version_id(v);
+        }
+        get.send()
+            .await
+            .expect("get_object")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// A path in the app.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+}

@@ -1,0 +1,493 @@
+//! `quickdeploy deploy` and `status` end to end: the example app deployed into moto by
+//! `quickdeploy full`, then changed and quick-deployed through the real zipedit binary behind
+//! the Lambda Invoke API. Every call the CLI makes goes through a proxy in front of moto; it
+//! passes everything through, except in the test that names the Lambda faults it injects
+//! (InProgress, Failed, ResourceConflictException, TooManyRequestsException), which moto
+//! cannot show by itself.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use testkit::app::App;
+use testkit::proxy::{LambdaFault, S3Proxy};
+use testkit::rig::{Moto, Patcher};
+use testkit::zipcheck::{independent, zip_crate_tree};
+
+struct Rig {
+    moto: Moto,
+    proxy: S3Proxy,
+    _patcher: Patcher,
+    app: App,
+}
+
+/// A fresh moto, the patcher, the proxy, and the example app deployed by `quickdeploy full`.
+async fn rig() -> Rig {
+    let moto = Moto::start();
+    let proxy = S3Proxy::start(&moto.endpoint()).await;
+
+    let patcher = Patcher::start_named(
+        &testkit::bin("zipedit"),
+        &moto.endpoint(),
+        1,
+        testkit::app::PATCHER,
+    )
+    .await;
+    let app = App::new(&moto.endpoint(), &proxy.endpoint, &patcher.invoke_endpoint).await;
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert!(
+        out.status.success(),
+        "full deploy of the example app failed: {doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    Rig {
+        moto,
+        proxy,
+        _patcher: patcher,
+        app,
+    }
+}
+
+fn code_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
+    doc["functions"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["logical_id"] == logical_id))
+        .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
+}
+
+fn artifact<'a>(doc: &'a Value, key_suffix: &str) -> &'a Value {
+    doc["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["artifact"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(key_suffix)
+            })
+        })
+        .unwrap_or_else(|| panic!("no artifact *{key_suffix} in {doc}"))
+}
+
+fn exit(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+/// The artifact a function runs: its key and version, from the deploy's answer, read from moto.
+async fn patched_object(app: &App, doc: &Value, key_suffix: &str) -> Vec<u8> {
+    let a = artifact(doc, key_suffix);
+    let key = a["patch"]["key"].as_str().expect("patched key");
+    app.object(key, a["patch"]["version_id"].as_str()).await
+}
+
+/// Requests that change something. CloudFormation posts its reads too (query protocol:
+/// `Action=` in the body; JSON protocol: the `X-Amz-Target` header), so a POST counts as a
+/// write unless it names a Describe, Get or List operation.
+fn writes(recording: &[Value]) -> Vec<String> {
+    let read_op = |op: &str| {
+        ["Describe", "Get", "List"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    };
+    // The recorder keeps bodies it takes for binary base64-encoded.
+    let body_of = |r: &Value| -> String {
+        let raw = r["body"].as_str().unwrap_or_default();
+        if r["body_encoded"] == true {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            raw.to_owned()
+        }
+    };
+    recording
+        .iter()
+        .filter(|r| {
+            let method = r["method"].as_str().unwrap_or_default();
+            let body = body_of(r);
+            let target = Moto::header(r, "x-amz-target").unwrap_or_default();
+            let action = body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .or_else(|| target.rsplit('.').next().filter(|t| !t.is_empty()));
+            match method {
+                "GET" | "HEAD" => false,
+                "POST" => !action.is_some_and(read_op),
+                _ => true,
+            }
+        })
+        .map(|r| {
+            format!(
+                "{} {} target={:?} body={:.80}",
+                r["method"].as_str().unwrap_or("?"),
+                r["url"].as_str().unwrap_or("?"),
+                Moto::header(r, "x-amz-target"),
+                body_of(r)
+            )
+        })
+        .collect()
+}
+
+const GREETING: &str = "def greeting(name):\n    return f\"Hi there, {name}!\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_line_change_in_a_shared_package_updates_exactly_its_functions() {
+    let rig = rig().await;
+    let (moto, app) = (&rig.moto, &rig.app);
+    let before = app.code_shas().await;
+    assert_eq!(
+        before["HelloFunction"], before["GreetFunction"],
+        "one shared artifact"
+    );
+
+    app.write("src/shared/greeting.py", GREETING);
+
+    // status says what deploy would do, and writes nothing.
+    moto.start_recording();
+    let (out, status) = app.run_json(&["status"]).await;
+    assert_eq!(exit(&out), Some(0), "{status}");
+    assert_eq!(
+        writes(&moto.recording()),
+        Vec::<String>::new(),
+        "status wrote"
+    );
+    assert_eq!(function(&status, "HelloFunction")["action"], "quick");
+    assert_eq!(function(&status, "GreetFunction")["action"], "quick");
+    assert_eq!(function(&status, "ReportFunction")["action"], "none");
+    assert_eq!(
+        artifact(&status, "src-shared.zip")["paths"],
+        serde_json::json!(["greeting.py"])
+    );
+
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(
+        exit(&out),
+        Some(0),
+        "{doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(doc["outcome"], "deployed");
+    assert_eq!(function(&doc, "HelloFunction")["status"], "updated");
+    assert_eq!(function(&doc, "GreetFunction")["status"], "updated");
+    assert_eq!(function(&doc, "ReportFunction")["status"], "skipped");
+    let shared = artifact(&doc, "src-shared.zip");
+    assert_eq!(shared["change"]["kind"], "code-only");
+    assert_eq!(
+        (shared["added"].as_u64(), shared["modified"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        shared["hashed"], 1,
+        "only the touched file is read: {shared}"
+    );
+    assert_eq!(shared["manifest"], "local");
+    assert!(
+        artifact(&doc, "src-report.zip")["patch"].is_null(),
+        "report not patched"
+    );
+
+    // Lambda reports the patched object's hash, and the object reads as the new package.
+    let after = app.code_shas().await;
+    let bytes = patched_object(app, &doc, "src-shared.zip").await;
+    assert_eq!(after["HelloFunction"], code_sha256(&bytes));
+    assert_eq!(after["GreetFunction"], code_sha256(&bytes));
+    assert_eq!(shared["patch"]["code_sha256"], code_sha256(&bytes));
+    assert_ne!(after["HelloFunction"], before["HelloFunction"]);
+    assert_eq!(
+        after["ReportFunction"], before["ReportFunction"],
+        "untouched"
+    );
+    let tree = zip_crate_tree(&bytes);
+    assert_eq!(tree["greeting.py"].0, GREETING.as_bytes());
+    assert_eq!(
+        tree.keys().collect::<Vec<_>>(),
+        ["app.py", "greeting.py", "requirements.txt"]
+    );
+    independent(&bytes); // Python's zipfile and unzip -t accept it
+
+    // Again: nothing to deploy, and the human output says so.
+    let out = app.run(&["deploy"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(exit(&out), Some(0), "{text}");
+    assert!(text.contains("nothing to deploy"), "{text}");
+    assert!(text.contains("skipped  HelloFunction"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_and_a_deleted_file() {
+    let rig = rig().await;
+    let app = &rig.app;
+    std::fs::remove_file(app.path("src/shared/greeting.py")).expect("delete");
+    app.write(
+        "src/shared/salutation.py",
+        "def greeting(name):\n    return f\"Greetings, {name}.\"\n",
+    );
+    app.write(
+        "src/shared/app.py",
+        &std::fs::read_to_string(app.path("src/shared/app.py"))
+            .expect("read")
+            .replace("from greeting import", "from salutation import"),
+    );
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let shared = artifact(&doc, "src-shared.zip");
+    assert_eq!(
+        (
+            shared["added"].as_u64(),
+            shared["modified"].as_u64(),
+            shared["deleted"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{shared}"
+    );
+    // A deletion is written by rewrite: a streaming extractor could not see it in an append.
+    assert_eq!(shared["patch"]["mode"], "rewrite");
+    let bytes = patched_object(app, &doc, "src-shared.zip").await;
+    let tree = zip_crate_tree(&bytes);
+    assert_eq!(
+        tree.keys().collect::<Vec<_>>(),
+        ["app.py", "requirements.txt", "salutation.py"]
+    );
+    let seen = independent(&bytes);
+    assert!(!seen.files.contains_key("greeting.py"));
+    assert_eq!(app.code_shas().await["GreetFunction"], code_sha256(&bytes));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_change_touches_no_aws_write_api() {
+    let rig = rig().await;
+    let (moto, app) = (&rig.moto, &rig.app);
+    let before = app.code_shas().await;
+    moto.start_recording();
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    assert_eq!(doc["outcome"], "nothing-to-deploy");
+    let recording = moto.recording();
+    assert!(!recording.is_empty(), "the recorder saw the reads");
+    assert_eq!(writes(&recording), Vec::<String>::new());
+    for a in doc["artifacts"].as_array().expect("artifacts") {
+        assert!(a["patch"].is_null(), "{a}");
+        assert_eq!(a["hashed"], 0, "nothing read from disk: {a}");
+    }
+    assert_eq!(app.code_shas().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependency_and_template_changes_refuse_the_quick_path() {
+    let rig = rig().await;
+    let (moto, app) = (&rig.moto, &rig.app);
+    let before = app.code_shas().await;
+
+    app.write("src/shared/greeting.py", GREETING);
+    app.write("src/shared/requirements.txt", "requests==2.32.3\n");
+    moto.start_recording();
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(exit(&out), Some(3), "{doc}");
+    assert_eq!(doc["outcome"], "needs-full");
+    assert_eq!(
+        artifact(&doc, "src-shared.zip")["change"]["kind"],
+        "dependencies"
+    );
+    let why = doc["needs_full"].to_string();
+    assert!(why.contains("requirements.txt"), "{why}");
+    assert_eq!(writes(&moto.recording()), Vec::<String>::new());
+    assert_eq!(app.code_shas().await, before);
+
+    // Undo the dependency change; change the template instead.
+    app.write(
+        "src/shared/requirements.txt",
+        "# No third-party packages yet; changing this file needs a full deploy.\n",
+    );
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replacen("MemorySize: 256", "MemorySize: 512", 1),
+    );
+    moto.start_recording();
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(3), "{doc}");
+    assert_eq!(
+        artifact(&doc, "src-shared.zip")["change"]["kind"],
+        "resources"
+    );
+    assert!(
+        doc["needs_full"]
+            .to_string()
+            .contains("ReportFunction changed: MemorySize"),
+        "{doc}"
+    );
+    assert_eq!(writes(&moto.recording()), Vec::<String>::new());
+    assert_eq!(app.code_shas().await, before);
+    let out = app.run(&["deploy"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a full deploy is needed"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_clone_diffs_against_the_artifact_in_s3() {
+    let rig = rig().await;
+    let app = &rig.app;
+    // No local state, as on a CI runner: the manifest beside the artifact is used.
+    std::fs::remove_dir_all(app.path(".quickdeploy")).expect("local state");
+    app.write("src/shared/greeting.py", GREETING);
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let shared = artifact(&doc, "src-shared.zip");
+    assert_eq!(shared["manifest"], "remote");
+    assert_eq!(shared["paths"], serde_json::json!(["greeting.py"]));
+    assert_eq!(shared["hashed"], 3, "every file hashed once: {shared}");
+
+    // Without the manifest either (the artifact written by something else): the artifact
+    // itself is read.
+    std::fs::remove_dir_all(app.path(".quickdeploy")).expect("local state");
+    let key = shared["patch"]["key"].as_str().expect("key").to_owned();
+    app.s3
+        .delete_object()
+        .bucket(testkit::app::BUCKET)
+        .key(format!("{key}.manifest.json"))
+        .send()
+        .await
+        .expect("delete manifest");
+    app.write(
+        "src/shared/app.py",
+        "def hello(e, c):\n    return 1\n\ndef greet(e, c):\n    return 2\n",
+    );
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let shared = artifact(&doc, "src-shared.zip");
+    assert_eq!(shared["manifest"], "artifact");
+    assert_eq!(shared["paths"], serde_json::json!(["app.py"]));
+    let bytes = patched_object(app, &doc, "src-shared.zip").await;
+    assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_and_lambda_patches_give_byte_identical_artifacts() {
+    let (a, b) = tokio::join!(rig(), rig());
+    let mut shas = BTreeMap::new();
+    for (rig, flag) in [(&a, "--local"), (&b, "--ci")] {
+        rig.app.write("src/shared/greeting.py", GREETING);
+        rig.app
+            .write("src/report/notes.txt", "binary-ish \u{0} text\n");
+        let (out, doc) = rig.app.run_json(&["deploy", flag]).await;
+        assert_eq!(exit(&out), Some(0), "{flag}: {doc}");
+        for key in ["src-shared.zip", "src-report.zip"] {
+            let bytes = patched_object(&rig.app, &doc, key).await;
+            shas.entry(key)
+                .or_insert_with(Vec::new)
+                .push((flag, code_sha256(&bytes), bytes.len()));
+        }
+        let request = artifact(&doc, "src-shared.zip")["request_bytes"].clone();
+        if flag == "--local" {
+            assert!(request.is_null(), "nothing sent to a patcher: {request}");
+        } else {
+            assert!(request.as_u64().is_some_and(|n| n < 4096), "{request}");
+        }
+    }
+    for (key, runs) in shas {
+        assert_eq!(runs[0].1, runs[1].1, "{key}: {runs:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_fails_to_update_is_reported_and_the_rest_go_live() {
+    let rig = rig().await;
+    let (proxy, app) = (&rig.proxy, &rig.app);
+    let names = app.function_names().await;
+    let hello = names["HelloFunction"].clone();
+    // Fault-injecting proxy: Hello stays InProgress three times, then Failed; Greet's first
+    // update meets a ResourceConflictException; Report's is throttled once.
+    let reason = "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit.";
+    proxy.lambda_fault(
+        &hello,
+        LambdaFault {
+            in_progress: 3,
+            fail_with: Some(reason.into()),
+            ..LambdaFault::default()
+        },
+    );
+    proxy.lambda_fault(
+        &names["GreetFunction"],
+        LambdaFault {
+            conflicts: 1,
+            in_progress: 2,
+            ..LambdaFault::default()
+        },
+    );
+    proxy.lambda_fault(
+        &names["ReportFunction"],
+        LambdaFault {
+            throttles: 1,
+            ..LambdaFault::default()
+        },
+    );
+    app.write("src/shared/greeting.py", GREETING);
+    app.write(
+        "src/report/report.py",
+        "def handler(e, c):\n    return {\"report\": 2}\n",
+    );
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(exit(&out), Some(1), "{doc}");
+    assert_eq!(doc["outcome"], "failed");
+    let h = function(&doc, "HelloFunction");
+    assert_eq!(h["status"], "failed", "{h}");
+    assert!(
+        h["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("4KB limit"),
+        "{h}"
+    );
+    let g = function(&doc, "GreetFunction");
+    assert_eq!(g["status"], "updated", "{g}");
+    assert_eq!(g["retries"], 1, "one conflict, retried: {g}");
+    assert_eq!(function(&doc, "ReportFunction")["status"], "updated");
+    let log = proxy.lambda_log();
+    let said = |needle: &str| log.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        said(&format!("PUT {}/code -> 409", names["GreetFunction"])),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(
+        said(&format!("PUT {}/code -> 429", names["ReportFunction"])),
+        1,
+        "{log:#?}"
+    );
+    assert!(
+        said(&format!("{hello}/configuration -> 200 InProgress")) >= 2,
+        "{log:#?}"
+    );
+    assert_eq!(
+        said(&format!(
+            "GET {}/configuration -> 200 InProgress",
+            names["GreetFunction"]
+        )),
+        1,
+        "{log:#?}"
+    );
+
+    // The next deploy retries what is not live: Hello only, now that its fault is gone.
+    proxy.lambda_fault(&hello, LambdaFault::default());
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    assert_eq!(function(&doc, "HelloFunction")["status"], "updated");
+    assert_eq!(function(&doc, "GreetFunction")["status"], "skipped");
+    assert_eq!(function(&doc, "ReportFunction")["status"], "skipped");
+    assert!(
+        doc["artifacts"]
+            .as_array()
+            .expect("a")
+            .iter()
+            .all(|a| a["patch"].is_null())
+    );
+    let shas = app.code_shas().await;
+    assert_eq!(shas["HelloFunction"], shas["GreetFunction"]);
+}
