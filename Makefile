@@ -14,7 +14,7 @@ CFN_LINT_VERSION := 1.58.0
 test: tools rig-deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo build --workspace
+	cargo build --workspace --all-targets
 	cargo test --workspace
 
 ## make demo: build the tool, make an artifact, patch it both ways locally and through the
@@ -29,12 +29,12 @@ bench:
 ## make bench-lambda: one 10 KiB file into 10/50/200 MiB artifacts through the running
 ## zipedit Lambda against moto, append vs rewrite (BENCH_RUNS=7 by default).
 bench-lambda: tools rig-deps build
-	cargo bench -p quickdeploy-tests --bench lambda_patch --profile dev
+	cargo bench --workspace --bench lambda_patch --profile dev
 
 ## make bench-deploy: `quickdeploy deploy` vs `sam sync --code` on the same moto, one-line
 ## change in a function with 5 MiB of files (BENCH_RUNS=7 by default).
 bench-deploy: tools rig-deps sam-deps build
-	cargo bench -p quickdeploy-tests --bench deploy_vs_sam --profile dev
+	cargo bench --workspace --bench deploy_vs_sam --profile dev
 
 ## sam-deps: AWS SAM CLI for the side-by-side benchmark, in its own virtualenv (its pins and
 ## moto's differ). Not needed by make test.
@@ -47,8 +47,10 @@ $(SAM_VENV)/.installed-$(SAM_VERSION):
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check 'aws-sam-cli==$(SAM_VERSION)'
 	touch $@
 
+# One feature set for everything: `cargo test --workspace` builds the same crates, and the
+# demo runs the examples this builds (cargo run -p would resolve features anew and rebuild).
 build:
-	cargo build --workspace
+	cargo build --workspace --all-targets
 
 lint:
 	cargo fmt --all -- --check

@@ -52,7 +52,7 @@ echo
 echo "The append patch wrote only the 'written' bytes above: in S3 the rest is copied server side."
 
 step "6. the same through the zipedit Lambda, for real, against the local rig"
-cargo run --quiet -p quickdeploy-tests --example lambda_demo
+target/debug/examples/lambda_demo
 
 step "7. the deploy path: the example app (examples/app) on the local rig"
-cargo run --quiet -p quickdeploy-tests --example deploy_demo
+target/debug/examples/deploy_demo

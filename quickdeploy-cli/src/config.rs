@@ -87,6 +87,10 @@ pub struct FunctionConfig {
     /// Ignore patterns (gitignore syntax) for this function's package.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Aliases to move to a newly published version after each quick deploy, besides those
+    /// the template declares (`AWS::Lambda::Alias`, SAM's `AutoPublishAlias`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// A loaded config and the folder its paths are relative to.
@@ -181,6 +185,7 @@ mod tests {
             build = "make api"
             include = ["../shared"]
             ignore = ["tests/"]
+            aliases = ["live"]
         "#;
         let c = Config::parse(text, Path::new("q.toml")).expect("valid");
         assert_eq!(c.stack, "app");
@@ -188,6 +193,7 @@ mod tests {
         let api = &c.functions["Api"];
         assert_eq!(api.package.as_deref(), Some(Path::new("build/api")));
         assert_eq!(api.include, [PathBuf::from("../shared")]);
+        assert_eq!(api.aliases, ["live"]);
     }
 
     #[test]

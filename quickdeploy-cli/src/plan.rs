@@ -120,10 +120,14 @@ pub fn plan(
                 .collect(),
             ignore,
         };
+        let mut aliases = f.aliases.clone();
+        aliases.extend(fc.aliases.iter().cloned());
+        aliases.sort();
+        aliases.dedup();
         let target = Target {
             logical_id: id.clone(),
             name: name.clone(),
-            aliases: f.aliases.clone(),
+            aliases,
         };
         let key = (artifact.bucket.clone(), artifact.key.clone());
         match groups.get_mut(&key) {

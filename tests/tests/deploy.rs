@@ -491,3 +491,70 @@ async fn a_function_that_fails_to_update_is_reported_and_the_rest_go_live() {
     let shas = app.code_shas().await;
     assert_eq!(shas["HelloFunction"], shas["GreetFunction"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_with_an_alias_gets_a_new_version_and_the_alias_moves() {
+    let rig = rig().await;
+    let app = &rig.app;
+    let report = app.function_names().await["ReportFunction"].clone();
+    let first = app
+        .lambda
+        .publish_version()
+        .function_name(&report)
+        .send()
+        .await
+        .expect("publish")
+        .version()
+        .expect("version")
+        .to_owned();
+    app.lambda
+        .create_alias()
+        .function_name(&report)
+        .name("live")
+        .function_version(&first)
+        .send()
+        .await
+        .expect("alias");
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("read");
+    app.write(
+        "quickdeploy.toml",
+        &format!("{toml}\n[functions.ReportFunction]\naliases = [\"live\"]\n"),
+    );
+    app.write(
+        "src/report/report.py",
+        "def handler(e, c):\n    return {\"report\": 3}\n",
+    );
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let f = function(&doc, "ReportFunction");
+    assert_eq!(f["status"], "updated", "{f}");
+    let version = f["version"]
+        .as_str()
+        .expect("a published version")
+        .to_owned();
+    assert_ne!(version, first);
+    assert_eq!(f["aliases"], serde_json::json!(["live"]));
+    let alias = app
+        .lambda
+        .get_alias()
+        .function_name(&report)
+        .name("live")
+        .send()
+        .await
+        .expect("get_alias");
+    assert_eq!(alias.function_version(), Some(version.as_str()));
+    let published = app
+        .lambda
+        .get_function_configuration()
+        .function_name(&report)
+        .qualifier(&version)
+        .send()
+        .await
+        .expect("the version");
+    assert_eq!(
+        published.code_sha256(),
+        artifact(&doc, "src-report.zip")["code_sha256"].as_str()
+    );
+    // Functions without aliases publish nothing.
+    assert!(function(&doc, "HelloFunction")["version"].is_null());
+}

@@ -128,6 +128,7 @@ fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) -> S
         s.push_str("# build = \"make build\"     # run before packaging\n");
         s.push_str("# include = [\"../shared\"]  # extra paths that belong to the package\n");
         s.push_str("# ignore = [\"tests/\"]\n");
+        s.push_str("# aliases = [\"live\"]          # publish a version and move these after each deploy\n");
     }
     s
 }
