@@ -27,6 +27,8 @@ pub struct Clients {
     pub patcher: aws_sdk_lambda::Client,
     /// CloudFormation: the stack.
     pub cfn: aws_sdk_cloudformation::Client,
+    /// The configuration they were made from (region, credentials), for other clients.
+    pub config: aws_config::SdkConfig,
 }
 
 fn custom_s3_endpoint() -> bool {
@@ -74,6 +76,7 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
         lambda,
         patcher,
         cfn,
+        config,
     })
 }
 

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus,
-};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter};
 use serde::Serialize;
 
 /// One line of a change set.
@@ -146,14 +144,38 @@ async fn delete(cfn: &Client, stack: &str, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Executes a change set and waits for the stack to settle; the final status, and on failure
-/// the reasons CloudFormation gave.
+/// How an executed change set ended.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The stack's final status.
+    pub status: String,
+    /// The events that failed: `logical id (type) STATUS: reason`.
+    pub failed: Vec<String>,
+    /// The stack rolled back.
+    pub rolled_back: bool,
+}
+
+/// Executes a change set, streams the stack's events as they come (with the time since the
+/// start), and waits for the stack to settle.
 pub async fn execute(
     cfn: &Client,
     stack: &str,
     created: &Created,
     on_event: &(dyn Fn(&str) + Sync),
-) -> anyhow::Result<StackStatus> {
+) -> anyhow::Result<Executed> {
+    let before = cfn
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()
+        .map(|e| {
+            e.stack_events()
+                .iter()
+                .filter_map(|e| e.event_id().map(str::to_owned))
+                .collect::<std::collections::HashSet<_>>()
+        })
+        .unwrap_or_default();
     cfn.execute_change_set()
         .change_set_name(&created.id)
         .stack_name(stack)
@@ -164,6 +186,8 @@ pub async fn execute(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3600);
     let mut interval = Duration::from_millis(250);
+    let mut seen = before;
+    let mut failed = Vec::new();
     loop {
         let d = cfn
             .describe_stacks()
@@ -177,21 +201,55 @@ pub async fn execute(
             .stack_status()
             .cloned()
             .context("the stack has no status")?;
-        let text = status.as_str();
-        on_event(&format!(
-            "{:>6.1} s  {stack} {text}",
-            started.elapsed().as_secs_f64()
-        ));
-        if !text.ends_with("_IN_PROGRESS") {
-            let failed = text.contains("ROLLBACK") || text.ends_with("_FAILED");
-            if failed {
-                bail!(
-                    "stack {stack} ended {text}: {}",
-                    s.stack_status_reason()
-                        .unwrap_or("CloudFormation gave no reason")
+        let text = status.as_str().to_owned();
+        let settled = !text.ends_with("_IN_PROGRESS");
+        // Events come newest first; show the new ones oldest first.
+        if let Ok(events) = cfn.describe_stack_events().stack_name(stack).send().await {
+            let mut new: Vec<_> = events
+                .stack_events()
+                .iter()
+                .filter(|e| e.event_id().is_some_and(|id| !seen.contains(id)))
+                .collect();
+            new.reverse();
+            for e in new {
+                if let Some(id) = e.event_id() {
+                    seen.insert(id.to_owned());
+                }
+                let st = e.resource_status().map(|x| x.as_str()).unwrap_or("?");
+                let line = format!(
+                    "{} ({}) {st}{}",
+                    e.logical_resource_id().unwrap_or("?"),
+                    e.resource_type().unwrap_or("?"),
+                    e.resource_status_reason()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 );
+                on_event(&format!(
+                    "{:>6.1} s  {line}",
+                    started.elapsed().as_secs_f64()
+                ));
+                if st.ends_with("_FAILED") {
+                    failed.push(line);
+                }
             }
-            return Ok(status);
+        }
+        if settled {
+            on_event(&format!(
+                "{:>6.1} s  stack {stack} {text}",
+                started.elapsed().as_secs_f64()
+            ));
+            let rolled_back = text.contains("ROLLBACK") || text.ends_with("_FAILED");
+            if rolled_back
+                && failed.is_empty()
+                && let Some(reason) = s.stack_status_reason()
+            {
+                failed.push(format!("{stack}: {reason}"));
+            }
+            return Ok(Executed {
+                status: text,
+                failed,
+                rolled_back,
+            });
         }
         if Instant::now() > deadline {
             bail!("stack {stack} is still {text} after an hour");

@@ -15,6 +15,9 @@ pub const FILE_NAME: &str = "quickdeploy.toml";
 /// The patcher's function name when neither the file nor the command line names one.
 pub const DEFAULT_PATCHER: &str = "quickdeploy-zipedit";
 
+/// The stack tag that protects a stack from quick deploys.
+pub const PROTECTED_TAG: &str = "quickdeploy:protected";
+
 /// Why `quickdeploy.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +67,10 @@ pub struct Config {
     /// Ignore patterns (gitignore syntax) for every package.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Stack name patterns (`prod-*`) that refuse quick deploys unless `--force`; a stack
+    /// tagged `quickdeploy:protected=true` is protected too.
+    #[serde(default)]
+    pub protected: Vec<String>,
     /// Per function, by logical id in the template.
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionConfig>,
@@ -124,6 +131,28 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// Why the stack is protected from quick deploys, if it is.
+    pub fn protection(&self, tags: &std::collections::HashMap<String, String>) -> Option<String> {
+        if tags
+            .get(PROTECTED_TAG)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Some(format!(
+                "stack {} is tagged {PROTECTED_TAG}=true",
+                self.stack
+            ));
+        }
+        self.protected.iter().find_map(|pattern| {
+            let glob = globset::Glob::new(pattern).ok()?.compile_matcher();
+            glob.is_match(&self.stack).then(|| {
+                format!(
+                    "stack {} matches the protected pattern {pattern:?} in quickdeploy.toml",
+                    self.stack
+                )
+            })
+        })
     }
 
     /// The patcher to invoke: the command line's, else the file's, else the default.
@@ -206,6 +235,22 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("stak"), "{text}");
         assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn protection_by_pattern_or_tag() {
+        let mut c = Config::parse(
+            "stack = \"prod-api\"\ntemplate = \"t\"\nprotected = [\"prod-*\"]",
+            Path::new("q"),
+        )
+        .expect("valid");
+        let none = std::collections::HashMap::new();
+        assert!(c.protection(&none).expect("protected").contains("prod-*"));
+        c.stack = "dev-api".into();
+        assert_eq!(c.protection(&none), None);
+        let tagged =
+            std::collections::HashMap::from([(PROTECTED_TAG.to_owned(), "true".to_owned())]);
+        assert!(c.protection(&tagged).expect("tagged").contains("tagged"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod diff;
 mod exit;
+mod hotpatch;
 mod inspect;
 mod manifest;
 mod output;
@@ -51,6 +52,7 @@ enum Command {
     Status(commands::status::Args),
     Full(commands::full::Args),
     Init(commands::init::Args),
+    Bootstrap(commands::bootstrap::Args),
     PatchZip(commands::patch_zip::Args),
 }
 
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => block_on(commands::deploy::run(args)),
         Command::Status(args) => block_on(commands::status::run(args)),
         Command::Full(args) => block_on(commands::full::run(args)),
+        Command::Bootstrap(args) => block_on(commands::bootstrap::run(args)),
     };
     exit::report(outcome)
 }

@@ -83,8 +83,18 @@ impl Output {
         for s in &r.not_served {
             println!("  not served: {}: {}", s.logical_id, s.reason);
         }
+        if let Some(full) = &r.full {
+            println!("fell back to a full deploy, because:");
+            for why in &r.needs_full {
+                println!("  - {why}");
+            }
+            crate::commands::full::print(full, false);
+            return;
+        }
         if !r.needs_full.is_empty() {
-            println!("a full deploy is needed (run `quickdeploy full`):");
+            println!(
+                "a full deploy is needed (run `quickdeploy full`, or deploy without --no-fallback):"
+            );
             for why in &r.needs_full {
                 println!("  - {why}");
             }

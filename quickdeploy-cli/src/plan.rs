@@ -186,6 +186,7 @@ mod tests {
                 ("C".into(), "app-C-789".into()),
             ]),
             status: "UPDATE_COMPLETE".into(),
+            tags: HashMap::new(),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Deployed {
     pub physical: HashMap<String, String>,
     /// The stack's status, e.g. `UPDATE_COMPLETE`.
     pub status: String,
+    /// The stack's tags.
+    pub tags: HashMap<String, String>,
 }
 
 /// Reads the stack; `None` when it does not exist.
@@ -65,12 +67,18 @@ pub async fn describe(
         .filter_map(|p| {
             Some((
                 p.parameter_key()?.to_owned(),
-                p.resolved_value()
-                    .or(p.parameter_value())
+                // The value as given; ResolvedValue is only for SSM parameter types.
+                p.parameter_value()
+                    .or(p.resolved_value())
                     .unwrap_or_default()
                     .to_owned(),
             ))
         })
+        .collect();
+    let tags = found
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
         .collect();
     let body = template
         .map_err(|e| anyhow!(crate::aws::describe(&e)))
@@ -98,5 +106,22 @@ pub async fn describe(
         parameters,
         physical,
         status,
+        tags,
     }))
+}
+
+/// A parameter of a deployed stack, if the stack exists.
+pub async fn parameter(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    key: &str,
+) -> Option<String> {
+    let out = cfn.describe_stacks().stack_name(stack).send().await.ok()?;
+    out.stacks()
+        .first()?
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+        .map(str::to_owned)
 }

@@ -1,7 +1,8 @@
-//! The demo of the deploy path: start the local rig (moto, and the real zipedit binary behind
-//! the Lambda Runtime and Invoke APIs), deploy the example app (`examples/app`) with
-//! `quickdeploy full`, change one line, show `quickdeploy status`, quick-deploy it with
-//! `quickdeploy deploy`, and show each function's CodeSha256 before and after. Everything it
+//! The demo of the deploy path, from nothing: start the local rig (moto, and the real zipedit
+//! binary behind the Lambda Runtime and Invoke APIs), install the patcher with `quickdeploy
+//! bootstrap`, deploy the example app (`examples/app`) with `quickdeploy full`, change one line
+//! and quick-deploy it, then change the template and see deploy fall back to a full deploy:
+//! each function's CodeSha256 before and after, and the time of each step. Everything it
 //! started stops when it ends.
 //!
 //! Run: `cargo run -p quickdeploy-tests --example deploy_demo` (make demo does).
@@ -79,6 +80,25 @@ async fn main() {
 
     step(
         2,
+        "install the patcher: bucket, code and stack (quickdeploy bootstrap), twice",
+    );
+    let binary = testkit::bin("zipedit");
+    let binary = binary.to_str().expect("a UTF-8 path");
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    let bootstrap = ["bootstrap", "--binary", binary, "--arch", arch];
+    let (ok, ms) = run(&app, &bootstrap).await;
+    assert!(ok, "bootstrap failed");
+    times.push(("quickdeploy bootstrap", ms));
+    let (ok, ms) = run(&app, &bootstrap).await;
+    assert!(ok, "the second bootstrap failed");
+    times.push(("quickdeploy bootstrap (again: nothing to change)", ms));
+
+    step(
+        3,
         "deploy the example app the full way: package, upload, change set, execute",
     );
     let (ok, ms) = run(&app, &["full", "--yes"]).await;
@@ -88,24 +108,23 @@ async fn main() {
     show_shas("functions' CodeSha256:", &before, None);
 
     step(
-        3,
+        4,
         "change one line in the package HelloFunction and GreetFunction share",
     );
     let file = "src/shared/greeting.py";
     let text = std::fs::read_to_string(app.path(file)).expect("read");
-    let changed = text.replace("Hello, {name}!", "Hi there, {name}!");
-    app.write(file, &changed);
+    app.write(file, &text.replace("Hello, {name}!", "Hi there, {name}!"));
     println!("   {file}: \"Hello, {{name}}!\" -> \"Hi there, {{name}}!\"");
 
     step(
-        4,
+        5,
         "quickdeploy status: what changed, what deploy would do (reads only)",
     );
     let (_, ms) = run(&app, &["status"]).await;
     times.push(("quickdeploy status", ms));
 
     step(
-        5,
+        6,
         "quickdeploy deploy: patch the artifact through the zipedit Lambda, update, wait",
     );
     let (ok, ms) = run(&app, &["deploy"]).await;
@@ -114,26 +133,37 @@ async fn main() {
     let after = app.code_shas().await;
     show_shas("functions' CodeSha256 now:", &after, Some(&before));
 
-    step(6, "deploy again: nothing changed, nothing is written");
+    step(7, "deploy again: nothing changed, nothing is written");
     let (ok, ms) = run(&app, &["deploy"]).await;
     assert!(ok, "the no-op deploy failed");
     times.push(("quickdeploy deploy (no change)", ms));
 
     step(
-        7,
-        "change a dependency file: the quick path refuses (exit 3) and says why",
+        8,
+        "change the template (ReportFunction gets more memory): deploy falls back to full",
     );
-    app.write("src/shared/requirements.txt", "requests==2.32.3\n");
-    let (ok, ms) = run(&app, &["deploy"]).await;
-    assert!(!ok, "a dependency change must not be quick-deployed");
-    times.push(("quickdeploy deploy (dependency change, refused)", ms));
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replacen("MemorySize: 256", "MemorySize: 512", 1),
+    );
+    let (ok, ms) = run(&app, &["deploy", "--yes"]).await;
+    assert!(ok, "the fallback deploy failed");
+    times.push(("quickdeploy deploy (template change: full)", ms));
+
+    step(
+        9,
+        "quickdeploy status: up to date, the hot patches reconciled",
+    );
+    let (_, ms) = run(&app, &["status"]).await;
+    times.push(("quickdeploy status", ms));
 
     println!("\n== summary");
     for (what, ms) in &times {
-        println!("   {what:<48} {ms:>8.0} ms");
+        println!("   {what:<52} {ms:>8.0} ms");
     }
     println!(
-        "   {:<48} {:>8.0} ms",
+        "   {:<52} {:>8.0} ms",
         "whole demo",
         all.elapsed().as_secs_f64() * 1e3
     );

@@ -216,3 +216,47 @@ impl App {
         self.root().join(rel)
     }
 }
+
+/// The rig with the example app deployed: moto, a proxy in front of it that the CLI talks to,
+/// the patcher, and the app after `quickdeploy full`.
+pub struct Rig {
+    /// moto.
+    pub moto: crate::rig::Moto,
+    /// Between the CLI and moto.
+    pub proxy: crate::proxy::S3Proxy,
+    /// The zipedit binary behind the Invoke API, as `quickdeploy-zipedit`.
+    pub patcher: crate::rig::Patcher,
+    /// The example app.
+    pub app: App,
+}
+
+impl Rig {
+    /// A fresh rig and the example app copied into it, not yet deployed.
+    pub async fn start() -> Self {
+        let moto = crate::rig::Moto::start();
+        let proxy = crate::proxy::S3Proxy::start(&moto.endpoint()).await;
+        let patcher =
+            crate::rig::Patcher::start_named(&crate::bin("zipedit"), &moto.endpoint(), 1, PATCHER)
+                .await;
+        let app = App::new(&moto.endpoint(), &proxy.endpoint, &patcher.invoke_endpoint).await;
+        Self {
+            moto,
+            proxy,
+            patcher,
+            app,
+        }
+    }
+
+    /// [`Rig::start`], then `quickdeploy full --yes`.
+    pub async fn deployed() -> Self {
+        let rig = Self::start().await;
+        let (out, doc) = rig.app.run_json(&["full", "--yes"]).await;
+        assert!(
+            out.status.success(),
+            "full deploy of the example app failed: {doc}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(doc["outcome"], "deployed", "{doc}");
+        rig
+    }
+}

@@ -10,6 +10,10 @@
 //!   ResourceConflictException or TooManyRequestsException a number of times; after an update
 //!   goes through, LastUpdateStatus reported as InProgress a number of times (moto's updates
 //!   are Successful at once), then Successful or Failed with a reason.
+//! - A failing stack update ([`S3Proxy::fail_next_stack_update`]): after ExecuteChangeSet goes
+//!   through, the stack is reported UPDATE_ROLLBACK_COMPLETE and its events gain an
+//!   UPDATE_FAILED event for a resource (moto's updates do not fail, and it keeps stack-level
+//!   events only).
 //!
 //! Everything else passes through untouched.
 
@@ -42,6 +46,9 @@ struct Shared {
     lambda_log: Mutex<Vec<String>>,
     /// Request bodies forwarded, in bytes: what a client sent through the proxy.
     sent: AtomicU64,
+    /// The failure to report after the next ExecuteChangeSet: (logical id, type, reason), and
+    /// whether that execution happened.
+    stack_fault: Mutex<Option<(String, String, String, bool)>>,
 }
 
 /// What the proxy does to one function's Lambda calls.
@@ -82,6 +89,7 @@ impl S3Proxy {
             lambda: Mutex::new(HashMap::new()),
             lambda_log: Mutex::new(Vec::new()),
             sent: AtomicU64::new(0),
+            stack_fault: Mutex::new(None),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -116,6 +124,19 @@ impl S3Proxy {
     pub fn lambda_fault(&self, function: &str, fault: LambdaFault) {
         if let Ok(mut m) = self.shared.lambda.lock() {
             m.entry(function.to_owned()).or_default().fault = fault;
+        }
+    }
+
+    /// Makes the next stack update fail on `logical_id` (of `resource_type`) with `reason`, as
+    /// CloudFormation reports it: a failed resource event, then a rolled-back stack.
+    pub fn fail_next_stack_update(&self, logical_id: &str, resource_type: &str, reason: &str) {
+        if let Ok(mut f) = self.shared.stack_fault.lock() {
+            *f = Some((
+                logical_id.into(),
+                resource_type.into(),
+                reason.into(),
+                false,
+            ));
         }
     }
 
@@ -166,6 +187,15 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let lambda_call = lambda_call(&path);
+    let cfn_action = (parts.method == Method::POST)
+        .then(|| {
+            std::str::from_utf8(&body)
+                .ok()?
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .map(str::to_owned)
+        })
+        .flatten();
     if let Some((function, op)) = &lambda_call
         && let Some(r) = lambda_before(&p, &parts.method, function, op)
     {
@@ -234,9 +264,14 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
             let headers = r.headers().clone();
             let mut headers = headers;
             let mut bytes = r.bytes().await.unwrap_or_default();
-            if let Some((function, op)) = &lambda_call
-                && let Some(b) = lambda_after(&p, &parts.method, function, op, status, &bytes)
-            {
+            let rewritten = match (&lambda_call, &cfn_action) {
+                (Some((function, op)), _) => {
+                    lambda_after(&p, &parts.method, function, op, status, &bytes)
+                }
+                (None, Some(action)) => stack_after(&p, action, &bytes),
+                _ => None,
+            };
+            if let Some(b) = rewritten {
                 bytes = b;
                 headers.remove("content-length");
                 headers.remove("transfer-encoding");
@@ -386,4 +421,39 @@ fn lambda_after(
         format!("{method} {function}/{op} -> {} {said}", status.as_u16()),
     );
     serde_json::to_vec(&doc).ok().map(Bytes::from)
+}
+
+/// Rewrites CloudFormation answers after an execution that is to fail.
+fn stack_after(p: &Shared, action: &str, body: &[u8]) -> Option<Bytes> {
+    let mut fault = p.stack_fault.lock().ok()?;
+    let (logical_id, resource_type, reason, executed) = fault.as_mut()?;
+    if action == "ExecuteChangeSet" {
+        *executed = true;
+        return None;
+    }
+    if !*executed {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    match action {
+        "DescribeStacks" => Some(Bytes::from(text.replace(
+            "<StackStatus>UPDATE_COMPLETE</StackStatus>",
+            "<StackStatus>UPDATE_ROLLBACK_COMPLETE</StackStatus>",
+        ))),
+        "DescribeStackEvents" => {
+            let event = format!(
+                "<member><EventId>proxy-failure-1</EventId><StackName>stack</StackName>\
+                 <StackId>stack</StackId><LogicalResourceId>{logical_id}</LogicalResourceId>\
+                 <PhysicalResourceId>{logical_id}</PhysicalResourceId><ResourceType>{resource_type}</ResourceType>\
+                 <Timestamp>2026-01-01T00:00:00Z</Timestamp><ResourceStatus>UPDATE_FAILED</ResourceStatus>\
+                 <ResourceStatusReason>{reason}</ResourceStatusReason></member>"
+            );
+            Some(Bytes::from(text.replacen(
+                "<StackEvents>",
+                &format!("<StackEvents>{event}"),
+                1,
+            )))
+        }
+        _ => None,
+    }
 }

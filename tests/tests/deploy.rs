@@ -10,44 +10,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use testkit::app::App;
-use testkit::proxy::{LambdaFault, S3Proxy};
-use testkit::rig::{Moto, Patcher};
+use testkit::app::{App, Rig};
+use testkit::proxy::LambdaFault;
+use testkit::rig::Moto;
 use testkit::zipcheck::{independent, zip_crate_tree};
 
-struct Rig {
-    moto: Moto,
-    proxy: S3Proxy,
-    _patcher: Patcher,
-    app: App,
-}
-
-/// A fresh moto, the patcher, the proxy, and the example app deployed by `quickdeploy full`.
 async fn rig() -> Rig {
-    let moto = Moto::start();
-    let proxy = S3Proxy::start(&moto.endpoint()).await;
-
-    let patcher = Patcher::start_named(
-        &testkit::bin("zipedit"),
-        &moto.endpoint(),
-        1,
-        testkit::app::PATCHER,
-    )
-    .await;
-    let app = App::new(&moto.endpoint(), &proxy.endpoint, &patcher.invoke_endpoint).await;
-    let (out, doc) = app.run_json(&["full", "--yes"]).await;
-    assert!(
-        out.status.success(),
-        "full deploy of the example app failed: {doc}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(doc["outcome"], "deployed", "{doc}");
-    Rig {
-        moto,
-        proxy,
-        _patcher: patcher,
-        app,
-    }
+    Rig::deployed().await
 }
 
 fn code_sha256(bytes: &[u8]) -> String {
@@ -288,7 +257,7 @@ async fn dependency_and_template_changes_refuse_the_quick_path() {
     app.write("src/shared/greeting.py", GREETING);
     app.write("src/shared/requirements.txt", "requests==2.32.3\n");
     moto.start_recording();
-    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    let (out, doc) = app.run_json(&["deploy", "--ci", "--no-fallback"]).await;
     assert_eq!(exit(&out), Some(3), "{doc}");
     assert_eq!(doc["outcome"], "needs-full");
     assert_eq!(
@@ -311,7 +280,7 @@ async fn dependency_and_template_changes_refuse_the_quick_path() {
         &template.replacen("MemorySize: 256", "MemorySize: 512", 1),
     );
     moto.start_recording();
-    let (out, doc) = app.run_json(&["deploy"]).await;
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
     assert_eq!(exit(&out), Some(3), "{doc}");
     assert_eq!(
         artifact(&doc, "src-shared.zip")["change"]["kind"],
@@ -325,7 +294,7 @@ async fn dependency_and_template_changes_refuse_the_quick_path() {
     );
     assert_eq!(writes(&moto.recording()), Vec::<String>::new());
     assert_eq!(app.code_shas().await, before);
-    let out = app.run(&["deploy"]).await;
+    let out = app.run(&["deploy", "--no-fallback"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("a full deploy is needed"), "{text}");
 }

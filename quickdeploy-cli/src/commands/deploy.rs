@@ -11,6 +11,7 @@ use crate::aws::{AwsArgs, Clients, clients};
 use crate::classify::Change;
 use crate::config::Project;
 use crate::exit::{BAD_INPUT, FAILED, Failure, NEEDS_FULL};
+use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
 use crate::manifest::{self, FORMAT, Manifest};
 use crate::output::{Output, Progress, human_bytes, short_sha};
@@ -34,8 +35,11 @@ use crate::update::{self, Job, Outcome, Pace};
   quickdeploy deploy --ci                  # no prompts, JSON out, exit codes below
   AWS_ENDPOINT_URL=http://localhost:5000 quickdeploy deploy --region us-east-1
 
+When dependencies or resources changed (or the stack is protected), deploy says why in one
+line and runs `quickdeploy full` instead; --no-fallback refuses (exit 3).
+
 Exit codes: 0 every function live (or nothing to do), 1 a function or patch failed,
-2 bad usage or configuration, 3 a full deploy is needed (dependencies or resources changed).")]
+2 bad usage or configuration, 3 a full deploy is needed and --no-fallback refused it.")]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -62,6 +66,15 @@ pub struct Args {
     /// Give up on a function still InProgress after this many seconds.
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub wait_timeout: u64,
+    /// When dependencies or resources changed, exit 3 instead of falling back to a full deploy.
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Quick-deploy even a protected stack.
+    #[arg(long)]
+    pub force: bool,
+    /// Execute a fallback full deploy without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Options shared by the commands that read a project.
@@ -204,6 +217,9 @@ pub struct Report {
     /// Functions the quick path does not serve.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_served: Vec<Skipped>,
+    /// The full deploy it fell back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full: Option<crate::commands::full::Report>,
     /// Phase times.
     pub timings_ms: Timings,
 }
@@ -231,6 +247,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     match report.outcome {
         "needs-full" => Err(Failure::quiet(NEEDS_FULL)),
         "failed" => Err(Failure::quiet(FAILED)),
+        "full" if report.full.as_ref().is_some_and(|f| !f.ok) => Err(Failure::quiet(FAILED)),
         _ => Ok(()),
     }
 }
@@ -259,14 +276,27 @@ pub async fn deploy(
     progress.say("reading the stack and diffing packages");
     let seen: Inspected = inspect(project, clients).await?;
     let stack = seen.project.config.stack.clone();
+    let mut needs_full = seen.needs_full();
+    if !args.force {
+        let protection = seen
+            .deployed
+            .as_ref()
+            .and_then(|d| seen.project.config.protection(&d.tags));
+        if let Some(why) = protection {
+            needs_full.push(format!(
+                "{why}: quick deploys are refused (--force overrides)"
+            ));
+        }
+    }
     let mut report = Report {
         ok: false,
         outcome: "needs-full",
         stack,
-        needs_full: seen.needs_full(),
+        needs_full,
         artifacts: Vec::new(),
         functions: Vec::new(),
         not_served: seen.plan.skipped.clone(),
+        full: None,
         timings_ms: Timings {
             diff: seen.ms,
             ..Timings::default()
@@ -278,8 +308,22 @@ pub async fn deploy(
             .iter()
             .map(|g| artifact_report(g, None))
             .collect();
-        report.timings_ms.total = ms(started);
         progress.done();
+        if !args.no_fallback {
+            if !out.json {
+                eprintln!(
+                    "falling back to a full deploy: {}",
+                    report.needs_full.join("; ")
+                );
+            }
+            let ask = !(args.yes || args.ci) && std::io::IsTerminal::is_terminal(&std::io::stdin());
+            let full =
+                crate::commands::full::full(&seen.project, clients, &[], ask, out.json).await?;
+            report.ok = full.ok;
+            report.outcome = "full";
+            report.full = Some(full);
+        }
+        report.timings_ms.total = ms(started);
         return Ok(report);
     }
 
@@ -406,6 +450,33 @@ pub async fn deploy(
     report
         .functions
         .sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    let patched: hotpatch::Record = report
+        .functions
+        .iter()
+        .filter_map(|f| {
+            let o = f.rollout.as_ref().filter(|o| o.status == "updated")?;
+            let group = seen.groups.iter().find(|g| {
+                g.group
+                    .functions
+                    .iter()
+                    .any(|t| t.logical_id == f.logical_id)
+            })?;
+            Some((
+                f.logical_id.clone(),
+                hotpatch::Entry {
+                    name: f.name.clone(),
+                    code_sha256: o.code_sha256.clone().unwrap_or_default(),
+                    artifact: group.group.artifact.to_string(),
+                    at: hotpatch::now(),
+                },
+            ))
+        })
+        .collect();
+    if let Some(bucket) = record_bucket(&seen)
+        && let Err(e) = hotpatch::add(&clients.s3, &bucket, &report.stack, patched).await
+    {
+        progress.warn(&format!("{e:#}: status will not list these hot patches"));
+    }
     let failed = report.functions.iter().any(|f| f.status == "failed")
         || report.artifacts.iter().any(|a| a.error.is_some());
     let updated = report.functions.iter().any(|f| f.status == "updated");
@@ -420,6 +491,15 @@ pub async fn deploy(
     report.timings_ms.total = ms(started);
     progress.done();
     Ok(report)
+}
+
+/// Where the hot-patch record of a project lives: its artifact bucket.
+pub fn record_bucket(seen: &Inspected) -> Option<String> {
+    seen.project
+        .config
+        .artifact_bucket
+        .clone()
+        .or_else(|| seen.groups.first().map(|g| g.group.artifact.bucket.clone()))
 }
 
 type Patched = Option<(PatchAnswer, u64, Manifest)>;

@@ -21,7 +21,7 @@ use crate::output::short_sha;
 use crate::package::package;
 use crate::scan::{PackageSpec, scan};
 use crate::template::{CodeLocation, S3Object, Template};
-use crate::{remote, stack};
+use crate::{hotpatch, remote, stack};
 
 /// Deploy everything through CloudFormation: for dependency and resource changes.
 ///
@@ -50,24 +50,44 @@ pub struct Args {
     pub parameters: Vec<String>,
 }
 
+/// One packaged artifact.
 #[derive(Debug, Serialize)]
-struct Uploaded {
-    artifact: String,
-    functions: Vec<String>,
-    code_sha256: String,
-    size: u64,
-    uploaded: bool,
+pub struct Uploaded {
+    /// `s3://bucket/key`.
+    pub artifact: String,
+    /// The functions that run it.
+    pub functions: Vec<String>,
+    /// Its CodeSha256.
+    pub code_sha256: String,
+    /// Its size.
+    pub size: u64,
+    /// False when the same package was there already.
+    pub uploaded: bool,
 }
 
+/// What a full deploy did, as `--json` prints it.
 #[derive(Debug, Serialize)]
-struct Report {
-    ok: bool,
-    outcome: &'static str,
-    stack: String,
-    artifacts: Vec<Uploaded>,
-    changes: Vec<Planned>,
-    status: Option<String>,
-    timings_ms: BTreeMap<&'static str, f64>,
+pub struct Report {
+    /// Deployed, or nothing to deploy.
+    pub ok: bool,
+    /// `deployed`, `nothing-to-deploy`, `cancelled` or `failed`.
+    pub outcome: &'static str,
+    /// The stack.
+    pub stack: String,
+    /// Each package.
+    pub artifacts: Vec<Uploaded>,
+    /// What the change set did.
+    pub changes: Vec<Planned>,
+    /// The stack's final status.
+    pub status: Option<String>,
+    /// Why it failed, with the failed stack events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Hot-patched functions this deploy reconciled (their record is cleared).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reconciled: Vec<String>,
+    /// Milliseconds per step.
+    pub timings_ms: BTreeMap<&'static str, f64>,
 }
 
 /// Runs `full`.
@@ -96,6 +116,16 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     let report = full(&project, &clients, &params, ask, json)
         .await
         .map_err(|e| fail(FAILED, "FullDeployFailed", e))?;
+    print(&report, json);
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::quiet(FAILED))
+    }
+}
+
+/// Prints a full deploy's report.
+pub fn print(report: &Report, json: bool) {
     if json {
         println!(
             "{}",
@@ -112,9 +142,22 @@ pub async fn run(args: Args) -> Result<(), Failure> {
                 a.functions.join(", ")
             );
         }
+        if !report.reconciled.is_empty() {
+            println!(
+                "  reconciled hot-patched function(s): {}",
+                report.reconciled.join(", ")
+            );
+        }
         let verdict = match report.outcome {
             "nothing-to-deploy" => "nothing to deploy: the stack is up to date".to_owned(),
             "cancelled" => "cancelled: nothing was executed".to_owned(),
+            "failed" => format!(
+                "FAILED: {}",
+                report
+                    .error
+                    .as_deref()
+                    .unwrap_or("the stack did not deploy")
+            ),
             _ => format!(
                 "stack {} is {}",
                 report.stack,
@@ -124,10 +167,10 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         let total = report.timings_ms.get("total").copied().unwrap_or_default();
         println!("{verdict} ({total:.0} ms)");
     }
-    Ok(())
 }
 
-async fn full(
+/// The full deploy, given its clients: `full`, and `deploy` when it falls back, call it.
+pub async fn full(
     project: &Project,
     clients: &Clients,
     params: &[(String, String)],
@@ -138,9 +181,15 @@ async fn full(
     let mut timings = BTreeMap::new();
     let config = &project.config;
     let stack_name = config.stack.clone();
-    let bucket = config.artifact_bucket.clone().context(
-        "quickdeploy.toml has no `artifact_bucket`: name the bucket full deploys upload artifacts to",
-    )?;
+    let bucket = match &config.artifact_bucket {
+        Some(b) => b.clone(),
+        // The bootstrap stack keeps the patcher's code in the artifact bucket it made.
+        None => stack::parameter(&clients.cfn, crate::commands::bootstrap::STACK, "CodeBucket")
+            .await
+            .context(
+                "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one",
+            )?,
+    };
     let prefix = config
         .artifact_prefix
         .clone()
@@ -287,6 +336,14 @@ async fn full(
 
     let t = Instant::now();
     let body = serde_json::to_string_pretty(&template.with_code_locations(&locations))?;
+    // Kept for reading: what CloudFormation was given. The user's template is left alone.
+    let packaged = project
+        .state_dir()
+        .join("packaged")
+        .join(format!("{stack_name}.json"));
+    if let Some(dir) = packaged.parent() {
+        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&packaged, &body));
+    }
     let exists = stack::describe(&clients.cfn, &stack_name).await?.is_some();
     let created = changeset::create(
         &clients.cfn,
@@ -298,6 +355,9 @@ async fn full(
     )
     .await?;
     timings.insert("changeset", ms(t));
+    let hot = hotpatch::load(&clients.s3, &bucket, &stack_name)
+        .await
+        .unwrap_or_default();
     let mut report = Report {
         ok: true,
         outcome: "nothing-to-deploy",
@@ -305,9 +365,12 @@ async fn full(
         artifacts: uploaded,
         changes: Vec::new(),
         status: None,
+        error: None,
+        reconciled: Vec::new(),
         timings_ms: timings,
     };
     let Some(created) = created else {
+        report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
         report.timings_ms.insert("total", ms(started));
         return Ok(report);
     };
@@ -351,10 +414,40 @@ async fn full(
             eprintln!("{line}");
         }
     };
-    let status = changeset::execute(&clients.cfn, &stack_name, &created, &on_event).await?;
+    let done = changeset::execute(&clients.cfn, &stack_name, &created, &on_event).await?;
     report.timings_ms.insert("execute", ms(t));
-    report.status = Some(status.as_str().to_owned());
-    report.outcome = "deployed";
+    report.status = Some(done.status.clone());
+    if done.failed.is_empty() && !done.rolled_back {
+        report.outcome = "deployed";
+        report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
+    } else {
+        report.ok = false;
+        report.outcome = "failed";
+        report.error = Some(format!(
+            "stack {stack_name} ended {}; failed: {}",
+            done.status,
+            if done.failed.is_empty() {
+                "no resource event says why".to_owned()
+            } else {
+                done.failed.join("; ")
+            }
+        ));
+    }
     report.timings_ms.insert("total", ms(started));
     Ok(report)
+}
+
+/// After a successful full deploy every function runs what its template names: the hot-patch
+/// record is cleared; the functions it listed are returned.
+async fn reconcile(
+    clients: &Clients,
+    bucket: &str,
+    stack: &str,
+    hot: hotpatch::Record,
+) -> anyhow::Result<Vec<String>> {
+    if hot.is_empty() {
+        return Ok(Vec::new());
+    }
+    hotpatch::clear(&clients.s3, bucket, stack).await?;
+    Ok(hot.into_keys().collect())
 }

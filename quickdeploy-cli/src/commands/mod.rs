@@ -1,5 +1,6 @@
 //! One module per sub-command.
 
+pub mod bootstrap;
 pub mod deploy;
 pub mod full;
 pub mod init;

@@ -44,6 +44,12 @@ struct Status {
     functions: Vec<FunctionStatus>,
     not_served: Vec<crate::plan::Skipped>,
     new_functions: Vec<String>,
+    /// Functions updated by `deploy` since the last `full`: they run code their template does
+    /// not name.
+    hot_patched: crate::hotpatch::Record,
+    /// Why quick deploys are refused, if the stack is protected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protected: Option<String>,
 }
 
 /// Runs `status`.
@@ -93,7 +99,19 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         }
     }
     functions.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    let hot_patched = match crate::commands::deploy::record_bucket(&seen) {
+        Some(bucket) => crate::hotpatch::load(&clients.s3, &bucket, &seen.project.config.stack)
+            .await
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let protected = seen
+        .deployed
+        .as_ref()
+        .and_then(|d| seen.project.config.protection(&d.tags));
     let status = Status {
+        hot_patched,
+        protected,
         stack: seen.project.config.stack.clone(),
         stack_status: seen.deployed.as_ref().map(|d| d.status.clone()),
         needs_full,
@@ -143,6 +161,21 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     }
     for s in &status.not_served {
         println!("  not served: {}: {}", s.logical_id, s.reason);
+    }
+    if !status.hot_patched.is_empty() {
+        println!(
+            "hot-patched since the last full deploy (the next `quickdeploy full` reconciles them):"
+        );
+        for (id, e) in &status.hot_patched {
+            println!(
+                "  {id:<24} {} CodeSha256 {}",
+                e.name,
+                crate::output::short_sha(&e.code_sha256)
+            );
+        }
+    }
+    if let Some(why) = &status.protected {
+        println!("protected: {why}: deploy goes the full way unless --force");
     }
     if !status.needs_full.is_empty() {
         println!("a full deploy is needed (`quickdeploy full`):");

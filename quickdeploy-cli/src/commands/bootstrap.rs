@@ -1,0 +1,364 @@
+//! `quickdeploy bootstrap`: install the zipedit patcher in an account and region, once.
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, VersioningConfiguration,
+};
+use serde::Serialize;
+
+use crate::aws::AwsArgs;
+use crate::changeset;
+use crate::config::DEFAULT_PATCHER;
+use crate::exit::{BAD_INPUT, FAILED, Failure};
+use crate::manifest::sha256_hex;
+use crate::output::short_sha;
+
+/// The patcher stack's default name; later commands look for the bucket there.
+pub const STACK: &str = "quickdeploy-zipedit";
+
+/// The patcher's template, built in so bootstrap works from any folder.
+const TEMPLATE: &str = include_str!("../../../cfn/zipedit.yaml");
+
+/// Install the zipedit patcher: its stack, and an artifact bucket if none is given.
+///
+/// Packages the zipedit Lambda (a built binary, or a bootstrap.zip from
+/// scripts/package-lambda.sh), uploads it, and creates or updates the patcher stack from
+/// cfn/zipedit.yaml. Without --bucket it makes the artifact bucket
+/// quickdeploy-artifacts-ACCOUNT-REGION: versioned, encrypted, public access blocked. Running it
+/// again with the same code changes nothing.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  scripts/package-lambda.sh --arch arm64 && quickdeploy bootstrap --code target/lambda/bootstrap.zip
+  quickdeploy bootstrap --binary target/debug/zipedit --arch x86_64 --bucket my-artifacts
+
+Exit codes: 0 installed (or already up to date), 1 failed, 2 bad usage.")]
+pub struct Args {
+    /// The packaged patcher (bootstrap.zip from scripts/package-lambda.sh).
+    #[arg(long, value_name = "ZIP", conflicts_with = "binary")]
+    code: Option<std::path::PathBuf>,
+    /// A built zipedit binary, packaged here as `bootstrap`.
+    #[arg(long, value_name = "FILE")]
+    binary: Option<std::path::PathBuf>,
+    /// The artifact bucket (default: quickdeploy-artifacts-ACCOUNT-REGION, made if missing).
+    #[arg(long, value_name = "BUCKET")]
+    bucket: Option<String>,
+    /// The patcher's instruction set; must match the code.
+    #[arg(long, default_value = "arm64", value_parser = ["arm64", "x86_64"])]
+    arch: String,
+    /// The patcher's function name.
+    #[arg(long, default_value = DEFAULT_PATCHER, value_name = "NAME")]
+    function_name: String,
+    /// The patcher stack's name.
+    #[arg(long, default_value = STACK, value_name = "NAME")]
+    stack: String,
+    /// One JSON document on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    ok: bool,
+    outcome: &'static str,
+    stack: String,
+    patcher: String,
+    bucket: String,
+    bucket_created: bool,
+    code: String,
+    code_sha256: String,
+    code_uploaded: bool,
+    status: Option<String>,
+}
+
+/// Runs `bootstrap`.
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let json = args.json;
+    let zip = match (&args.code, &args.binary) {
+        (Some(z), _) => std::fs::read(z).with_context(|| format!("cannot read {}", z.display())),
+        (None, Some(b)) => std::fs::read(b)
+            .with_context(|| format!("cannot read {}", b.display()))
+            .and_then(|bin| {
+                zipedit::build_archive(vec![zipedit::PutFile::new("bootstrap", bin).executable(true)])
+                    .context("cannot package the binary")
+            }),
+        (None, None) => Err(anyhow!(
+            "give the patcher's code: --code target/lambda/bootstrap.zip (made by scripts/package-lambda.sh --arch arm64) or --binary PATH"
+        )),
+    }
+    .map_err(|e| Failure {
+        code: BAD_INPUT,
+        kind: "BadInput",
+        error: e,
+        json,
+    })?;
+    let clients = crate::aws::clients(&args.aws, None)
+        .await
+        .map_err(|e| Failure {
+            code: BAD_INPUT,
+            kind: "BadAwsConfig",
+            error: e,
+            json,
+        })?;
+    let report = bootstrap(&args, &clients, zip).await.map_err(|e| Failure {
+        code: FAILED,
+        kind: "BootstrapFailed",
+        error: e,
+        json,
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "  bucket   {}{}",
+            report.bucket,
+            if report.bucket_created {
+                " (created: versioned, encrypted, public access blocked)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  code     {} (CodeSha256 {}){}",
+            report.code,
+            short_sha(&report.code_sha256),
+            if report.code_uploaded {
+                " uploaded"
+            } else {
+                " already there"
+            }
+        );
+        match report.outcome {
+            "unchanged" => println!(
+                "patcher {} in stack {}: nothing to change",
+                report.patcher, report.stack
+            ),
+            _ => println!(
+                "patcher {} in stack {}: {}",
+                report.patcher,
+                report.stack,
+                report.status.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::quiet(FAILED))
+    }
+}
+
+async fn bootstrap(
+    args: &Args,
+    clients: &crate::aws::Clients,
+    zip: Vec<u8>,
+) -> anyhow::Result<Report> {
+    let s3 = &clients.s3;
+    let (bucket, bucket_created) = match &args.bucket {
+        Some(b) => (b.clone(), false),
+        None => {
+            let sts = aws_sdk_sts::Client::new(&clients.config);
+            let account = sts
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .context("cannot tell the account (sts:GetCallerIdentity)")?
+                .account()
+                .context("GetCallerIdentity named no account")?
+                .to_owned();
+            let region = clients
+                .config
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            let name = format!("quickdeploy-artifacts-{account}-{region}");
+            let created = ensure_bucket(s3, &name, &region).await?;
+            (name, created)
+        }
+    };
+    let code_sha256 = zipedit::code_sha256(&zip);
+    // Content-addressed: the same code is the same key, so a second run uploads nothing.
+    let key = format!(
+        "quickdeploy/patcher/zipedit-{}.zip",
+        &sha256_hex(&zip)[..16]
+    );
+    let (version, code_uploaded) = match s3.head_object().bucket(&bucket).key(&key).send().await {
+        Ok(h) => (
+            h.version_id().map(str::to_owned).filter(|v| v != "null"),
+            false,
+        ),
+        Err(_) => {
+            let put = s3
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(ByteStream::from(zip))
+                .send()
+                .await
+                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .with_context(|| format!("cannot upload the patcher to s3://{bucket}/{key}"))?;
+            (
+                put.version_id().map(str::to_owned).filter(|v| v != "null"),
+                true,
+            )
+        }
+    };
+    let params = vec![
+        ("ArtifactBucketNames".to_owned(), bucket.clone()),
+        ("CodeBucket".to_owned(), bucket.clone()),
+        ("CodeKey".to_owned(), key.clone()),
+        ("CodeObjectVersion".to_owned(), version.unwrap_or_default()),
+        ("Architecture".to_owned(), args.arch.clone()),
+        ("FunctionName".to_owned(), args.function_name.clone()),
+    ];
+    let deployed = crate::stack::describe(&clients.cfn, &args.stack).await?;
+    // Same template, same parameters: nothing to change, and no change set to make for it.
+    let same = deployed.as_ref().is_some_and(|d| {
+        crate::template::Template::parse(TEMPLATE).is_ok_and(|t| t == d.template)
+            && params
+                .iter()
+                .all(|(k, v)| same_value(d.parameters.get(k).map(String::as_str).unwrap_or(""), v))
+            && !d.status.contains("ROLLBACK")
+    });
+    let created = if same {
+        None
+    } else {
+        changeset::create(
+            &clients.cfn,
+            &args.stack,
+            TEMPLATE,
+            &params,
+            false,
+            deployed.is_some(),
+        )
+        .await?
+    };
+    let mut report = Report {
+        ok: true,
+        outcome: "unchanged",
+        stack: args.stack.clone(),
+        patcher: args.function_name.clone(),
+        bucket,
+        bucket_created,
+        code: format!("s3://{}/{key}", args.bucket.as_deref().unwrap_or("")),
+        code_sha256,
+        code_uploaded,
+        status: None,
+    };
+    report.code = format!("s3://{}/{key}", report.bucket);
+    let Some(created) = created else {
+        return Ok(report);
+    };
+    let json = args.json;
+    let on_event = |line: &str| {
+        if !json {
+            eprintln!("{line}");
+        }
+    };
+    let done = changeset::execute(&clients.cfn, &args.stack, &created, &on_event).await?;
+    report.status = Some(done.status.clone());
+    if done.rolled_back || !done.failed.is_empty() {
+        bail!(
+            "the patcher stack {} ended {}: {}",
+            args.stack,
+            done.status,
+            done.failed.join("; ")
+        );
+    }
+    report.outcome = if created.create { "created" } else { "updated" };
+    Ok(report)
+}
+
+/// Makes the bucket if it is missing: versioned, encrypted, public access blocked. True when
+/// it was made.
+async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str) -> anyhow::Result<bool> {
+    if s3.head_bucket().bucket(name).send().await.is_ok() {
+        return Ok(false);
+    }
+    let mut create = s3.create_bucket().bucket(name);
+    if region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(region.into())
+                .build(),
+        );
+    }
+    let fail = |what: &'static str| move |e: String| anyhow!("cannot {what} bucket {name}: {e}");
+    create
+        .send()
+        .await
+        .map_err(|e| fail("create")(crate::aws::describe(&e)))?;
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| fail("version")(crate::aws::describe(&e)))?;
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()
+                .map_err(|e| anyhow!(e))?,
+        )
+        .build();
+    s3.put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .map_err(|e| anyhow!(e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| fail("encrypt")(crate::aws::describe(&e)))?;
+    s3.put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| fail("block public access to")(crate::aws::describe(&e)))?;
+    Ok(true)
+}
+
+/// Parameter values compared item by item, so a list parameter echoed back in another
+/// spelling (moto answers `['a', 'b']` for `a,b`) still compares equal.
+fn same_value(deployed: &str, ours: &str) -> bool {
+    let items = |s: &str| -> Vec<String> {
+        s.trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|i| i.trim().trim_matches(|c| c == '\'' || c == '"').to_owned())
+            .collect()
+    };
+    deployed == ours || items(deployed) == items(ours)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn list_parameters_compare_by_items() {
+        assert!(super::same_value("['a', 'b']", "a,b"));
+        assert!(super::same_value("a", "a"));
+        assert!(!super::same_value("['a']", "a,b"));
+    }
+}
