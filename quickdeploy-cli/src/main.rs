@@ -24,6 +24,7 @@ mod scan;
 mod stack;
 mod template;
 mod update;
+mod upload;
 
 use std::process::ExitCode;
 

@@ -527,3 +527,46 @@ async fn a_function_with_an_alias_gets_a_new_version_and_the_alias_moves() {
     // Functions without aliases publish nothing.
     assert!(function(&doc, "HelloFunction")["version"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_past_the_payload_limit_is_staged_in_s3() {
+    let rig = rig().await;
+    let app = &rig.app;
+    // 7 MiB that does not compress: past Lambda's 6 MB request limit even before base64.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let big: Vec<u8> = (0..7 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(app.path("src/report/model.bin"), &big).expect("write");
+    app.write("src/report/report.py", "def handler(e, c):\n    return 7\n");
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let report = artifact(&doc, "src-report.zip");
+    let sent = report["request_bytes"].as_u64().expect("request bytes");
+    assert!(
+        sent < 6_000_000,
+        "the request stayed under the limit: {sent}"
+    );
+    let bytes = patched_object(app, &doc, "src-report.zip").await;
+    let tree = zip_crate_tree(&bytes);
+    assert!(
+        tree["model.bin"].0 == big,
+        "the staged file is in the artifact"
+    );
+    assert_eq!(app.code_shas().await["ReportFunction"], code_sha256(&bytes));
+    // The staged object was cleaned up.
+    let staged = app
+        .s3
+        .list_objects_v2()
+        .bucket(testkit::app::BUCKET)
+        .prefix(".quickdeploy/staging/")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(staged.key_count(), Some(0), "{staged:?}");
+}

@@ -337,3 +337,82 @@ async fn a_failing_stack_update_reports_the_failed_events() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_package_is_uploaded_in_parts() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    // 20 MiB that does not compress: past the 16 MiB multipart threshold.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..20 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(app.path("src/report/big.bin"), &noise).expect("write");
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let key = "quickdeploy/quickdeploy-example/src-report.zip";
+    let head = app
+        .s3
+        .head_object()
+        .bucket(testkit::app::BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("head");
+    // A multipart object's ETag ends in -<number of parts>.
+    assert!(
+        head.e_tag()
+            .is_some_and(|e| e.trim_matches('"').ends_with("-3")),
+        "{head:?}"
+    );
+    let bytes = app.object(key, None).await;
+    let tree = testkit::zipcheck::zip_crate_tree(&bytes);
+    assert!(tree["big.bin"].0 == noise, "the big file reads back");
+    let shas = app.code_shas().await;
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    assert_eq!(
+        shas["ReportFunction"],
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_runs_the_build_command_and_packages_its_output() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("read");
+    app.write(
+        "quickdeploy.toml",
+        &format!(
+            "{toml}\n[functions.ReportFunction]\npackage = \"build/report\"\n\
+             build = \"mkdir -p build/report && cp src/report/report.py build/report/ && echo built > build/report/BUILD_INFO\"\n"
+        ),
+    );
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert_eq!(
+        exit(&out),
+        Some(0),
+        "{doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let artifact = doc["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .find(|a| a["functions"] == serde_json::json!(["ReportFunction"]))
+        .expect("report artifact");
+    let key = artifact["artifact"]
+        .as_str()
+        .and_then(|a| a.strip_prefix(&format!("s3://{}/", testkit::app::BUCKET)))
+        .expect("key")
+        .to_owned();
+    let tree = testkit::zipcheck::zip_crate_tree(&app.object(&key, None).await);
+    assert_eq!(tree.keys().collect::<Vec<_>>(), ["BUILD_INFO", "report.py"]);
+    assert_eq!(tree["BUILD_INFO"].0, b"built\n");
+}

@@ -27,7 +27,7 @@ use crate::update::{self, Job, Outcome, Pace};
 /// artifact in S3, so a fresh clone works too), sends only the changed files to the patcher,
 /// then calls UpdateFunctionCode on every function of that artifact in parallel and waits
 /// until each is live. Functions already running the artifact are skipped. Dependency or
-/// template changes are not deployed here: they need `quickdeploy full`.
+/// template changes go the full CloudFormation way instead (see below).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   quickdeploy deploy                       # patch through the zipedit Lambda, update, wait

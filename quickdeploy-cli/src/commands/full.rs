@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
-use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
 
 use crate::aws::Clients;
@@ -21,7 +20,7 @@ use crate::output::short_sha;
 use crate::package::package;
 use crate::scan::{PackageSpec, scan};
 use crate::template::{CodeLocation, S3Object, Template};
-use crate::{hotpatch, remote, stack};
+use crate::{hotpatch, remote, stack, upload};
 
 /// Deploy everything through CloudFormation: for dependency and resource changes.
 ///
@@ -290,22 +289,19 @@ pub async fn full(
             let h = existing.context("checked above")?;
             (h.etag, h.version_id)
         } else {
-            let put = clients
-                .s3
-                .put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .metadata(zipedit::s3::CHECKPOINT_META, &pkg.checkpoint)
-                .metadata(remote::CODE_SHA_META, &pkg.code_sha256)
-                .body(ByteStream::from(pkg.bytes.clone()))
-                .send()
-                .await
-                .map_err(|e| anyhow!(crate::aws::describe(&e)))
-                .with_context(|| format!("cannot upload {at}"))?;
-            (
-                put.e_tag().unwrap_or_default().to_owned(),
-                put.version_id().map(str::to_owned).filter(|v| v != "null"),
+            let put = upload::upload(
+                &clients.s3,
+                &bucket,
+                &key,
+                pkg.bytes.clone(),
+                &[
+                    (zipedit::s3::CHECKPOINT_META, pkg.checkpoint.as_str()),
+                    (remote::CODE_SHA_META, pkg.code_sha256.as_str()),
+                ],
+                !json,
             )
+            .await?;
+            (put.etag, put.version_id)
         };
         at.version = version.clone();
         let m = Manifest {

@@ -1,0 +1,135 @@
+//! Uploading a packaged artifact: one PutObject when small, a multipart upload with a
+//! progress bar (on a terminal) when large. A failed multipart upload is aborted, so no
+//! half-written parts are left to pay for.
+
+use anyhow::{Context, anyhow};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures::StreamExt as _;
+
+/// Artifacts larger than this go up in parts.
+pub const MULTIPART_OVER: usize = 16 * 1024 * 1024;
+/// The part size (S3's minimum is 5 MiB).
+pub const PART: usize = 8 * 1024 * 1024;
+
+/// What S3 answered.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    /// The new object's ETag.
+    pub etag: String,
+    /// Its version id, on a versioned bucket.
+    pub version_id: Option<String>,
+}
+
+/// Uploads `bytes` to `bucket`/`key` with `metadata`; `progress` shows a bar for multipart.
+pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    metadata: &[(&str, &str)],
+    progress: bool,
+) -> anyhow::Result<Uploaded> {
+    let at = format!("s3://{bucket}/{key}");
+    if bytes.len() <= MULTIPART_OVER {
+        let mut put = s3.put_object().bucket(bucket).key(key);
+        for (k, v) in metadata {
+            put = put.metadata(*k, *v);
+        }
+        let out = put
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .with_context(|| format!("cannot upload {at}"))?;
+        return Ok(Uploaded {
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+            version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
+        });
+    }
+    let mut create = s3.create_multipart_upload().bucket(bucket).key(key);
+    for (k, v) in metadata {
+        create = create.metadata(*k, *v);
+    }
+    let id = create
+        .send()
+        .await
+        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .with_context(|| format!("cannot start uploading {at}"))?
+        .upload_id()
+        .context("CreateMultipartUpload answered no upload id")?
+        .to_owned();
+    let bar = if progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = indicatif::ProgressBar::new(bytes.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_message(format!("uploading {key}"));
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let parts = bytes.chunks(PART).enumerate().map(|(i, chunk)| {
+        let (id, bar, at) = (&id, &bar, at.as_str());
+        async move {
+            let n = i32::try_from(i + 1).context("too many parts")?;
+            let out = s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(id)
+                .part_number(n)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .with_context(|| format!("cannot upload part {n} of {at}"))?;
+            bar.inc(chunk.len() as u64);
+            anyhow::Ok(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(out.e_tag().map(str::to_owned))
+                    .build(),
+            )
+        }
+    });
+    let done: Vec<anyhow::Result<CompletedPart>> =
+        futures::stream::iter(parts).buffered(4).collect().await;
+    bar.finish_and_clear();
+    let completed = match done.into_iter().collect::<anyhow::Result<Vec<_>>>() {
+        Ok(parts) => s3
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .with_context(|| format!("cannot complete the upload of {at}")),
+        Err(e) => Err(e),
+    };
+    match completed {
+        Ok(out) => Ok(Uploaded {
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+            version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
+        }),
+        Err(e) => {
+            let _ = s3
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&id)
+                .send()
+                .await;
+            Err(e)
+        }
+    }
+}
