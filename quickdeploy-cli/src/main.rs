@@ -25,6 +25,7 @@ mod stack;
 mod template;
 mod update;
 mod upload;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Deploy(commands::deploy::Args),
+    Watch(commands::watch::Args),
     Status(commands::status::Args),
     Full(commands::full::Args),
     Init(commands::init::Args),
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::PatchZip(args) => commands::patch_zip::run(args),
         Command::Init(args) => commands::init::run(args),
         Command::Deploy(args) => block_on(commands::deploy::run(args)),
+        Command::Watch(args) => block_on(commands::watch::run(args)),
         Command::Status(args) => block_on(commands::status::run(args)),
         Command::Full(args) => block_on(commands::full::run(args)),
         Command::Bootstrap(args) => block_on(commands::bootstrap::run(args)),
@@ -80,5 +83,14 @@ fn block_on(command: impl Future<Output = Result<(), exit::Failure>>) -> Result<
             error: anyhow::anyhow!(e).context("cannot start the async runtime"),
             json: false,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
     }
 }

@@ -156,6 +156,42 @@ pub fn plan(
     Ok(out)
 }
 
+/// Each package the local template and config describe, with the functions made from it:
+/// what `full` packages and `watch` watches. Functions with inline, image or S3 code have none.
+pub fn local_packages(
+    local: &Template,
+    config: &Config,
+    root: &Path,
+    template_dir: &Path,
+) -> BTreeMap<PackageSpec, Vec<String>> {
+    let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
+    for f in local.functions() {
+        let fc = config
+            .functions
+            .get(&f.logical_id)
+            .cloned()
+            .unwrap_or_default();
+        let folder = match (&fc.package, &f.code) {
+            (Some(p), _) => root.join(p),
+            (None, CodeLocation::Local(p)) => template_dir.join(p),
+            _ => continue,
+        };
+        let mut ignore = config.ignore.clone();
+        ignore.extend(fc.ignore.iter().cloned());
+        let spec = PackageSpec {
+            folder: normalize(&folder),
+            include: fc
+                .include
+                .iter()
+                .map(|p| normalize(&root.join(p)))
+                .collect(),
+            ignore,
+        };
+        packages.entry(spec).or_default().push(f.logical_id.clone());
+    }
+    packages
+}
+
 /// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).
 fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();

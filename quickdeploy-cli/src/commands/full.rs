@@ -18,8 +18,8 @@ use crate::inspect::ms;
 use crate::manifest::{self, FORMAT, Manifest};
 use crate::output::short_sha;
 use crate::package::package;
-use crate::scan::{PackageSpec, scan};
-use crate::template::{CodeLocation, S3Object, Template};
+use crate::scan::scan;
+use crate::template::{S3Object, Template};
 use crate::{hotpatch, remote, stack, upload};
 
 /// Deploy everything through CloudFormation: for dependency and resource changes.
@@ -232,27 +232,7 @@ pub async fn full(
 
     // One artifact per distinct package.
     let t = Instant::now();
-    let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
-    for f in template.functions() {
-        let fc = config
-            .functions
-            .get(&f.logical_id)
-            .cloned()
-            .unwrap_or_default();
-        let folder = match (&fc.package, &f.code) {
-            (Some(p), _) => project.path(p),
-            (None, CodeLocation::Local(p)) => template_dir.join(p),
-            _ => continue, // inline, image or already in S3: CloudFormation deploys it as written
-        };
-        let mut ignore = config.ignore.clone();
-        ignore.extend(fc.ignore.iter().cloned());
-        let spec = PackageSpec {
-            folder,
-            include: fc.include.iter().map(|p| project.path(p)).collect(),
-            ignore,
-        };
-        packages.entry(spec).or_default().push(f.logical_id.clone());
-    }
+    let packages = crate::plan::local_packages(&template, config, &project.root, template_dir);
     let mut locations = BTreeMap::new();
     let mut uploaded = Vec::new();
     for (spec, functions) in &packages {

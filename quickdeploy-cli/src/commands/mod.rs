@@ -6,3 +6,4 @@ pub mod full;
 pub mod init;
 pub mod patch_zip;
 pub mod status;
+pub mod watch;

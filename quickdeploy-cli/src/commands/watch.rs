@@ -1,0 +1,226 @@
+//! `quickdeploy watch`: save a file, and it is live.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use notify::{RecursiveMode, Watcher as _};
+
+use crate::commands::deploy::{self, Report};
+use crate::config::{FILE_NAME, Project};
+use crate::exit::{FAILED, Failure};
+use crate::output::Output;
+use crate::template::Template;
+use crate::watch::{Filter, drain, next_batch};
+
+/// Watch the packages, the template and quickdeploy.toml; deploy each change as it is saved.
+///
+/// A burst of file events (an editor's save) becomes one deploy after --debounce-ms of quiet.
+/// Changes made while a deploy runs are collected into one follow-up deploy. Code-only changes
+/// go the quick way; dependency or template changes go the full way (asking first on a
+/// terminal unless --yes), or with --no-fallback are reported and left for later. A failed
+/// deploy is reported and watching goes on: the next change retries what is not live.
+/// Ctrl-C lets a running deploy finish; a second Ctrl-C stops at once.
+#[derive(Debug, clap::Args)]
+#[group(id = "watch_args")]
+#[command(after_help = "Examples:
+  quickdeploy watch
+  quickdeploy watch --json --no-fallback     # one JSON line per deploy; never the full way
+
+Ignored: version control, editor swap and backup files, caches, .quickdeploy/, what .gitignore
+ignores (but a package folder git ignores as a whole, such as a build output, is watched).")]
+pub struct Args {
+    #[command(flatten)]
+    pub deploy: deploy::Args,
+    /// Quiet time that ends a burst of file events, in milliseconds.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub debounce_ms: u64,
+}
+
+/// Runs `watch` until Ctrl-C.
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let json = args.deploy.common.json(false);
+    let fail = |error| Failure {
+        code: FAILED,
+        kind: "WatchFailed",
+        error,
+        json,
+    };
+    let project = args.deploy.common.project(json)?;
+    let endpoint = if args.deploy.local {
+        None
+    } else {
+        args.deploy.patcher_endpoint.as_deref()
+    };
+    let clients = args.deploy.common.clients(endpoint, json).await?;
+    let out = Output::new(json);
+    let filter = filter(&project).map_err(fail)?;
+
+    let watched = to_watch(&filter);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let events = filter;
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        // Reads (our own diff reads every changed file) are not changes.
+        if let Ok(e) = e
+            && !e.kind.is_access()
+        {
+            for p in e.paths {
+                if events.relevant(&p) {
+                    let _ = tx.send(p);
+                }
+            }
+        }
+    })
+    .context("cannot watch files")
+    .map_err(fail)?;
+    for (path, mode) in &watched {
+        watcher
+            .watch(path, *mode)
+            .with_context(|| format!("cannot watch {}", path.display()))
+            .map_err(fail)?;
+    }
+    if !json {
+        eprintln!(
+            "watching {} folder(s) of stack {}; Ctrl-C to stop",
+            watched.len(),
+            project.config.stack
+        );
+    }
+
+    let window = Duration::from_millis(args.debounce_ms);
+    let mut pending: Option<BTreeSet<PathBuf>> = None;
+    let mut round = 0u64;
+    loop {
+        let batch = match pending.take() {
+            Some(b) => b,
+            None => tokio::select! {
+                b = next_batch(&mut rx, window) => match b {
+                    Some(b) => b,
+                    None => return Ok(()),
+                },
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            },
+        };
+        round += 1;
+        // The config and template may have changed: read them afresh for every deploy.
+        let project = match args.deploy.common.project(json) {
+            Ok(p) => p,
+            Err(f) => {
+                announce(&out, round, &batch, Err(&format!("{:#}", f.error)));
+                continue;
+            }
+        };
+        let work = deploy::deploy(&args.deploy, project, &clients, &out);
+        tokio::pin!(work);
+        let mut during = BTreeSet::new();
+        let result = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                Some(p) = rx.recv() => { during.insert(p); }
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("finishing the running deploy; Ctrl-C again to stop at once");
+                    tokio::select! {
+                        r = &mut work => {
+                            report(&out, round, &batch, r);
+                            return Ok(());
+                        }
+                        _ = tokio::signal::ctrl_c() => {
+                            eprintln!("stopped during a deploy: run `quickdeploy status` to see what is live");
+                            return Err(Failure::quiet(130));
+                        }
+                    }
+                }
+            }
+        };
+        report(&out, round, &batch, result);
+        if !during.is_empty() {
+            // Everything saved during the deploy becomes exactly one follow-up.
+            drain(&mut rx, window, &mut during).await;
+            pending = Some(during);
+        }
+    }
+}
+
+fn report(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: anyhow::Result<Report>) {
+    match result {
+        Ok(r) => announce(out, round, batch, Ok(&r)),
+        Err(e) => announce(out, round, batch, Err(&format!("{e:#}"))),
+    }
+}
+
+fn announce(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: Result<&Report, &str>) {
+    let paths: Vec<String> = batch.iter().map(|p| p.display().to_string()).collect();
+    if out.json {
+        let doc = match result {
+            Ok(r) => serde_json::json!({ "round": round, "paths": paths, "report": r }),
+            Err(e) => serde_json::json!({ "round": round, "paths": paths, "error": e }),
+        };
+        println!("{doc}");
+        return;
+    }
+    let when = crate::hotpatch::now() % 86_400;
+    println!(
+        "\n[{:02}:{:02}:{:02} UTC] #{round}: {} changed",
+        when / 3600,
+        when / 60 % 60,
+        when % 60,
+        if paths.len() == 1 {
+            paths[0].clone()
+        } else {
+            format!("{} files", paths.len())
+        }
+    );
+    match result {
+        Ok(r) => out.deploy_report(r),
+        Err(e) => println!("FAILED: {e} (watching on; the next change retries)"),
+    }
+}
+
+/// The filter for a project: its packages, template and config.
+fn filter(project: &Project) -> anyhow::Result<Filter> {
+    let (roots, files, ignores) = parts(project)?;
+    Ok(Filter::new(&project.root, &roots, &files, &ignores))
+}
+
+/// What to register with the OS watcher: package roots recursively, and the folders of the
+/// template and config (not recursively: the filter picks the two files out).
+fn to_watch(filter: &Filter) -> Vec<(PathBuf, RecursiveMode)> {
+    let mut out: Vec<(PathBuf, RecursiveMode)> = filter
+        .watch_roots()
+        .into_iter()
+        .filter(|r| r.exists())
+        .map(|r| (r, RecursiveMode::Recursive))
+        .collect();
+    for f in filter.watch_files() {
+        let dir = f
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if !out.iter().any(|(d, _)| *d == dir) {
+            out.push((dir, RecursiveMode::NonRecursive));
+        }
+    }
+    out
+}
+
+fn parts(project: &Project) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>, Vec<String>)> {
+    let template_path = project.path(&project.config.template);
+    let text = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
+    let template = Template::parse(&text).map_err(|e| anyhow!(e))?;
+    let template_dir = template_path.parent().unwrap_or(Path::new("."));
+    let packages =
+        crate::plan::local_packages(&template, &project.config, &project.root, template_dir);
+    let mut roots = BTreeSet::new();
+    let mut ignores = Vec::new();
+    for spec in packages.keys() {
+        roots.insert(spec.folder.clone());
+        roots.extend(spec.include.iter().cloned());
+        ignores.extend(spec.ignore.iter().cloned());
+    }
+    ignores.sort();
+    ignores.dedup();
+    let files = vec![template_path, project.root.join(FILE_NAME)];
+    Ok((roots.into_iter().collect(), files, ignores))
+}

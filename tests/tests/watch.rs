@@ -1,0 +1,288 @@
+//! `quickdeploy watch` end to end: the real CLI watching a copy of the example app, deploying
+//! through the real zipedit binary into moto. Each case saves files the way editors and tools
+//! do, then polls moto until the functions' CodeSha256 changes or a timeout passes, and counts
+//! the deploy rounds `watch --json` reports (one JSON line each).
+
+use std::io::BufRead as _;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::app::{App, Rig};
+use testkit::proxy::LambdaFault;
+
+/// A running `quickdeploy watch --json`, its JSON lines on a channel.
+struct Watch {
+    child: Child,
+    lines: Receiver<Value>,
+}
+
+impl Watch {
+    async fn start(app: &App, extra: &[&str]) -> Self {
+        let mut args = vec!["watch", "--json", "--debounce-ms", "100"];
+        args.extend_from_slice(extra);
+        let mut cmd = app.command(&args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("start quickdeploy watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        // Let it register its watches before the first save.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Self { child, lines }
+    }
+
+    /// The next round, or `None` if none comes within `wait`.
+    fn next(&self, wait: Duration) -> Option<Value> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    /// Every round that comes within `wait`.
+    fn rounds(&self, wait: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next(left) {
+                Some(v) => out.push(v),
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls until `id`'s CodeSha256 differs from `before`; the new one.
+async fn changed(app: &App, id: &str, before: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let now = app.code_shas().await.remove(id).unwrap_or_default();
+        if now != before {
+            return Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+fn outcome(round: &Value) -> &str {
+    round["report"]["outcome"].as_str().unwrap_or("error")
+}
+
+fn greeting(text: &str) -> String {
+    format!("def greeting(name):\n    return f\"{text}, {{name}}!\"\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saves_of_every_kind_deploy_once_and_noise_does_not() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    std::fs::write(app.path(".gitignore"), "*.log\n").expect("gitignore");
+    let watch = Watch::start(app, &[]).await;
+
+    // A plain save.
+    let before = app.code_shas().await;
+    app.write("src/shared/greeting.py", &greeting("Plain"));
+    let after = changed(app, "HelloFunction", &before["HelloFunction"]).await;
+    assert!(after.is_some(), "a plain save went live");
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    let shas = app.code_shas().await;
+    assert_eq!(
+        shas["GreetFunction"], shas["HelloFunction"],
+        "the shared folder's functions both"
+    );
+    assert_eq!(
+        shas["ReportFunction"], before["ReportFunction"],
+        "and nothing else"
+    );
+
+    // An atomic save: write a temporary file, rename it over.
+    let before = shas;
+    let tmp = app.path("src/shared/.greeting.py.tmp~");
+    std::fs::write(&tmp, greeting("Atomic")).expect("write temp");
+    std::fs::rename(&tmp, app.path("src/shared/greeting.py")).expect("rename");
+    assert!(
+        changed(app, "HelloFunction", &before["HelloFunction"])
+            .await
+            .is_some()
+    );
+    let rounds = watch.rounds(Duration::from_secs(2));
+    assert_eq!(
+        rounds.len(),
+        1,
+        "one deploy for one atomic save: {rounds:?}"
+    );
+    assert_eq!(outcome(&rounds[0]), "deployed");
+
+    // The same bytes again: a round that deploys nothing.
+    let before = app.code_shas().await;
+    app.write("src/shared/greeting.py", &greeting("Atomic"));
+    let rounds = watch.rounds(Duration::from_secs(2));
+    assert!(
+        rounds.iter().all(|r| outcome(r) == "nothing-to-deploy"),
+        "{rounds:?}"
+    );
+    assert_eq!(app.code_shas().await, before);
+
+    // Five saves in 50 ms: one deploy, of the last.
+    for i in 0..5 {
+        app.write("src/shared/greeting.py", &greeting(&format!("Burst {i}")));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        changed(app, "HelloFunction", &before["HelloFunction"])
+            .await
+            .is_some()
+    );
+    let rounds = watch.rounds(Duration::from_secs(2));
+    assert_eq!(rounds.len(), 1, "one deploy for a burst: {rounds:?}");
+
+    // A new file, then its deletion: each a quick deploy.
+    let before = app.code_shas().await;
+    app.write("src/shared/extra.py", "X = 1\n");
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    assert!(
+        round["report"]["artifacts"]
+            .to_string()
+            .contains("\"added\":1"),
+        "{round}"
+    );
+    let added = changed(app, "HelloFunction", &before["HelloFunction"])
+        .await
+        .expect("live");
+    std::fs::remove_file(app.path("src/shared/extra.py")).expect("delete");
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    assert!(
+        round["report"]["artifacts"]
+            .to_string()
+            .contains("\"deleted\":1"),
+        "{round}"
+    );
+    assert!(changed(app, "HelloFunction", &added).await.is_some());
+
+    // A dependency file: the full way (no terminal here, so no question).
+    let before = app.code_shas().await;
+    app.write("src/shared/requirements.txt", "# changed\n");
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "full", "{round}");
+    assert_eq!(round["report"]["full"]["outcome"], "deployed", "{round}");
+    assert_ne!(
+        app.code_shas().await["HelloFunction"],
+        before["HelloFunction"]
+    );
+
+    // Ignored files: editor swap files, caches, what .gitignore ignores.
+    let before = app.code_shas().await;
+    app.write("src/shared/.greeting.py.swp", "swap");
+    app.write("src/shared/__pycache__/greeting.cpython-312.pyc", "cache");
+    app.write("src/shared/debug.log", "log");
+    let rounds = watch.rounds(Duration::from_secs(2));
+    assert_eq!(rounds, Vec::<Value>::new(), "no deploy for ignored files");
+    assert_eq!(app.code_shas().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_during_a_deploy_makes_exactly_one_follow_up() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let names = app.function_names().await;
+    // Fault-injecting proxy: Hello stays InProgress for a while, so the deploy takes long
+    // enough (about 2 s of polling) to save twice more while it runs.
+    rig.proxy.lambda_fault(
+        &names["HelloFunction"],
+        LambdaFault {
+            in_progress: 6,
+            ..LambdaFault::default()
+        },
+    );
+    let watch = Watch::start(app, &[]).await;
+    app.write("src/shared/greeting.py", &greeting("First"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.write("src/shared/greeting.py", &greeting("Second"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.write("src/shared/greeting.py", &greeting("Third"));
+    let rounds = watch.rounds(Duration::from_secs(12));
+    assert_eq!(
+        rounds.len(),
+        2,
+        "the deploy, then one follow-up: {rounds:?}"
+    );
+    assert!(
+        rounds.iter().all(|r| outcome(r) == "deployed"),
+        "{rounds:?}"
+    );
+    let follow_up = &rounds[1]["report"]["artifacts"];
+    assert!(follow_up.to_string().contains("greeting.py"), "{follow_up}");
+    // What is live is the last save.
+    let live = rounds[1]["report"]["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["artifact"]
+                    .as_str()
+                    .is_some_and(|k| k.ends_with("src-shared.zip"))
+            })
+        })
+        .and_then(|x| x["code_sha256"].as_str())
+        .expect("code sha")
+        .to_owned();
+    assert_eq!(app.code_shas().await["HelloFunction"], live);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_deploy_is_reported_and_the_next_change_recovers() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let names = app.function_names().await;
+    let hello = names["HelloFunction"].clone();
+    rig.proxy.lambda_fault(
+        &hello,
+        LambdaFault {
+            fail_with: Some("The function could not be updated (injected)".into()),
+            ..LambdaFault::default()
+        },
+    );
+    let watch = Watch::start(app, &["--no-fallback"]).await;
+    app.write("src/shared/greeting.py", &greeting("Doomed"));
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "failed", "{round}");
+    assert!(round.to_string().contains("injected"), "{round}");
+
+    // Watching goes on; the fault is gone; the next change retries what is not live.
+    rig.proxy.lambda_fault(&hello, LambdaFault::default());
+    app.write("src/shared/greeting.py", &greeting("Recovered"));
+    let round = watch.next(Duration::from_secs(10)).expect("a second round");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    let shas = app.code_shas().await;
+    assert_eq!(shas["HelloFunction"], shas["GreetFunction"]);
+
+    // A template change with --no-fallback is reported and left for later.
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replacen("MemorySize: 256", "MemorySize: 384", 1),
+    );
+    let round = watch
+        .next(Duration::from_secs(10))
+        .expect("a round for the template");
+    assert_eq!(outcome(&round), "needs-full", "{round}");
+}
