@@ -8,7 +8,7 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: test demo bench bench-lambda bench-deploy sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -35,6 +35,11 @@ bench-lambda: tools rig-deps build
 ## change in a function with 5 MiB of files (BENCH_RUNS=7 by default).
 bench-deploy: tools rig-deps sam-deps build
 	cargo bench --workspace --bench deploy_vs_sam --profile dev
+
+## make bench-watch: save-to-live latency, `quickdeploy watch` vs `sam sync --code --watch` on
+## the same moto, one-line saves in a function with 5 MiB of files (BENCH_RUNS=10 by default).
+bench-watch: tools rig-deps sam-deps build
+	cargo bench --workspace --bench watch_vs_sam --profile dev
 
 ## sam-deps: AWS SAM CLI for the side-by-side benchmark, in its own virtualenv (its pins and
 ## moto's differ). Not needed by make test.

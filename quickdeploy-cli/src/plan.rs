@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::scan::PackageSpec;
 use crate::stack::Deployed;
-use crate::template::{CodeLocation, S3Object, Template};
+use crate::template::{CodeLocation, FunctionDef, S3Object, Template};
 
 /// A deployed function the quick path can update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,15 +82,11 @@ pub fn plan(
             continue;
         };
         let fc = config.functions.get(&id).cloned().unwrap_or_default();
-        let folder = match (&fc.package, &f.code) {
-            (Some(p), _) => root.join(p),
-            (None, CodeLocation::Local(p)) => template_dir.join(p),
-            (None, _) => {
-                out.skipped.push(skip(format!(
-                    "the template gives no local package folder: set `package` under [functions.{id}] in quickdeploy.toml"
-                )));
-                continue;
-            }
+        let Some(package) = package_of(&f, config, root, template_dir) else {
+            out.skipped.push(skip(format!(
+                "the template gives no local package folder: set `package` under [functions.{id}] in quickdeploy.toml"
+            )));
+            continue;
         };
         let artifact = match there.code.resolve_s3(&deployed.parameters) {
             Ok(mut a) => {
@@ -108,17 +104,6 @@ pub fn plan(
             out.skipped
                 .push(skip("the stack has no physical function for it".into()));
             continue;
-        };
-        let mut ignore = config.ignore.clone();
-        ignore.extend(fc.ignore.iter().cloned());
-        let package = PackageSpec {
-            folder: normalize(&folder),
-            include: fc
-                .include
-                .iter()
-                .map(|p| normalize(&root.join(p)))
-                .collect(),
-            ignore,
         };
         let mut aliases = f.aliases.clone();
         aliases.extend(fc.aliases.iter().cloned());
@@ -166,30 +151,43 @@ pub fn local_packages(
 ) -> BTreeMap<PackageSpec, Vec<String>> {
     let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
     for f in local.functions() {
-        let fc = config
-            .functions
-            .get(&f.logical_id)
-            .cloned()
-            .unwrap_or_default();
-        let folder = match (&fc.package, &f.code) {
-            (Some(p), _) => root.join(p),
-            (None, CodeLocation::Local(p)) => template_dir.join(p),
-            _ => continue,
-        };
-        let mut ignore = config.ignore.clone();
-        ignore.extend(fc.ignore.iter().cloned());
-        let spec = PackageSpec {
-            folder: normalize(&folder),
-            include: fc
-                .include
-                .iter()
-                .map(|p| normalize(&root.join(p)))
-                .collect(),
-            ignore,
+        let Some(spec) = package_of(&f, config, root, template_dir) else {
+            continue;
         };
         packages.entry(spec).or_default().push(f.logical_id.clone());
     }
     packages
+}
+
+/// A function's package as the config and template say it; `None` when neither names a
+/// local folder (inline, image or S3 code).
+fn package_of(
+    f: &FunctionDef,
+    config: &Config,
+    root: &Path,
+    template_dir: &Path,
+) -> Option<PackageSpec> {
+    let fc = config
+        .functions
+        .get(&f.logical_id)
+        .cloned()
+        .unwrap_or_default();
+    let folder = match (&fc.package, &f.code) {
+        (Some(p), _) => root.join(p),
+        (None, CodeLocation::Local(p)) => template_dir.join(p),
+        _ => return None,
+    };
+    let mut ignore = config.ignore.clone();
+    ignore.extend(fc.ignore.iter().cloned());
+    Some(PackageSpec {
+        folder: normalize(&folder),
+        include: fc
+            .include
+            .iter()
+            .map(|p| normalize(&root.join(p)))
+            .collect(),
+        ignore,
+    })
 }
 
 /// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).

@@ -11,109 +11,21 @@
 //!
 //! Run: `make bench-deploy` (installs aws-sam-cli into .rig/sam-venv); `BENCH_RUNS` (default 7).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Instant;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use testkit::app::App;
+use testkit::bench_app::{
+    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, handler, make_app, median, sam_bin,
+    sam_command, sam_expected_sha,
+};
 use testkit::proxy::S3Proxy;
-use testkit::rig::{Moto, Patcher, REGION};
-
-const QD_STACK: &str = "qd-bench";
-const SAM_STACK: &str = "sam-bench";
-const BUCKET: &str = "bench-artifacts";
-const SAM_VERSION: &str = "1.170.0";
-
-const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
-Description: quickdeploy vs sam sync benchmark app (plain CloudFormation)
-Resources:
-  FnRole:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - Effect: Allow
-            Principal: {Service: lambda.amazonaws.com}
-            Action: sts:AssumeRole
-  SmallFn:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: handler.handler
-      Role: !GetAtt FnRole.Arn
-      Code: ./src/small
-  BigFn:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: handler.handler
-      Role: !GetAtt FnRole.Arn
-      MemorySize: 256
-      Code: ./src/big
-"#;
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn handler(marker: &str) -> String {
-    format!("def handler(event, context):\n    return {{\"marker\": \"{marker}\"}}\n")
-}
-
-/// The app's source, once: both copies start from it.
-fn make_app(dir: &Path) {
-    std::fs::create_dir_all(dir.join("src/small")).expect("mkdir");
-    std::fs::create_dir_all(dir.join("src/big/data")).expect("mkdir");
-    std::fs::write(dir.join("template.yaml"), TEMPLATE).expect("template");
-    std::fs::write(dir.join("src/small/handler.py"), handler("small")).expect("small");
-    std::fs::write(dir.join("src/big/handler.py"), handler("start")).expect("big");
-    for i in 0..5 {
-        std::fs::write(
-            dir.join(format!("src/big/data/blob{i}.bin")),
-            noise(i + 1, 1024 * 1024),
-        )
-        .expect("blob");
-    }
-    std::fs::write(
-        dir.join("quickdeploy.toml"),
-        format!(
-            "stack = \"{QD_STACK}\"\ntemplate = \"template.yaml\"\nartifact_bucket = \"{BUCKET}\"\n"
-        ),
-    )
-    .expect("toml");
-}
-
-fn sam_bin() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.rig/sam-venv/bin/sam")
-}
+use testkit::rig::{Moto, Patcher};
 
 fn sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String) {
-    let mut cmd = Command::new(sam_bin());
-    cmd.current_dir(app.root())
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &app.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_SESSION_TOKEN", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("SAM_CLI_TELEMETRY", "0")
-        // SAM keeps its "confirmed this dev stack" answer here; a private home per run.
-        .env("__SAM_CLI_APP_DIR", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = sam_command(app, home, args);
     let t = Instant::now();
     let mut child = cmd
         .spawn()
@@ -131,34 +43,6 @@ fn sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), ms, text)
-}
-
-/// CodeSha256 of the zip SAM's own packager makes of a build folder (its zips are
-/// deterministic), computed by SAM's Python.
-fn sam_expected_sha(build_dir: &Path) -> String {
-    let py = sam_bin().with_file_name("python");
-    let out = Command::new(py)
-        .arg("-c")
-        .arg(
-            "import base64,hashlib,os,sys,tempfile,logging\nlogging.disable(logging.INFO)\n\
-             from samcli.lib.package.utils import make_zip_with_lambda_permissions\n\
-             z=make_zip_with_lambda_permissions(os.path.join(tempfile.gettempdir(),'qd-bench-'+os.urandom(4).hex()),sys.argv[1])\n\
-             print(base64.b64encode(hashlib.sha256(open(z,'rb').read()).digest()).decode()); os.remove(z)",
-        )
-        .arg(build_dir)
-        .output()
-        .expect("sam's python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +77,7 @@ async fn main() {
     .await;
     let samapp = App::from_dir(
         source.path(),
-        "sam-bench-artifacts",
+        SAM_BUCKET,
         &moto.endpoint(),
         &proxy.endpoint,
         &patcher.invoke_endpoint,
@@ -212,7 +96,7 @@ async fn main() {
             "--stack-name",
             SAM_STACK,
             "--s3-bucket",
-            "sam-bench-artifacts",
+            SAM_BUCKET,
             "--capabilities",
             "CAPABILITY_IAM",
             "--no-confirm-changeset",
@@ -232,7 +116,7 @@ async fn main() {
         "--no-dependency-layer",
         "--no-watch",
         "--s3-bucket",
-        "sam-bench-artifacts",
+        SAM_BUCKET,
     ];
     let code_of = |app: &App, name: String| {
         let lambda = app.lambda.clone();

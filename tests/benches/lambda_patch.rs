@@ -11,22 +11,11 @@ use std::time::Instant;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
+use testkit::noise;
 use testkit::rig::{Moto, Patcher, lambda_client, s3_client};
 use testkit::zipcheck::{Flavor, zip_crate_archive};
 
 const MIB: usize = 1024 * 1024;
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -11,20 +11,9 @@ use std::time::Instant;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
+use testkit::noise;
 use testkit::rig::{Moto, Patcher, lambda_client, s3_client};
 use testkit::zipcheck::{Flavor, zip_crate_archive};
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn step(n: u32, what: &str) {
     println!("\n== {n}. {what}");

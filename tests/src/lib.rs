@@ -4,6 +4,8 @@
 #[cfg(feature = "rig")]
 pub mod app;
 #[cfg(feature = "rig")]
+pub mod bench_app;
+#[cfg(feature = "rig")]
 pub mod proxy;
 #[cfg(feature = "rig")]
 pub mod rig;
@@ -61,4 +63,18 @@ pub fn python_zip(path: &std::path::Path, files: &[(&str, &[u8])]) {
         "python zipfile could not write {}",
         path.display()
     );
+}
+
+/// Incompressible bytes (xorshift64), so an archive's size is what it says; the same seed
+/// always gives the same bytes.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }

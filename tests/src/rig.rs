@@ -12,6 +12,8 @@
 //! parent-death signal), so a failing test leaves nothing running.
 
 use std::io::{Read, Write};
+
+use base64::Engine as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -187,6 +189,55 @@ impl Moto {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| v.as_str())
+    }
+
+    /// Requests that change something. CloudFormation posts its reads too (query protocol:
+    /// `Action=` in the body; JSON protocol: the `X-Amz-Target` header), so a POST counts as a
+    /// write unless it names a Describe, Get or List operation.
+    pub fn writes(recording: &[serde_json::Value]) -> Vec<String> {
+        let read_op = |op: &str| {
+            ["Describe", "Get", "List"]
+                .iter()
+                .any(|p| op.starts_with(p))
+        };
+        // The recorder keeps bodies it takes for binary base64-encoded.
+        let body_of = |r: &serde_json::Value| -> String {
+            let raw = r["body"].as_str().unwrap_or_default();
+            if r["body_encoded"] == true {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(raw)
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                raw.to_owned()
+            }
+        };
+        recording
+            .iter()
+            .filter(|r| {
+                let method = r["method"].as_str().unwrap_or_default();
+                let body = body_of(r);
+                let target = Self::header(r, "x-amz-target").unwrap_or_default();
+                let action = body
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("Action="))
+                    .or_else(|| target.rsplit('.').next().filter(|t| !t.is_empty()));
+                match method {
+                    "GET" | "HEAD" => false,
+                    "POST" => !action.is_some_and(read_op),
+                    _ => true,
+                }
+            })
+            .map(|r| {
+                format!(
+                    "{} {} target={:?} body={:.80}",
+                    r["method"].as_str().unwrap_or("?"),
+                    r["url"].as_str().unwrap_or("?"),
+                    Self::header(r, "x-amz-target"),
+                    body_of(r)
+                )
+            })
+            .collect()
     }
 
     /// `METHOD url` per request, for readable assertion messages.

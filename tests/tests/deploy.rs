@@ -55,55 +55,6 @@ async fn patched_object(app: &App, doc: &Value, key_suffix: &str) -> Vec<u8> {
     app.object(key, a["patch"]["version_id"].as_str()).await
 }
 
-/// Requests that change something. CloudFormation posts its reads too (query protocol:
-/// `Action=` in the body; JSON protocol: the `X-Amz-Target` header), so a POST counts as a
-/// write unless it names a Describe, Get or List operation.
-fn writes(recording: &[Value]) -> Vec<String> {
-    let read_op = |op: &str| {
-        ["Describe", "Get", "List"]
-            .iter()
-            .any(|p| op.starts_with(p))
-    };
-    // The recorder keeps bodies it takes for binary base64-encoded.
-    let body_of = |r: &Value| -> String {
-        let raw = r["body"].as_str().unwrap_or_default();
-        if r["body_encoded"] == true {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .unwrap_or_default();
-            String::from_utf8_lossy(&bytes).into_owned()
-        } else {
-            raw.to_owned()
-        }
-    };
-    recording
-        .iter()
-        .filter(|r| {
-            let method = r["method"].as_str().unwrap_or_default();
-            let body = body_of(r);
-            let target = Moto::header(r, "x-amz-target").unwrap_or_default();
-            let action = body
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("Action="))
-                .or_else(|| target.rsplit('.').next().filter(|t| !t.is_empty()));
-            match method {
-                "GET" | "HEAD" => false,
-                "POST" => !action.is_some_and(read_op),
-                _ => true,
-            }
-        })
-        .map(|r| {
-            format!(
-                "{} {} target={:?} body={:.80}",
-                r["method"].as_str().unwrap_or("?"),
-                r["url"].as_str().unwrap_or("?"),
-                Moto::header(r, "x-amz-target"),
-                body_of(r)
-            )
-        })
-        .collect()
-}
-
 const GREETING: &str = "def greeting(name):\n    return f\"Hi there, {name}!\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +74,7 @@ async fn a_one_line_change_in_a_shared_package_updates_exactly_its_functions() {
     let (out, status) = app.run_json(&["status"]).await;
     assert_eq!(exit(&out), Some(0), "{status}");
     assert_eq!(
-        writes(&moto.recording()),
+        Moto::writes(&moto.recording()),
         Vec::<String>::new(),
         "status wrote"
     );
@@ -240,7 +191,7 @@ async fn no_change_touches_no_aws_write_api() {
     assert_eq!(doc["outcome"], "nothing-to-deploy");
     let recording = moto.recording();
     assert!(!recording.is_empty(), "the recorder saw the reads");
-    assert_eq!(writes(&recording), Vec::<String>::new());
+    assert_eq!(Moto::writes(&recording), Vec::<String>::new());
     for a in doc["artifacts"].as_array().expect("artifacts") {
         assert!(a["patch"].is_null(), "{a}");
         assert_eq!(a["hashed"], 0, "nothing read from disk: {a}");
@@ -266,7 +217,7 @@ async fn dependency_and_template_changes_refuse_the_quick_path() {
     );
     let why = doc["needs_full"].to_string();
     assert!(why.contains("requirements.txt"), "{why}");
-    assert_eq!(writes(&moto.recording()), Vec::<String>::new());
+    assert_eq!(Moto::writes(&moto.recording()), Vec::<String>::new());
     assert_eq!(app.code_shas().await, before);
 
     // Undo the dependency change; change the template instead.
@@ -292,7 +243,7 @@ async fn dependency_and_template_changes_refuse_the_quick_path() {
             .contains("ReportFunction changed: MemorySize"),
         "{doc}"
     );
-    assert_eq!(writes(&moto.recording()), Vec::<String>::new());
+    assert_eq!(Moto::writes(&moto.recording()), Vec::<String>::new());
     assert_eq!(app.code_shas().await, before);
     let out = app.run(&["deploy", "--no-fallback"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -533,15 +484,7 @@ async fn a_change_past_the_payload_limit_is_staged_in_s3() {
     let rig = rig().await;
     let app = &rig.app;
     // 7 MiB that does not compress: past Lambda's 6 MB request limit even before base64.
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let big: Vec<u8> = (0..7 * 1024 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
+    let big = testkit::noise(7, 7 * 1024 * 1024);
     std::fs::write(app.path("src/report/model.bin"), &big).expect("write");
     app.write("src/report/report.py", "def handler(e, c):\n    return 7\n");
     let (out, doc) = app.run_json(&["deploy"]).await;

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use testkit::app::Rig;
+use testkit::rig::Moto;
 
 fn exit(out: &std::process::Output) -> Option<i32> {
     out.status.code()
@@ -11,36 +12,6 @@ fn exit(out: &std::process::Output) -> Option<i32> {
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Writes of the recording (CloudFormation's reads are POSTs too: named by their Action).
-fn writes(recording: &[Value]) -> Vec<String> {
-    use base64::Engine as _;
-    recording
-        .iter()
-        .filter_map(|r| {
-            let method = r["method"].as_str().unwrap_or_default();
-            let raw = r["body"].as_str().unwrap_or_default();
-            let body = if r["body_encoded"] == true {
-                String::from_utf8_lossy(
-                    &base64::engine::general_purpose::STANDARD
-                        .decode(raw)
-                        .unwrap_or_default(),
-                )
-                .into_owned()
-            } else {
-                raw.to_owned()
-            };
-            let action = body.split('&').find_map(|kv| kv.strip_prefix("Action="));
-            let read = match method {
-                "GET" | "HEAD" => true,
-                "POST" => action
-                    .is_some_and(|a| ["Describe", "Get", "List"].iter().any(|p| a.starts_with(p))),
-                _ => false,
-            };
-            (!read).then(|| format!("{method} {} {}", r["url"], action.unwrap_or("")))
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +101,7 @@ async fn bootstrap_installs_the_patcher_once_and_a_second_run_changes_nothing() 
     assert_eq!(doc["code_uploaded"], false);
     assert_eq!(doc["bucket_created"], false);
     assert_eq!(
-        writes(&rig.moto.recording()),
+        Moto::writes(&rig.moto.recording()),
         Vec::<String>::new(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
@@ -248,7 +219,7 @@ async fn a_dependency_change_falls_back_and_no_fallback_changes_nothing() {
     rig.moto.start_recording();
     let (out, doc) = app.run_json(&["deploy", "--ci", "--no-fallback"]).await;
     assert_eq!(exit(&out), Some(3), "{doc}");
-    assert_eq!(writes(&rig.moto.recording()), Vec::<String>::new());
+    assert_eq!(Moto::writes(&rig.moto.recording()), Vec::<String>::new());
     assert_eq!(app.code_shas().await, before);
 
     let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
@@ -343,15 +314,7 @@ async fn a_large_package_is_uploaded_in_parts() {
     let rig = Rig::deployed().await;
     let app = &rig.app;
     // 20 MiB that does not compress: past the 16 MiB multipart threshold.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..20 * 1024 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
+    let noise = testkit::noise(20, 20 * 1024 * 1024);
     std::fs::write(app.path("src/report/big.bin"), &noise).expect("write");
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
     assert_eq!(exit(&out), Some(0), "{doc}");

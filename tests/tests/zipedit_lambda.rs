@@ -7,6 +7,7 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use testkit::noise;
 use testkit::proxy::S3Proxy;
 use testkit::rig::{Moto, Patcher, lambda_client, s3_client};
 use testkit::zipcheck::{Flavor, Tree, assert_reads_as, independent, sha_hex, zip_crate_archive};
@@ -111,19 +112,6 @@ impl Env {
             }
         }
     }
-}
-
-/// Incompressible bytes (xorshift64), so an archive's size is what it says.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn code_sha256(bytes: &[u8]) -> String {

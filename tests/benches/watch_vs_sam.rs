@@ -1,0 +1,431 @@
+//! `quickdeploy watch` against `sam sync --code --watch`, side by side in one run, on the same
+//! moto: save-to-live latency for a one-line change in a function whose package holds 5 MiB of
+//! files.
+//!
+//! The app is the one of `deploy_vs_sam` (plain CloudFormation: a small function, and a big one
+//! with 5 x 1 MiB of incompressible files), deployed as two stacks: one by `quickdeploy full`,
+//! one by `sam deploy`. Both watchers then run for the whole benchmark, each on its own copy.
+//! Each save writes a different line into the big function's handler.py (alternating tools) and
+//! is timed from just before the write until moto reports a new CodeSha256 for the function,
+//! polling GetFunctionConfiguration every 15 ms. Each result is checked: quickdeploy's by its
+//! JSON line (outcome "deployed") and the patched S3 object's SHA-256, SAM's by the zip SAM's
+//! own packager makes of its build folder.
+//!
+//! Run: `make bench-watch` (installs aws-sam-cli into .rig/sam-venv); `BENCH_RUNS` (default 10).
+
+use std::io::{BufRead as _, BufReader, Read};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use testkit::app::App;
+use testkit::bench_app::{
+    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, handler, make_app, median, sam_bin,
+    sam_command, sam_expected_sha,
+};
+use testkit::rig::{Moto, Patcher};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Between GetFunctionConfiguration calls while waiting for a save to go live.
+const POLL: Duration = Duration::from_millis(15);
+/// After each save is live: lets SAM's fixed delay and any follow-up round settle.
+const PAUSE: Duration = Duration::from_millis(1500);
+
+/// Copies everything `from` prints into `log`, on a thread.
+fn collect(from: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let mut log = log.lock().expect("log");
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+}
+
+/// A watcher process and what it printed.
+struct Watcher {
+    child: Child,
+    /// Kept open: SAM reads its confirmation from it.
+    _stdin: Option<ChildStdin>,
+    /// stderr (and for SAM, stdout too).
+    log: Arc<Mutex<String>>,
+    /// SAM: the process group to stop.
+    group: bool,
+}
+
+impl Watcher {
+    fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    fn stop(&mut self) {
+        if self.group {
+            // SAM runs builds in child processes: stop the whole group.
+            let pgid = self.child.id() as libc::pid_t;
+            // SAFETY: signals the process group this benchmark created for SAM.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        } else {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// `quickdeploy watch --json`: its JSON lines come through the receiver.
+fn start_quickdeploy(app: &App) -> (Watcher, Receiver<serde_json::Value>) {
+    let mut child = app
+        .command(&["watch", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run quickdeploy watch");
+    let log = Arc::new(Mutex::new(String::new()));
+    collect(child.stderr.take().expect("stderr"), log.clone());
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = channel();
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(doc) => {
+                    if tx.send(doc).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => lines
+                    .lock()
+                    .expect("log")
+                    .push_str(&format!("stdout: {line}\n")),
+            }
+        }
+    });
+    let watcher = Watcher {
+        child,
+        _stdin: None,
+        log,
+        group: false,
+    };
+    (watcher, rx)
+}
+
+/// `sam sync --code --watch`, confirming the development stack on its stdin (kept open).
+fn start_sam(app: &App, home: &Path) -> Watcher {
+    let mut cmd = sam_command(
+        app,
+        home,
+        &[
+            "sync",
+            "--code",
+            "--watch",
+            "--stack-name",
+            SAM_STACK,
+            "--no-dependency-layer",
+            "--s3-bucket",
+            SAM_BUCKET,
+        ],
+    );
+    cmd.process_group(0);
+    let mut child = cmd.spawn().expect("run sam (make bench-watch installs it)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    {
+        use std::io::Write as _;
+        stdin.write_all(b"y\n").expect("answer sam");
+        stdin.flush().expect("answer sam");
+    }
+    let log = Arc::new(Mutex::new(String::new()));
+    collect(child.stdout.take().expect("stdout"), log.clone());
+    collect(child.stderr.take().expect("stderr"), log.clone());
+    Watcher {
+        child,
+        _stdin: Some(stdin),
+        log,
+        group: true,
+    }
+}
+
+async fn code_of(app: &App, name: &str) -> String {
+    app.lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .expect("get_function_configuration")
+        .code_sha256()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Saves the big handler with `marker` and waits until the function's CodeSha256 moves off
+/// `before`: milliseconds from the save, and the new CodeSha256.
+async fn save_to_live(
+    app: &App,
+    function: &str,
+    marker: &str,
+    before: &str,
+    watcher: &Watcher,
+) -> (f64, String) {
+    let t = Instant::now();
+    app.write("src/big/handler.py", &handler(marker));
+    loop {
+        let now = code_of(app, function).await;
+        if now != before {
+            return (t.elapsed().as_secs_f64() * 1e3, now);
+        }
+        assert!(
+            t.elapsed() < TIMEOUT,
+            "save {marker} not live after {TIMEOUT:?}; the watcher printed:\n{}",
+            watcher.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Every JSON line quickdeploy printed so far.
+fn drain(rx: &Receiver<serde_json::Value>) -> Vec<serde_json::Value> {
+    rx.try_iter().collect()
+}
+
+/// Waits (up to the save's timeout) for quickdeploy's next JSON line.
+async fn next_line(rx: &Receiver<serde_json::Value>, watcher: &Watcher) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        if let Ok(doc) = rx.try_recv() {
+            return doc;
+        }
+        assert!(
+            t.elapsed() < TIMEOUT,
+            "quickdeploy watch printed no JSON line; stderr:\n{}",
+            watcher.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    assert!(
+        sam_bin().exists(),
+        "{} is missing: run `make bench-watch`, which installs aws-sam-cli {SAM_VERSION}",
+        sam_bin().display()
+    );
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let moto = Moto::start();
+    let patcher = Patcher::start_named(
+        &testkit::bin("zipedit"),
+        &moto.endpoint(),
+        1,
+        testkit::app::PATCHER,
+    )
+    .await;
+    let source = tempfile::tempdir().expect("tmp");
+    make_app(source.path());
+    let endpoint = moto.endpoint();
+    let qd = App::from_dir(
+        source.path(),
+        BUCKET,
+        &endpoint,
+        &endpoint,
+        &patcher.invoke_endpoint,
+    )
+    .await;
+    let samapp = App::from_dir(
+        source.path(),
+        SAM_BUCKET,
+        &endpoint,
+        &endpoint,
+        &patcher.invoke_endpoint,
+    )
+    .await;
+    let sam_home = tempfile::tempdir().expect("sam home");
+
+    eprintln!("deploying both stacks (quickdeploy full, sam deploy)...");
+    let (out, doc) = qd.run_json(&["full", "--yes"]).await;
+    assert!(out.status.success(), "quickdeploy full: {doc}");
+    let out = sam_command(
+        &samapp,
+        sam_home.path(),
+        &[
+            "deploy",
+            "--stack-name",
+            SAM_STACK,
+            "--s3-bucket",
+            SAM_BUCKET,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--no-confirm-changeset",
+            "--no-fail-on-empty-changeset",
+            "--no-progressbar",
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run sam (make bench-watch installs it)");
+    assert!(
+        out.status.success(),
+        "sam deploy failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
+    let sam_big = samapp.stack_functions(SAM_STACK).await["BigFn"].clone();
+
+    eprintln!("starting both watchers...");
+    let (mut qd_watch, lines) = start_quickdeploy(&qd);
+    let mut sam_watch = start_sam(&samapp, sam_home.path());
+    // quickdeploy announces itself only without --json; SAM logs "Sync watch started." and
+    // then starts its file observer. With --code there is no initial sync.
+    let t = Instant::now();
+    while !sam_watch.log().contains("Sync watch started") {
+        assert!(
+            t.elapsed() < TIMEOUT,
+            "sam sync --watch did not start:\n{}",
+            sam_watch.log()
+        );
+        if let Ok(Some(status)) = sam_watch.child.try_wait() {
+            panic!("sam sync --watch exited ({status}):\n{}", sam_watch.log());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if let Ok(Some(status)) = qd_watch.child.try_wait() {
+        panic!("quickdeploy watch exited ({status}):\n{}", qd_watch.log());
+    }
+
+    let (mut qd_ms, mut sam_ms, mut qd_own) = (vec![], vec![], vec![]);
+    let mut qd_rounds = 0usize;
+    let mut qd_code = code_of(&qd, &qd_big).await;
+    let mut sam_code = code_of(&samapp, &sam_big).await;
+    // One untimed save per tool first (run 0): the first round of each watcher warms its caches.
+    for run in 0..=runs {
+        let timed = run > 0;
+        for quickdeploy_turn in [run % 2 == 0, run % 2 != 0] {
+            let marker = format!("save-{run}-{}", std::process::id());
+            if quickdeploy_turn {
+                drain(&lines);
+                let (ms, now) = save_to_live(&qd, &qd_big, &marker, &qd_code, &qd_watch).await;
+                let line = next_line(&lines, &qd_watch).await;
+                let report = &line["report"];
+                assert_eq!(
+                    report["outcome"],
+                    "deployed",
+                    "quickdeploy save {run}: {line}\n{}",
+                    qd_watch.log()
+                );
+                let art = report["artifacts"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
+                    .unwrap_or_else(|| panic!("no patch in {line}"));
+                let bytes = qd
+                    .object_in(
+                        BUCKET,
+                        art["patch"]["key"].as_str().expect("key"),
+                        art["patch"]["version_id"].as_str(),
+                    )
+                    .await;
+                let expected =
+                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+                assert_eq!(now, expected, "quickdeploy save {run}: {line}");
+                tokio::time::sleep(PAUSE).await;
+                let extra = drain(&lines);
+                assert!(
+                    extra.iter().all(|l| l["error"].is_null()),
+                    "quickdeploy save {run}, follow-up round failed: {extra:?}"
+                );
+                assert_eq!(
+                    code_of(&qd, &qd_big).await,
+                    now,
+                    "quickdeploy save {run}: CodeSha256 moved again"
+                );
+                qd_code = now;
+                if timed {
+                    qd_rounds += 1 + extra.len();
+                    qd_ms.push(ms);
+                    qd_own.push(report["timings_ms"]["total"].as_f64().unwrap_or(0.0));
+                }
+                eprintln!(
+                    "save {run}: quickdeploy watch {ms:.0} ms{}",
+                    if timed { "" } else { " (warm-up)" }
+                );
+            } else {
+                let (ms, now) =
+                    save_to_live(&samapp, &sam_big, &marker, &sam_code, &sam_watch).await;
+                let build = samapp.root().join(".aws-sam/build/BigFn");
+                let built = std::fs::read_to_string(build.join("handler.py")).unwrap_or_default();
+                let expected = sam_expected_sha(&build);
+                assert!(
+                    built.contains(&marker) && now == expected,
+                    "sam sync --watch save {run} not verified: {now} vs {expected}\n{}",
+                    sam_watch.log()
+                );
+                tokio::time::sleep(PAUSE).await;
+                let settled = code_of(&samapp, &sam_big).await;
+                assert_eq!(
+                    settled,
+                    now,
+                    "sam save {run}: CodeSha256 moved again\n{}",
+                    sam_watch.log()
+                );
+                sam_code = now;
+                if timed {
+                    sam_ms.push(ms);
+                }
+                eprintln!(
+                    "save {run}: sam sync --watch  {ms:.0} ms{}",
+                    if timed { "" } else { " (warm-up)" }
+                );
+            }
+        }
+    }
+    qd_watch.stop();
+    sam_watch.stop();
+
+    let (qm, sm) = (median(&mut qd_ms), median(&mut sam_ms));
+    let own = median(&mut qd_own);
+    println!(
+        "\nsave-to-live, one-line change, function with 5 MiB of files, {runs} saves each, moto 5.2.5"
+    );
+    println!("| tool | median ms | min ms | max ms | sam median / this median |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| quickdeploy watch (debounce 100 ms) | {qm:.0} | {:.0} | {:.0} | {:.1}x |",
+        qd_ms[0],
+        qd_ms[qd_ms.len() - 1],
+        sm / qm
+    );
+    println!(
+        "| sam sync --code --watch ({SAM_VERSION}) | {sm:.0} | {:.0} | {:.0} | 1x |",
+        sam_ms[0],
+        sam_ms[sam_ms.len() - 1]
+    );
+    println!(
+        "\nquickdeploy: median deploy time in its own report {own:.0} ms; {qd_rounds} deploy rounds for {runs} saves"
+    );
+    drop(patcher);
+    drop(moto);
+}

@@ -1,0 +1,133 @@
+//! The app the side-by-side benchmarks against AWS SAM use, and how SAM is run on the rig:
+//! plain CloudFormation, a small function and a big one whose package holds 5 x 1 MiB of
+//! incompressible files; deployed as two stacks, one by quickdeploy and one by SAM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::app::App;
+use crate::noise;
+use crate::rig::REGION;
+
+/// quickdeploy's stack.
+pub const QD_STACK: &str = "qd-bench";
+/// SAM's stack.
+pub const SAM_STACK: &str = "sam-bench";
+/// quickdeploy's artifact bucket.
+pub const BUCKET: &str = "bench-artifacts";
+/// SAM's artifact bucket.
+pub const SAM_BUCKET: &str = "sam-bench-artifacts";
+/// The aws-sam-cli version `make sam-deps` installs.
+pub const SAM_VERSION: &str = "1.170.0";
+
+/// The template both stacks are made from.
+pub const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Description: quickdeploy watch vs sam sync --watch benchmark app (plain CloudFormation)
+Resources:
+  FnRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+  SmallFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: handler.handler
+      Role: !GetAtt FnRole.Arn
+      Code: ./src/small
+  BigFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: handler.handler
+      Role: !GetAtt FnRole.Arn
+      MemorySize: 256
+      Code: ./src/big
+"#;
+
+/// A handler that returns `marker`: each run writes a new one.
+pub fn handler(marker: &str) -> String {
+    format!("def handler(event, context):\n    return {{\"marker\": \"{marker}\"}}\n")
+}
+
+/// The app's source, once: both copies start from it.
+pub fn make_app(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src/small")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("src/big/data")).expect("mkdir");
+    std::fs::write(dir.join("template.yaml"), TEMPLATE).expect("template");
+    std::fs::write(dir.join("src/small/handler.py"), handler("small")).expect("small");
+    std::fs::write(dir.join("src/big/handler.py"), handler("start")).expect("big");
+    for i in 0..5 {
+        std::fs::write(
+            dir.join(format!("src/big/data/blob{i}.bin")),
+            noise(i + 1, 1024 * 1024),
+        )
+        .expect("blob");
+    }
+    std::fs::write(
+        dir.join("quickdeploy.toml"),
+        format!(
+            "stack = \"{QD_STACK}\"\ntemplate = \"template.yaml\"\nartifact_bucket = \"{BUCKET}\"\n"
+        ),
+    )
+    .expect("toml");
+}
+
+/// The `sam` of `make sam-deps`.
+pub fn sam_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.rig/sam-venv/bin/sam")
+}
+
+/// `sam ARGS` in the app's root against the rig; SAM keeps its "confirmed this dev stack"
+/// answer in `home`.
+pub fn sam_command(app: &App, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(sam_bin());
+    cmd.current_dir(app.root())
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &app.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("__SAM_CLI_APP_DIR", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// CodeSha256 of the zip SAM's own packager makes of a build folder (its zips are
+/// deterministic), computed by SAM's Python.
+pub fn sam_expected_sha(build_dir: &Path) -> String {
+    let py = sam_bin().with_file_name("python");
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(
+            "import base64,hashlib,os,sys,tempfile,logging\nlogging.disable(logging.INFO)\n\
+             from samcli.lib.package.utils import make_zip_with_lambda_permissions\n\
+             z=make_zip_with_lambda_permissions(os.path.join(tempfile.gettempdir(),'qd-bench-'+os.urandom(4).hex()),sys.argv[1])\n\
+             print(base64.b64encode(hashlib.sha256(open(z,'rb').read()).digest()).decode()); os.remove(z)",
+        )
+        .arg(build_dir)
+        .output()
+        .expect("sam's python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The median (sorts `v`).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
