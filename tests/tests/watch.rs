@@ -20,7 +20,8 @@ struct Watch {
 
 impl Watch {
     async fn start(app: &App, extra: &[&str]) -> Self {
-        let mut args = vec!["watch", "--json", "--debounce-ms", "100"];
+        // 250 ms rather than the default 100: a loaded CI machine can stall a burst of saves.
+        let mut args = vec!["watch", "--json", "--debounce-ms", "250"];
         args.extend_from_slice(extra);
         let mut cmd = app.command(&args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::null());
