@@ -423,10 +423,37 @@ pub async fn deploy(
         progress.say(&format!("updating {} function(s)", jobs.len()));
     }
     let on_state = |name: &str, state: &str| progress.say(&format!("{name}: {state}"));
-    let (outcomes, writes) = tokio::join!(
+    // Recorded as hot-patched before the outcome is known, alongside the rollout rather than
+    // after it (it is off the critical path): a function whose update fails may still have
+    // changed, so listing it until the next full deploy is the safe side.
+    let patched: hotpatch::Record = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.target.logical_id.clone(),
+                hotpatch::Entry {
+                    name: j.target.name.clone(),
+                    code_sha256: j.code_sha256.clone(),
+                    artifact: j.artifact.to_string(),
+                    at: hotpatch::now(),
+                },
+            )
+        })
+        .collect();
+    let record = async {
+        match record_bucket(&seen) {
+            Some(bucket) => hotpatch::add(&clients.s3, &bucket, &report.stack, patched).await,
+            None => Ok(()),
+        }
+    };
+    let (outcomes, writes, recorded) = tokio::join!(
         update::roll_out(&clients.lambda, jobs, &pace, &on_state),
-        remote_writes
+        remote_writes,
+        record
     );
+    if let Err(e) = recorded {
+        progress.warn(&format!("{e:#}: status will not list these hot patches"));
+    }
     let rollout_ms = ms(t);
     for w in writes {
         if let Err(e) = w {
@@ -450,33 +477,6 @@ pub async fn deploy(
     report
         .functions
         .sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
-    let patched: hotpatch::Record = report
-        .functions
-        .iter()
-        .filter_map(|f| {
-            let o = f.rollout.as_ref().filter(|o| o.status == "updated")?;
-            let group = seen.groups.iter().find(|g| {
-                g.group
-                    .functions
-                    .iter()
-                    .any(|t| t.logical_id == f.logical_id)
-            })?;
-            Some((
-                f.logical_id.clone(),
-                hotpatch::Entry {
-                    name: f.name.clone(),
-                    code_sha256: o.code_sha256.clone().unwrap_or_default(),
-                    artifact: group.group.artifact.to_string(),
-                    at: hotpatch::now(),
-                },
-            ))
-        })
-        .collect();
-    if let Some(bucket) = record_bucket(&seen)
-        && let Err(e) = hotpatch::add(&clients.s3, &bucket, &report.stack, patched).await
-    {
-        progress.warn(&format!("{e:#}: status will not list these hot patches"));
-    }
     let failed = report.functions.iter().any(|f| f.status == "failed")
         || report.artifacts.iter().any(|a| a.error.is_some());
     let updated = report.functions.iter().any(|f| f.status == "updated");
