@@ -11,12 +11,17 @@ use crate::commands::deploy::{Report, describe_patch};
 pub struct Output {
     /// One JSON document on stdout instead of lines.
     pub json: bool,
+    /// Draw a progress spinner on a terminal (off when the caller draws its own status line).
+    pub spinner: bool,
 }
 
 impl Output {
     /// Output in the given format.
     pub fn new(json: bool) -> Self {
-        Self { json }
+        Self {
+            json,
+            spinner: true,
+        }
     }
 
     /// Prints a deploy report.
@@ -128,7 +133,7 @@ pub struct Progress {
 impl Progress {
     /// Starts the spinner if stderr is a terminal.
     pub fn new(out: &Output) -> Self {
-        let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = (out.spinner && !out.json && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.enable_steady_tick(Duration::from_millis(80));
             b

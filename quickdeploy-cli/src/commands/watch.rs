@@ -54,7 +54,11 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         args.deploy.patcher_endpoint.as_deref()
     };
     let clients = args.deploy.common.clients(endpoint, json).await?;
-    let out = Output::new(json);
+    // watch draws its own status line; deploy's spinner would fight it.
+    let out = Output {
+        spinner: false,
+        ..Output::new(json)
+    };
     let filter = filter(&project).map_err(fail)?;
 
     let watched = to_watch(&filter);
@@ -87,6 +91,15 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             project.config.stack
         );
     }
+    // On a terminal, one status line: what watch is doing, and the last result with its time.
+    let status = if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.enable_steady_tick(Duration::from_millis(120));
+        b.set_message("waiting for changes");
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
 
     let window = Duration::from_millis(args.debounce_ms);
     let mut pending: Option<BTreeSet<PathBuf>> = None;
@@ -103,6 +116,10 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             },
         };
         round += 1;
+        status.set_message(format!(
+            "deploying {} change(s) (round {round})",
+            batch.len()
+        ));
         // The config and template may have changed: read them afresh for every deploy.
         let project = match args.deploy.common.project(json) {
             Ok(p) => p,
@@ -133,13 +150,39 @@ pub async fn run(args: Args) -> Result<(), Failure> {
                 }
             }
         };
-        report(&out, round, &batch, result);
+        status.set_message(last_result(&result));
+        status.suspend(|| report(&out, round, &batch, result));
         if !during.is_empty() {
             // Everything saved during the deploy becomes exactly one follow-up.
             drain(&mut rx, window, &mut during).await;
             pending = Some(during);
         }
     }
+}
+
+/// `last: deployed 2 function(s) in 150 ms at 12:00:01 UTC; waiting for changes`.
+fn last_result(result: &anyhow::Result<Report>) -> String {
+    let when = crate::hotpatch::now() % 86_400;
+    let what = match result {
+        Ok(r) => {
+            let updated = r.functions.iter().filter(|f| f.status == "updated").count();
+            let verdict = match r.outcome {
+                "deployed" => format!("deployed {updated} function(s)"),
+                "nothing-to-deploy" => "nothing to deploy".to_owned(),
+                "full" => "full deploy".to_owned(),
+                "needs-full" => "needs a full deploy".to_owned(),
+                _ => "FAILED".to_owned(),
+            };
+            format!("{verdict} in {:.0} ms", r.timings_ms.total)
+        }
+        Err(_) => "FAILED".to_owned(),
+    };
+    format!(
+        "last: {what} at {:02}:{:02}:{:02} UTC; waiting for changes",
+        when / 3600,
+        when / 60 % 60,
+        when % 60
+    )
 }
 
 fn report(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: anyhow::Result<Report>) {
