@@ -303,11 +303,7 @@ pub async fn deploy(
         },
     };
     if !report.needs_full.is_empty() {
-        report.artifacts = seen
-            .groups
-            .iter()
-            .map(|g| artifact_report(g, None))
-            .collect();
+        report.artifacts = seen.groups.iter().map(artifact_report).collect();
         progress.done();
         if !args.no_fallback {
             if !out.json {
@@ -346,7 +342,7 @@ pub async fn deploy(
     let mut jobs = Vec::new();
     let mut manifests = Vec::new();
     for (g, result) in seen.groups.iter().zip(patched) {
-        let mut art = artifact_report(g, None);
+        let mut art = artifact_report(g);
         let (artifact, code_sha256) = match result {
             Ok(None) => (
                 S3Object {
@@ -537,7 +533,7 @@ async fn patch_group(
 }
 
 /// The report of one artifact before any patch.
-pub fn artifact_report(g: &GroupState, error: Option<String>) -> ArtifactReport {
+pub fn artifact_report(g: &GroupState) -> ArtifactReport {
     let (added, modified, deleted) = g.diff.counts();
     ArtifactReport {
         artifact: g.group.artifact.to_string(),
@@ -551,7 +547,7 @@ pub fn artifact_report(g: &GroupState, error: Option<String>) -> ArtifactReport 
         manifest: g.source,
         patch: None,
         request_bytes: None,
-        error,
+        error: None,
         code_sha256: None,
     }
 }

@@ -115,11 +115,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         stack: seen.project.config.stack.clone(),
         stack_status: seen.deployed.as_ref().map(|d| d.status.clone()),
         needs_full,
-        artifacts: seen
-            .groups
-            .iter()
-            .map(|g| artifact_report(g, None))
-            .collect(),
+        artifacts: seen.groups.iter().map(artifact_report).collect(),
         functions,
         not_served: seen.plan.skipped.clone(),
         new_functions: seen.plan.new_functions.clone(),
