@@ -25,8 +25,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use testkit::app::App;
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, handler, make_app, median, sam_bin,
-    sam_command, sam_expected_sha,
+    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, deploy_both, handler, make_app, median,
+    sam_bin, sam_command, sam_expected_sha,
 };
 use testkit::rig::{Moto, Patcher};
 
@@ -264,34 +264,7 @@ async fn main() {
     .await;
     let sam_home = tempfile::tempdir().expect("sam home");
 
-    eprintln!("deploying both stacks (quickdeploy full, sam deploy)...");
-    let (out, doc) = qd.run_json(&["full", "--yes"]).await;
-    assert!(out.status.success(), "quickdeploy full: {doc}");
-    let out = sam_command(
-        &samapp,
-        sam_home.path(),
-        &[
-            "deploy",
-            "--stack-name",
-            SAM_STACK,
-            "--s3-bucket",
-            SAM_BUCKET,
-            "--capabilities",
-            "CAPABILITY_IAM",
-            "--no-confirm-changeset",
-            "--no-fail-on-empty-changeset",
-            "--no-progressbar",
-        ],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("run sam (make bench-watch installs it)");
-    assert!(
-        out.status.success(),
-        "sam deploy failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy_both(&qd, &samapp, sam_home.path()).await;
     let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
     let sam_big = samapp.stack_functions(SAM_STACK).await["BigFn"].clone();
 

@@ -131,3 +131,35 @@ pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// Deploys the two stacks: quickdeploy's with `quickdeploy full`, SAM's with `sam deploy`.
+pub async fn deploy_both(qd: &App, sam: &App, sam_home: &Path) {
+    eprintln!("deploying both stacks (quickdeploy full, sam deploy)...");
+    let (out, doc) = qd.run_json(&["full", "--yes"]).await;
+    assert!(out.status.success(), "quickdeploy full: {doc}");
+    let out = sam_command(
+        sam,
+        sam_home,
+        &[
+            "deploy",
+            "--stack-name",
+            SAM_STACK,
+            "--s3-bucket",
+            SAM_BUCKET,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--no-confirm-changeset",
+            "--no-fail-on-empty-changeset",
+            "--no-progressbar",
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run sam (make sam-deps installs it)");
+    assert!(
+        out.status.success(),
+        "sam deploy failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
