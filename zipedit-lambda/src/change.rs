@@ -91,8 +91,13 @@ impl ChangeSet {
 
 /// Zip names are at most 65,535 bytes: the length field is 16 bits.
 const MAX_NAME: usize = 0xFFFF;
+/// Lambda extracts onto Linux filesystems, where one name is at most 255 bytes (NAME_MAX).
+pub const MAX_COMPONENT: usize = 255;
 
-/// Accepts only plain relative paths that stay inside the package when extracted.
+/// Accepts only plain relative paths that stay inside the package when extracted, and, for
+/// puts (`allow_dir` false), only names Lambda can extract: no control characters and no
+/// component over 255 bytes. Deletes (`allow_dir` true) may name such an entry, so an archive
+/// that already holds one can be cleaned up.
 pub fn check_path(path: &str, allow_dir: bool) -> Result<(), PatchError> {
     let reject = |reason| {
         Err(PatchError::PathRejected {
@@ -108,6 +113,13 @@ pub fn check_path(path: &str, allow_dir: bool) -> Result<(), PatchError> {
     }
     if path.contains('\0') {
         return reject("it contains a NUL byte");
+    }
+    // Newlines, tabs, escapes and DEL: Lambda's extraction and most tools choke on them, and a
+    // name that hides a line break misleads whoever reads a listing.
+    if !allow_dir && path.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return reject(
+            "it contains a control character (a byte below 0x20, or 0x7f): rename the file",
+        );
     }
     if path.contains('\\') {
         return reject("it contains a backslash: separate folders with '/'");
@@ -129,8 +141,67 @@ pub fn check_path(path: &str, allow_dir: bool) -> Result<(), PatchError> {
             "" => return reject("it has an empty component ('//'): remove the extra '/'"),
             "." => return reject("it has a '.' component: write the path without it"),
             ".." => return reject("it has a '..' component, which would escape the package root"),
+            p if !allow_dir && p.len() > MAX_COMPONENT => {
+                return reject(
+                    "it has a component longer than 255 bytes, which Lambda cannot extract: shorten that name",
+                );
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(path: &str, allow_dir: bool) -> Option<String> {
+        check_path(path, allow_dir).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_lambda_cannot_extract_are_refused_for_puts() {
+        let long = "a".repeat(MAX_COMPONENT + 1);
+        for path in [
+            format!("dir/{long}"),
+            format!("{long}/file.py"),
+            "a".repeat(65_533),
+        ] {
+            let why = reason(&path, false).expect("refused");
+            assert!(why.contains("longer than 255 bytes"), "{why}");
+        }
+        // 255 bytes is Linux's NAME_MAX itself: allowed, in any number of components.
+        let max = "b".repeat(MAX_COMPONENT);
+        assert_eq!(reason(&format!("{max}/{max}"), false), None);
+        // A multi-byte name is measured in bytes, not characters: 128 x 2 bytes = 256.
+        let wide = "é".repeat(128);
+        assert!(reason(&wide, false).is_some_and(|w| w.contains("255 bytes")));
+        assert_eq!(reason(&"é".repeat(127), false), None);
+    }
+
+    #[test]
+    fn control_characters_are_refused_for_puts() {
+        for c in (0x01u8..0x20).chain([0x7f]) {
+            let path = format!("src/a{}b.py", c as char);
+            let why = reason(&path, false).expect("refused");
+            assert!(why.contains("control character"), "{c:#x}: {why}");
+        }
+        assert!(
+            reason("with space ~+=.py", false).is_none(),
+            "printable ASCII is fine"
+        );
+        assert!(
+            reason("café/ünïcode.py", false).is_none(),
+            "non-ASCII is fine"
+        );
+    }
+
+    #[test]
+    fn a_delete_may_name_an_entry_lambda_could_not_extract() {
+        assert_eq!(reason("bad\nname.py", true), None);
+        assert_eq!(reason(&"x".repeat(300), true), None);
+        // The escape rules still hold for deletes.
+        assert!(reason("../x", true).is_some());
+    }
 }

@@ -380,6 +380,14 @@ fn bad_change_sets_are_rejected_with_the_reason() {
         (ChangeSet::new().put(PutFile::new("", "x")), "empty"),
         (ChangeSet::new().put(PutFile::new("a\0b", "x")), "NUL"),
         (
+            ChangeSet::new().put(PutFile::new("a\nb.py", "x")),
+            "control character",
+        ),
+        (
+            ChangeSet::new().put(PutFile::new("a".repeat(65_533), "x")),
+            "longer than 255 bytes",
+        ),
+        (
             ChangeSet::new().put(PutFile::new("a//b", "x")),
             "empty component",
         ),
