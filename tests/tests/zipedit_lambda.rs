@@ -201,7 +201,6 @@ async fn the_original_quickbuild_event_works_unchanged() {
 async fn binary_staged_executable_and_delete_changes() {
     let env = Env::start().await;
     env.bucket("artifacts", true).await;
-    env.bucket("staging", false).await;
     env.put(
         "artifacts",
         "app.zip",
@@ -212,14 +211,20 @@ async fn binary_staged_executable_and_delete_changes() {
     let staged: Vec<u8> = (0..2_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
         .collect();
-    env.put("staging", "changes/big.bin", staged.clone()).await;
+    // Staged where the CLI stages: below the staging prefix of the artifact's own bucket.
+    env.put(
+        "artifacts",
+        ".quickdeploy/staging/run-1/data/big.bin",
+        staged.clone(),
+    )
+    .await;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
     let answer = env
         .invoke(&json!({
             "src": "s3://artifacts/app.zip",
             "changes": {
                 "data/table.bin": {"base64": b64},
-                "data/big.bin": {"s3": "s3://staging/changes/big.bin"},
+                "data/big.bin": {"s3": "s3://artifacts/.quickdeploy/staging/run-1/data/big.bin"},
                 "tool": {"text": "#!/bin/sh\necho hi\n", "executable": true},
             },
             "deletes": ["lib/util.py"],
@@ -305,10 +310,20 @@ async fn a_20_mib_artifact_is_appended_with_a_server_side_copy() {
         .zip(&summary)
         .filter(|(r, _)| r["method"] == "GET" && Moto::header(r, "range").is_none())
         .map(|(_, s)| s)
+        // Listing the key's leftover uploads (to abort stale ones) reads no object.
+        .filter(|s| !s.contains("?uploads"))
         .collect();
     assert!(
         unranged_gets.is_empty(),
         "no unranged GET of the artifact: {unranged_gets:?}"
+    );
+    let listings = summary
+        .iter()
+        .filter(|s| s.starts_with("GET") && s.ends_with("/artifacts/?uploads&prefix=big.zip"))
+        .count();
+    assert_eq!(
+        listings, 1,
+        "one ListMultipartUploads of the key before the upload: {summary:#?}"
     );
 
     let mut want = tree(&files);
@@ -352,7 +367,7 @@ async fn errors_come_back_as_function_errors_a_person_can_act_on() {
             "nothing was written",
         ),
         (
-            json!({"src": "s3://artifacts/app.zip", "changes": {"a": {"s3": "s3://artifacts/staged/nope"}}}),
+            json!({"src": "s3://artifacts/app.zip", "changes": {"a": {"s3": "s3://artifacts/.quickdeploy/staging/nope"}}}),
             "StagedObjectMissing",
             "upload it before invoking",
         ),

@@ -19,19 +19,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .force_path_style(custom_endpoint)
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    // A misconfigured function fails at start, where its first invocation reports why.
+    let settings = zipedit::s3::Settings::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let s3 = s3.clone();
-        async move { handle(&s3, event.payload).await }
+        let settings = settings.clone();
+        async move { handle(&s3, &settings, event.payload).await }
     }))
     .await
 }
 
-async fn handle(s3: &aws_sdk_s3::Client, payload: Value) -> Result<Value, Diagnostic> {
+async fn handle(
+    s3: &aws_sdk_s3::Client,
+    settings: &zipedit::s3::Settings,
+    payload: Value,
+) -> Result<Value, Diagnostic> {
     let event: PatchEvent = serde_json::from_value(payload).map_err(|e| Diagnostic {
         error_type: "BadEvent".into(),
         error_message: format!("bad event: {e}; see the zipedit README for the schema"),
     })?;
-    match zipedit::s3::patch_artifact(s3, &event).await {
+    match zipedit::s3::patch_artifact_with(s3, &event, settings).await {
         Ok(answer) => serde_json::to_value(answer).map_err(|e| Diagnostic {
             error_type: "InternalError".into(),
             error_message: e.to_string(),

@@ -7,8 +7,15 @@
 //! patch it, put it back. Every write is conditional on the object still having the ETag that
 //! was read, so two patches racing on one artifact cannot lose an update, and the object is at
 //! every moment the old complete zip or the new complete zip.
+//!
+//! A patcher killed mid-append (a Lambda timeout, an out-of-memory kill) leaves its multipart
+//! upload behind, billed until aborted: before starting one, the patcher aborts the uploads of
+//! the same key that are older than its own timeout, which no running patch can still own.
+//!
+//! Staged changes are read only below the staging prefix of the artifact's own bucket, so an
+//! event cannot copy any other object the patcher's role can read into an artifact.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -34,6 +41,70 @@ const TAIL_MAX: u64 = 64 * 1024 + 22;
 /// The object metadata key holding the hash checkpoint at the central directory.
 pub const CHECKPOINT_META: &str = "zipedit-checkpoint";
 
+/// Where the CLI stages large changes, in the artifact's bucket.
+pub const DEFAULT_STAGING_PREFIX: &str = ".quickdeploy/staging/";
+/// Lambda's longest timeout: the default, so an unconfigured patcher never aborts a live upload.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
+/// The environment variable holding the function's timeout in seconds (cfn/zipedit.yaml sets it).
+pub const TIMEOUT_ENV: &str = "ZIPEDIT_TIMEOUT_SECONDS";
+/// The environment variable holding the staging prefix (cfn/zipedit.yaml sets it).
+pub const STAGING_PREFIX_ENV: &str = "ZIPEDIT_STAGING_PREFIX";
+
+/// How the patcher is configured: by its environment when it runs as the Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The longest a patch can run. A multipart upload of the artifact older than this belongs
+    /// to no running patch, and is aborted before a new one starts.
+    pub timeout: Duration,
+    /// Staged changes are read only below this prefix, in the artifact's own bucket.
+    pub staging_prefix: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            staging_prefix: DEFAULT_STAGING_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads [`TIMEOUT_ENV`] and [`STAGING_PREFIX_ENV`]; a variable that is absent or empty
+    /// keeps its default.
+    pub fn from_env() -> Result<Self, String> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_values(
+            get(TIMEOUT_ENV).as_deref(),
+            get(STAGING_PREFIX_ENV).as_deref(),
+        )
+    }
+
+    /// [`Settings::from_env`] with the values given.
+    pub fn from_values(
+        timeout: Option<&str>,
+        staging_prefix: Option<&str>,
+    ) -> Result<Self, String> {
+        let mut out = Self::default();
+        if let Some(t) = timeout {
+            let secs: u64 = t.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                format!("{TIMEOUT_ENV} must be a whole number of seconds above 0, got {t:?}")
+            })?;
+            out.timeout = Duration::from_secs(secs);
+        }
+        if let Some(p) = staging_prefix {
+            // A prefix that is not a folder ("stage") would also admit "stage-secrets/...".
+            if !p.ends_with('/') || p.starts_with('/') || p.contains(['*', '?']) {
+                return Err(format!(
+                    "{STAGING_PREFIX_ENV} must be a key prefix ending in '/', without wildcards, got {p:?}"
+                ));
+            }
+            out.staging_prefix = p.to_owned();
+        }
+        Ok(out)
+    }
+}
+
 /// Why a patch in S3 failed. [`ArtifactError::kind`] is the Lambda `errorType`.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -50,6 +121,18 @@ pub enum ArtifactError {
         path: String,
         /// Where it was expected.
         url: String,
+    },
+    /// A staged change is outside the staging prefix of the artifact's bucket; nothing was read.
+    #[error(
+        "staged change {path:?} refused: {url} is outside {allowed}; the patcher reads staged changes only below the staging prefix of the artifact's own bucket: stage it there"
+    )]
+    StagedOutside {
+        /// The path inside the archive.
+        path: String,
+        /// Where the event said it is.
+        url: String,
+        /// Where staged changes may be (`s3://bucket/prefix`).
+        allowed: String,
     },
     /// The engine refused the change or the archive.
     #[error("{url}: {source}")]
@@ -88,6 +171,7 @@ impl ArtifactError {
             Self::BadEvent(_) => "BadEvent",
             Self::ArtifactMissing(_) => "ArtifactMissing",
             Self::StagedMissing { .. } => "StagedObjectMissing",
+            Self::StagedOutside { .. } => "StagedOutsideStaging",
             Self::Patch { source, .. } => source.kind(),
             Self::Conflict { .. } => "ArtifactChanged",
             Self::S3 { .. } => "S3Error",
@@ -134,8 +218,26 @@ struct Current {
     checkpoint: Option<HashCheckpoint>,
 }
 
-/// Patches the artifact an event names, and answers as the Lambda does.
+/// Patches the artifact an event names, and answers as the Lambda does, with the default
+/// [`Settings`].
 pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnswer, ArtifactError> {
+    patch_artifact_with(s3, event, &Settings::default()).await
+}
+
+/// True when `key` is a plain key below `prefix`: no empty, `.` or `..` segment after it, which
+/// a client or proxy normalising the request path could resolve to another key.
+fn is_staged_key(key: &str, prefix: &str) -> bool {
+    key.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty() && rest.split('/').all(|s| !matches!(s, "" | "." | ".."))
+    })
+}
+
+/// [`patch_artifact`] with the patcher's settings.
+pub async fn patch_artifact_with(
+    s3: &Client,
+    event: &PatchEvent,
+    settings: &Settings,
+) -> Result<PatchAnswer, ArtifactError> {
     let started = Instant::now();
     let url = S3Url::parse(&event.src)?;
     let mut timings = Timings::default();
@@ -153,6 +255,13 @@ pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnsw
                 executable,
             }),
             Source::Staged(at) => {
+                if at.bucket != url.bucket || !is_staged_key(&at.key, &settings.staging_prefix) {
+                    return Err(ArtifactError::StagedOutside {
+                        path: path.clone(),
+                        url: at.to_string(),
+                        allowed: format!("s3://{}/{}", url.bucket, settings.staging_prefix),
+                    });
+                }
                 staged.push((changes.puts.len(), at));
                 changes.puts.push(PutFile {
                     path: path.clone(),
@@ -255,6 +364,7 @@ pub async fn patch_artifact(s3: &Client, event: &PatchEvent) -> Result<PatchAnsw
     let (etag, version_id, written_bytes, copied_bytes) = match report.strategy {
         Strategy::Unchanged => (current.etag.clone(), current.version_id.clone(), 0, 0),
         Strategy::Append if patched.kept_prefix >= MIN_PART => {
+            abort_stale_uploads(s3, &url, settings.timeout).await;
             let (etag, version) = write_multipart(s3, &url, &current, &patched).await?;
             (
                 etag,
@@ -436,6 +546,71 @@ async fn put_whole(
     ))
 }
 
+/// Aborts the multipart uploads of exactly this key that began more than `timeout` ago: left by
+/// a patch that was killed (every patch ends within the timeout, so none still owns them). Best
+/// effort: a bucket's AbortIncompleteMultipartUpload rule is the backstop, so a failure here is
+/// logged and the patch goes on.
+async fn abort_stale_uploads(s3: &Client, url: &S3Url, timeout: Duration) {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let cutoff = now - timeout.as_secs_f64();
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    loop {
+        let listed = s3
+            .list_multipart_uploads()
+            .bucket(&url.bucket)
+            .prefix(&url.key)
+            .set_key_marker(key_marker.take())
+            .set_upload_id_marker(id_marker.take())
+            .send()
+            .await;
+        let page = match listed {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!(
+                    "zipedit: could not list stale multipart uploads of {url}: {}",
+                    s3_error("ListMultipartUploads", url)(e)
+                );
+                return;
+            }
+        };
+        for upload in page.uploads() {
+            // The prefix also matches longer keys ("app.zip" and "app.zip.bak"): exact key only.
+            let stale = upload.key() == Some(url.key.as_str())
+                && upload.initiated().is_some_and(|t| t.as_secs_f64() < cutoff);
+            let Some(id) = upload.upload_id().filter(|_| stale) else {
+                continue;
+            };
+            let aborted = s3
+                .abort_multipart_upload()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .upload_id(id)
+                .send()
+                .await;
+            match aborted {
+                Ok(_) => eprintln!("zipedit: aborted stale multipart upload {id} of {url}"),
+                // Another patch may have aborted it a moment before: that is the same outcome.
+                Err(e) if e.code() == Some("NoSuchUpload") => {}
+                Err(e) => eprintln!(
+                    "zipedit: could not abort stale multipart upload {id} of {url}: {}",
+                    s3_error("AbortMultipartUpload", url)(e)
+                ),
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            return;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if key_marker.is_none() && id_marker.is_none() {
+            return;
+        }
+    }
+}
+
 /// Percent-encodes a key for `x-amz-copy-source`, keeping `/`.
 fn encode_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
@@ -601,6 +776,40 @@ mod tests {
                 prefix.div_ceil(MAX_PART),
                 "as few parts as possible"
             );
+        }
+    }
+
+    #[test]
+    fn staged_keys_must_be_plain_keys_below_the_prefix() {
+        let p = DEFAULT_STAGING_PREFIX;
+        assert!(is_staged_key(".quickdeploy/staging/abc/handler.py", p));
+        for key in [
+            ".quickdeploy/staging/",
+            ".quickdeploy/staging/../secrets/key",
+            ".quickdeploy/staging/a/./b",
+            ".quickdeploy/staging//b",
+            ".quickdeploy/stagingX/b",
+            "other/.quickdeploy/staging/b",
+            "app.zip",
+        ] {
+            assert!(!is_staged_key(key, p), "{key}");
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_values() {
+        assert_eq!(Settings::from_values(None, None), Ok(Settings::default()));
+        let s = Settings::from_values(Some("120"), Some("stage/")).expect("valid");
+        assert_eq!(s.timeout, Duration::from_secs(120));
+        assert_eq!(s.staging_prefix, "stage/");
+        for (t, p) in [
+            (Some("0"), None),
+            (Some("2m"), None),
+            (None, Some("stage")),
+            (None, Some("/abs/")),
+            (None, Some("st*/")),
+        ] {
+            assert!(Settings::from_values(t, p).is_err(), "{t:?} {p:?}");
         }
     }
 
