@@ -264,8 +264,11 @@ fn check_artifact_policy(policy: &Value, buckets: &[&str], staging_prefix: &str)
                     assert!(r != "*" && !r.starts_with("arn:aws:s3:::*"), "{r} in {st}");
                 }
                 let acts: BTreeSet<&str> = actions.iter().map(String::as_str).collect();
-                if acts == BTreeSet::from(["s3:ListBucket"]) {
-                    assert_eq!(resources, bucket_arns, "ListBucket on the buckets only");
+                if acts == BTreeSet::from(["s3:ListBucket", "s3:ListBucketMultipartUploads"]) {
+                    assert_eq!(
+                        resources, bucket_arns,
+                        "bucket listings on the buckets only"
+                    );
                 } else {
                     assert_eq!(acts, object_actions, "object actions: {st}");
                     assert_eq!(resources, objects, "object actions on bucket/* only");
@@ -280,6 +283,7 @@ fn check_artifact_policy(policy: &Value, buckets: &[&str], staging_prefix: &str)
     }
     let mut expected: BTreeSet<String> = object_actions.iter().map(|a| a.to_string()).collect();
     expected.insert("s3:ListBucket".into());
+    expected.insert("s3:ListBucketMultipartUploads".into());
     assert_eq!(allowed, expected, "everything the policy allows");
     assert!(
         staging_denied,
@@ -406,6 +410,21 @@ async fn the_template_lints_clean_and_deploys_the_packaged_binary_in_moto() {
     assert_eq!(conf.role(), Some(role_arn));
     assert_eq!(conf.memory_size(), Some(1024));
     assert_eq!(conf.timeout(), Some(120));
+    // The patcher knows its own timeout (to tell a killed patch's upload from a live one) and
+    // the staging prefix (the only place it reads staged changes).
+    let vars = conf
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        vars.get("ZIPEDIT_TIMEOUT_SECONDS").map(String::as_str),
+        Some("120")
+    );
+    assert_eq!(
+        vars.get("ZIPEDIT_STAGING_PREFIX").map(String::as_str),
+        Some(".quickdeploy/staging/")
+    );
 
     // The stack's resources: the log group under the function's name, the role, the function.
     let resources = cfn
