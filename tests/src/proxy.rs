@@ -3,8 +3,19 @@
 //! - Racing writers: object writes (PutObject, CompleteMultipartUpload) are held until `hold`
 //!   of them have arrived, then forwarded one at a time in arrival order. Two patches that read
 //!   the same artifact then really race on the write, every time, not by luck of timing.
-//! - `If-Match` on CompleteMultipartUpload: moto ignores it; the proxy enforces it as S3 does,
-//!   answering 412 PreconditionFailed when the object's ETag is no longer the one given.
+//! - Conditional writes, atomic as on S3: moto ignores `If-Match` on CompleteMultipartUpload
+//!   and `x-amz-copy-source-if-match` on UploadPartCopy; the proxy enforces both (and `If-Match`
+//!   on PutObject) as S3 does, answering 412 PreconditionFailed when the ETag is no longer the
+//!   one given. Each check and the call it guards run under one lock, with every other object
+//!   write, so no write lands between the check and the call (moto's own checks are not atomic
+//!   with its writes).
+//! - Multipart upload ages: moto lists every upload as initiated 2010-11-10T20:48:33Z, which
+//!   would make every upload look stale to the patcher (and have it abort live ones). The proxy
+//!   notes when each CreateMultipartUpload through it was answered, and puts that time into
+//!   ListMultipartUploads answers. Uploads made straight at moto keep moto's 2010 date.
+//! - A stall ([`S3Proxy::stall`]): the next request of a kind is held, so a test can kill the
+//!   patcher while it waits; [`S3Proxy::drop_stalled`] then answers it without forwarding, as a
+//!   request whose client died never reaches S3.
 //!
 //! - Lambda faults, per function ([`LambdaFault`]): UpdateFunctionCode answered with
 //!   ResourceConflictException or TooManyRequestsException a number of times; after an update
@@ -46,9 +57,32 @@ struct Shared {
     lambda_log: Mutex<Vec<String>>,
     /// Request bodies forwarded, in bytes: what a client sent through the proxy.
     sent: AtomicU64,
+    /// Object writes and conditional copies, each with its condition check.
+    conditional: tokio::sync::Mutex<()>,
+    /// When each multipart upload created through the proxy began (upload id -> ISO 8601).
+    upload_started: Mutex<HashMap<String, String>>,
+    /// The kind of request to hold next, if any.
+    stall: Mutex<Option<Stall>>,
+    /// Told when a request is being held.
+    stall_arrived: tokio::sync::Notify,
+    /// Tells the held request to go on (`false`) or to be dropped (`true`).
+    stall_release: tokio::sync::watch::Sender<Option<bool>>,
     /// The failure to report after the next ExecuteChangeSet: (logical id, type, reason), and
     /// whether that execution happened.
     stack_fault: Mutex<Option<(String, String, String, bool)>>,
+}
+
+/// A kind of S3 request the proxy can hold ([`S3Proxy::stall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// UploadPart: a part of new bytes in a multipart upload.
+    UploadPart,
+    /// UploadPartCopy: a server-side copy into a multipart upload.
+    UploadPartCopy,
+    /// CompleteMultipartUpload.
+    Complete,
+    /// PutObject (not a copy, not a part).
+    PutObject,
 }
 
 /// What the proxy does to one function's Lambda calls.
@@ -89,6 +123,11 @@ impl S3Proxy {
             lambda: Mutex::new(HashMap::new()),
             lambda_log: Mutex::new(Vec::new()),
             sent: AtomicU64::new(0),
+            conditional: tokio::sync::Mutex::new(()),
+            upload_started: Mutex::new(HashMap::new()),
+            stall: Mutex::new(None),
+            stall_arrived: tokio::sync::Notify::new(),
+            stall_release: tokio::sync::watch::channel(None).0,
             stack_fault: Mutex::new(None),
         });
         let app = axum::Router::new()
@@ -118,6 +157,31 @@ impl S3Proxy {
 }
 
 impl S3Proxy {
+    /// Holds the next request of kind `what` until [`S3Proxy::release_stalled`] or
+    /// [`S3Proxy::drop_stalled`] (or 120 s, then it goes on).
+    pub fn stall(&self, what: Stall) {
+        self.shared.stall_release.send_replace(None);
+        if let Ok(mut s) = self.shared.stall.lock() {
+            *s = Some(what);
+        }
+    }
+
+    /// Waits until the stalled request has arrived and is being held.
+    pub async fn stalled(&self) {
+        self.shared.stall_arrived.notified().await;
+    }
+
+    /// Lets the held request go on to moto.
+    pub fn release_stalled(&self) {
+        self.shared.stall_release.send_replace(Some(false));
+    }
+
+    /// Answers the held request with an error, never forwarding it: its client was killed, and
+    /// the request never reached S3.
+    pub fn drop_stalled(&self) {
+        self.shared.stall_release.send_replace(Some(true));
+    }
+
     /// Injects `fault` into the Lambda calls on `function` (its name, not its ARN) from now
     /// on. A function whose last update was reported Failed keeps being reported Failed
     /// until its next update, as Lambda does.
@@ -177,6 +241,88 @@ fn is_complete(method: &Method, query: &str) -> bool {
     *method == Method::POST && query.split('&').any(|p| p.starts_with("uploadId="))
 }
 
+fn stall_kind(method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Option<Stall> {
+    let part = *method == Method::PUT && query.contains("partNumber");
+    let copy = headers.contains_key("x-amz-copy-source");
+    if is_complete(method, query) {
+        Some(Stall::Complete)
+    } else if part && copy {
+        Some(Stall::UploadPartCopy)
+    } else if part {
+        Some(Stall::UploadPart)
+    } else if object_write(method, path, query, headers) && !copy {
+        Some(Stall::PutObject)
+    } else {
+        None
+    }
+}
+
+fn precondition_failed(condition: &str) -> Response {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PreconditionFailed</Code>\
+         <Message>At least one of the pre-conditions you specified did not hold</Message>\
+         <Condition>{condition}</Condition></Error>"
+    );
+    (
+        StatusCode::PRECONDITION_FAILED,
+        [("content-type", "application/xml")],
+        xml,
+    )
+        .into_response()
+}
+
+/// The current ETag of `path` (`/bucket/key`, optionally `?versionId=`), asked of moto with
+/// the caller's credentials (moto wants to know who asks; it does not check the signature).
+async fn current_etag(p: &Shared, path_and_query: &str, headers: &HeaderMap) -> Option<String> {
+    let mut head = p.client.head(format!("{}{path_and_query}", p.upstream));
+    if let Some(auth) = headers.get("authorization") {
+        head = head.header("authorization", auth);
+    }
+    let r = head.send().await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(|e| e.trim_matches('"').to_owned())
+}
+
+/// The 412 S3 would give this request, if one of its ETag conditions does not hold.
+async fn check_conditions(
+    p: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let object_write = object_write(method, path, query, headers);
+    if object_write
+        && let Some(want) = header("if-match")
+        && current_etag(p, path, headers).await.as_deref() != Some(want.trim_matches('"'))
+    {
+        return Some(precondition_failed("If-Match"));
+    }
+    let copy_part = *method == Method::PUT && query.contains("partNumber");
+    if copy_part
+        && let (Some(source), Some(want)) = (
+            header("x-amz-copy-source"),
+            header("x-amz-copy-source-if-match"),
+        )
+    {
+        // `bucket/key` or `/bucket/key`, percent-encoded, maybe `?versionId=`: as a path.
+        let source = format!("/{}", source.trim_start_matches('/'));
+        // A missing source is moto's to answer (404), as S3 answers it.
+        if let Some(etag) = current_etag(p, &source, headers).await
+            && etag != want.trim_matches('"')
+        {
+            return Some(precondition_failed("x-amz-copy-source-If-Match"));
+        }
+    }
+    None
+}
+
 async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -216,32 +362,43 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     } else {
         None
     };
-    if is_complete(&parts.method, &query)
-        && let Some(want) = parts.headers.get("if-match").and_then(|v| v.to_str().ok())
+    let kind = stall_kind(&parts.method, &path, &query, &parts.headers);
+    let stall_now = kind.is_some()
+        && p.stall
+            .lock()
+            .map(|mut s| {
+                let hit = *s == kind;
+                if hit {
+                    *s = None;
+                }
+                hit
+            })
+            .unwrap_or(false);
+    if stall_now {
+        let mut release = p.stall_release.subscribe();
+        // notify_one keeps a permit, so a test that starts waiting late still sees it.
+        p.stall_arrived.notify_one();
+        let decided =
+            tokio::time::timeout(Duration::from_secs(120), release.wait_for(Option::is_some)).await;
+        if let Ok(Ok(d)) = decided
+            && *d == Some(true)
+        {
+            return (StatusCode::SERVICE_UNAVAILABLE, "dropped by the test").into_response();
+        }
+    }
+    // Object writes and conditional copies: the check and the call as one step, as on S3.
+    let guarded = object_write(&parts.method, &path, &query, &parts.headers)
+        || parts.headers.contains_key("x-amz-copy-source-if-match");
+    let _atomic = if guarded {
+        Some(p.conditional.lock().await)
+    } else {
+        None
+    };
+    if guarded
+        && let Some(refused) =
+            check_conditions(&p, &parts.method, &path, &query, &parts.headers).await
     {
-        // moto wants to know who asks (it does not check the signature).
-        let mut head = p.client.head(format!("{}{path}", p.upstream));
-        if let Some(auth) = parts.headers.get("authorization") {
-            head = head.header("authorization", auth);
-        }
-        let head = head.send().await;
-        let current = head.ok().and_then(|r| {
-            r.headers()
-                .get("etag")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
-        if current.as_deref().map(|e| e.trim_matches('"')) != Some(want.trim_matches('"')) {
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PreconditionFailed</Code>\
-                           <Message>At least one of the pre-conditions you specified did not hold</Message>\
-                           <Condition>If-Match</Condition></Error>";
-            return (
-                StatusCode::PRECONDITION_FAILED,
-                [("content-type", "application/xml")],
-                xml,
-            )
-                .into_response();
-        }
+        return refused;
     }
     let url = format!(
         "{}{}",
@@ -269,6 +426,7 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
                     lambda_after(&p, &parts.method, function, op, status, &bytes)
                 }
                 (None, Some(action)) => stack_after(&p, action, &bytes),
+                _ if status.is_success() => uploads_after(&p, &parts.method, &query, &bytes),
                 _ => None,
             };
             if let Some(b) = rewritten {
@@ -283,6 +441,69 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// Notes when an upload began (CreateMultipartUpload), or puts those times into a
+/// ListMultipartUploads answer in place of moto's fixed date.
+fn uploads_after(p: &Shared, method: &Method, query: &str, body: &[u8]) -> Option<Bytes> {
+    if !query.split('&').any(|q| q == "uploads" || q == "uploads=") {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let between = |s: &'_ str, open: &str, close: &str| -> Option<String> {
+        let from = s.find(open)? + open.len();
+        let to = s[from..].find(close)? + from;
+        Some(s[from..to].to_owned())
+    };
+    let mut started = p.upload_started.lock().ok()?;
+    if *method == Method::POST {
+        let id = between(text, "<UploadId>", "</UploadId>")?;
+        started.insert(id, iso8601_now());
+        return None;
+    }
+    if *method != Method::GET {
+        return None;
+    }
+    let mut parts = text.split("<Upload>");
+    let mut out = parts.next()?.to_owned();
+    for upload in parts {
+        out.push_str("<Upload>");
+        let when = between(upload, "<UploadId>", "</UploadId>").and_then(|id| started.get(&id));
+        match (when, between(upload, "<Initiated>", "</Initiated>")) {
+            (Some(when), Some(moto_date)) => out.push_str(&upload.replacen(
+                &format!("<Initiated>{moto_date}</Initiated>"),
+                &format!("<Initiated>{when}</Initiated>"),
+                1,
+            )),
+            _ => out.push_str(upload),
+        }
+    }
+    Some(Bytes::from(out))
+}
+
+/// Now, as S3 writes times: `2026-01-01T00:00:00.000Z`.
+fn iso8601_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (secs, ms) = (now.as_secs(), now.subsec_millis());
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
 }
 
 /// `(function, op)` for Lambda's `/2015-03-31/functions/NAME/OP` paths.
