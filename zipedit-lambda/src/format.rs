@@ -450,6 +450,9 @@ pub(crate) struct NewEntry<'a> {
     pub(crate) method: u16,
     pub(crate) crc32: u32,
     pub(crate) uncompressed_size: u64,
+    /// The length of the compressed data: `data.len()`, or, when the data is streamed
+    /// separately ([`crate::ArchiveWriter`]), its length once known.
+    pub(crate) compressed_size: u64,
     pub(crate) data: &'a [u8],
 }
 
@@ -476,12 +479,17 @@ fn name_flags(name: &str) -> u16 {
 
 impl NewEntry<'_> {
     fn sizes_need_zip64(&self) -> bool {
-        self.uncompressed_size >= u64::from(u32::MAX)
-            || self.data.len() as u64 >= u64::from(u32::MAX)
+        self.uncompressed_size >= u64::from(u32::MAX) || self.compressed_size >= u64::from(u32::MAX)
     }
 
     /// Appends the local header and data; sizes are known up front, so no data descriptor.
     pub(crate) fn write_local(&self, out: &mut Vec<u8>) {
+        self.write_local_header(out);
+        out.extend_from_slice(self.data);
+    }
+
+    /// Appends the local header alone.
+    pub(crate) fn write_local_header(&self, out: &mut Vec<u8>) {
         let zip64 = self.sizes_need_zip64();
         push32(out, LOCAL_SIG);
         push16(out, if zip64 { 45 } else { 20 });
@@ -495,7 +503,7 @@ impl NewEntry<'_> {
             if zip64 {
                 u32::MAX
             } else {
-                self.data.len() as u32
+                self.compressed_size as u32
             },
         );
         push32(
@@ -513,9 +521,8 @@ impl NewEntry<'_> {
             push16(out, ZIP64_EXTRA_ID);
             push16(out, 16);
             push64(out, self.uncompressed_size);
-            push64(out, self.data.len() as u64);
+            push64(out, self.compressed_size);
         }
-        out.extend_from_slice(self.data);
     }
 
     /// The central directory record for this entry, whose local header is at `offset`.
@@ -525,7 +532,7 @@ impl NewEntry<'_> {
         let mut extra = Vec::new();
         if big_sizes {
             push64(&mut extra, self.uncompressed_size);
-            push64(&mut extra, self.data.len() as u64);
+            push64(&mut extra, self.compressed_size);
         }
         if big_offset {
             push64(&mut extra, offset);
@@ -545,7 +552,7 @@ impl NewEntry<'_> {
             if big_sizes {
                 u32::MAX
             } else {
-                self.data.len() as u32
+                self.compressed_size as u32
             },
         );
         push32(

@@ -39,7 +39,7 @@ mod patch;
 #[cfg(feature = "aws")]
 pub mod s3;
 
-pub use build::{EMPTY_ARCHIVE, build_archive};
+pub use build::{ArchiveWriter, Built, EMPTY_ARCHIVE, SetLen, build_archive};
 pub use change::{ChangeSet, PutFile, check_path};
 pub use digest::{HashCheckpoint, code_sha256};
 pub use error::PatchError;

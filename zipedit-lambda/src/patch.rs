@@ -556,18 +556,24 @@ struct Compressed<'a> {
     data: std::borrow::Cow<'a, [u8]>,
 }
 
-const STORED: u16 = 0;
-const DEFLATED: u16 = 8;
+pub(crate) const STORED: u16 = 0;
+pub(crate) const DEFLATED: u16 = 8;
+
+/// The Unix mode of a put entry: as asked, else the replaced entry's, else 0755 for a root
+/// `bootstrap` (Lambda's custom runtime entry point) and 0644 for the rest.
+pub(crate) fn entry_mode(path: &str, executable: Option<bool>, old_mode: Option<u32>) -> u32 {
+    match (executable, old_mode) {
+        (Some(true), _) => 0o755,
+        (Some(false), _) => 0o644,
+        (None, Some(mode)) => mode,
+        (None, None) if path == "bootstrap" => 0o755,
+        (None, None) => 0o644,
+    }
+}
 
 impl<'a> Compressed<'a> {
     fn new(put: &'a PutFile, old_mode: Option<u32>, level: u32) -> Self {
-        let mode = match (put.executable, old_mode) {
-            (Some(true), _) => 0o755,
-            (Some(false), _) => 0o644,
-            (None, Some(mode)) => mode,
-            (None, None) if put.path == "bootstrap" => 0o755,
-            (None, None) => 0o644,
-        };
+        let mode = entry_mode(&put.path, put.executable, old_mode);
         let crc32 = crc32fast::hash(&put.data);
         let mut enc = flate2::write::DeflateEncoder::new(
             Vec::with_capacity(put.data.len() / 2 + 64),
@@ -601,6 +607,7 @@ impl<'a> Compressed<'a> {
             method: self.method,
             crc32: self.crc32,
             uncompressed_size: self.size,
+            compressed_size: self.data.len() as u64,
             data: &self.data,
         }
     }
