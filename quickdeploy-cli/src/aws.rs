@@ -14,6 +14,54 @@ pub struct AwsArgs {
     /// The region (default: AWS_REGION, else the profile's).
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
+    /// Give up connecting to an endpoint after this many seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "QUICKDEPLOY_CONNECT_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub connect_timeout: u64,
+    /// Give up on an AWS call that gets no answer for this many seconds (the AWS CLI's 60).
+    #[arg(
+        long,
+        global = true,
+        env = "QUICKDEPLOY_READ_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub read_timeout: u64,
+    /// Give up on the patcher's answer after this many seconds: its Lambda Timeout (120 s in
+    /// the bootstrap stack) plus a margin. Raise both together.
+    #[arg(
+        long,
+        global = true,
+        env = "QUICKDEPLOY_PATCHER_TIMEOUT",
+        default_value_t = 150,
+        value_name = "SECONDS"
+    )]
+    pub patcher_timeout: u64,
+}
+
+impl AwsArgs {
+    /// Connect and read timeouts for every call. No limit on a whole attempt: a large upload
+    /// on a slow link may take minutes while bytes flow; a stalled endpoint is caught by the
+    /// read timeout (per attempt; the SDK's standard retry makes at most 3).
+    fn timeouts(&self, read: u64) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(self.connect_timeout.max(1)))
+            .read_timeout(std::time::Duration::from_secs(read.max(1)))
+            .build()
+    }
+}
+
+/// Where calls go, for error messages: `AWS_ENDPOINT_URL` when set, else AWS itself.
+pub fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => format!("{url} (AWS_ENDPOINT_URL)"),
+        _ => "AWS's regional endpoint".to_owned(),
+    }
 }
 
 /// The clients a command needs, all from one configuration.
@@ -47,7 +95,10 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
     if let Some(r) = &args.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
-    let config = loader.load().await;
+    let config = loader
+        .timeout_config(args.timeouts(args.read_timeout))
+        .load()
+        .await;
     if config.region().is_none() {
         bail!("no AWS region: pass --region, set AWS_REGION, or give the profile a region");
     }
@@ -65,10 +116,15 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
             aws_sdk_lambda::Client::from_conf(
                 aws_sdk_lambda::config::Builder::from(&config)
                     .endpoint_url(url)
+                    .timeout_config(args.timeouts(args.patcher_timeout))
                     .build(),
             )
         }
-        None => lambda.clone(),
+        None => aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&config)
+                .timeout_config(args.timeouts(args.patcher_timeout))
+                .build(),
+        ),
     };
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     Ok(Clients {
@@ -80,12 +136,35 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
     })
 }
 
-/// The error code and message of an SDK error, for messages people read.
+/// The error code and message of an SDK error, for messages people read. An error that never
+/// reached a service (timeout, refused connection, DNS) names the endpoint and what to check.
 pub fn describe<E>(e: &aws_sdk_s3::error::SdkError<E>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    use aws_sdk_s3::error::SdkError;
+    let unreached = match e {
+        SdkError::TimeoutError(_) => Some("no answer in time (--read-timeout, --connect-timeout)"),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            Some("no answer in time (--read-timeout, --connect-timeout)")
+        }
+        SdkError::DispatchFailure(d) if d.is_io() => Some("cannot connect"),
+        SdkError::DispatchFailure(_) => Some("the request was not sent"),
+        _ => None,
+    };
+    if let Some(what) = unreached {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
+        }
+        return format!(
+            "{what}: {text}; endpoint {}: check that it is reachable and the network is up",
+            endpoint()
+        );
+    }
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),

@@ -134,6 +134,24 @@ pub async fn create(
     }
 }
 
+/// Throws away a change set that will not be executed. For a new stack, the empty stack that
+/// CloudFormation made to hold it (REVIEW_IN_PROGRESS, no resources) goes too, so a refused
+/// deploy leaves nothing behind.
+pub async fn discard(cfn: &Client, stack: &str, created: &Created) -> anyhow::Result<()> {
+    delete(cfn, stack, &created.id)
+        .await
+        .with_context(|| format!("cannot delete the change set {}", created.id))?;
+    if created.create {
+        cfn.delete_stack()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .with_context(|| format!("cannot delete the empty new stack {stack}"))?;
+    }
+    Ok(())
+}
+
 async fn delete(cfn: &Client, stack: &str, id: &str) -> anyhow::Result<()> {
     cfn.delete_change_set()
         .change_set_name(id)

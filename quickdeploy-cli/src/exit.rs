@@ -22,7 +22,42 @@ pub const BAD_INPUT: u8 = 2;
 /// A full deploy is needed and the quick path refused to do it (exit 3).
 pub const NEEDS_FULL: u8 = 3;
 
+/// The exit code an error means: bad input (exit 2) when the user's files are at fault (a
+/// link out of the package, a package over Lambda's limits, a path the engine refuses),
+/// else a failure (exit 1). Looks through the whole context chain.
+pub fn code_of(error: &anyhow::Error) -> u8 {
+    let bad_input = error.chain().any(|cause| {
+        cause.is::<crate::scan::ScanError>()
+            || cause.is::<crate::limits::LimitError>()
+            || cause.is::<crate::plan::UnknownFunction>()
+            || cause
+                .downcast_ref::<zipedit::PatchError>()
+                .is_some_and(zipedit::PatchError::is_bad_change)
+    });
+    if bad_input { BAD_INPUT } else { FAILED }
+}
+
+/// A short, stable name for that code's kind, given the command's own for failures.
+pub fn kind_of(error: &anyhow::Error, failed: &'static str) -> &'static str {
+    if code_of(error) == BAD_INPUT {
+        "BadInput"
+    } else {
+        failed
+    }
+}
+
 impl Failure {
+    /// A failure of a command whose own kind of failure is `failed`; exit code and kind are
+    /// read from the error (see [`code_of`]).
+    pub fn from_error(error: anyhow::Error, failed: &'static str, json: bool) -> Self {
+        Self {
+            code: code_of(&error),
+            kind: kind_of(&error, failed),
+            error,
+            json,
+        }
+    }
+
     /// An exit code whose reason the command already printed.
     pub fn quiet(code: u8) -> Self {
         Self {

@@ -93,6 +93,7 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
     let template = Template::parse(&text)
         .map_err(|e| anyhow!(e))
         .with_context(|| format!("template {}", template_path.display()))?;
+    crate::plan::check_config_functions(&template, &project.config)?;
     let deployed = stack::describe(&clients.cfn, &project.config.stack).await?;
     let Some(deployed_stack) = &deployed else {
         return Ok(Inspected {
@@ -125,7 +126,11 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
         let template_changes = template_changes.clone();
         async move {
             let package = g.package.clone();
-            let scanned = tokio::task::spawn_blocking(move || scan(&package));
+            let scanned = tokio::task::spawn_blocking(move || {
+                let files = scan(&package)?;
+                crate::limits::check_package(&files)?;
+                anyhow::Ok(files)
+            });
             let local = manifest::load_local(&manifest::local_path(&state_dir, &g.artifact));
             let remote = async {
                 let head = remote::head(&clients.s3, &g.artifact).await?;

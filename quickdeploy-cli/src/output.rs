@@ -104,6 +104,9 @@ impl Output {
                 println!("  - {why}");
             }
         }
+        if let Some(why) = &r.refused {
+            println!("not falling back: {why}");
+        }
         let t = &r.timings_ms;
         let verdict = match r.outcome {
             "deployed" => {

@@ -54,6 +54,47 @@ pub struct Plan {
     pub new_functions: Vec<String>,
 }
 
+/// A `[functions.X]` in quickdeploy.toml for a function the template does not declare: its
+/// settings would be silently ignored, so it is an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("quickdeploy.toml has [functions.{name}], but the template declares no function {name}{}: fix the name, or remove the section", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+pub struct UnknownFunction {
+    /// The name in quickdeploy.toml.
+    pub name: String,
+    /// The template's closest function name, when one is close.
+    pub suggestion: Option<String>,
+}
+
+/// Refuses `[functions.X]` sections that name no function of `local`.
+pub fn check_config_functions(local: &Template, config: &Config) -> Result<(), UnknownFunction> {
+    let ids: Vec<String> = local
+        .functions()
+        .into_iter()
+        .map(|f| f.logical_id)
+        .collect();
+    for name in config.functions.keys() {
+        if ids.contains(name) {
+            continue;
+        }
+        let suggestion = ids
+            .iter()
+            .map(|id| {
+                (
+                    strsim::jaro_winkler(&name.to_lowercase(), &id.to_lowercase()),
+                    id,
+                )
+            })
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id.clone());
+        return Err(UnknownFunction {
+            name: name.clone(),
+            suggestion,
+        });
+    }
+    Ok(())
+}
+
 /// Groups the functions of `local` by the artifact the deployed stack gives them.
 /// `root` is the project root, `template_dir` the folder the template's paths are relative to.
 pub fn plan(

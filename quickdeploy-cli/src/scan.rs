@@ -57,6 +57,20 @@ pub enum ScanError {
     /// Two paths land on the same name in the archive.
     #[error("{0:?} comes from both {1} and {2}: rename one, or ignore one of them")]
     Collision(String, PathBuf, PathBuf),
+    /// A symbolic link points outside the package and its `include` paths: following it could
+    /// deploy any file of this machine (a planted `x -> ~/.aws/credentials`).
+    #[error(
+        "symbolic link {link} points outside the package ({target}): remove the link, copy the file into the package, or add its folder to `include` in quickdeploy.toml"
+    )]
+    LinkOutside {
+        /// The link.
+        link: PathBuf,
+        /// Where it resolves.
+        target: PathBuf,
+    },
+    /// A symbolic link points nowhere.
+    #[error("symbolic link {0} is broken (its target does not exist): remove it or fix it")]
+    LinkBroken(PathBuf),
     /// Reading the folder failed.
     #[error("cannot read {path}: {message}")]
     Io {
@@ -68,7 +82,12 @@ pub enum ScanError {
 }
 
 /// The package's files, sorted by archive path.
+///
+/// Symbolic links are followed when they resolve inside the package folder or one of its
+/// `include` paths (the file they point to is stored); a link that resolves anywhere else is
+/// refused with [`ScanError::LinkOutside`], so a planted link cannot ship a secret.
 pub fn scan(spec: &PackageSpec) -> Result<Vec<LocalFile>, ScanError> {
+    let allowed = allowed_roots(spec)?;
     let mut found: BTreeMap<String, LocalFile> = BTreeMap::new();
     let mut add = |file: LocalFile| -> Result<(), ScanError> {
         if let Some(prev) = found.get(&file.path) {
@@ -81,22 +100,47 @@ pub fn scan(spec: &PackageSpec) -> Result<Vec<LocalFile>, ScanError> {
         found.insert(file.path.clone(), file);
         Ok(())
     };
-    walk(&spec.folder, "", &spec.ignore, &mut add)?;
+    walk(&spec.folder, "", &spec.ignore, &allowed, &mut add)?;
     for extra in &spec.include {
         let name = extra
             .canonicalize()
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .ok_or_else(|| ScanError::Missing(extra.clone()))?;
-        walk(extra, &name, &spec.ignore, &mut add)?;
+        walk(extra, &name, &spec.ignore, &allowed, &mut add)?;
     }
     Ok(found.into_values().collect())
+}
+
+/// Where links may point: the package folder and its `include` paths, resolved.
+fn allowed_roots(spec: &PackageSpec) -> Result<Vec<PathBuf>, ScanError> {
+    std::iter::once(&spec.folder)
+        .chain(&spec.include)
+        .map(|p| p.canonicalize().map_err(|_| ScanError::Missing(p.clone())))
+        .collect()
+}
+
+/// Refuses a link that resolves outside `allowed`. Only links are resolved: everything else
+/// below a root is inside it, and a file under a followed folder link was checked with the link.
+pub fn check_link(path: &Path, allowed: &[PathBuf]) -> Result<(), ScanError> {
+    let target = path
+        .canonicalize()
+        .map_err(|_| ScanError::LinkBroken(path.to_owned()))?;
+    if allowed.iter().any(|root| target.starts_with(root)) {
+        Ok(())
+    } else {
+        Err(ScanError::LinkOutside {
+            link: path.to_owned(),
+            target,
+        })
+    }
 }
 
 fn walk(
     root: &Path,
     prefix: &str,
     ignore: &[String],
+    allowed: &[PathBuf],
     add: &mut impl FnMut(LocalFile) -> Result<(), ScanError>,
 ) -> Result<(), ScanError> {
     if !root.exists() {
@@ -123,7 +167,8 @@ fn walk(
         message: e.to_string(),
     })?;
     // No .gitignore here: build output folders are often ignored by git, yet they are what a
-    // compiled function's package is made of.
+    // compiled function's package is made of. Links are followed (a link inside the package is
+    // stored as the file it names) and each one is checked against `allowed` as it is met.
     let walker = ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .follow_links(true)
@@ -134,6 +179,9 @@ fn walk(
             path: root.to_owned(),
             message: e.to_string(),
         })?;
+        if entry.path_is_symlink() {
+            check_link(entry.path(), allowed)?;
+        }
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -222,5 +270,60 @@ mod tests {
             ignore: vec![],
         };
         assert!(matches!(scan(&clash), Err(ScanError::Collision(..))));
+    }
+
+    #[test]
+    fn links_inside_are_followed_links_outside_refused() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        let pkg = root.join("fn");
+        std::fs::create_dir_all(pkg.join("lib")).expect("mkdir");
+        std::fs::create_dir_all(root.join("shared")).expect("mkdir");
+        std::fs::create_dir_all(root.join("secret")).expect("mkdir");
+        std::fs::write(pkg.join("lib/util.py"), "u").expect("write");
+        std::fs::write(root.join("shared/common.py"), "c").expect("write");
+        std::fs::write(root.join("secret/credentials"), "key").expect("write");
+        symlink("lib/util.py", pkg.join("alias.py")).expect("link");
+        symlink("lib", pkg.join("lib2")).expect("link");
+        // Into an include path: allowed, it is part of the package.
+        symlink("../shared/common.py", pkg.join("common.py")).expect("link");
+        let spec = PackageSpec {
+            folder: pkg.clone(),
+            include: vec![root.join("shared")],
+            ignore: vec![],
+        };
+        let files = scan(&spec).expect("links inside are fine");
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "alias.py",
+                "common.py",
+                "lib/util.py",
+                "lib2/util.py",
+                "shared/common.py"
+            ]
+        );
+
+        for (name, target) in [
+            ("creds", root.join("secret/credentials")),
+            ("passwd", PathBuf::from("/etc/passwd")),
+            ("outside", root.join("secret")),
+        ] {
+            let link = pkg.join(name);
+            symlink(&target, &link).expect("link");
+            match scan(&spec) {
+                Err(ScanError::LinkOutside { link: l, .. }) => assert_eq!(l, link),
+                other => panic!("{name}: expected LinkOutside, got {other:?}"),
+            }
+            let message = scan(&spec).expect_err("refused").to_string();
+            assert!(message.contains(name) && message.contains("outside the package"));
+            std::fs::remove_file(&link).expect("unlink");
+        }
+        symlink(root.join("nowhere"), pkg.join("dangling")).expect("link");
+        // The walker meets it first: an error that names it.
+        let broken = scan(&spec).expect_err("a broken link").to_string();
+        assert!(broken.contains("dangling"), "{broken}");
     }
 }

@@ -1,16 +1,30 @@
-//! Uploading a packaged artifact: one PutObject when small, a multipart upload with a
-//! progress bar (on a terminal) when large. A failed multipart upload is aborted, so no
+//! Uploading a packaged artifact from its file: one PutObject when small, a multipart upload
+//! with a progress bar (on a terminal) when large. Bodies stream from the file, part by part,
+//! so memory does not grow with the artifact. A failed multipart upload is aborted, so no
 //! half-written parts are left to pay for.
 
+use std::path::Path;
+
 use anyhow::{Context, anyhow};
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt as _;
 
 /// Artifacts larger than this go up in parts.
-pub const MULTIPART_OVER: usize = 16 * 1024 * 1024;
+pub const MULTIPART_OVER: u64 = 16 * 1024 * 1024;
 /// The part size (S3's minimum is 5 MiB).
-pub const PART: usize = 8 * 1024 * 1024;
+pub const PART: u64 = 8 * 1024 * 1024;
+
+/// `len` bytes of `file` from `offset`, as a body read from disk when sent.
+async fn body(file: &Path, offset: u64, len: u64) -> anyhow::Result<ByteStream> {
+    ByteStream::read_from()
+        .path(file)
+        .offset(offset)
+        .length(Length::Exact(len))
+        .build()
+        .await
+        .with_context(|| format!("cannot read {}", file.display()))
+}
 
 /// What S3 answered.
 #[derive(Debug, Clone)]
@@ -21,23 +35,24 @@ pub struct Uploaded {
     pub version_id: Option<String>,
 }
 
-/// Uploads `bytes` to `bucket`/`key` with `metadata`; `progress` shows a bar for multipart.
+/// Uploads the `size` bytes of `file` to `bucket`/`key` with `metadata`; `progress` shows a
+/// bar for multipart.
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-    bytes: Vec<u8>,
+    (file, size): (&Path, u64),
     metadata: &[(&str, &str)],
     progress: bool,
 ) -> anyhow::Result<Uploaded> {
     let at = format!("s3://{bucket}/{key}");
-    if bytes.len() <= MULTIPART_OVER {
+    if size <= MULTIPART_OVER {
         let mut put = s3.put_object().bucket(bucket).key(key);
         for (k, v) in metadata {
             put = put.metadata(*k, *v);
         }
         let out = put
-            .body(ByteStream::from(bytes))
+            .body(body(file, 0, size).await?)
             .send()
             .await
             .map_err(|e| anyhow!(crate::aws::describe(&e)))
@@ -60,7 +75,7 @@ pub async fn upload(
         .context("CreateMultipartUpload answered no upload id")?
         .to_owned();
     let bar = if progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let b = indicatif::ProgressBar::new(bytes.len() as u64);
+        let b = indicatif::ProgressBar::new(size);
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -72,8 +87,10 @@ pub async fn upload(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let parts = bytes.chunks(PART).enumerate().map(|(i, chunk)| {
+    let parts = (0..size.div_ceil(PART)).map(|i| {
         let (id, bar, at) = (&id, &bar, at.as_str());
+        let offset = i * PART;
+        let len = PART.min(size - offset);
         async move {
             let n = i32::try_from(i + 1).context("too many parts")?;
             let out = s3
@@ -82,12 +99,12 @@ pub async fn upload(
                 .key(key)
                 .upload_id(id)
                 .part_number(n)
-                .body(ByteStream::from(chunk.to_vec()))
+                .body(body(file, offset, len).await?)
                 .send()
                 .await
                 .map_err(|e| anyhow!(crate::aws::describe(&e)))
                 .with_context(|| format!("cannot upload part {n} of {at}"))?;
-            bar.inc(chunk.len() as u64);
+            bar.inc(len);
             anyhow::Ok(
                 CompletedPart::builder()
                     .part_number(n)

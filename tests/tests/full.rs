@@ -81,6 +81,27 @@ async fn bootstrap_installs_the_patcher_once_and_a_second_run_changes_nothing() 
         ),
         (Some(true), Some(true), Some(true), Some(true))
     );
+    // Housekeeping: unfinished multipart uploads (a crashed patcher's) are aborted after a day,
+    // old artifact versions expire while the newest are kept for rollback.
+    let life = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("lifecycle rule");
+    let rule = life.rules().first().expect("one rule");
+    assert_eq!(rule.id(), Some("quickdeploy-housekeeping"));
+    assert_eq!(
+        rule.abort_incomplete_multipart_upload()
+            .and_then(|a| a.days_after_initiation()),
+        Some(1)
+    );
+    assert!(
+        rule.noncurrent_version_expiration()
+            .and_then(|n| n.noncurrent_days())
+            .is_some_and(|d| d >= 30),
+        "{rule:?}"
+    );
 
     // The function runs exactly the code that was uploaded.
     let conf = app

@@ -95,7 +95,8 @@ async fn saves_of_every_kind_deploy_once_and_noise_does_not() {
     let rig = Rig::deployed().await;
     let app = &rig.app;
     std::fs::write(app.path(".gitignore"), "*.log\n").expect("gitignore");
-    let watch = Watch::start(app, &[]).await;
+    // --yes: without a terminal, a fallback to full needs it (the dependency change below).
+    let watch = Watch::start(app, &["--yes"]).await;
 
     // A plain save.
     let before = app.code_shas().await;
@@ -180,7 +181,7 @@ async fn saves_of_every_kind_deploy_once_and_noise_does_not() {
     );
     assert!(changed(app, "HelloFunction", &added).await.is_some());
 
-    // A dependency file: the full way (no terminal here, so no question).
+    // A dependency file: the full way (no terminal here, so no question: --yes said it).
     let before = app.code_shas().await;
     app.write("src/shared/requirements.txt", "# changed\n");
     let round = watch.next(Duration::from_secs(10)).expect("a round");
@@ -286,4 +287,38 @@ async fn a_failed_deploy_is_reported_and_the_next_change_recovers() {
         .next(Duration::from_secs(10))
         .expect("a round for the template");
     assert_eq!(outcome(&round), "needs-full", "{round}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_refuses_links_out_of_the_package_and_fallbacks_without_consent() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    // No --yes, and no terminal (stdin is not one): nothing may go the full way.
+    let watch = Watch::start(app, &[]).await;
+    let before = app.code_shas().await;
+
+    // A planted link to a file outside the package: refused, naming the link; nothing deployed.
+    std::os::unix::fs::symlink("/etc/passwd", app.path("src/shared/passwd_link")).expect("link");
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    let error = round["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("passwd_link") && error.contains("outside the package"),
+        "{round}"
+    );
+    assert_eq!(app.code_shas().await, before);
+
+    // Gone again, and a dependency change: a full deploy is needed, and refused for want of
+    // consent; the stack is untouched.
+    std::fs::remove_file(app.path("src/shared/passwd_link")).expect("unlink");
+    app.write("src/shared/requirements.txt", "# changed\n");
+    let rounds = watch.rounds(Duration::from_secs(6));
+    let last = rounds.last().expect("a round");
+    assert_eq!(outcome(last), "needs-full", "{rounds:?}");
+    assert!(
+        last["report"]["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("--yes")),
+        "{last}"
+    );
+    assert_eq!(app.code_shas().await, before);
 }

@@ -3,9 +3,11 @@
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
+    CreateBucketConfiguration, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
+    NoncurrentVersionExpiration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    VersioningConfiguration,
 };
 use serde::Serialize;
 
@@ -26,9 +28,11 @@ const TEMPLATE: &str = include_str!("../../../cfn/zipedit.yaml");
 ///
 /// Packages the zipedit Lambda (a built binary, or a bootstrap.zip from
 /// scripts/package-lambda.sh), uploads it, and creates or updates the patcher stack from
-/// cfn/zipedit.yaml. Without --bucket it makes the artifact bucket
-/// quickdeploy-artifacts-ACCOUNT-REGION: versioned, encrypted, public access blocked. Running it
-/// again with the same code changes nothing.
+/// cfn/zipedit.yaml. Without --bucket it uses the artifact bucket
+/// quickdeploy-artifacts-ACCOUNT-REGION; either bucket is made when missing: versioned,
+/// encrypted, public access blocked, with a lifecycle rule that aborts abandoned multipart
+/// uploads and expires old versions (keeping the newest 20). Running it again with the same code
+/// changes nothing.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   scripts/package-lambda.sh --arch arm64 && quickdeploy bootstrap --code target/lambda/bootstrap.zip
@@ -161,8 +165,14 @@ async fn bootstrap(
     zip: Vec<u8>,
 ) -> anyhow::Result<Report> {
     let s3 = &clients.s3;
+    let region = clients
+        .config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
     let (bucket, bucket_created) = match &args.bucket {
-        Some(b) => (b.clone(), false),
+        // A named bucket that does not exist yet is made as the default one would be.
+        Some(b) => (b.clone(), ensure_bucket(s3, b, &region).await?),
         None => {
             let sts = aws_sdk_sts::Client::new(&clients.config);
             let account = sts
@@ -174,11 +184,6 @@ async fn bootstrap(
                 .account()
                 .context("GetCallerIdentity named no account")?
                 .to_owned();
-            let region = clients
-                .config
-                .region()
-                .map(|r| r.to_string())
-                .unwrap_or_default();
             let name = format!("quickdeploy-artifacts-{account}-{region}");
             let created = ensure_bucket(s3, &name, &region).await?;
             (name, created)
@@ -277,8 +282,43 @@ async fn bootstrap(
     Ok(report)
 }
 
-/// Makes the bucket if it is missing: versioned, encrypted, public access blocked. True when
-/// it was made.
+/// The bucket's lifecycle rule: aborts multipart uploads a crashed patcher or CLI left (parts
+/// are billed until then), and expires old artifact versions while keeping the newest ones,
+/// which are what a rollback points functions back at.
+pub const LIFECYCLE_RULE: &str = "quickdeploy-housekeeping";
+/// Days after which an unfinished multipart upload is aborted.
+pub const ABORT_UPLOADS_AFTER_DAYS: i32 = 1;
+/// Noncurrent versions kept whatever their age, and how long older ones are kept.
+pub const KEEP_VERSIONS: i32 = 20;
+/// See [`KEEP_VERSIONS`].
+pub const KEEP_VERSIONS_DAYS: i32 = 30;
+
+fn lifecycle() -> anyhow::Result<BucketLifecycleConfiguration> {
+    let rule = LifecycleRule::builder()
+        .id(LIFECYCLE_RULE)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .abort_incomplete_multipart_upload(
+            AbortIncompleteMultipartUpload::builder()
+                .days_after_initiation(ABORT_UPLOADS_AFTER_DAYS)
+                .build(),
+        )
+        .noncurrent_version_expiration(
+            NoncurrentVersionExpiration::builder()
+                .noncurrent_days(KEEP_VERSIONS_DAYS)
+                .newer_noncurrent_versions(KEEP_VERSIONS)
+                .build(),
+        )
+        .build()
+        .map_err(|e| anyhow!(e))?;
+    BucketLifecycleConfiguration::builder()
+        .rules(rule)
+        .build()
+        .map_err(|e| anyhow!(e))
+}
+
+/// Makes the bucket if it is missing: versioned, encrypted, public access blocked, with the
+/// housekeeping lifecycle rule. True when it was made.
 async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str) -> anyhow::Result<bool> {
     if s3.head_bucket().bucket(name).send().await.is_ok() {
         return Ok(false);
@@ -338,6 +378,12 @@ async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str) -> any
         .send()
         .await
         .map_err(|e| fail("block public access to")(crate::aws::describe(&e)))?;
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(name)
+        .lifecycle_configuration(lifecycle()?)
+        .send()
+        .await
+        .map_err(|e| fail("set the lifecycle rule of")(crate::aws::describe(&e)))?;
     Ok(true)
 }
 

@@ -10,6 +10,7 @@ use zipedit::event::PatchAnswer;
 use crate::aws::{AwsArgs, Clients, clients};
 use crate::classify::Change;
 use crate::config::Project;
+use crate::consent::{self, Consent};
 use crate::exit::{BAD_INPUT, FAILED, Failure, NEEDS_FULL};
 use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
@@ -36,7 +37,9 @@ use crate::update::{self, Job, Outcome, Pace};
   AWS_ENDPOINT_URL=http://localhost:5000 quickdeploy deploy --region us-east-1
 
 When dependencies or resources changed (or the stack is protected), deploy says why in one
-line and runs `quickdeploy full` instead; --no-fallback refuses (exit 3).
+line and runs `quickdeploy full` instead; --no-fallback refuses (exit 3). Without a terminal
+the fallback needs --yes or --ci, and a change set that removes or replaces resources needs
+--allow-removals even then (else exit 3, nothing executed).
 
 Exit codes: 0 every function live (or nothing to do), 1 a function or patch failed,
 2 bad usage or configuration, 3 a full deploy is needed and --no-fallback refused it.")]
@@ -75,6 +78,9 @@ pub struct Args {
     /// Execute a fallback full deploy without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Let a fallback full deploy remove or replace resources (not implied by --yes).
+    #[arg(long)]
+    pub allow_removals: bool,
 }
 
 /// Options shared by the commands that read a project.
@@ -210,6 +216,9 @@ pub struct Report {
     /// Why a full deploy is needed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub needs_full: Vec<String>,
+    /// Why the fallback to a full deploy was not started (no consent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
     /// Per artifact.
     pub artifacts: Vec<ArtifactReport>,
     /// Per function.
@@ -237,12 +246,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     let out = Output::new(json);
     let report = deploy(&args, project, &clients, &out)
         .await
-        .map_err(|e| Failure {
-            code: FAILED,
-            kind: "DeployFailed",
-            error: e,
-            json,
-        })?;
+        .map_err(|e| Failure::from_error(e, "DeployFailed", json))?;
     out.deploy_report(&report);
     match report.outcome {
         "needs-full" => Err(Failure::quiet(NEEDS_FULL)),
@@ -293,6 +297,7 @@ pub async fn deploy(
         outcome: "needs-full",
         stack,
         needs_full,
+        refused: None,
         artifacts: Vec::new(),
         functions: Vec::new(),
         not_served: seen.plan.skipped.clone(),
@@ -305,19 +310,32 @@ pub async fn deploy(
     if !report.needs_full.is_empty() {
         report.artifacts = seen.groups.iter().map(artifact_report).collect();
         progress.done();
+        let consent = Consent {
+            yes: args.yes || args.ci,
+            allow_removals: args.allow_removals,
+            terminal: !args.ci && std::io::IsTerminal::is_terminal(&std::io::stdin()),
+        };
         if !args.no_fallback {
-            if !out.json {
-                eprintln!(
-                    "falling back to a full deploy: {}",
-                    report.needs_full.join("; ")
-                );
+            if let Err(why) = consent::fallback(consent) {
+                report.refused = Some(why);
+            } else {
+                if !out.json {
+                    eprintln!(
+                        "falling back to a full deploy: {}",
+                        report.needs_full.join("; ")
+                    );
+                }
+                let full =
+                    crate::commands::full::full(&seen.project, clients, &[], consent, out.json)
+                        .await?;
+                report.ok = full.ok;
+                report.outcome = if full.outcome == "refused" {
+                    "needs-full"
+                } else {
+                    "full"
+                };
+                report.full = Some(full);
             }
-            let ask = !(args.yes || args.ci) && std::io::IsTerminal::is_terminal(&std::io::stdin());
-            let full =
-                crate::commands::full::full(&seen.project, clients, &[], ask, out.json).await?;
-            report.ok = full.ok;
-            report.outcome = "full";
-            report.full = Some(full);
         }
         report.timings_ms.total = ms(started);
         return Ok(report);

@@ -13,7 +13,8 @@ use crate::aws::Clients;
 use crate::changeset::{self, Planned};
 use crate::commands::deploy::CommonArgs;
 use crate::config::Project;
-use crate::exit::{BAD_INPUT, FAILED, Failure};
+use crate::consent::{self, Consent, Decision};
+use crate::exit::{BAD_INPUT, FAILED, Failure, NEEDS_FULL};
 use crate::inspect::ms;
 use crate::manifest::{self, FORMAT, Manifest};
 use crate::output::short_sha;
@@ -32,9 +33,15 @@ use crate::{hotpatch, remote, stack, upload};
 #[command(after_help = "Examples:
   quickdeploy full                  # asks before executing when on a terminal
   quickdeploy full --yes --json     # no question; one JSON document
+  quickdeploy full --yes --allow-removals   # also when resources are removed or replaced
   quickdeploy full --parameter Stage=dev
 
-Exit codes: 0 deployed or nothing to deploy, 1 failed, 2 bad usage or configuration.")]
+Consent: on a terminal the change set is shown and you are asked. Without one, a change set
+that creates the stack needs --yes; one that removes or replaces resources needs
+--allow-removals even with --yes or --ci. A refused change set is deleted, nothing executed.
+
+Exit codes: 0 deployed or nothing to deploy, 1 failed, 2 bad usage or configuration,
+3 refused for want of consent (nothing was executed).")]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -44,6 +51,9 @@ pub struct Args {
     /// For pipelines: never ask, JSON output unless --output human.
     #[arg(long)]
     pub ci: bool,
+    /// Execute even when the change set removes or replaces resources (not implied by --yes).
+    #[arg(long)]
+    pub allow_removals: bool,
     /// A template parameter, KEY=VALUE (repeatable).
     #[arg(long = "parameter", value_name = "KEY=VALUE")]
     pub parameters: Vec<String>,
@@ -69,7 +79,7 @@ pub struct Uploaded {
 pub struct Report {
     /// Deployed, or nothing to deploy.
     pub ok: bool,
-    /// `deployed`, `nothing-to-deploy`, `cancelled` or `failed`.
+    /// `deployed`, `nothing-to-deploy`, `cancelled`, `refused` (no consent; exit 3) or `failed`.
     pub outcome: &'static str,
     /// The stack.
     pub stack: String,
@@ -111,15 +121,19 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         })?;
         params.push((k.to_owned(), v.to_owned()));
     }
-    let ask = !(args.yes || args.ci) && std::io::stdin().is_terminal();
-    let report = full(&project, &clients, &params, ask, json)
+    let consent = Consent {
+        yes: args.yes || args.ci,
+        allow_removals: args.allow_removals,
+        terminal: !args.ci && std::io::stdin().is_terminal(),
+    };
+    let report = full(&project, &clients, &params, consent, json)
         .await
-        .map_err(|e| fail(FAILED, "FullDeployFailed", e))?;
+        .map_err(|e| Failure::from_error(e, "FullDeployFailed", json))?;
     print(&report, json);
-    if report.ok {
-        Ok(())
-    } else {
-        Err(Failure::quiet(FAILED))
+    match report.outcome {
+        _ if report.ok => Ok(()),
+        "refused" => Err(Failure::quiet(NEEDS_FULL)),
+        _ => Err(Failure::quiet(FAILED)),
     }
 }
 
@@ -150,6 +164,10 @@ pub fn print(report: &Report, json: bool) {
         let verdict = match report.outcome {
             "nothing-to-deploy" => "nothing to deploy: the stack is up to date".to_owned(),
             "cancelled" => "cancelled: nothing was executed".to_owned(),
+            "refused" => format!(
+                "REFUSED, nothing was executed: {}",
+                report.error.as_deref().unwrap_or("no consent")
+            ),
             "failed" => format!(
                 "FAILED: {}",
                 report
@@ -173,7 +191,7 @@ pub async fn full(
     project: &Project,
     clients: &Clients,
     params: &[(String, String)],
-    ask: bool,
+    consent: Consent,
     json: bool,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -199,6 +217,7 @@ pub async fn full(
     let template = Template::parse(&text)
         .map_err(|e| anyhow!(e))
         .with_context(|| format!("template {}", template_path.display()))?;
+    crate::plan::check_config_functions(&template, config)?;
     let template_dir = template_path.parent().unwrap_or(Path::new("."));
 
     // Build commands, each once, in the project root.
@@ -235,9 +254,18 @@ pub async fn full(
     let packages = crate::plan::local_packages(&template, config, &project.root, template_dir);
     let mut locations = BTreeMap::new();
     let mut uploaded = Vec::new();
-    for (spec, functions) in &packages {
-        let files = scan(spec)?;
-        let pkg = package(&files)?;
+    // Every package is read and checked (links, limits) before the first upload, so a bad
+    // one stops the deploy with nothing written.
+    let scanned = packages
+        .iter()
+        .map(|(spec, functions)| {
+            let files = scan(spec)?;
+            crate::limits::check_package(&files)?;
+            anyhow::Ok((spec, functions, files))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (spec, functions, files) in scanned {
+        let pkg = package(&files, &project.state_dir().join("packages"))?;
         let rel = spec
             .folder
             .strip_prefix(&project.root)
@@ -273,7 +301,7 @@ pub async fn full(
                 &clients.s3,
                 &bucket,
                 &key,
-                pkg.bytes.clone(),
+                (pkg.path(), pkg.size),
                 &[
                     (zipedit::s3::CHECKPOINT_META, pkg.checkpoint.as_str()),
                     (remote::CODE_SHA_META, pkg.code_sha256.as_str()),
@@ -291,7 +319,7 @@ pub async fn full(
             etag,
             version_id: version,
             code_sha256: pkg.code_sha256.clone(),
-            size: pkg.bytes.len() as u64,
+            size: pkg.size,
             files: pkg.files.clone(),
         };
         manifest::save_local(&manifest::local_path(&project.state_dir(), &at), &m)
@@ -304,7 +332,7 @@ pub async fn full(
             artifact: at.to_string(),
             functions: functions.clone(),
             code_sha256: pkg.code_sha256,
-            size: pkg.bytes.len() as u64,
+            size: pkg.size,
             uploaded: !same,
         });
     }
@@ -373,16 +401,23 @@ pub async fn full(
             );
         }
     }
-    if ask {
-        eprint!("execute this change set? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            report.outcome = "cancelled";
+    let go_ahead = match consent::decide(consent, &stack_name, created.create, &created.changes) {
+        Decision::Execute => true,
+        Decision::Ask => ask(&created.changes)?,
+        Decision::Refuse(why) => {
+            changeset::discard(&clients.cfn, &stack_name, &created).await?;
+            report.ok = false;
+            report.outcome = "refused";
+            report.error = Some(why);
             report.timings_ms.insert("total", ms(started));
             return Ok(report);
         }
+    };
+    if !go_ahead {
+        changeset::discard(&clients.cfn, &stack_name, &created).await?;
+        report.outcome = "cancelled";
+        report.timings_ms.insert("total", ms(started));
+        return Ok(report);
     }
     let t = Instant::now();
     let on_event = |line: &str| {
@@ -411,6 +446,31 @@ pub async fn full(
     }
     report.timings_ms.insert("total", ms(started));
     Ok(report)
+}
+
+/// Asks on the terminal; what would be removed or replaced is listed apart first.
+fn ask(changes: &[Planned]) -> anyhow::Result<bool> {
+    let removed = consent::removals(changes);
+    if !removed.is_empty() {
+        eprintln!("this change set REMOVES or REPLACES (data and physical ids are lost):");
+        for c in removed {
+            eprintln!(
+                "  {:<8} {:<28} {}",
+                if c.action == "Remove" {
+                    "Remove"
+                } else {
+                    "Replace"
+                },
+                c.logical_id,
+                c.resource_type
+            );
+        }
+    }
+    eprint!("execute this change set? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// After a successful full deploy every function runs what its template names: the hot-patch

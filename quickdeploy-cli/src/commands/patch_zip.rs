@@ -150,9 +150,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Reads every `--put*` file and builds the change set.
+/// Reads every `--put*` file and builds the change set. A FILE that is a symbolic link must
+/// resolve inside the working folder, as links in a package must stay inside the package.
 fn read_changes(args: &Args) -> anyhow::Result<ChangeSet> {
     let mut changes = ChangeSet::new();
+    let cwd = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .context("cannot read the working folder")?;
     let groups = [
         (&args.put, None),
         (&args.put_exec, Some(true)),
@@ -166,6 +170,10 @@ fn read_changes(args: &Args) -> anyhow::Result<ChangeSet> {
                 .ok_or_else(|| {
                     anyhow!("--put {spec:?}: write it as NAME=FILE, e.g. src/app.py=./src/app.py")
                 })?;
+            if std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink()) {
+                crate::scan::check_link(Path::new(file), std::slice::from_ref(&cwd))
+                    .with_context(|| format!("--put {name}"))?;
+            }
             let data =
                 std::fs::read(file).with_context(|| format!("--put {name}: cannot read {file}"))?;
             changes.puts.push(PutFile {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::commands::deploy::{ArtifactReport, CommonArgs, artifact_report};
-use crate::exit::{FAILED, Failure};
+use crate::exit::Failure;
 use crate::inspect::inspect;
 use crate::update;
 
@@ -57,12 +57,9 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     let json = args.common.json(false);
     let project = args.common.project(json)?;
     let clients = args.common.clients(None, json).await?;
-    let seen = inspect(project, &clients).await.map_err(|e| Failure {
-        code: FAILED,
-        kind: "StatusFailed",
-        error: e,
-        json,
-    })?;
+    let seen = inspect(project, &clients)
+        .await
+        .map_err(|e| Failure::from_error(e, "StatusFailed", json))?;
     let needs_full = seen.needs_full();
     let names = seen
         .groups

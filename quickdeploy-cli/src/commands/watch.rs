@@ -128,6 +128,9 @@ pub async fn run(args: Args) -> Result<(), Failure> {
                 continue;
             }
         };
+        // No ticking while the deploy runs: a fallback may ask on this terminal, and a
+        // redrawn status line would hide the question.
+        status.disable_steady_tick();
         let work = deploy::deploy(&args.deploy, project, &clients, &out);
         tokio::pin!(work);
         let mut during = BTreeSet::new();
@@ -150,6 +153,9 @@ pub async fn run(args: Args) -> Result<(), Failure> {
                 }
             }
         };
+        if !status.is_hidden() {
+            status.enable_steady_tick(Duration::from_millis(120));
+        }
         status.set_message(last_result(&result));
         status.suspend(|| report(&out, round, &batch, result));
         if !during.is_empty() {

@@ -1,0 +1,137 @@
+//! The CLI as a careful user expects it, run as a process: it never hangs on an endpoint that
+//! does not answer, and its errors name the call and the endpoint.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use testkit::app::Rig;
+
+/// A listener that accepts connections and never answers: the stalled endpoint.
+fn stalled_endpoint() -> (String, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    listener.set_nonblocking(true).expect("nonblocking");
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+            if held.len() > 64 {
+                break;
+            }
+        }
+    });
+    (url, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_endpoint_times_out_naming_the_call_and_the_endpoint() {
+    let rig = Rig::start().await;
+    let (url, _listener) = stalled_endpoint();
+    for args in [
+        &["status", "--read-timeout", "2", "--connect-timeout", "2"][..],
+        &[
+            "deploy",
+            "--ci",
+            "--read-timeout",
+            "2",
+            "--connect-timeout",
+            "2",
+        ],
+    ] {
+        let mut cmd = rig.app.command(args);
+        cmd.env("AWS_ENDPOINT_URL", &url);
+        let started = Instant::now();
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+            .await
+            .expect("join");
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Three attempts of 2 s each, plus start-up: far from the minutes it took before.
+        assert!(took < Duration::from_secs(40), "{args:?} took {took:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&url) && stderr.contains("AWS_ENDPOINT_URL"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("no answer in time"), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot "), "the call is named: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_section_the_template_lacks_is_an_error_with_a_suggestion() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("read");
+    app.write(
+        "quickdeploy.toml",
+        &format!("{toml}\n[functions.HeloFunction]\ninclude = [\"../lib\"]\n"),
+    );
+    for args in [&["status"][..], &["deploy", "--ci"], &["full", "--yes"]] {
+        let out = app.run(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("[functions.HeloFunction]")
+                && stderr.contains("did you mean HelloFunction?"),
+            "{args:?}: {stderr}"
+        );
+        // Said once, not twice.
+        assert_eq!(stderr.matches("did you mean").count(), 1, "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_makes_a_named_bucket_that_does_not_exist() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+    let binary = testkit::bin("zipedit");
+    let args = [
+        "bootstrap",
+        "--binary",
+        binary.to_str().expect("utf-8 path"),
+        "--arch",
+        "x86_64",
+        "--bucket",
+        "my-own-artifacts",
+    ];
+    let (out, doc) = app.run_json(&args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(doc["bucket"], "my-own-artifacts");
+    assert_eq!(doc["bucket_created"], true, "{doc}");
+    // Versioned (a put gets a version id), with the housekeeping rule.
+    let put = app
+        .s3
+        .put_object()
+        .bucket("my-own-artifacts")
+        .key("probe")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    assert!(put.version_id().is_some_and(|v| v != "null"), "{put:?}");
+    let life = app
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket("my-own-artifacts")
+        .send()
+        .await
+        .expect("lifecycle");
+    assert_eq!(life.rules()[0].id(), Some("quickdeploy-housekeeping"));
+    // Again: the bucket is there, nothing is made.
+    let (out, doc) = app.run_json(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["bucket_created"], false, "{doc}");
+}
