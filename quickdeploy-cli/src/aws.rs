@@ -4,6 +4,94 @@
 //! AWS SDK; with one, S3 switches to path-style addressing, which local emulators need.
 
 use anyhow::bail;
+use aws_credential_types::provider::ProvideCredentials as _;
+
+/// What is wrong with the AWS configuration before any call is made (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum AwsConfigError {
+    /// The named profile is in neither file.
+    #[error(
+        "AWS profile {name:?} not found in ~/.aws/config or ~/.aws/credentials (or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE){known}: check --profile or AWS_PROFILE"
+    )]
+    ProfileNotFound {
+        /// The profile asked for.
+        name: String,
+        /// `; profiles there: a, b`, or nothing.
+        known: String,
+    },
+    /// The credential chain found nothing.
+    #[error(
+        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile or AWS_PROFILE, or run `aws sso login` for an SSO profile ({0})"
+    )]
+    NoCredentials(String),
+    /// No region anywhere.
+    #[error("no AWS region: pass --region, set AWS_REGION, or give the profile a region")]
+    NoRegion,
+}
+
+/// The profile asked for (`--profile`, else `AWS_PROFILE`) must exist: the SDK would quietly
+/// use none, and the user would read about regions and instance metadata instead.
+async fn check_profile(args: &AwsArgs) -> Result<(), AwsConfigError> {
+    let Some(name) = args
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(());
+    };
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &files,
+        None,
+    )
+    .await;
+    let known: Vec<String> = match &set {
+        Ok(set) if set.get_profile(&name).is_some() => return Ok(()),
+        Ok(set) => set.profiles().map(str::to_owned).collect(),
+        Err(_) => Vec::new(),
+    };
+    Err(AwsConfigError::ProfileNotFound {
+        name,
+        known: if known.is_empty() {
+            String::new()
+        } else {
+            format!("; profiles there: {}", known.join(", "))
+        },
+    })
+}
+
+/// Resolves credentials once, so that a machine with none hears it in one line, not as a
+/// list of providers under the first call's error. Skipped when the environment has keys.
+async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), AwsConfigError> {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty()) {
+        return Ok(());
+    }
+    let Some(provider) = config.credentials_provider() else {
+        return Err(AwsConfigError::NoCredentials(
+            "no provider configured".into(),
+        ));
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        provider.provide_credentials(),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            let first = e.to_string();
+            Err(AwsConfigError::NoCredentials(
+                first.lines().next().unwrap_or_default().to_owned(),
+            ))
+        }
+        Err(_) => Err(AwsConfigError::NoCredentials(
+            "the credential chain did not answer within 30 s".into(),
+        )),
+    }
+}
 
 /// Where to reach AWS: the options every command that calls AWS takes.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -88,6 +176,7 @@ fn custom_s3_endpoint() -> bool {
 /// Loads the configuration and makes the clients. `patcher_endpoint` overrides the endpoint
 /// used to invoke the patcher only (a local Invoke API next to an emulator).
 pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::Result<Clients> {
+    check_profile(args).await?;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = &args.profile {
         loader = loader.profile_name(p);
@@ -100,8 +189,9 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
         .load()
         .await;
     if config.region().is_none() {
-        bail!("no AWS region: pass --region, set AWS_REGION, or give the profile a region");
+        return Err(AwsConfigError::NoRegion.into());
     }
+    check_credentials(&config).await?;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(custom_s3_endpoint())

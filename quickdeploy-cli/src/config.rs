@@ -162,6 +162,25 @@ impl Config {
 }
 
 impl Project {
+    /// The project's template, read and parsed; its folder (the template's paths are relative
+    /// to it). Errors are [`crate::exit::BadConfig`]: exit 2.
+    pub fn template(&self) -> Result<(crate::template::Template, PathBuf), crate::exit::BadConfig> {
+        let path = self.path(&self.config.template);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            crate::exit::BadConfig(format!(
+                "cannot read the template {}: {e}: fix `template` in quickdeploy.toml",
+                path.display()
+            ))
+        })?;
+        let template = crate::template::Template::parse(&text)
+            .map_err(|e| crate::exit::BadConfig(format!("template {}: {e}", path.display())))?;
+        let dir = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok((template, dir))
+    }
+
     /// Loads `path`, or finds `quickdeploy.toml` in `start` or a folder above it.
     pub fn load(path: Option<&Path>, start: &Path) -> Result<Self, ConfigError> {
         let file = match path {

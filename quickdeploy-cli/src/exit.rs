@@ -22,6 +22,12 @@ pub const BAD_INPUT: u8 = 2;
 /// A full deploy is needed and the quick path refused to do it (exit 3).
 pub const NEEDS_FULL: u8 = 3;
 
+/// The user's configuration or files are wrong (a missing or unreadable template, a missing
+/// bucket): exit 2, whatever command meets it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadConfig(pub String);
+
 /// The exit code an error means: bad input (exit 2) when the user's files are at fault (a
 /// link out of the package, a package over Lambda's limits, a path the engine refuses),
 /// else a failure (exit 1). Looks through the whole context chain.
@@ -30,6 +36,8 @@ pub fn code_of(error: &anyhow::Error) -> u8 {
         cause.is::<crate::scan::ScanError>()
             || cause.is::<crate::limits::LimitError>()
             || cause.is::<crate::plan::UnknownFunction>()
+            || cause.is::<BadConfig>()
+            || cause.is::<crate::aws::AwsConfigError>()
             || cause
                 .downcast_ref::<zipedit::PatchError>()
                 .is_some_and(zipedit::PatchError::is_bad_change)

@@ -2,7 +2,6 @@
 //! each artifact and its manifest, and each package's diff. Shared by `status` (which stops
 //! here) and `deploy` (which acts on it).
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
@@ -16,7 +15,6 @@ use crate::plan::{Group, Plan, plan};
 use crate::remote::{self, Head};
 use crate::scan::scan;
 use crate::stack::{self, Deployed};
-use crate::template::Template;
 
 /// Everything known about a project before it is deployed.
 #[derive(Debug)]
@@ -87,12 +85,7 @@ impl Inspected {
 /// Reads everything; nothing is written except the local manifest cache's folder.
 pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Inspected> {
     let started = Instant::now();
-    let template_path = project.path(&project.config.template);
-    let text = std::fs::read_to_string(&template_path)
-        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
-    let template = Template::parse(&text)
-        .map_err(|e| anyhow!(e))
-        .with_context(|| format!("template {}", template_path.display()))?;
+    let (template, template_dir) = project.template()?;
     crate::plan::check_config_functions(&template, &project.config)?;
     let deployed = stack::describe(&clients.cfn, &project.config.stack).await?;
     let Some(deployed_stack) = &deployed else {
@@ -105,10 +98,6 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
             ms: ms(started),
         });
     };
-    let template_dir = template_path
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_default();
     let plan = plan(
         &template,
         deployed_stack,

@@ -58,6 +58,7 @@ enum Command {
     Full(commands::full::Args),
     Init(commands::init::Args),
     Bootstrap(commands::bootstrap::Args),
+    Destroy(commands::destroy::Args),
     PatchZip(commands::patch_zip::Args),
 }
 
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Command::Status(args) => block_on(commands::status::run(args)),
         Command::Full(args) => block_on(commands::full::run(args)),
         Command::Bootstrap(args) => block_on(commands::bootstrap::run(args)),
+        Command::Destroy(args) => block_on(commands::destroy::run(args)),
     };
     exit::report(outcome)
 }

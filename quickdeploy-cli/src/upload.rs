@@ -15,6 +15,21 @@ pub const MULTIPART_OVER: u64 = 16 * 1024 * 1024;
 /// The part size (S3's minimum is 5 MiB).
 pub const PART: u64 = 8 * 1024 * 1024;
 
+/// An S3 error, as a configuration error (exit 2) when the bucket does not exist.
+fn missing_bucket<E>(e: &aws_sdk_s3::error::SdkError<E>, bucket: &str) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    if e.code() == Some("NoSuchBucket") {
+        anyhow!(crate::exit::BadConfig(format!(
+            "bucket {bucket} does not exist: fix `artifact_bucket` in quickdeploy.toml, or make it with `quickdeploy bootstrap --bucket {bucket}`"
+        )))
+    } else {
+        anyhow!(crate::aws::describe(e))
+    }
+}
+
 /// `len` bytes of `file` from `offset`, as a body read from disk when sent.
 async fn body(file: &Path, offset: u64, len: u64) -> anyhow::Result<ByteStream> {
     ByteStream::read_from()
@@ -55,7 +70,7 @@ pub async fn upload(
             .body(body(file, 0, size).await?)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(|e| missing_bucket(&e, bucket))
             .with_context(|| format!("cannot upload {at}"))?;
         return Ok(Uploaded {
             etag: out.e_tag().unwrap_or_default().to_owned(),
@@ -69,7 +84,7 @@ pub async fn upload(
     let id = create
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(|e| missing_bucket(&e, bucket))
         .with_context(|| format!("cannot start uploading {at}"))?
         .upload_id()
         .context("CreateMultipartUpload answered no upload id")?

@@ -135,3 +135,107 @@ async fn bootstrap_makes_a_named_bucket_that_does_not_exist() {
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_eq!(doc["bucket_created"], false, "{doc}");
 }
+
+/// Runs the CLI in the app with extra environment; (exit code, stderr).
+async fn run_env(
+    app: &testkit::app::App,
+    args: &[&str],
+    env: &[(&str, &str)],
+    remove: &[&str],
+) -> (Option<i32>, String) {
+    let mut cmd = app.command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for k in remove {
+        cmd.env_remove(k);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_2_with_one_plain_message() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+
+    // A profile that is not there: said so, not "no region".
+    std::fs::write(
+        app.path(".aws-config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .expect("write");
+    let config = app.path(".aws-config");
+    let config = config.to_str().expect("utf-8");
+    let (code, stderr) = run_env(
+        app,
+        &["status", "--profile", "dve"],
+        &[("AWS_CONFIG_FILE", config)],
+        &["AWS_REGION"],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("AWS profile \"dve\" not found") && stderr.contains("profiles there: dev"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("region"), "{stderr}");
+
+    // No credentials anywhere: one line that says what to do.
+    let (code, stderr) = run_env(
+        app,
+        &["status"],
+        &[],
+        &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // A refused connection names the endpoint.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://localhost:{}",
+        closed.local_addr().expect("addr").port()
+    );
+    drop(closed);
+    let (code, stderr) = run_env(app, &["status"], &[("AWS_ENDPOINT_URL", &url)], &[]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect") && stderr.contains(&url),
+        "{stderr}"
+    );
+
+    // A missing template, for every command that reads it.
+    std::fs::rename(app.path("template.yaml"), app.path("template.yml.bak")).expect("move");
+    for args in [&["status"][..], &["deploy", "--ci"], &["full", "--yes"]] {
+        let (code, stderr) = run_env(app, args, &[], &[]).await;
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot read the template"), "{stderr}");
+        assert_eq!(
+            stderr.matches("cannot read the template").count(),
+            1,
+            "{stderr}"
+        );
+    }
+    std::fs::rename(app.path("template.yml.bak"), app.path("template.yaml")).expect("move");
+
+    // An artifact bucket that does not exist.
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("read");
+    app.write(
+        "quickdeploy.toml",
+        &toml.replace("quickdeploy-example-artifacts", "no-such-bucket-here"),
+    );
+    let (code, stderr) = run_env(app, &["full", "--yes"], &[], &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bucket no-such-bucket-here does not exist"),
+        "{stderr}"
+    );
+}

@@ -26,8 +26,8 @@ const TEMPLATE: &str = include_str!("../../../cfn/zipedit.yaml");
 
 /// Install the zipedit patcher: its stack, and an artifact bucket if none is given.
 ///
-/// Packages the zipedit Lambda (a built binary, or a bootstrap.zip from
-/// scripts/package-lambda.sh), uploads it, and creates or updates the patcher stack from
+/// Packages the zipedit Lambda (a built binary, a bootstrap.zip from
+/// scripts/package-lambda.sh, or by default the package `make install` installed), uploads it, and creates or updates the patcher stack from
 /// cfn/zipedit.yaml. Without --bucket it uses the artifact bucket
 /// quickdeploy-artifacts-ACCOUNT-REGION; either bucket is made when missing: versioned,
 /// encrypted, public access blocked, with a lifecycle rule that aborts abandoned multipart
@@ -35,12 +35,20 @@ const TEMPLATE: &str = include_str!("../../../cfn/zipedit.yaml");
 /// changes nothing.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
+  quickdeploy bootstrap --region eu-west-1            # the package `make install` installed
+  quickdeploy bootstrap --arch x86_64 --output json
   scripts/package-lambda.sh --arch arm64 && quickdeploy bootstrap --code target/lambda/bootstrap.zip
   quickdeploy bootstrap --binary target/debug/zipedit --arch x86_64 --bucket my-artifacts
 
-Exit codes: 0 installed (or already up to date), 1 failed, 2 bad usage.")]
+Without --code or --binary, the patcher's package zipedit-ARCH.zip is taken from
+$QUICKDEPLOY_PATCHER_PACKAGE_DIR, else from ../share/quickdeploy/ next to the quickdeploy
+executable (where `make install` puts it).
+
+Exit codes: 0 installed (or already up to date), 1 failed, 2 bad usage or configuration
+(no patcher package found, no region or credentials).")]
 pub struct Args {
-    /// The packaged patcher (bootstrap.zip from scripts/package-lambda.sh).
+    /// The packaged patcher (bootstrap.zip from scripts/package-lambda.sh; default: the
+    /// installed zipedit-ARCH.zip).
     #[arg(long, value_name = "ZIP", conflicts_with = "binary")]
     code: Option<std::path::PathBuf>,
     /// A built zipedit binary, packaged here as `bootstrap`.
@@ -58,11 +66,78 @@ pub struct Args {
     /// The patcher stack's name.
     #[arg(long, default_value = STACK, value_name = "NAME")]
     stack: String,
-    /// One JSON document on stdout.
+    /// Output: human, or json (one document on stdout).
+    #[arg(long, value_parser = ["human", "json"], value_name = "FORMAT")]
+    output: Option<String>,
+    /// Same as --output json.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+impl Args {
+    /// JSON output: --output decides when given, as in the other commands.
+    fn json(&self) -> bool {
+        match self.output.as_deref() {
+            Some("json") => true,
+            Some(_) => false,
+            None => self.json,
+        }
+    }
+}
+
+/// Where `make install` puts the patcher's packages, relative to PREFIX (the executable is
+/// PREFIX/bin/quickdeploy).
+const SHARE_DIR: &str = "share/quickdeploy";
+/// Overrides where the packages are looked for first.
+pub const PACKAGE_DIR_ENV: &str = "QUICKDEPLOY_PATCHER_PACKAGE_DIR";
+
+/// The installed package's file name for an architecture.
+fn package_name(arch: &str) -> String {
+    format!("zipedit-{arch}.zip")
+}
+
+/// The folders to look in for the installed package, in order: the environment's, then the
+/// one next to the running executable.
+fn package_dirs() -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os(PACKAGE_DIR_ENV).filter(|d| !d.is_empty()) {
+        dirs.push(std::path::PathBuf::from(d));
+    }
+    // current_exe resolves the symlink a package manager may put on PATH only on some
+    // systems; canonicalize so a linked ~/bin/quickdeploy still finds PREFIX/share.
+    if let Ok(exe) = std::env::current_exe() {
+        let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+        if let Some(prefix) = exe.parent().and_then(std::path::Path::parent) {
+            dirs.push(prefix.join(SHARE_DIR));
+        }
+    }
+    dirs
+}
+
+/// The first `zipedit-ARCH.zip` in `dirs`, or an error naming every place looked and the fix.
+fn find_package(dirs: &[std::path::PathBuf], arch: &str) -> anyhow::Result<std::path::PathBuf> {
+    let name = package_name(arch);
+    let looked: Vec<std::path::PathBuf> = dirs.iter().map(|d| d.join(&name)).collect();
+    if let Some(found) = looked.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let places = if looked.is_empty() {
+        "nowhere (no QUICKDEPLOY_PATCHER_PACKAGE_DIR, and the executable's folder is unknown)"
+            .to_owned()
+    } else {
+        looked
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    bail!(
+        "no patcher package for {arch}: looked for {places}. Fix: run `make install` in a \
+         quickdeploy checkout (installs it next to the CLI), set {PACKAGE_DIR_ENV} to the folder \
+         holding {name}, or give --code ZIP or --binary FILE"
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -76,23 +151,29 @@ struct Report {
     code: String,
     code_sha256: String,
     code_uploaded: bool,
+    /// The local package or binary the code came from.
+    source: String,
     status: Option<String>,
 }
 
 /// Runs `bootstrap`.
 pub async fn run(args: Args) -> Result<(), Failure> {
-    let json = args.json;
-    let zip = match (&args.code, &args.binary) {
-        (Some(z), _) => std::fs::read(z).with_context(|| format!("cannot read {}", z.display())),
-        (None, Some(b)) => std::fs::read(b)
-            .with_context(|| format!("cannot read {}", b.display()))
-            .and_then(|bin| {
-                zipedit::build_archive(vec![zipedit::PutFile::new("bootstrap", bin).executable(true)])
-                    .context("cannot package the binary")
-            }),
-        (None, None) => Err(anyhow!(
-            "give the patcher's code: --code target/lambda/bootstrap.zip (made by scripts/package-lambda.sh --arch arm64) or --binary PATH"
-        )),
+    let json = args.json();
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let (zip, source) = match (&args.code, &args.binary) {
+        (Some(z), _) => read(z).map(|zip| (zip, z.clone())),
+        (None, Some(b)) => read(b).and_then(|bin| {
+            zipedit::build_archive(vec![
+                zipedit::PutFile::new("bootstrap", bin).executable(true),
+            ])
+            .context("cannot package the binary")
+            .map(|zip| (zip, b.clone()))
+        }),
+        (None, None) => {
+            find_package(&package_dirs(), &args.arch).and_then(|p| read(&p).map(|zip| (zip, p)))
+        }
     }
     .map_err(|e| Failure {
         code: BAD_INPUT,
@@ -108,18 +189,21 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             error: e,
             json,
         })?;
-    let report = bootstrap(&args, &clients, zip).await.map_err(|e| Failure {
-        code: FAILED,
-        kind: "BootstrapFailed",
-        error: e,
-        json,
-    })?;
+    let report = bootstrap(&args, &clients, zip, source.display().to_string())
+        .await
+        .map_err(|e| Failure {
+            code: FAILED,
+            kind: "BootstrapFailed",
+            error: e,
+            json,
+        })?;
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
+        println!("  package  {}", report.source);
         println!(
             "  bucket   {}{}",
             report.bucket,
@@ -163,6 +247,7 @@ async fn bootstrap(
     args: &Args,
     clients: &crate::aws::Clients,
     zip: Vec<u8>,
+    source: String,
 ) -> anyhow::Result<Report> {
     let s3 = &clients.s3;
     let region = clients
@@ -256,13 +341,14 @@ async fn bootstrap(
         code: format!("s3://{}/{key}", args.bucket.as_deref().unwrap_or("")),
         code_sha256,
         code_uploaded,
+        source,
         status: None,
     };
     report.code = format!("s3://{}/{key}", report.bucket);
     let Some(created) = created else {
         return Ok(report);
     };
-    let json = args.json;
+    let json = args.json();
     let on_event = |line: &str| {
         if !json {
             eprintln!("{line}");
@@ -401,6 +487,37 @@ fn same_value(deployed: &str, ours: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_package_is_the_first_found_and_a_miss_names_every_place_and_the_fix() {
+        let a = tempfile::tempdir().expect("tmp");
+        let b = tempfile::tempdir().expect("tmp");
+        let dirs = [a.path().to_path_buf(), b.path().to_path_buf()];
+        let err = super::find_package(&dirs, "arm64").expect_err("nothing installed");
+        let text = format!("{err:#}");
+        for d in &dirs {
+            assert!(
+                text.contains(&d.join("zipedit-arm64.zip").display().to_string()),
+                "{text}"
+            );
+        }
+        assert!(
+            text.contains("make install") && text.contains("--code"),
+            "{text}"
+        );
+        std::fs::write(b.path().join("zipedit-arm64.zip"), b"b").expect("write");
+        assert_eq!(
+            super::find_package(&dirs, "arm64").expect("found"),
+            dirs[1].join("zipedit-arm64.zip")
+        );
+        std::fs::write(a.path().join("zipedit-arm64.zip"), b"a").expect("write");
+        assert_eq!(
+            super::find_package(&dirs, "arm64").expect("found"),
+            dirs[0].join("zipedit-arm64.zip")
+        );
+        // Another architecture's package is not taken.
+        assert!(super::find_package(&dirs, "x86_64").is_err());
+    }
+
     #[test]
     fn list_parameters_compare_by_items() {
         assert!(super::same_value("['a', 'b']", "a,b"));

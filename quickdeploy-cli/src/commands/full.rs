@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::Path;
+
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
@@ -20,7 +20,7 @@ use crate::manifest::{self, FORMAT, Manifest};
 use crate::output::short_sha;
 use crate::package::package;
 use crate::scan::scan;
-use crate::template::{S3Object, Template};
+use crate::template::S3Object;
 use crate::{hotpatch, remote, stack, upload};
 
 /// Deploy everything through CloudFormation: for dependency and resource changes.
@@ -145,16 +145,6 @@ pub fn print(report: &Report, json: bool) {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        for a in &report.artifacts {
-            println!(
-                "  {} {} ({}; CodeSha256 {}) for {}",
-                if a.uploaded { "uploaded " } else { "unchanged" },
-                a.artifact,
-                crate::output::human_bytes(a.size),
-                short_sha(&a.code_sha256),
-                a.functions.join(", ")
-            );
-        }
         if !report.reconciled.is_empty() {
             println!(
                 "  reconciled hot-patched function(s): {}",
@@ -203,22 +193,18 @@ pub async fn full(
         // The bootstrap stack keeps the patcher's code in the artifact bucket it made.
         None => stack::parameter(&clients.cfn, crate::commands::bootstrap::STACK, "CodeBucket")
             .await
-            .context(
-                "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one",
-            )?,
+            .ok_or_else(|| {
+                crate::exit::BadConfig(
+                    "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
+                )
+            })?,
     };
     let prefix = config
         .artifact_prefix
         .clone()
         .unwrap_or_else(|| "quickdeploy/".into());
-    let template_path = project.path(&config.template);
-    let text = std::fs::read_to_string(&template_path)
-        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
-    let template = Template::parse(&text)
-        .map_err(|e| anyhow!(e))
-        .with_context(|| format!("template {}", template_path.display()))?;
+    let (template, template_dir) = project.template()?;
     crate::plan::check_config_functions(&template, config)?;
-    let template_dir = template_path.parent().unwrap_or(Path::new("."));
 
     // Build commands, each once, in the project root.
     let t = Instant::now();
@@ -251,7 +237,7 @@ pub async fn full(
 
     // One artifact per distinct package.
     let t = Instant::now();
-    let packages = crate::plan::local_packages(&template, config, &project.root, template_dir);
+    let packages = crate::plan::local_packages(&template, config, &project.root, &template_dir);
     let mut locations = BTreeMap::new();
     let mut uploaded = Vec::new();
     // Every package is read and checked (links, limits) before the first upload, so a bad
@@ -337,6 +323,19 @@ pub async fn full(
         });
     }
     timings.insert("package", ms(t));
+    if !json {
+        // Before the change set and its events, in the order things happen.
+        for a in &uploaded {
+            println!(
+                "  {} {} ({}; CodeSha256 {}) for {}",
+                if a.uploaded { "uploaded " } else { "unchanged" },
+                a.artifact,
+                crate::output::human_bytes(a.size),
+                short_sha(&a.code_sha256),
+                a.functions.join(", ")
+            );
+        }
+    }
 
     let t = Instant::now();
     let body = serde_json::to_string_pretty(&template.with_code_locations(&locations))?;

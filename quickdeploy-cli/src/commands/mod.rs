@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 pub mod deploy;
+pub mod destroy;
 pub mod full;
 pub mod init;
 pub mod patch_zip;
