@@ -8,7 +8,7 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch stress sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -40,6 +40,12 @@ bench-deploy: tools rig-deps sam-deps build
 ## the same moto, one-line saves in a function with 5 MiB of files (BENCH_RUNS=10 by default).
 bench-watch: tools rig-deps sam-deps build
 	cargo bench --workspace --bench watch_vs_sam --profile dev
+
+## make stress: racing patchers through the zipedit Lambda on the rig, 8 writers x 50 rounds,
+## appends and rewrites (make test runs the same test at 4 x 5); prints the figures that
+## BENCHMARKS.md records. The workspace's feature set, as make build, so nothing rebuilds.
+stress: tools rig-deps build
+	RACE_WRITERS=8 RACE_ROUNDS=50 cargo test --workspace --test patcher_race -- --nocapture
 
 ## sam-deps: AWS SAM CLI for the side-by-side benchmark, in its own virtualenv (its pins and
 ## moto's differ). Not needed by make test.

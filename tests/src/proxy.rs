@@ -12,7 +12,9 @@
 //! - Multipart upload ages: moto lists every upload as initiated 2010-11-10T20:48:33Z, which
 //!   would make every upload look stale to the patcher (and have it abort live ones). The proxy
 //!   notes when each CreateMultipartUpload through it was answered, and puts that time into
-//!   ListMultipartUploads answers. Uploads made straight at moto keep moto's 2010 date.
+//!   ListMultipartUploads answers. An upload it has not seen created (made straight at moto, or
+//!   listed by another client before its creator's answer came back) is dated when the proxy
+//!   first lists it: never older than it really is.
 //! - A stall ([`S3Proxy::stall`]): the next request of a kind is held, so a test can kill the
 //!   patcher while it waits; [`S3Proxy::drop_stalled`] then answers it without forwarding, as a
 //!   request whose client died never reaches S3.
@@ -61,6 +63,9 @@ struct Shared {
     conditional: tokio::sync::Mutex<()>,
     /// When each multipart upload created through the proxy began (upload id -> ISO 8601).
     upload_started: Mutex<HashMap<String, String>>,
+    /// 412s given: on object writes (If-Match), on copies (x-amz-copy-source-if-match).
+    refused_writes: AtomicUsize,
+    refused_copies: AtomicUsize,
     /// The kind of request to hold next, if any.
     stall: Mutex<Option<Stall>>,
     /// Told when a request is being held.
@@ -125,6 +130,8 @@ impl S3Proxy {
             sent: AtomicU64::new(0),
             conditional: tokio::sync::Mutex::new(()),
             upload_started: Mutex::new(HashMap::new()),
+            refused_writes: AtomicUsize::new(0),
+            refused_copies: AtomicUsize::new(0),
             stall: Mutex::new(None),
             stall_arrived: tokio::sync::Notify::new(),
             stall_release: tokio::sync::watch::channel(None).0,
@@ -169,6 +176,15 @@ impl S3Proxy {
     /// Waits until the stalled request has arrived and is being held.
     pub async fn stalled(&self) {
         self.shared.stall_arrived.notified().await;
+    }
+
+    /// The 412s the proxy gave so far: (object writes refused by If-Match, UploadPartCopy
+    /// refused by x-amz-copy-source-if-match).
+    pub fn refused(&self) -> (usize, usize) {
+        (
+            self.shared.refused_writes.load(Ordering::SeqCst),
+            self.shared.refused_copies.load(Ordering::SeqCst),
+        )
     }
 
     /// Lets the held request go on to moto.
@@ -302,6 +318,7 @@ async fn check_conditions(
         && let Some(want) = header("if-match")
         && current_etag(p, path, headers).await.as_deref() != Some(want.trim_matches('"'))
     {
+        p.refused_writes.fetch_add(1, Ordering::SeqCst);
         return Some(precondition_failed("If-Match"));
     }
     let copy_part = *method == Method::PUT && query.contains("partNumber");
@@ -317,6 +334,7 @@ async fn check_conditions(
         if let Some(etag) = current_etag(p, &source, headers).await
             && etag != want.trim_matches('"')
         {
+            p.refused_copies.fetch_add(1, Ordering::SeqCst);
             return Some(precondition_failed("x-amz-copy-source-If-Match"));
         }
     }
@@ -458,7 +476,7 @@ fn uploads_after(p: &Shared, method: &Method, query: &str, body: &[u8]) -> Optio
     let mut started = p.upload_started.lock().ok()?;
     if *method == Method::POST {
         let id = between(text, "<UploadId>", "</UploadId>")?;
-        started.insert(id, iso8601_now());
+        started.entry(id).or_insert_with(iso8601_now);
         return None;
     }
     if *method != Method::GET {
@@ -468,7 +486,8 @@ fn uploads_after(p: &Shared, method: &Method, query: &str, body: &[u8]) -> Optio
     let mut out = parts.next()?.to_owned();
     for upload in parts {
         out.push_str("<Upload>");
-        let when = between(upload, "<UploadId>", "</UploadId>").and_then(|id| started.get(&id));
+        let when = between(upload, "<UploadId>", "</UploadId>")
+            .map(|id| started.entry(id).or_insert_with(iso8601_now).clone());
         match (when, between(upload, "<Initiated>", "</Initiated>")) {
             (Some(when), Some(moto_date)) => out.push_str(&upload.replacen(
                 &format!("<Initiated>{moto_date}</Initiated>"),

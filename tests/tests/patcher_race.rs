@@ -211,8 +211,10 @@ async fn racing_appends_and_rewrites_lose_nothing_and_leave_a_valid_zip() {
         modes_won.len() == 2 || rounds < 4,
         "both append and rewrite won some rounds: {modes_won:?}"
     );
+    // Where the losers were stopped: at HEAD (expected_etag), or by a 412 the proxy gave.
+    let (refused_writes, refused_copies) = proxy.refused();
     println!(
-        "race: {writers} writers x {rounds} rounds: {} invocations in {:.1} s, {successes} successes, {losers} losers (ArtifactChanged), 0 lost, 0 invalid zips",
+        "race: {writers} writers x {rounds} rounds: {} invocations in {:.1} s, {successes} successes, {losers} losers (ArtifactChanged; 412 on write {refused_writes}, on copy {refused_copies}), 0 lost, 0 invalid zips",
         writers * rounds,
         wall.as_secs_f64()
     );
