@@ -8,7 +8,7 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch stress sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch stress install sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -46,6 +46,14 @@ bench-watch: tools rig-deps sam-deps build
 ## BENCHMARKS.md records. The workspace's feature set, as make build, so nothing rebuilds.
 stress: tools rig-deps build
 	RACE_WRITERS=8 RACE_ROUNDS=50 cargo test --workspace --test patcher_race -- --nocapture
+
+## make install: the CLI (release) and the zipedit patcher packaged for arm64 and x86_64
+## Lambda (cross-built for Amazon Linux 2023), into PREFIX (default ~/.local): bin/quickdeploy
+## and share/quickdeploy/zipedit-<arch>.zip, which `quickdeploy bootstrap` finds by itself.
+## Slow (release builds); not part of make test. See docs/real-aws.md.
+PREFIX ?= $(HOME)/.local
+install:
+	scripts/install.sh "$(PREFIX)"
 
 ## sam-deps: AWS SAM CLI for the side-by-side benchmark, in its own virtualenv (its pins and
 ## moto's differ). Not needed by make test.

@@ -97,9 +97,10 @@ fi
 [ -x "$bin" ] || die "the build did not produce $bin"
 
 # The packer is the project's own CLI (a host binary, whatever the Lambda's target): the one
-# `cargo build --workspace` made, also when CARGO_TARGET_DIR points a cross build elsewhere.
+# `cargo build --workspace` made, also when CARGO_TARGET_DIR points a cross build elsewhere;
+# QUICKDEPLOY_PACKER names another (scripts/install.sh passes its release build).
 quickdeploy=""
-for candidate in "$target_dir/debug/quickdeploy" "$root/target/debug/quickdeploy"; do
+for candidate in "${QUICKDEPLOY_PACKER:-}" "$target_dir/debug/quickdeploy" "$root/target/debug/quickdeploy"; do
   if [ -x "$candidate" ]; then quickdeploy=$candidate; break; fi
 done
 if [ -z "$quickdeploy" ]; then
