@@ -167,6 +167,9 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
     let eocd_pos = len - window + at as u64;
     let rec = &tail[at..];
     let (this_disk, cd_disk) = (u16_at(rec, 4), u16_at(rec, 6));
+    // In a one-disk archive both counts are the same; readers that disagree on which to trust
+    // see different entries (the fuzzer found one: the zip crate listed 2, unzip and Python 3).
+    let mut counts = (u64::from(u16_at(rec, 8)), u64::from(u16_at(rec, 10)));
     let mut entries = u64::from(u16_at(rec, 10));
     let mut cd_size = u64::from(u32_at(rec, 12));
     let mut cd_offset = u64::from(u32_at(rec, 16));
@@ -199,6 +202,7 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
                     "a split (multi-disk) archive".into(),
                 ));
             }
+            counts = (u64_at(&z, 24), u64_at(&z, 32));
             entries = u64_at(&z, 32);
             cd_size = u64_at(&z, 40);
             cd_offset = u64_at(&z, 48);
@@ -209,6 +213,12 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
         return Err(PatchError::Unsupported(
             "a split (multi-disk) archive".into(),
         ));
+    }
+    if counts.0 != counts.1 {
+        return Err(PatchError::Corrupt(format!(
+            "the end record counts {} entries on this disk but {} in all, in a one-disk archive",
+            counts.0, counts.1
+        )));
     }
     match cd_offset.checked_add(cd_size) {
         Some(end) if end == cd_end_bound => {}

@@ -446,6 +446,16 @@ fn damaged_archives_are_rejected_with_the_reason() {
         (old[..old.len() - 5].to_vec(), "not a zip archive"),
         (old[cd..].to_vec(), "central directory"),
         (old[..cd].to_vec(), "no end of central directory"),
+        (
+            {
+                // Entries on this disk (end record offset 8) unlike the total (offset 10).
+                let mut b = old.clone();
+                let eocd = b.len() - 22;
+                b[eocd + 8] = b[eocd + 8].wrapping_add(1);
+                b
+            },
+            "entries on this disk",
+        ),
         ([old.as_slice(), b"trailing"].concat(), "data follows"),
         (
             [b"PREFIX".as_slice(), old.as_slice()].concat(),
