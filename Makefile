@@ -8,7 +8,7 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch stress install sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -21,6 +21,11 @@ test: tools rig-deps
 ## zipedit Lambda on the local rig, show what happened and how long each step took.
 demo: tools rig-deps build
 	scripts/demo.sh
+
+## make rig: the local sandbox in the foreground: moto and the real zipedit patcher behind the
+## Lambda Invoke API; prints the exports that point quickdeploy at it. Ctrl-C stops it.
+rig: tools rig-deps build
+	target/debug/examples/rig
 
 ## make bench: the engine benchmark (naive vs rewrite vs append on a 100 MiB artifact).
 bench:

@@ -21,6 +21,8 @@ pub const FAILED: u8 = 1;
 pub const BAD_INPUT: u8 = 2;
 /// A full deploy is needed and the quick path refused to do it (exit 3).
 pub const NEEDS_FULL: u8 = 3;
+/// Stopped by Ctrl-C (exit 130, as shells report SIGINT).
+pub const INTERRUPTED: u8 = 130;
 
 /// The user's configuration or files are wrong (a missing or unreadable template, a missing
 /// bucket): exit 2, whatever command meets it.

@@ -67,19 +67,42 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::PatchZip(args) => commands::patch_zip::run(args),
         Command::Init(args) => commands::init::run(args),
-        Command::Deploy(args) => block_on(commands::deploy::run(args)),
-        Command::Watch(args) => block_on(commands::watch::run(args)),
-        Command::Status(args) => block_on(commands::status::run(args)),
-        Command::Full(args) => block_on(commands::full::run(args)),
-        Command::Bootstrap(args) => block_on(commands::bootstrap::run(args)),
-        Command::Destroy(args) => block_on(commands::destroy::run(args)),
+        Command::Deploy(args) => block_on(commands::deploy::run(args), true),
+        // watch handles Ctrl-C itself: it lets a running deploy finish.
+        Command::Watch(args) => block_on(commands::watch::run(args), false),
+        Command::Status(args) => block_on(commands::status::run(args), true),
+        Command::Full(args) => block_on(commands::full::run(args), true),
+        Command::Bootstrap(args) => block_on(commands::bootstrap::run(args), true),
+        Command::Destroy(args) => block_on(commands::destroy::run(args), true),
     };
     exit::report(outcome)
 }
 
-/// Runs an AWS command on a fresh async runtime.
-fn block_on(command: impl Future<Output = Result<(), exit::Failure>>) -> Result<(), exit::Failure> {
+/// Runs an AWS command on a fresh async runtime. With `interruptible`, Ctrl-C stops it and
+/// clears the spinner line it may have drawn, so no remnant is left on the terminal.
+fn block_on(
+    command: impl Future<Output = Result<(), exit::Failure>>,
+    interruptible: bool,
+) -> Result<(), exit::Failure> {
     match tokio::runtime::Runtime::new() {
+        Ok(rt) if interruptible => rt.block_on(async {
+            tokio::select! {
+                outcome = command => outcome,
+                _ = tokio::signal::ctrl_c() => {
+                    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                        eprint!("\r\x1b[2K");
+                    }
+                    Err(exit::Failure {
+                        code: exit::INTERRUPTED,
+                        kind: "Interrupted",
+                        error: anyhow::anyhow!(
+                            "interrupted: what was under way may be half done; `quickdeploy status` shows what is live"
+                        ),
+                        json: false,
+                    })
+                }
+            }
+        }),
         Ok(rt) => rt.block_on(command),
         Err(e) => Err(exit::Failure {
             code: exit::FAILED,

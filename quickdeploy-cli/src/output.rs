@@ -138,6 +138,11 @@ impl Progress {
     pub fn new(out: &Output) -> Self {
         let bar = (out.spinner && !out.json && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
+            // The elapsed time shows that a slow call is slow, not hung.
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            {
+                b.set_style(style);
+            }
             b.enable_steady_tick(Duration::from_millis(80));
             b
         });
@@ -183,4 +188,11 @@ pub fn human_bytes(n: u64) -> String {
 /// The first 12 characters of a CodeSha256, enough to tell versions apart on screen.
 pub fn short_sha(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
+}
+
+/// Now, as RFC 3339 in UTC (`2026-12-01T16:30:58Z`), the one timestamp format of `--json`.
+pub fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
 }

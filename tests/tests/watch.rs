@@ -16,15 +16,20 @@ use testkit::proxy::LambdaFault;
 struct Watch {
     child: Child,
     lines: Receiver<Value>,
+    /// The round watch runs as it starts, for what was pending then.
+    initial: Value,
 }
 
 impl Watch {
+    /// Starts watch and waits for its first round (what was pending at start).
     async fn start(app: &App, extra: &[&str]) -> Self {
         // 250 ms rather than the default 100: a loaded CI machine can stall a burst of saves.
         let mut args = vec!["watch", "--json", "--debounce-ms", "250"];
         args.extend_from_slice(extra);
         let mut cmd = app.command(&args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         let mut child = cmd.spawn().expect("start quickdeploy watch");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = std::sync::mpsc::channel();
@@ -38,9 +43,23 @@ impl Watch {
                 }
             }
         });
-        // Let it register its watches before the first save.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        Self { child, lines }
+        // Its watches are registered before the first round starts.
+        let initial = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the round watch runs as it starts");
+        Self {
+            child,
+            lines,
+            initial,
+        }
+    }
+
+    /// Presses Enter in watch's input.
+    fn enter(&mut self) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"\n").expect("write");
+        stdin.flush().expect("flush");
     }
 
     /// The next round, or `None` if none comes within `wait`.
@@ -321,4 +340,72 @@ async fn watch_refuses_links_out_of_the_package_and_fallbacks_without_consent() 
         "{last}"
     );
     assert_eq!(app.code_shas().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_saved_before_watch_started_is_deployed_first() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let before = app.code_shas().await;
+    app.write(
+        "src/shared/greeting.py",
+        &greeting("Saved while nobody watched"),
+    );
+    let watch = Watch::start(app, &[]).await;
+    let first = &watch.initial;
+    assert_eq!(outcome(first), "deployed", "{first}");
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(first["round"], 1);
+    // RFC 3339, as every timestamp in --json.
+    assert!(
+        first["at"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 20 && t.ends_with('Z') && t.contains('T')),
+        "{first}"
+    );
+    assert_ne!(
+        app.code_shas().await["HelloFunction"],
+        before["HelloFunction"]
+    );
+    // Nothing pending: the first round of a watch started again deploys nothing.
+    drop(watch);
+    let watch = Watch::start(app, &[]).await;
+    assert_eq!(
+        outcome(&watch.initial),
+        "nothing-to-deploy",
+        "{}",
+        watch.initial
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_retries_a_failed_round() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let hello = app.function_names().await["HelloFunction"].clone();
+    rig.proxy.lambda_fault(
+        &hello,
+        LambdaFault {
+            fail_with: Some("The function could not be updated (injected)".into()),
+            ..LambdaFault::default()
+        },
+    );
+    let mut watch = Watch::start(app, &["--no-fallback"]).await;
+    app.write("src/shared/greeting.py", &greeting("Retried"));
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "failed", "{round}");
+    assert_eq!(round["ok"], false, "{round}");
+    // No key, no retry.
+    assert_eq!(watch.rounds(Duration::from_secs(1)), Vec::<Value>::new());
+
+    rig.proxy.lambda_fault(&hello, LambdaFault::default());
+    watch.enter();
+    let round = watch.next(Duration::from_secs(10)).expect("the retry");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    assert!(
+        round["paths"].to_string().contains("greeting.py"),
+        "{round}"
+    );
+    let live = app.code_shas().await["HelloFunction"].clone();
+    assert!(round.to_string().contains(&live), "{round}");
 }

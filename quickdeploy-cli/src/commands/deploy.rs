@@ -54,7 +54,7 @@ pub struct Args {
     pub ci: bool,
     /// The zipedit function to invoke (default: quickdeploy.toml's `patcher`, else
     /// quickdeploy-zipedit).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, env = "QUICKDEPLOY_PATCHER", value_name = "NAME")]
     pub patcher: Option<String>,
     /// Invoke the patcher at this endpoint (a local Invoke API); other calls are unaffected.
     #[arg(long, env = "QUICKDEPLOY_PATCHER_ENDPOINT", value_name = "URL")]
@@ -89,7 +89,11 @@ pub struct CommonArgs {
     /// quickdeploy.toml to use (default: found in this folder or above).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Output: human, or json (one document on stdout).
+    /// The stack to deploy, instead of quickdeploy.toml's `stack` (one project, several
+    /// stages).
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// Output: human, or json (one document on stdout; `watch`: one line per round).
     #[arg(long, value_parser = ["human", "json"], value_name = "FORMAT")]
     pub output: Option<String>,
     /// Same as --output json.
@@ -112,12 +116,16 @@ impl CommonArgs {
     /// Loads the project (exit 2 on a bad config).
     pub fn project(&self, json: bool) -> Result<Project, Failure> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        Project::load(self.config.as_deref(), &cwd).map_err(|e| Failure {
+        let mut project = Project::load(self.config.as_deref(), &cwd).map_err(|e| Failure {
             code: BAD_INPUT,
             kind: "BadConfig",
             error: anyhow!(e),
             json,
-        })
+        })?;
+        if let Some(stack) = &self.stack {
+            project.config.stack.clone_from(stack);
+        }
+        Ok(project)
     }
 
     /// The AWS clients (exit 2 when there is no region or a bad endpoint).
@@ -325,9 +333,15 @@ pub async fn deploy(
                         report.needs_full.join("; ")
                     );
                 }
-                let full =
-                    crate::commands::full::full(&seen.project, clients, &[], consent, out.json)
-                        .await?;
+                let full = crate::commands::full::full(
+                    &seen.project,
+                    clients,
+                    &[],
+                    consent,
+                    false,
+                    out.json,
+                )
+                .await?;
                 report.ok = full.ok;
                 report.outcome = if full.outcome == "refused" {
                     "needs-full"

@@ -35,6 +35,7 @@ use crate::{hotpatch, remote, stack, upload};
   quickdeploy full --yes --json     # no question; one JSON document
   quickdeploy full --yes --allow-removals   # also when resources are removed or replaced
   quickdeploy full --parameter Stage=dev
+  quickdeploy full --dry-run        # what would change; nothing executed
 
 Consent: on a terminal the change set is shown and you are asked. Without one, a change set
 that creates the stack needs --yes; one that removes or replaces resources needs
@@ -54,6 +55,10 @@ pub struct Args {
     /// Execute even when the change set removes or replaces resources (not implied by --yes).
     #[arg(long)]
     pub allow_removals: bool,
+    /// Create and show the change set, then delete it: nothing is executed (packages are
+    /// still uploaded, as the change set names them).
+    #[arg(long, conflicts_with_all = ["yes", "allow_removals"])]
+    pub dry_run: bool,
     /// A template parameter, KEY=VALUE (repeatable).
     #[arg(long = "parameter", value_name = "KEY=VALUE")]
     pub parameters: Vec<String>,
@@ -79,7 +84,8 @@ pub struct Uploaded {
 pub struct Report {
     /// Deployed, or nothing to deploy.
     pub ok: bool,
-    /// `deployed`, `nothing-to-deploy`, `cancelled`, `refused` (no consent; exit 3) or `failed`.
+    /// `deployed`, `nothing-to-deploy`, `dry-run`, `cancelled`, `refused` (no consent; exit 3)
+    /// or `failed`.
     pub outcome: &'static str,
     /// The stack.
     pub stack: String,
@@ -126,7 +132,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         allow_removals: args.allow_removals,
         terminal: !args.ci && std::io::stdin().is_terminal(),
     };
-    let report = full(&project, &clients, &params, consent, json)
+    let report = full(&project, &clients, &params, consent, args.dry_run, json)
         .await
         .map_err(|e| Failure::from_error(e, "FullDeployFailed", json))?;
     print(&report, json);
@@ -154,6 +160,9 @@ pub fn print(report: &Report, json: bool) {
         let verdict = match report.outcome {
             "nothing-to-deploy" => "nothing to deploy: the stack is up to date".to_owned(),
             "cancelled" => "cancelled: nothing was executed".to_owned(),
+            "dry-run" => {
+                "dry run: the change set was shown and deleted, nothing executed".to_owned()
+            }
             "refused" => format!(
                 "REFUSED, nothing was executed: {}",
                 report.error.as_deref().unwrap_or("no consent")
@@ -182,6 +191,7 @@ pub async fn full(
     clients: &Clients,
     params: &[(String, String)],
     consent: Consent,
+    dry_run: bool,
     json: bool,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -373,7 +383,9 @@ pub async fn full(
         timings_ms: timings,
     };
     let Some(created) = created else {
-        report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
+        if !dry_run {
+            report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
+        }
         report.timings_ms.insert("total", ms(started));
         return Ok(report);
     };
@@ -399,6 +411,12 @@ pub async fn full(
                     .unwrap_or_default()
             );
         }
+    }
+    if dry_run {
+        changeset::discard(&clients.cfn, &stack_name, &created).await?;
+        report.outcome = "dry-run";
+        report.timings_ms.insert("total", ms(started));
+        return Ok(report);
     }
     let go_ahead = match consent::decide(consent, &stack_name, created.create, &created.changes) {
         Decision::Execute => true,

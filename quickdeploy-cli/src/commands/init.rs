@@ -15,7 +15,9 @@ use crate::template::{CodeLocation, Template};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   quickdeploy init
-  quickdeploy init --template infra/app.yaml --stack my-app --bucket my-artifacts")]
+  quickdeploy init --template infra/app.yaml --stack my-app --bucket my-artifacts
+
+Exit codes: 0 written, 2 bad usage (no template found, or quickdeploy.toml exists and no --force).")]
 pub struct Args {
     /// The template (default: the first of template.yaml, template.yml, template.json,
     /// cfn/template.yaml found here).

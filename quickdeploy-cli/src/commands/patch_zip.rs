@@ -22,7 +22,10 @@ use crate::exit::{BAD_INPUT, FAILED, Failure};
 #[command(after_help = "Examples:
   quickdeploy patch-zip app.zip -o app.zip --put src/handler.py=./src/handler.py
   quickdeploy patch-zip app.zip -o new.zip --put-exec bootstrap=target/bootstrap --delete old.py
-  quickdeploy patch-zip app.zip -o new.zip --mode rewrite --json      # compact, no changes")]
+  quickdeploy patch-zip app.zip -o new.zip --mode rewrite --json      # compact, no changes
+
+Exit codes: 0 patched, 1 the archive could not be patched (not a zip, corrupt, unsupported),
+2 bad usage or a rejected change (unsafe path, missing file, link out of the folder).")]
 pub struct Args {
     /// The zip archive to patch.
     #[arg(value_name = "OLD.zip")]

@@ -27,9 +27,18 @@ use crate::watch::{Filter, drain, next_batch};
 #[command(after_help = "Examples:
   quickdeploy watch
   quickdeploy watch --json --no-fallback     # one JSON line per deploy; never the full way
+  quickdeploy watch --yes                    # template changes go the full way unasked
 
+It deploys what is pending when it starts, then each save. After a failure, Enter retries.
+Without a terminal, a template or dependency change needs --yes to go the full way.
 Ignored: version control, editor swap and backup files, caches, .quickdeploy/, what .gitignore
-ignores (but a package folder git ignores as a whole, such as a build output, is watched).")]
+ignores (but a package folder git ignores as a whole, such as a build output, is watched).
+
+With --json: one JSON line per round (not one document): {\"round\", \"at\", \"ok\", \"paths\",
+\"report\" or \"error\"}; see docs/json.md.
+
+Exit codes: 0 stopped by Ctrl-C, 1 could not start, 2 bad usage or configuration,
+130 stopped by a second Ctrl-C during a deploy.")]
 pub struct Args {
     #[command(flatten)]
     pub deploy: deploy::Args,
@@ -102,7 +111,11 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     };
 
     let window = Duration::from_millis(args.debounce_ms);
-    let mut pending: Option<BTreeSet<PathBuf>> = None;
+    // The first round deploys what is pending already (as `cdk watch` and `sam sync --watch`
+    // do): changes made while nobody watched are not left behind.
+    let mut pending: Option<BTreeSet<PathBuf>> = Some(BTreeSet::new());
+    let mut keys = Keys::start();
+    let mut failed: Option<BTreeSet<PathBuf>> = None;
     let mut round = 0u64;
     loop {
         let batch = match pending.take() {
@@ -112,6 +125,10 @@ pub async fn run(args: Args) -> Result<(), Failure> {
                     Some(b) => b,
                     None => return Ok(()),
                 },
+                Some(()) = keys.lines.recv(), if failed.is_some() => {
+                    keys.armed = false;
+                    failed.take().unwrap_or_default()
+                }
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             },
         };
@@ -132,37 +149,115 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         // redrawn status line would hide the question.
         status.disable_steady_tick();
         let work = deploy::deploy(&args.deploy, project, &clients, &out);
-        tokio::pin!(work);
-        let mut during = BTreeSet::new();
-        let result = loop {
-            tokio::select! {
-                r = &mut work => break r,
-                Some(p) = rx.recv() => { during.insert(p); }
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("finishing the running deploy; Ctrl-C again to stop at once");
-                    tokio::select! {
-                        r = &mut work => {
-                            report(&out, round, &batch, r);
-                            return Ok(());
-                        }
-                        _ = tokio::signal::ctrl_c() => {
-                            eprintln!("stopped during a deploy: run `quickdeploy status` to see what is live");
-                            return Err(Failure::quiet(130));
-                        }
-                    }
-                }
+        let (result, mut during) = match finish_round(work, &mut rx).await {
+            RoundEnd::Done(result, during) => (result, during),
+            RoundEnd::Stop(result) => {
+                report(&out, round, &batch, result);
+                return Ok(());
             }
+            RoundEnd::Abort => return Err(Failure::quiet(crate::exit::INTERRUPTED)),
         };
         if !status.is_hidden() {
             status.enable_steady_tick(Duration::from_millis(120));
         }
         status.set_message(last_result(&result));
+        let retry = result.as_ref().map_or(true, |r| r.outcome == "failed");
         status.suspend(|| report(&out, round, &batch, result));
+        if retry && keys.arm() {
+            failed = Some(batch);
+            if !json {
+                status.suspend(|| eprintln!("press Enter to retry, or save a file"));
+            }
+        } else {
+            failed = None;
+        }
         if !during.is_empty() {
             // Everything saved during the deploy becomes exactly one follow-up.
             drain(&mut rx, window, &mut during).await;
             pending = Some(during);
         }
+    }
+}
+
+/// How a round ended.
+enum RoundEnd {
+    /// The deploy finished; the paths saved meanwhile.
+    Done(anyhow::Result<Report>, BTreeSet<PathBuf>),
+    /// Ctrl-C, and then the deploy finished: stop watching.
+    Stop(anyhow::Result<Report>),
+    /// A second Ctrl-C during the deploy: stop at once.
+    Abort,
+}
+
+/// Runs one deploy to its end, collecting the saves made meanwhile. Ctrl-C lets it finish;
+/// a second Ctrl-C abandons it.
+async fn finish_round(
+    work: impl Future<Output = anyhow::Result<Report>>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
+) -> RoundEnd {
+    tokio::pin!(work);
+    let mut during = BTreeSet::new();
+    loop {
+        tokio::select! {
+            r = &mut work => return RoundEnd::Done(r, during),
+            Some(p) = rx.recv() => { during.insert(p); }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("finishing the running deploy; Ctrl-C again to stop at once");
+                return tokio::select! {
+                    r = &mut work => RoundEnd::Stop(r),
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("stopped during a deploy: run `quickdeploy status` to see what is live");
+                        RoundEnd::Abort
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Enter on stdin, read one line at a time and only when asked (after a failed round), so
+/// the reader never holds stdin while a deploy's prompt waits for an answer.
+struct Keys {
+    want: Option<std::sync::mpsc::Sender<()>>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<()>,
+    armed: bool,
+}
+
+impl Keys {
+    fn start() -> Self {
+        let (want, asked) = std::sync::mpsc::channel::<()>();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            while asked.recv().is_ok() {
+                let mut line = String::new();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(n) if n > 0 => {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    // End of input (no stdin, or closed): no retries by key.
+                    _ => return,
+                }
+            }
+        });
+        Self {
+            want: Some(want),
+            lines,
+            armed: false,
+        }
+    }
+
+    /// Asks for the next line, once per wait; false when stdin is gone.
+    fn arm(&mut self) -> bool {
+        if self.armed {
+            return true;
+        }
+        self.armed = match &self.want {
+            Some(w) => w.send(()).is_ok(),
+            None => false,
+        };
+        self.armed
     }
 }
 
@@ -201,9 +296,14 @@ fn report(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: anyhow::R
 fn announce(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: Result<&Report, &str>) {
     let paths: Vec<String> = batch.iter().map(|p| p.display().to_string()).collect();
     if out.json {
+        let at = crate::output::now_rfc3339();
         let doc = match result {
-            Ok(r) => serde_json::json!({ "round": round, "paths": paths, "report": r }),
-            Err(e) => serde_json::json!({ "round": round, "paths": paths, "error": e }),
+            Ok(r) => serde_json::json!({
+                "round": round, "at": at, "ok": r.ok, "paths": paths, "report": r
+            }),
+            Err(e) => serde_json::json!({
+                "round": round, "at": at, "ok": false, "paths": paths, "error": e
+            }),
         };
         println!("{doc}");
         return;
@@ -222,7 +322,7 @@ fn announce(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: Result<
     );
     match result {
         Ok(r) => out.deploy_report(r),
-        Err(e) => println!("FAILED: {e} (watching on; the next change retries)"),
+        Err(e) => println!("FAILED: {e} (watching on; the next change, or Enter, retries)"),
     }
 }
 

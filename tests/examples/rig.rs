@@ -1,0 +1,48 @@
+//! The local sandbox: moto (S3, Lambda, IAM, CloudFormation) and the real zipedit patcher
+//! behind the Lambda Invoke API, in the foreground until Ctrl-C. Prints the environment that
+//! points `quickdeploy` at it, so quickdeploy can be tried without an AWS account.
+//!
+//! Run: `make rig` (or `cargo run -p quickdeploy-tests --example rig`).
+
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use testkit::app::{BUCKET, PATCHER};
+use testkit::rig::{Moto, Patcher, REGION, s3_client};
+
+#[tokio::main]
+async fn main() {
+    let moto = Moto::start();
+    let patcher =
+        Patcher::start_named(&testkit::bin("zipedit"), &moto.endpoint(), 2, PATCHER).await;
+    // The example app's bucket, so `quickdeploy full` works in examples/app at once.
+    let s3 = s3_client(&moto.endpoint()).await;
+    let made = s3.create_bucket().bucket(BUCKET).send().await;
+    let versioned = s3
+        .put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await;
+    if made.is_err() || versioned.is_err() {
+        eprintln!("warning: could not create the example bucket {BUCKET}");
+    }
+    println!("# the local rig is up: moto at {}", moto.endpoint());
+    println!("# paste these into another shell, then use quickdeploy as on AWS:");
+    println!("export AWS_ENDPOINT_URL={}", moto.endpoint());
+    println!(
+        "export QUICKDEPLOY_PATCHER_ENDPOINT={}",
+        patcher.invoke_endpoint
+    );
+    println!("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing");
+    println!("export AWS_REGION={REGION} AWS_EC2_METADATA_DISABLED=true");
+    println!("# the patcher answers as `{PATCHER}` (quickdeploy's default name).");
+    println!("# try: cd examples/app && quickdeploy full --yes   (its bucket {BUCKET} is made)");
+    println!("#      then edit src/shared/greeting.py and run quickdeploy deploy");
+    println!("# Ctrl-C stops the rig; its state is gone with it.");
+    let _ = tokio::signal::ctrl_c().await;
+    drop(patcher);
+    drop(moto);
+}
