@@ -274,9 +274,9 @@ async fn fill(app: &App, bucket: &str, keys: usize, rounds: usize) {
 }
 
 /// Awaits the futures 32 at a time, in order.
-async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let mut out = Vec::new();
@@ -375,4 +375,89 @@ async fn destroy_without_yes_and_without_a_terminal_exits_3_and_changes_nothing(
             .await
             .is_ok()
     );
+}
+
+/// Runs `quickdeploy ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+/// Returns the exit code and everything the terminal showed.
+async fn on_terminal(app: &App, args: &[&str], answer: &str) -> (Option<i32>, String) {
+    use std::io::Write as _;
+    let template = app.command(args);
+    let line = std::iter::once(testkit::bin("quickdeploy").display().to_string())
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(app.root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let answer = format!("{answer}\n");
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .spawn()
+            .expect("run `script` (util-linux) for a pseudo-terminal");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(answer.as_bytes())
+            .expect("type the answer");
+        let out = child.wait_with_output().expect("script");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_on_a_terminal_lists_what_goes_and_removes_a_bucket_only_when_its_name_is_typed() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+    let share = tempfile::tempdir().expect("tmp");
+    installed_package(share.path());
+    bootstrap_installed(app, share.path()).await;
+    let before = versions(app, DEFAULT_BUCKET).await;
+
+    // "n": nothing removed, exit 3; the listing named the stack's resources.
+    let (code, shown) = on_terminal(app, &["destroy"], "n").await;
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(shown.contains("remove it? [y/N]"), "{shown}");
+    assert!(
+        shown.contains("Function (AWS::Lambda::Function) quickdeploy-zipedit"),
+        "{shown}"
+    );
+    assert!(shown.contains("AWS::IAM::Role"), "{shown}");
+    assert_eq!(
+        stack_status(app, STACK).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+
+    // A bucket goes only when its whole name is typed: "y" is not enough.
+    let args = ["destroy", "--delete-bucket", DEFAULT_BUCKET];
+    let (code, shown) = on_terminal(app, &args, "y").await;
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(shown.contains("type the bucket's name"), "{shown}");
+    assert!(shown.contains("object versions"), "{shown}");
+    assert_eq!(versions(app, DEFAULT_BUCKET).await, before);
+    assert!(stack_status(app, STACK).await.is_some());
+
+    let (code, shown) = on_terminal(app, &args, DEFAULT_BUCKET).await;
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("DELETE_COMPLETE"), "{shown}");
+    assert_eq!(stack_status(app, STACK).await, None);
+    assert!(!bucket_exists(app, DEFAULT_BUCKET).await);
 }
