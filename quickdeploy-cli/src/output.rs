@@ -34,16 +34,32 @@ impl Output {
             );
             return;
         }
-        println!("stack {}", r.stack);
+        let names: Vec<&str> = r.artifacts.iter().map(|a| a.artifact.as_str()).collect();
+        let folder = common_folder(&names);
+        if folder.is_empty() {
+            println!("stack {}", r.stack);
+        } else {
+            println!("stack {}, artifacts in {folder}", r.stack);
+        }
+        // An error several artifacts share (a missing patcher) is said once, at the end.
+        let repeated = |e: &str| {
+            r.artifacts
+                .iter()
+                .filter(|a| a.error.as_deref() == Some(e))
+                .count()
+                > 1
+        };
         for a in &r.artifacts {
+            let name = &a.artifact[folder.len()..];
+            if a.added + a.modified + a.deleted == 0 && a.error.is_none() {
+                println!("  {name}  unchanged");
+                continue;
+            }
             println!(
-                "  {}  {}: {} added, {} modified, {} deleted ({} file(s) hashed, manifest from {})",
-                a.artifact,
+                "  {name}  {}: {} ({} hashed, manifest from {})",
                 a.change.describe(),
-                a.added,
-                a.modified,
-                a.deleted,
-                a.hashed,
+                counts(a.added, a.modified, a.deleted),
+                plural(a.hashed, "file"),
                 serde_json::to_value(a.manifest)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
@@ -58,8 +74,10 @@ impl Output {
             if let Some(p) = &a.patch {
                 println!("    {}", describe_patch(p));
             }
-            if let Some(e) = &a.error {
-                println!("    patch FAILED: {e}");
+            match &a.error {
+                Some(e) if repeated(e) => println!("    patch FAILED (why: below)"),
+                Some(e) => println!("    patch FAILED: {e}"),
+                None => {}
             }
         }
         for f in &r.functions {
@@ -81,9 +99,31 @@ impl Output {
                     }
                     d
                 }
-                _ => f.reason.clone().unwrap_or_default(),
+                _ => match f.reason.as_deref() {
+                    Some(why) if why.strip_prefix(NOT_PATCHED).is_some_and(repeated) => {
+                        "its artifact was not patched (why: below)".to_owned()
+                    }
+                    other => other.unwrap_or_default().to_owned(),
+                },
             };
             println!("  {:<8} {} ({}): {detail}", f.status, f.logical_id, f.name);
+        }
+        let mut said: Vec<&str> = Vec::new();
+        for a in &r.artifacts {
+            if let Some(e) = a
+                .error
+                .as_deref()
+                .filter(|e| repeated(e) && !said.contains(e))
+            {
+                said.push(e);
+                let which: Vec<&str> = r
+                    .artifacts
+                    .iter()
+                    .filter(|x| x.error.as_deref() == Some(e))
+                    .map(|x| &x.artifact[folder.len()..])
+                    .collect();
+                println!("patch FAILED for {}: {e}", which.join(", "));
+            }
         }
         for s in &r.not_served {
             println!("  not served: {}: {}", s.logical_id, s.reason);
@@ -172,6 +212,49 @@ impl Progress {
     }
 }
 
+/// What a function's reason starts with when its artifact's patch failed (deploy writes it).
+pub const NOT_PATCHED: &str = "its artifact was not patched: ";
+
+/// The folder all `names` share (`s3://bucket/prefix/`), so lines show only what differs;
+/// empty when there is one name or none.
+pub fn common_folder(names: &[&str]) -> String {
+    let [first, rest @ ..] = names else {
+        return String::new();
+    };
+    let mut len = first.rfind('/').map_or(0, |i| i + 1);
+    for n in rest {
+        while !n.starts_with(&first[..len]) {
+            len = first[..len.saturating_sub(1)]
+                .rfind('/')
+                .map_or(0, |i| i + 1);
+        }
+    }
+    // A bare scheme says nothing: show whole names then.
+    if first[..len].trim_end_matches('/').ends_with(':') {
+        return String::new();
+    }
+    first[..len].to_owned()
+}
+
+/// `1 added, 2 modified`: only the counts that are not zero.
+fn counts(added: usize, modified: usize, deleted: usize) -> String {
+    let parts: Vec<String> = [
+        (added, "added"),
+        (modified, "modified"),
+        (deleted, "deleted"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    parts.join(", ")
+}
+
+/// `1 file`, `3 files`.
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `1.5 MiB`, `12.0 KiB`, `800 B`.
 pub fn human_bytes(n: u64) -> String {
     const KIB: f64 = 1024.0;
@@ -195,4 +278,26 @@ pub fn now_rfc3339() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_below_their_common_folder() {
+        let a = "s3://b/quickdeploy/app/src-shared.zip";
+        let b = "s3://b/quickdeploy/app/src-report.zip";
+        assert_eq!(common_folder(&[a, b]), "s3://b/quickdeploy/app/");
+        assert_eq!(common_folder(&[a]), "s3://b/quickdeploy/app/");
+        assert_eq!(
+            common_folder(&[a, "s3://b/quickdeploy/other/x.zip"]),
+            "s3://b/quickdeploy/"
+        );
+        assert_eq!(common_folder(&[a, "s3://c/x.zip"]), "");
+        assert_eq!(common_folder(&[]), "");
+        assert_eq!(counts(0, 1, 0), "1 modified");
+        assert_eq!(counts(2, 0, 1), "2 added, 1 deleted");
+        assert_eq!(plural(1, "file"), "1 file");
+    }
 }

@@ -239,3 +239,76 @@ async fn configuration_errors_exit_2_with_one_plain_message() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_patcher_is_said_once_and_names_are_short() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    app.write("src/shared/greeting.py", "def greeting(n):\n    return n\n");
+    app.write("src/report/report.py", "def handler(e, c):\n    return 1\n");
+    let out = app.run(&["deploy", "--patcher", "no-such-patcher"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("Function not found").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("patch FAILED for src-report.zip, src-shared.zip:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "artifacts in s3://quickdeploy-example-artifacts/quickdeploy/quickdeploy-example/"
+        ),
+        "{stdout}"
+    );
+    // QUICKDEPLOY_PATCHER names the patcher too; the right one deploys.
+    let mut cmd = app.command(&["deploy", "--json"]);
+    cmd.env("QUICKDEPLOY_PATCHER", testkit::app::PATCHER);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    // Nothing left: the unchanged artifacts are one short line each.
+    let out = app.run(&["deploy"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("  src-shared.zip  unchanged\n"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_dry_run_shows_the_change_set_and_executes_nothing() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replacen("MemorySize: 256", "MemorySize: 512", 1),
+    );
+    let (out, doc) = app.run_json(&["full", "--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["outcome"], "dry-run", "{doc}");
+    assert!(
+        doc["changes"].to_string().contains("ReportFunction"),
+        "{doc}"
+    );
+    let name = &app.function_names().await["ReportFunction"];
+    let conf = app
+        .lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(conf.memory_size(), Some(256), "nothing executed");
+    // --stack names another stack: a dry run there would create it, and is deleted again.
+    let (out, doc) = app
+        .run_json(&[
+            "full",
+            "--dry-run",
+            "--stack",
+            "quickdeploy-example-staging",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["stack"], "quickdeploy-example-staging", "{doc}");
+    assert_eq!(doc["outcome"], "dry-run", "{doc}");
+}

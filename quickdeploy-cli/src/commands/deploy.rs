@@ -401,7 +401,7 @@ pub async fn deploy(
                         logical_id: f.logical_id.clone(),
                         name: f.name.clone(),
                         status: "failed".into(),
-                        reason: Some(format!("its artifact was not patched: {e:#}")),
+                        reason: Some(format!("{}{e:#}", crate::output::NOT_PATCHED)),
                         rollout: None,
                     });
                 }

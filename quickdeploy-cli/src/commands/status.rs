@@ -124,13 +124,24 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    let names: Vec<&str> = status
+        .artifacts
+        .iter()
+        .map(|a| a.artifact.as_str())
+        .collect();
+    let folder = crate::output::common_folder(&names);
     println!(
-        "stack {} ({})",
+        "stack {} ({}){}",
         status.stack,
-        status.stack_status.as_deref().unwrap_or("does not exist")
+        status.stack_status.as_deref().unwrap_or("does not exist"),
+        if folder.is_empty() {
+            String::new()
+        } else {
+            format!(", artifacts in {folder}")
+        }
     );
     for a in &status.artifacts {
-        println!("  {}  {}", a.artifact, a.change.describe());
+        println!("  {}  {}", &a.artifact[folder.len()..], a.change.describe());
         for p in &a.paths {
             println!("      {p}");
         }
