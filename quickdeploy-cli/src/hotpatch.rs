@@ -20,8 +20,25 @@ pub struct Entry {
     pub code_sha256: String,
     /// The artifact, `s3://bucket/key`, and its version when known.
     pub artifact: String,
-    /// When, in seconds since the epoch.
-    pub at: u64,
+    /// When, RFC 3339 (records written before were seconds since the epoch: read as such).
+    #[serde(deserialize_with = "rfc3339_or_epoch")]
+    pub at: String,
+}
+
+/// Reads a time as RFC 3339, or as the seconds since the epoch that earlier records hold.
+fn rfc3339_or_epoch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum At {
+        Text(String),
+        Epoch(i64),
+    }
+    Ok(match At::deserialize(d)? {
+        At::Text(t) => t,
+        At::Epoch(secs) => aws_smithy_types::DateTime::from_secs(secs)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default(),
+    })
 }
 
 /// The record for one stack, by logical id.
@@ -91,4 +108,23 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_rfc3339_whatever_was_written() {
+        let old: Entry = serde_json::from_str(
+            r#"{"name":"f","code_sha256":"x","artifact":"s3://b/k","at":1796142653}"#,
+        )
+        .expect("old record");
+        assert_eq!(old.at, "2026-12-01T16:30:53Z");
+        let new: Entry = serde_json::from_str(
+            r#"{"name":"f","code_sha256":"x","artifact":"s3://b/k","at":"2026-12-01T16:30:53Z"}"#,
+        )
+        .expect("new record");
+        assert_eq!(new, old);
+    }
 }

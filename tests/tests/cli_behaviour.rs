@@ -260,6 +260,12 @@ async fn a_missing_patcher_is_said_once_and_names_are_short() {
         ),
         "{stdout}"
     );
+    // status says in one word what deploy would do.
+    let (_, status) = app.run_json(&["status"]).await;
+    assert_eq!(
+        (&status["ok"], &status["outcome"]),
+        (&true.into(), &"quick-deploy".into())
+    );
     // QUICKDEPLOY_PATCHER names the patcher too; the right one deploys.
     let mut cmd = app.command(&["deploy", "--json"]);
     cmd.env("QUICKDEPLOY_PATCHER", testkit::app::PATCHER);
@@ -268,6 +274,8 @@ async fn a_missing_patcher_is_said_once_and_names_are_short() {
         .expect("join");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["outcome"], "deployed", "{doc}");
+    let (_, status) = app.run_json(&["status"]).await;
+    assert_eq!(status["outcome"], "nothing-to-deploy", "{status}");
     // Nothing left: the unchanged artifacts are one short line each.
     let out = app.run(&["deploy"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);

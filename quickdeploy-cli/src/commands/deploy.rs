@@ -463,7 +463,7 @@ pub async fn deploy(
                     name: j.target.name.clone(),
                     code_sha256: j.code_sha256.clone(),
                     artifact: j.artifact.to_string(),
-                    at: hotpatch::now(),
+                    at: crate::output::now_rfc3339(),
                 },
             )
         })

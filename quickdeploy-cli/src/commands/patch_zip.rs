@@ -61,6 +61,8 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Output<'a> {
     ok: bool,
+    /// Always `patched` (a failure is an error document).
+    outcome: &'static str,
     input: &'a Path,
     output: &'a Path,
     #[serde(flatten)]
@@ -135,6 +137,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
 
     let out = Output {
         ok: true,
+        outcome: "patched",
         input: &args.old,
         output: &args.output,
         report: &patched.report,

@@ -37,6 +37,10 @@ struct FunctionStatus {
 
 #[derive(Debug, Serialize)]
 struct Status {
+    /// The stack and artifacts could be read.
+    ok: bool,
+    /// What `deploy` would do now: `nothing-to-deploy`, `quick-deploy` or `needs-full`.
+    outcome: &'static str,
     stack: String,
     stack_status: Option<String>,
     needs_full: Vec<String>,
@@ -106,7 +110,16 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         .deployed
         .as_ref()
         .and_then(|d| seen.project.config.protection(&d.tags));
+    let outcome = if !needs_full.is_empty() || protected.is_some() {
+        "needs-full"
+    } else if functions.iter().any(|f| f.action != "none") {
+        "quick-deploy"
+    } else {
+        "nothing-to-deploy"
+    };
     let status = Status {
+        ok: true,
+        outcome,
         hot_patched,
         protected,
         stack: seen.project.config.stack.clone(),
