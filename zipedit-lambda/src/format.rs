@@ -174,6 +174,14 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
     let mut cd_size = u64::from(u32_at(rec, 12));
     let mut cd_offset = u64::from(u32_at(rec, 16));
     let comment = rec[EOCD_LEN..].to_vec();
+    // A comment holding an end record's signature reads differently to different readers (some
+    // take the first signature found from the end), and a patch would carry it over: refuse.
+    if comment.windows(4).any(|w| w == EOCD_SIG.to_le_bytes()) {
+        return Err(PatchError::Unsupported(
+            "the archive comment contains an end of central directory signature, which readers              may take for the real end record"
+                .into(),
+        ));
+    }
     let mut cd_end_bound = eocd_pos;
 
     // A ZIP64 locator sits right before the end record when the archive needs 64-bit fields.

@@ -456,6 +456,10 @@ fn damaged_archives_are_rejected_with_the_reason() {
             },
             "entries on this disk",
         ),
+        (
+            zip_crate_archive(&base_files(), &[], "see PK\x05\x06 here", Flavor::Seekable),
+            "comment contains an end of central directory signature",
+        ),
         ([old.as_slice(), b"trailing"].concat(), "data follows"),
         (
             [b"PREFIX".as_slice(), old.as_slice()].concat(),
