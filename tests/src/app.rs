@@ -215,6 +215,117 @@ impl App {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root().join(rel)
     }
+
+    /// `quickdeploy ARGS` on a pseudo-terminal (util-linux `script`), as a person at a
+    /// terminal runs it: stdin, stdout and stderr are the terminal. Type with
+    /// [`Terminal::type_line`], read what it showed with [`Terminal::wait_for`].
+    pub fn on_terminal(&self, args: &[&str]) -> Terminal {
+        self.on_terminal_with(args, &[])
+    }
+
+    /// [`App::on_terminal`] with more environment.
+    pub fn on_terminal_with(&self, args: &[&str], env: &[(&str, &str)]) -> Terminal {
+        let mut template = self.command(args);
+        for (k, v) in env {
+            template.env(k, v);
+        }
+        let line = std::iter::once(crate::bin("quickdeploy").display().to_string())
+            .chain(args.iter().map(|a| (*a).to_owned()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &line, "/dev/null"])
+            .current_dir(self.root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("run `script` (util-linux) for a pseudo-terminal");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shown = screen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().expect("screen").extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal { child, screen }
+    }
+}
+
+/// A command running on a pseudo-terminal; killed when dropped.
+pub struct Terminal {
+    child: std::process::Child,
+    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Terminal {
+    /// Types `text` and Enter.
+    pub fn type_line(&mut self, text: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .expect("type");
+        stdin.flush().expect("flush");
+    }
+
+    /// Everything the terminal showed so far, control sequences included.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().expect("screen")).into_owned()
+    }
+
+    /// Waits until the terminal shows `text` (true), or `wait` passes (false).
+    pub fn wait_for(&self, text: &str, wait: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if self.screen().contains(text) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Waits for the command to end; its exit code.
+    pub fn wait(&mut self, wait: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Sends Ctrl-C, as a person at the terminal does.
+    pub fn interrupt(&mut self) {
+        use std::io::Write as _;
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(b"\x03");
+            let _ = stdin.flush();
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The rig with the example app deployed: moto, a proxy in front of it that the CLI talks to,
