@@ -130,6 +130,60 @@ pub struct AwsArgs {
         value_name = "SECONDS"
     )]
     pub patcher_timeout: u64,
+    /// Print every AWS call on stderr: service, operation, HTTP status, attempt and time.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// The `-v` trace: one line per attempt of every AWS call.
+#[derive(Debug)]
+struct CallLog;
+
+/// When the current attempt started.
+#[derive(Debug, Clone)]
+struct AttemptStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "quickdeploy-call-log"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let ms = cfg
+            .load::<AttemptStarted>()
+            .map(|s| s.0.elapsed().as_secs_f64() * 1e3)
+            .unwrap_or_default();
+        let (service, operation) = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| (m.service().to_owned(), m.name().to_owned()))
+            .unwrap_or_default();
+        let status = context
+            .response()
+            .map(|r| r.status().as_u16().to_string())
+            .unwrap_or_else(|| "no response".to_owned());
+        eprintln!("aws {service}.{operation} {status} {ms:.0} ms");
+        Ok(())
+    }
 }
 
 impl AwsArgs {
@@ -192,31 +246,35 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
         return Err(AwsConfigError::NoRegion.into());
     }
     check_credentials(&config).await?;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(custom_s3_endpoint())
-            .build(),
-    );
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    let patcher = match patcher_endpoint {
-        Some(url) => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("--patcher-endpoint {url:?} is not a URL like http://127.0.0.1:9001");
-            }
-            aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&config)
-                    .endpoint_url(url)
-                    .timeout_config(args.timeouts(args.patcher_timeout))
-                    .build(),
-            )
+    let mut s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_s3_endpoint());
+    let mut lambda = aws_sdk_lambda::config::Builder::from(&config);
+    let mut patcher = aws_sdk_lambda::config::Builder::from(&config)
+        .timeout_config(args.timeouts(args.patcher_timeout));
+    let mut cfn = aws_sdk_cloudformation::config::Builder::from(&config);
+    if args.verbose {
+        s3.push_interceptor(
+            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
+        );
+        lambda.push_interceptor(
+            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
+        );
+        patcher.push_interceptor(
+            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
+        );
+        cfn.push_interceptor(
+            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
+        );
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+    let lambda = aws_sdk_lambda::Client::from_conf(lambda.build());
+    if let Some(url) = patcher_endpoint {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("--patcher-endpoint {url:?} is not a URL like http://127.0.0.1:9001");
         }
-        None => aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&config)
-                .timeout_config(args.timeouts(args.patcher_timeout))
-                .build(),
-        ),
-    };
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
+        patcher = patcher.endpoint_url(url);
+    }
+    let patcher = aws_sdk_lambda::Client::from_conf(patcher.build());
+    let cfn = aws_sdk_cloudformation::Client::from_conf(cfn.build());
     Ok(Clients {
         s3,
         lambda,

@@ -320,3 +320,25 @@ async fn full_dry_run_shows_the_change_set_and_executes_nothing() {
     assert_eq!(doc["stack"], "quickdeploy-example-staging", "{doc}");
     assert_eq!(doc["outcome"], "dry-run", "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_traces_every_aws_call_with_its_time() {
+    let rig = Rig::deployed().await;
+    let out = rig.app.run(&["status", "-v"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let calls: Vec<&str> = stderr.lines().filter(|l| l.starts_with("aws ")).collect();
+    assert!(
+        calls
+            .iter()
+            .any(|l| l.starts_with("aws CloudFormation.DescribeStacks 200 ") && l.ends_with(" ms")),
+        "{stderr}"
+    );
+    assert!(
+        calls.iter().any(|l| l.starts_with("aws S3.HeadObject 200")),
+        "{stderr}"
+    );
+    // Without -v, none of it.
+    let out = rig.app.run(&["status"]).await;
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("aws CloudFormation."));
+}
