@@ -71,10 +71,24 @@ async fn watch_on_a_terminal_keeps_its_question_visible_and_takes_the_answer() {
     );
     term.type_line("y");
     assert!(
-        term.wait_for("UPDATE_COMPLETE", Duration::from_secs(30)),
+        term.wait_for("ms answering)", Duration::from_secs(30)),
         "{}",
         term.screen()
     );
+    // The time spent answering is reported apart from the deploy's (at least the 1.2 s above).
+    let screen = term.screen();
+    let line = screen
+        .lines()
+        .find(|l| l.contains("ms answering)"))
+        .expect("the verdict");
+    let answer: f64 = line
+        .rsplit("and ")
+        .next()
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the answer time");
+    assert!(answer >= 1000.0, "{line}");
+    assert!(line.contains("UPDATE_COMPLETE"), "{line}");
     let name = &app.function_names().await["ReportFunction"];
     let conf = app
         .lambda

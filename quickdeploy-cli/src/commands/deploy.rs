@@ -351,7 +351,13 @@ pub async fn deploy(
                 report.full = Some(full);
             }
         }
-        report.timings_ms.total = ms(started);
+        // Not the time the user took to answer the fallback's prompt.
+        let answer = report
+            .full
+            .as_ref()
+            .and_then(|f| f.timings_ms.get("answer").copied())
+            .unwrap_or_default();
+        report.timings_ms.total = ms(started) - answer;
         return Ok(report);
     }
 

@@ -181,11 +181,15 @@ pub fn print(report: &Report, json: bool) {
             ),
         };
         let total = report.timings_ms.get("total").copied().unwrap_or_default();
-        println!("{verdict} ({total:.0} ms)");
+        match report.timings_ms.get("answer") {
+            Some(answer) => println!("{verdict} ({total:.0} ms, and {answer:.0} ms answering)"),
+            None => println!("{verdict} ({total:.0} ms)"),
+        }
     }
 }
 
 /// The full deploy, given its clients: `full`, and `deploy` when it falls back, call it.
+/// Phases: build, package and upload, change set, consent, execute, reconcile.
 pub async fn full(
     project: &Project,
     clients: &Clients,
@@ -196,155 +200,23 @@ pub async fn full(
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut timings = BTreeMap::new();
-    let config = &project.config;
-    let stack_name = config.stack.clone();
-    let bucket = match &config.artifact_bucket {
-        Some(b) => b.clone(),
-        // The bootstrap stack keeps the patcher's code in the artifact bucket it made.
-        None => stack::parameter(&clients.cfn, crate::commands::bootstrap::STACK, "CodeBucket")
-            .await
-            .ok_or_else(|| {
-                crate::exit::BadConfig(
-                    "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
-                )
-            })?,
-    };
-    let prefix = config
-        .artifact_prefix
-        .clone()
-        .unwrap_or_else(|| "quickdeploy/".into());
+    let stack_name = project.config.stack.clone();
+    let bucket = artifact_bucket(project, clients).await?;
     let (template, template_dir) = project.template()?;
-    crate::plan::check_config_functions(&template, config)?;
+    crate::plan::check_config_functions(&template, &project.config)?;
 
-    // Build commands, each once, in the project root.
     let t = Instant::now();
-    let mut builds: Vec<&str> = config
-        .functions
-        .values()
-        .filter_map(|f| f.build.as_deref())
-        .collect();
-    builds.dedup();
-    for cmd in builds {
-        if !json {
-            eprintln!("building: {cmd}");
-        }
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(&project.root)
-            .stdout(if json {
-                std::process::Stdio::null()
-            } else {
-                std::process::Stdio::inherit()
-            })
-            .status()
-            .with_context(|| format!("cannot run the build command {cmd:?}"))?;
-        if !status.success() {
-            bail!("the build command {cmd:?} failed ({status})");
-        }
-    }
+    run_builds(project, json)?;
     timings.insert("build", ms(t));
 
-    // One artifact per distinct package.
     let t = Instant::now();
-    let packages = crate::plan::local_packages(&template, config, &project.root, &template_dir);
-    let mut locations = BTreeMap::new();
-    let mut uploaded = Vec::new();
-    // Every package is read and checked (links, limits) before the first upload, so a bad
-    // one stops the deploy with nothing written.
-    let scanned = packages
-        .iter()
-        .map(|(spec, functions)| {
-            let files = scan(spec)?;
-            crate::limits::check_package(&files)?;
-            anyhow::Ok((spec, functions, files))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    for (spec, functions, files) in scanned {
-        let pkg = package(&files, &project.state_dir().join("packages"))?;
-        let rel = spec
-            .folder
-            .strip_prefix(&project.root)
-            .unwrap_or(&spec.folder)
-            .to_string_lossy()
-            .trim_matches('/')
-            .replace(['/', '\\', '.', ' '], "-");
-        let rel = rel.trim_matches('-');
-        let key = format!(
-            "{prefix}{stack_name}/{}.zip",
-            if rel.is_empty() { "root" } else { rel }
-        );
-        let mut at = S3Object {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            version: None,
-        };
-        let existing = remote::head(&clients.s3, &at).await.ok();
-        let same = match &existing {
-            Some(h) => {
-                remote::known_code_sha256(&clients.s3, &at, h)
-                    .await
-                    .as_deref()
-                    == Some(pkg.code_sha256.as_str())
-            }
-            None => false,
-        };
-        let (etag, version) = if same {
-            let h = existing.context("checked above")?;
-            (h.etag, h.version_id)
-        } else {
-            let put = upload::upload(
-                &clients.s3,
-                &bucket,
-                &key,
-                (pkg.path(), pkg.size),
-                &[
-                    (zipedit::s3::CHECKPOINT_META, pkg.checkpoint.as_str()),
-                    (remote::CODE_SHA_META, pkg.code_sha256.as_str()),
-                ],
-                !json,
-            )
-            .await?;
-            (put.etag, put.version_id)
-        };
-        at.version = version.clone();
-        let m = Manifest {
-            format: FORMAT,
-            bucket: bucket.clone(),
-            key: key.clone(),
-            etag,
-            version_id: version,
-            code_sha256: pkg.code_sha256.clone(),
-            size: pkg.size,
-            files: pkg.files.clone(),
-        };
-        manifest::save_local(&manifest::local_path(&project.state_dir(), &at), &m)
-            .context("cannot save the local manifest")?;
-        remote::put_remote(&clients.s3, &m).await?;
-        for f in functions {
-            locations.insert(f.clone(), at.clone());
-        }
-        uploaded.push(Uploaded {
-            artifact: at.to_string(),
-            functions: functions.clone(),
-            code_sha256: pkg.code_sha256,
-            size: pkg.size,
-            uploaded: !same,
-        });
-    }
+    let packages =
+        crate::plan::local_packages(&template, &project.config, &project.root, &template_dir);
+    let (locations, uploaded) = upload_packages(project, clients, &packages, &bucket, json).await?;
     timings.insert("package", ms(t));
     if !json {
         // Before the change set and its events, in the order things happen.
-        for a in &uploaded {
-            println!(
-                "  {} {} ({}; CodeSha256 {}) for {}",
-                if a.uploaded { "uploaded " } else { "unchanged" },
-                a.artifact,
-                crate::output::human_bytes(a.size),
-                short_sha(&a.code_sha256),
-                a.functions.join(", ")
-            );
-        }
+        print_uploads(&uploaded);
     }
 
     let t = Instant::now();
@@ -391,68 +263,285 @@ pub async fn full(
     };
     report.changes = created.changes.clone();
     if !json {
-        println!(
-            "change set for stack {stack_name} ({}):",
-            if created.create {
-                "new stack"
-            } else {
-                "update"
-            }
-        );
-        for c in &created.changes {
-            println!(
-                "  {:<8} {:<28} {:<32} {}",
-                c.action,
-                c.logical_id,
-                c.resource_type,
-                c.replacement
-                    .as_deref()
-                    .map(|r| format!("replacement: {r}"))
-                    .unwrap_or_default()
-            );
-        }
+        print_changes(&stack_name, &created);
     }
     if dry_run {
         changeset::discard(&clients.cfn, &stack_name, &created).await?;
         report.outcome = "dry-run";
-        report.timings_ms.insert("total", ms(started));
-        return Ok(report);
+    } else if consented(clients, consent, &created, &mut report).await? {
+        execute(clients, &created, &mut report, json).await?;
+        if report.ok {
+            report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
+        }
     }
-    let go_ahead = match consent::decide(consent, &stack_name, created.create, &created.changes) {
+    report
+        .timings_ms
+        .insert("total", ms(started) - answered(&report));
+    Ok(report)
+}
+
+/// The artifact bucket: quickdeploy.toml's, else the one the bootstrap stack made.
+async fn artifact_bucket(project: &Project, clients: &Clients) -> anyhow::Result<String> {
+    if let Some(b) = &project.config.artifact_bucket {
+        return Ok(b.clone());
+    }
+    stack::parameter(&clients.cfn, crate::commands::bootstrap::STACK, "CodeBucket")
+        .await
+        .ok_or_else(|| {
+            crate::exit::BadConfig(
+                "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
+            )
+            .into()
+        })
+}
+
+/// Runs each distinct build command once, in the project root, in the order first named.
+fn run_builds(project: &Project, json: bool) -> anyhow::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    let builds = project
+        .config
+        .functions
+        .values()
+        .filter_map(|f| f.build.as_deref())
+        .filter(|cmd| seen.insert(*cmd));
+    for cmd in builds {
+        if !json {
+            eprintln!("building: {cmd}");
+        }
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&project.root)
+            .stdout(if json {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::inherit()
+            })
+            .status()
+            .with_context(|| format!("cannot run the build command {cmd:?}"))?;
+        if !status.success() {
+            bail!("the build command {cmd:?} failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+/// Where each function's code goes, by logical id.
+type Locations = BTreeMap<String, S3Object>;
+
+/// Packages each distinct package and uploads what changed. Every package is read and
+/// checked (links, limits) before the first upload, so a bad one stops the deploy with
+/// nothing written.
+async fn upload_packages(
+    project: &Project,
+    clients: &Clients,
+    packages: &BTreeMap<crate::scan::PackageSpec, Vec<String>>,
+    bucket: &str,
+    json: bool,
+) -> anyhow::Result<(Locations, Vec<Uploaded>)> {
+    let scanned = packages
+        .iter()
+        .map(|(spec, functions)| {
+            let files = scan(spec)?;
+            crate::limits::check_package(&files)?;
+            anyhow::Ok((spec, functions, files))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut locations = BTreeMap::new();
+    let mut uploaded = Vec::new();
+    for (spec, functions, files) in scanned {
+        let pkg = package(&files, &project.state_dir().join("packages"))?;
+        let at = upload_package(project, clients, spec, &pkg, bucket, json).await?;
+        for f in functions {
+            locations.insert(f.clone(), at.object.clone());
+        }
+        uploaded.push(Uploaded {
+            artifact: at.object.to_string(),
+            functions: functions.clone(),
+            code_sha256: pkg.code_sha256,
+            size: pkg.size,
+            uploaded: at.uploaded,
+        });
+    }
+    Ok((locations, uploaded))
+}
+
+/// Where a package went, and whether it had to be uploaded.
+struct Placed {
+    object: S3Object,
+    uploaded: bool,
+}
+
+/// Uploads one package unless the same bytes are there already; writes its manifests.
+async fn upload_package(
+    project: &Project,
+    clients: &Clients,
+    spec: &crate::scan::PackageSpec,
+    pkg: &crate::package::Package,
+    bucket: &str,
+    json: bool,
+) -> anyhow::Result<Placed> {
+    let config = &project.config;
+    let prefix = config.artifact_prefix.as_deref().unwrap_or("quickdeploy/");
+    let rel = spec
+        .folder
+        .strip_prefix(&project.root)
+        .unwrap_or(&spec.folder)
+        .to_string_lossy()
+        .trim_matches('/')
+        .replace(['/', '\\', '.', ' '], "-");
+    let rel = rel.trim_matches('-');
+    let key = format!(
+        "{prefix}{}/{}.zip",
+        config.stack,
+        if rel.is_empty() { "root" } else { rel }
+    );
+    let mut at = S3Object {
+        bucket: bucket.to_owned(),
+        key: key.clone(),
+        version: None,
+    };
+    let existing = remote::head(&clients.s3, &at).await.ok();
+    let same = match &existing {
+        Some(h) => {
+            remote::known_code_sha256(&clients.s3, &at, h)
+                .await
+                .as_deref()
+                == Some(pkg.code_sha256.as_str())
+        }
+        None => false,
+    };
+    let (etag, version) = match existing {
+        Some(h) if same => (h.etag, h.version_id),
+        _ => {
+            let put = upload::upload(
+                &clients.s3,
+                bucket,
+                &key,
+                (pkg.path(), pkg.size),
+                &[
+                    (zipedit::s3::CHECKPOINT_META, pkg.checkpoint.as_str()),
+                    (remote::CODE_SHA_META, pkg.code_sha256.as_str()),
+                ],
+                !json,
+            )
+            .await?;
+            (put.etag, put.version_id)
+        }
+    };
+    at.version = version.clone();
+    let m = Manifest {
+        format: FORMAT,
+        bucket: bucket.to_owned(),
+        key,
+        etag,
+        version_id: version,
+        code_sha256: pkg.code_sha256.clone(),
+        size: pkg.size,
+        files: pkg.files.clone(),
+    };
+    manifest::save_local(&manifest::local_path(&project.state_dir(), &at), &m)
+        .context("cannot save the local manifest")?;
+    remote::put_remote(&clients.s3, &m).await?;
+    Ok(Placed {
+        object: at,
+        uploaded: !same,
+    })
+}
+
+fn print_uploads(uploaded: &[Uploaded]) {
+    for a in uploaded {
+        println!(
+            "  {} {} ({}; CodeSha256 {}) for {}",
+            if a.uploaded { "uploaded " } else { "unchanged" },
+            a.artifact,
+            crate::output::human_bytes(a.size),
+            short_sha(&a.code_sha256),
+            a.functions.join(", ")
+        );
+    }
+}
+
+fn print_changes(stack: &str, created: &changeset::Created) {
+    println!(
+        "change set for stack {stack} ({}):",
+        if created.create {
+            "new stack"
+        } else {
+            "update"
+        }
+    );
+    for c in &created.changes {
+        println!(
+            "  {:<8} {:<28} {:<32} {}",
+            c.action,
+            c.logical_id,
+            c.resource_type,
+            c.replacement
+                .as_deref()
+                .map(|r| format!("replacement: {r}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// Whether the change set may be executed: by the rules of [`consent::decide`], asking on a
+/// terminal. A change set that will not be executed is deleted, and the report says why.
+async fn consented(
+    clients: &Clients,
+    consent: Consent,
+    created: &changeset::Created,
+    report: &mut Report,
+) -> anyhow::Result<bool> {
+    let go_ahead = match consent::decide(consent, &report.stack, created.create, &created.changes) {
         Decision::Execute => true,
-        Decision::Ask => ask(&created.changes)?,
+        Decision::Ask => {
+            let t = Instant::now();
+            let yes = ask(&created.changes)?;
+            // The time spent answering is the user's, not the deploy's: reported apart.
+            report.timings_ms.insert("answer", ms(t));
+            if !yes {
+                report.outcome = "cancelled";
+            }
+            yes
+        }
         Decision::Refuse(why) => {
-            changeset::discard(&clients.cfn, &stack_name, &created).await?;
             report.ok = false;
             report.outcome = "refused";
             report.error = Some(why);
-            report.timings_ms.insert("total", ms(started));
-            return Ok(report);
+            false
         }
     };
     if !go_ahead {
-        changeset::discard(&clients.cfn, &stack_name, &created).await?;
-        report.outcome = "cancelled";
-        report.timings_ms.insert("total", ms(started));
-        return Ok(report);
+        changeset::discard(&clients.cfn, &report.stack, created).await?;
     }
+    Ok(go_ahead)
+}
+
+/// Executes the change set, streaming the stack's events, and records how it ended.
+async fn execute(
+    clients: &Clients,
+    created: &changeset::Created,
+    report: &mut Report,
+    json: bool,
+) -> anyhow::Result<()> {
     let t = Instant::now();
     let on_event = |line: &str| {
         if !json {
             eprintln!("{line}");
         }
     };
-    let done = changeset::execute(&clients.cfn, &stack_name, &created, &on_event).await?;
+    let done = changeset::execute(&clients.cfn, &report.stack, created, &on_event).await?;
     report.timings_ms.insert("execute", ms(t));
     report.status = Some(done.status.clone());
     if done.failed.is_empty() && !done.rolled_back {
         report.outcome = "deployed";
-        report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
     } else {
         report.ok = false;
         report.outcome = "failed";
         report.error = Some(format!(
-            "stack {stack_name} ended {}; failed: {}",
+            "stack {} ended {}; failed: {}",
+            report.stack,
             done.status,
             if done.failed.is_empty() {
                 "no resource event says why".to_owned()
@@ -461,8 +550,12 @@ pub async fn full(
             }
         ));
     }
-    report.timings_ms.insert("total", ms(started));
-    Ok(report)
+    Ok(())
+}
+
+/// The time the user took to answer the prompt, if asked.
+fn answered(report: &Report) -> f64 {
+    report.timings_ms.get("answer").copied().unwrap_or_default()
 }
 
 /// Asks on the terminal; what would be removed or replaced is listed apart first.
