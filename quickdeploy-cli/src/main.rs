@@ -63,6 +63,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so println! to a closed pipe (`quickdeploy status | head -1`)
+    // panics. Like other command-line tools, end quietly instead.
+    // SAFETY: called first thing, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::PatchZip(args) => commands::patch_zip::run(args),

@@ -342,3 +342,22 @@ async fn verbose_traces_every_aws_call_with_its_time() {
     let out = rig.app.run(&["status"]).await;
     assert!(!String::from_utf8_lossy(&out.stderr).contains("aws CloudFormation."));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let rig = Rig::deployed().await;
+    let mut cmd = rig.app.command(&["status"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let stderr = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("run");
+        // `| head -0`: the reader is gone before status prints (it reads AWS first).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    })
+    .await
+    .expect("join");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
