@@ -377,47 +377,14 @@ async fn destroy_without_yes_and_without_a_terminal_exits_3_and_changes_nothing(
     );
 }
 
-/// Runs `quickdeploy ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
-/// Returns the exit code and everything the terminal showed.
+/// Runs `quickdeploy ARGS` on a pseudo-terminal, typing `answer`. Returns the exit code and
+/// everything the terminal showed.
 async fn on_terminal(app: &App, args: &[&str], answer: &str) -> (Option<i32>, String) {
-    use std::io::Write as _;
-    let template = app.command(args);
-    let line = std::iter::once(testkit::bin("quickdeploy").display().to_string())
-        .chain(args.iter().map(|a| (*a).to_owned()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut cmd = Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"])
-        .current_dir(app.root())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in template.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let answer = format!("{answer}\n");
+    let mut term = app.on_terminal(args);
+    term.type_line(answer);
     tokio::task::spawn_blocking(move || {
-        let mut child = cmd
-            .spawn()
-            .expect("run `script` (util-linux) for a pseudo-terminal");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(answer.as_bytes())
-            .expect("type the answer");
-        let out = child.wait_with_output().expect("script");
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let code = term.wait(std::time::Duration::from_secs(120));
+        (code, term.screen())
     })
     .await
     .expect("join")
