@@ -12,8 +12,6 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use serde_json::{Value, json};
 use testkit::noise;
 use testkit::proxy::S3Proxy;
@@ -90,30 +88,8 @@ async fn racing_appends_and_rewrites_lose_nothing_and_leave_a_valid_zip() {
     let old = zip_crate_archive(&files, &[], "", Flavor::Seekable);
     let buckets = ["plain", "versioned"];
     for bucket in buckets {
-        s3.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("bucket");
-        if bucket == "versioned" {
-            s3.put_bucket_versioning()
-                .bucket(bucket)
-                .versioning_configuration(
-                    VersioningConfiguration::builder()
-                        .status(BucketVersioningStatus::Enabled)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("versioning");
-        }
-        s3.put_object()
-            .bucket(bucket)
-            .key("app.zip")
-            .body(ByteStream::from(old.clone()))
-            .send()
-            .await
-            .expect("put");
+        testkit::rig::make_bucket(&s3, bucket, bucket == "versioned").await;
+        testkit::rig::put_object(&s3, bucket, "app.zip", old.clone()).await;
         // Stores the hash checkpoint, so later appends read only the directory.
         invoke(
             &lambda,

@@ -10,8 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use lambda_simulator::{Invocation, InvocationStatus, Simulator};
 use serde_json::{Value, json};
 use testkit::noise;
@@ -110,53 +108,15 @@ impl Rig {
     }
 
     async fn bucket(&self, name: &str, versioned: bool) {
-        self.s3
-            .create_bucket()
-            .bucket(name)
-            .send()
-            .await
-            .expect("create bucket");
-        if versioned {
-            self.s3
-                .put_bucket_versioning()
-                .bucket(name)
-                .versioning_configuration(
-                    VersioningConfiguration::builder()
-                        .status(BucketVersioningStatus::Enabled)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("versioning");
-        }
+        testkit::rig::make_bucket(&self.s3, name, versioned).await;
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
-        self.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .expect("put");
+        testkit::rig::put_object(&self.s3, bucket, key, body).await;
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get");
-        out.body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec()
+        testkit::rig::get_object(&self.s3, bucket, key).await
     }
 
     /// In-progress multipart uploads in `bucket`, as (key, upload id).

@@ -2,8 +2,6 @@
 //! through the Lambda Invoke API with the AWS SDK, patching artifacts in moto's S3.
 
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -39,53 +37,15 @@ impl Env {
     }
 
     async fn bucket(&self, name: &str, versioned: bool) {
-        self.s3
-            .create_bucket()
-            .bucket(name)
-            .send()
-            .await
-            .expect("create bucket");
-        if versioned {
-            self.s3
-                .put_bucket_versioning()
-                .bucket(name)
-                .versioning_configuration(
-                    VersioningConfiguration::builder()
-                        .status(BucketVersioningStatus::Enabled)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("versioning");
-        }
+        testkit::rig::make_bucket(&self.s3, name, versioned).await;
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
-        self.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .expect("put");
+        testkit::rig::put_object(&self.s3, bucket, key, body).await;
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get");
-        out.body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec()
+        testkit::rig::get_object(&self.s3, bucket, key).await
     }
 
     /// Invokes the patcher; `Err((errorType, errorMessage))` on a function error.
