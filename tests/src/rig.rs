@@ -450,11 +450,7 @@ async fn invoke(
             }
         };
     let id = front.sim.enqueue(Invocation::new(payload, 120_000)).await;
-    let state = match front
-        .sim
-        .wait_for_invocation_complete(&id, Duration::from_secs(130))
-        .await
-    {
+    let state = match wait_for_invocation(&front.sim, &id, Duration::from_secs(130)).await {
         Ok(s) => s,
         Err(e) => {
             return lambda_error(
@@ -546,4 +542,38 @@ pub async fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec
         .expect("body")
         .into_bytes()
         .to_vec()
+}
+
+/// Waits until the invocation `id` has ended (success, error or timeout), by polling.
+///
+/// Not `Simulator::wait_for_invocation_complete` (lambda-simulator 0.2): it checks the state,
+/// then waits on a `Notify` that `notify_waiters` wakes, which keeps no permit, so an answer
+/// recorded between the check and the wait is missed and the caller waits out its whole
+/// timeout (seen here: an invocation answered at once reported as not complete after 130 s).
+pub async fn wait_for_invocation(
+    sim: &Simulator,
+    id: &str,
+    timeout: Duration,
+) -> Result<lambda_simulator::InvocationState, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match sim.get_invocation_state(id).await {
+            Some(state)
+                if !matches!(
+                    state.status,
+                    InvocationStatus::Pending | InvocationStatus::InProgress
+                ) =>
+            {
+                return Ok(state);
+            }
+            Some(_) => {}
+            None => return Err(format!("invocation {id} is not known to the simulator")),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "invocation {id} did not complete within {timeout:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }

@@ -162,8 +162,7 @@ impl Drop for Rig {
 
 async fn invoke(sim: &Simulator, event: Value) -> Invoked {
     let id = sim.enqueue(Invocation::new(event, 120_000)).await;
-    let state = sim
-        .wait_for_invocation_complete(&id, Duration::from_secs(130))
+    let state = testkit::rig::wait_for_invocation(sim, &id, Duration::from_secs(130))
         .await
         .expect("the invocation completes");
     match (state.status, state.response, state.error) {
