@@ -4,7 +4,6 @@
 //!
 //! Run: `make rig` (or `cargo run -p quickdeploy-tests --example rig`).
 
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use testkit::app::{BUCKET, PATCHER};
 use testkit::rig::{Moto, Patcher, REGION, s3_client};
 
@@ -15,20 +14,7 @@ async fn main() {
         Patcher::start_named(&testkit::bin("zipedit"), &moto.endpoint(), 2, PATCHER).await;
     // The example app's bucket, so `quickdeploy full` works in examples/app at once.
     let s3 = s3_client(&moto.endpoint()).await;
-    let made = s3.create_bucket().bucket(BUCKET).send().await;
-    let versioned = s3
-        .put_bucket_versioning()
-        .bucket(BUCKET)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await;
-    if made.is_err() || versioned.is_err() {
-        eprintln!("warning: could not create the example bucket {BUCKET}");
-    }
+    testkit::rig::make_bucket(&s3, BUCKET, true).await;
     println!("# the local rig is up: moto at {}", moto.endpoint());
     println!("# paste these into another shell, then use quickdeploy as on AWS:");
     println!("export AWS_ENDPOINT_URL={}", moto.endpoint());

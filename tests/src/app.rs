@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-
 use crate::rig::{REGION, lambda_client, s3_client, sdk_config};
 
 /// The example app's stack and bucket, as its quickdeploy.toml names them.
@@ -65,21 +63,7 @@ impl App {
         let dir = tempfile::tempdir().expect("tmp");
         copy_dir(source, dir.path());
         let s3 = s3_client(moto_endpoint).await;
-        s3.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("bucket");
-        s3.put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("versioning");
+        crate::rig::make_bucket(&s3, bucket, true).await;
         let conf = sdk_config(moto_endpoint).await;
         Self {
             dir,

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -230,21 +229,7 @@ async fn destroy_removes_the_patcher_stack_and_keeps_the_bucket() {
 /// unfinished multipart upload.
 async fn fill(app: &App, bucket: &str, keys: usize, rounds: usize) {
     let s3 = &app.s3;
-    s3.create_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("bucket");
-    s3.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    testkit::rig::make_bucket(s3, bucket, true).await;
     for round in 0..rounds {
         let puts = (0..keys).map(|k| {
             s3.put_object()

@@ -477,7 +477,17 @@ async fn empty_bucket(
     bucket: &str,
     json: bool,
 ) -> anyhow::Result<Emptied> {
-    let mut done = Emptied::default();
+    let mut done = Emptied {
+        uploads: abort_uploads(s3, bucket).await?,
+        ..Emptied::default()
+    };
+    delete_versions(s3, bucket, json, &mut done).await?;
+    Ok(done)
+}
+
+/// Aborts every unfinished multipart upload in `bucket`; how many.
+async fn abort_uploads(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<u64> {
+    let mut aborted = 0;
     loop {
         let page = s3
             .list_multipart_uploads()
@@ -510,12 +520,22 @@ async fn empty_bucket(
                         "cannot abort the upload of s3://{bucket}/{key} (s3:AbortMultipartUpload)"
                     )
                 })?;
-            done.uploads += 1;
+            aborted += 1;
         }
         if page.is_truncated() != Some(true) {
             break;
         }
     }
+    Ok(aborted)
+}
+
+/// Deletes every object version and delete marker in `bucket`, counting them into `done`.
+async fn delete_versions(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    json: bool,
+    done: &mut Emptied,
+) -> anyhow::Result<()> {
     loop {
         let page = s3
             .list_object_versions()
@@ -541,7 +561,7 @@ async fn empty_bucket(
             }
         }
         if ids.is_empty() {
-            return Ok(done);
+            return Ok(());
         }
         let count = ids.len() as u64;
         for batch in ids.chunks(DELETE_BATCH) {
