@@ -24,7 +24,8 @@ impl Output {
         }
     }
 
-    /// Prints a deploy report.
+    /// Prints a deploy report: artifacts, functions, errors several artifacts share, then
+    /// the fallback or the verdict with phase times.
     pub fn deploy_report(&self, r: &Report) {
         if self.json {
             println!(
@@ -41,90 +42,19 @@ impl Output {
         } else {
             println!("stack {}, artifacts in {folder}", r.stack);
         }
-        // An error several artifacts share (a missing patcher) is said once, at the end.
-        let repeated = |e: &str| {
-            r.artifacts
-                .iter()
-                .filter(|a| a.error.as_deref() == Some(e))
-                .count()
-                > 1
-        };
         for a in &r.artifacts {
-            let name = &a.artifact[folder.len()..];
-            if a.added + a.modified + a.deleted == 0 && a.error.is_none() {
-                println!("  {name}  unchanged");
-                continue;
-            }
-            println!(
-                "  {name}  {}: {} ({} hashed, manifest from {})",
-                a.change.describe(),
-                counts(a.added, a.modified, a.deleted),
-                plural(a.hashed, "file"),
-                serde_json::to_value(a.manifest)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            );
-            for p in a.paths.iter().take(10) {
-                println!("      {p}");
-            }
-            if a.paths.len() > 10 {
-                println!("      ... and {} more", a.paths.len() - 10);
-            }
-            if let Some(p) = &a.patch {
-                println!("    {}", describe_patch(p));
-            }
-            match &a.error {
-                Some(e) if repeated(e) => println!("    patch FAILED (why: below)"),
-                Some(e) => println!("    patch FAILED: {e}"),
-                None => {}
-            }
+            print_artifact(r, a, &a.artifact[folder.len()..]);
         }
         for f in &r.functions {
-            let detail = match (&f.rollout, f.status.as_str()) {
-                (Some(o), "updated") => {
-                    let mut d = format!(
-                        "update {:.0} ms, live after {:.0} ms more",
-                        o.update_ms, o.wait_ms
-                    );
-                    if o.retries > 0 {
-                        d.push_str(&format!(
-                            ", {} retr{}",
-                            o.retries,
-                            if o.retries == 1 { "y" } else { "ies" }
-                        ));
-                    }
-                    if let Some(v) = &o.version {
-                        d.push_str(&format!(", version {v} -> {}", o.aliases.join(", ")));
-                    }
-                    d
-                }
-                _ => match f.reason.as_deref() {
-                    Some(why) if why.strip_prefix(NOT_PATCHED).is_some_and(repeated) => {
-                        "its artifact was not patched (why: below)".to_owned()
-                    }
-                    other => other.unwrap_or_default().to_owned(),
-                },
-            };
-            println!("  {:<8} {} ({}): {detail}", f.status, f.logical_id, f.name);
+            println!(
+                "  {:<8} {} ({}): {}",
+                f.status,
+                f.logical_id,
+                f.name,
+                function_detail(r, f)
+            );
         }
-        let mut said: Vec<&str> = Vec::new();
-        for a in &r.artifacts {
-            if let Some(e) = a
-                .error
-                .as_deref()
-                .filter(|e| repeated(e) && !said.contains(e))
-            {
-                said.push(e);
-                let which: Vec<&str> = r
-                    .artifacts
-                    .iter()
-                    .filter(|x| x.error.as_deref() == Some(e))
-                    .map(|x| &x.artifact[folder.len()..])
-                    .collect();
-                println!("patch FAILED for {}: {e}", which.join(", "));
-            }
-        }
+        print_shared_errors(r, &folder);
         for s in &r.not_served {
             println!("  not served: {}: {}", s.logical_id, s.reason);
         }
@@ -148,23 +78,122 @@ impl Output {
             println!("not falling back: {why}");
         }
         let t = &r.timings_ms;
-        let verdict = match r.outcome {
-            "deployed" => {
-                let n = r.functions.iter().filter(|f| f.status == "updated").count();
-                format!("deployed: {n} function(s) updated")
-            }
-            "nothing-to-deploy" => "nothing to deploy: every function runs its artifact".into(),
-            "needs-full" => "not deployed: needs a full deploy".into(),
-            _ => {
-                let live = r.functions.iter().filter(|f| f.status != "failed").count();
-                let failed = r.functions.len() - live;
-                format!("FAILED: {live} function(s) live, {failed} failed")
-            }
-        };
         println!(
-            "{verdict}. diff {:.0} ms, patch {:.0} ms, update {:.0} ms, wait {:.0} ms; total {:.0} ms",
-            t.diff, t.patch, t.update, t.wait, t.total
+            "{}. diff {:.0} ms, patch {:.0} ms, update {:.0} ms, wait {:.0} ms; total {:.0} ms",
+            verdict(r),
+            t.diff,
+            t.patch,
+            t.update,
+            t.wait,
+            t.total
         );
+    }
+}
+
+/// True when `error` is the error of more than one artifact: said once, at the end.
+fn shared(r: &Report, error: &str) -> bool {
+    r.artifacts
+        .iter()
+        .filter(|a| a.error.as_deref() == Some(error))
+        .count()
+        > 1
+}
+
+fn print_artifact(r: &Report, a: &crate::commands::deploy::ArtifactReport, name: &str) {
+    if a.added + a.modified + a.deleted == 0 && a.error.is_none() {
+        println!("  {name}  unchanged");
+        return;
+    }
+    println!(
+        "  {name}  {}: {} ({} hashed, manifest from {})",
+        a.change.describe(),
+        counts(a.added, a.modified, a.deleted),
+        plural(a.hashed, "file"),
+        serde_json::to_value(a.manifest)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    );
+    for p in a.paths.iter().take(10) {
+        println!("      {p}");
+    }
+    if a.paths.len() > 10 {
+        println!("      ... and {} more", a.paths.len() - 10);
+    }
+    if let Some(p) = &a.patch {
+        println!("    {}", describe_patch(p));
+    }
+    match &a.error {
+        Some(e) if shared(r, e) => println!("    patch FAILED (why: below)"),
+        Some(e) => println!("    patch FAILED: {e}"),
+        None => {}
+    }
+}
+
+/// What happened to one function, in a few words.
+fn function_detail(r: &Report, f: &crate::commands::deploy::FunctionReport) -> String {
+    match (&f.rollout, f.status.as_str()) {
+        (Some(o), "updated") => {
+            let mut d = format!(
+                "update {:.0} ms, live after {:.0} ms more",
+                o.update_ms, o.wait_ms
+            );
+            if o.retries > 0 {
+                d.push_str(&format!(
+                    ", {} retr{}",
+                    o.retries,
+                    if o.retries == 1 { "y" } else { "ies" }
+                ));
+            }
+            if let Some(v) = &o.version {
+                d.push_str(&format!(", version {v} -> {}", o.aliases.join(", ")));
+            }
+            d
+        }
+        _ => match f.reason.as_deref() {
+            Some(why) if why.strip_prefix(NOT_PATCHED).is_some_and(|e| shared(r, e)) => {
+                "its artifact was not patched (why: below)".to_owned()
+            }
+            other => other.unwrap_or_default().to_owned(),
+        },
+    }
+}
+
+/// Each error several artifacts share, once, with the artifacts it stopped.
+fn print_shared_errors(r: &Report, folder: &str) {
+    let mut said: Vec<&str> = Vec::new();
+    for a in &r.artifacts {
+        if let Some(e) = a
+            .error
+            .as_deref()
+            .filter(|e| shared(r, e) && !said.contains(e))
+        {
+            said.push(e);
+            let which: Vec<&str> = r
+                .artifacts
+                .iter()
+                .filter(|x| x.error.as_deref() == Some(e))
+                .map(|x| &x.artifact[folder.len()..])
+                .collect();
+            println!("patch FAILED for {}: {e}", which.join(", "));
+        }
+    }
+}
+
+/// The last line's first words.
+fn verdict(r: &Report) -> String {
+    match r.outcome {
+        "deployed" => {
+            let n = r.functions.iter().filter(|f| f.status == "updated").count();
+            format!("deployed: {n} function(s) updated")
+        }
+        "nothing-to-deploy" => "nothing to deploy: every function runs its artifact".into(),
+        "needs-full" => "not deployed: needs a full deploy".into(),
+        _ => {
+            let live = r.functions.iter().filter(|f| f.status != "failed").count();
+            let failed = r.functions.len() - live;
+            format!("FAILED: {live} function(s) live, {failed} failed")
+        }
     }
 }
 

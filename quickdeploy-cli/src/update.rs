@@ -102,6 +102,8 @@ pub async fn roll_out(
         .await
 }
 
+// Long: one function's update, wait and alias moves read as one sequence; issue 11 splits it
+// with the pure rollout decisions.
 async fn update_one(
     lambda: &aws_sdk_lambda::Client,
     job: Job,

@@ -15,6 +15,22 @@ pub const MULTIPART_OVER: u64 = 16 * 1024 * 1024;
 /// The part size (S3's minimum is 5 MiB).
 pub const PART: u64 = 8 * 1024 * 1024;
 
+/// A byte progress bar for an upload, drawn only on a terminal.
+fn progress_bar(progress: bool, size: u64, key: &str) -> indicatif::ProgressBar {
+    if !(progress && std::io::IsTerminal::is_terminal(&std::io::stderr())) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(size);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b.set_message(format!("uploading {key}"));
+    b
+}
+
 /// An S3 error, as a configuration error (exit 2) when the bucket does not exist.
 fn missing_bucket<E>(e: &aws_sdk_s3::error::SdkError<E>, bucket: &str) -> anyhow::Error
 where
@@ -89,19 +105,7 @@ pub async fn upload(
         .upload_id()
         .context("CreateMultipartUpload answered no upload id")?
         .to_owned();
-    let bar = if progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let b = indicatif::ProgressBar::new(size);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b.set_message(format!("uploading {key}"));
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(progress, size, key);
     let parts = (0..size.div_ceil(PART)).map(|i| {
         let (id, bar, at) = (&id, &bar, at.as_str());
         let offset = i * PART;

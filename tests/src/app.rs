@@ -173,6 +173,18 @@ impl App {
         out
     }
 
+    /// A function's MemorySize, as Lambda (moto) reports it, by logical id.
+    pub async fn memory_size(&self, id: &str) -> Option<i32> {
+        let name = self.function_names().await.remove(id)?;
+        self.lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .expect("get_function_configuration")
+            .memory_size()
+    }
+
     /// The bytes of an object in the example app's bucket.
     pub async fn object(&self, key: &str, version: Option<&str>) -> Vec<u8> {
         self.object_in(BUCKET, key, version).await

@@ -577,3 +577,27 @@ pub async fn wait_for_invocation(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// A listener that accepts connections and never answers: the stalled endpoint.
+pub fn stalled_endpoint() -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    listener.set_nonblocking(true).expect("nonblocking");
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+            if held.len() > 64 {
+                break;
+            }
+        }
+    });
+    (url, handle)
+}

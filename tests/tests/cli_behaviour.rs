@@ -1,39 +1,14 @@
 //! The CLI as a careful user expects it, run as a process: it never hangs on an endpoint that
 //! does not answer, and its errors name the call and the endpoint.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use testkit::app::Rig;
 
-/// A listener that accepts connections and never answers: the stalled endpoint.
-fn stalled_endpoint() -> (String, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!(
-        "http://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    listener.set_nonblocking(true).expect("nonblocking");
-    let handle = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            match listener.accept() {
-                Ok((stream, _)) => held.push(stream),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-            if held.len() > 64 {
-                break;
-            }
-        }
-    });
-    (url, handle)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_endpoint_times_out_naming_the_call_and_the_endpoint() {
     let rig = Rig::start().await;
-    let (url, _listener) = stalled_endpoint();
+    let (url, _listener) = testkit::rig::stalled_endpoint();
     for args in [
         &["status", "--read-timeout", "2", "--connect-timeout", "2"][..],
         &[
@@ -298,15 +273,11 @@ async fn full_dry_run_shows_the_change_set_and_executes_nothing() {
         doc["changes"].to_string().contains("ReportFunction"),
         "{doc}"
     );
-    let name = &app.function_names().await["ReportFunction"];
-    let conf = app
-        .lambda
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .expect("config");
-    assert_eq!(conf.memory_size(), Some(256), "nothing executed");
+    assert_eq!(
+        app.memory_size("ReportFunction").await,
+        Some(256),
+        "nothing executed"
+    );
     // --stack names another stack: a dry run there would create it, and is deleted again.
     let (out, doc) = app
         .run_json(&[

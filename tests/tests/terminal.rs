@@ -89,15 +89,7 @@ async fn watch_on_a_terminal_keeps_its_question_visible_and_takes_the_answer() {
         .expect("the answer time");
     assert!(answer >= 1000.0, "{line}");
     assert!(line.contains("UPDATE_COMPLETE"), "{line}");
-    let name = &app.function_names().await["ReportFunction"];
-    let conf = app
-        .lambda
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .expect("config");
-    assert_eq!(conf.memory_size(), Some(512));
+    assert_eq!(app.memory_size("ReportFunction").await, Some(512));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,18 +97,7 @@ async fn ctrl_c_leaves_no_spinner_behind() {
     let rig = Rig::deployed().await;
     let app = &rig.app;
     // An endpoint that never answers keeps the spinner turning.
-    let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!(
-        "http://localhost:{}",
-        stalled.local_addr().expect("addr").port()
-    );
-    let _held = std::thread::spawn(move || {
-        let mut conns = Vec::new();
-        for c in stalled.incoming().take(8).flatten() {
-            conns.push(c);
-        }
-        std::thread::sleep(Duration::from_secs(60));
-    });
+    let (url, _held) = testkit::rig::stalled_endpoint();
     let mut term = {
         let mut t = app.on_terminal_with(&["deploy"], &[("AWS_ENDPOINT_URL", &url)]);
         assert!(

@@ -123,6 +123,8 @@ pub(crate) struct EndRecord {
     pub(crate) comment: Vec<u8>,
 }
 
+// Long: one pass over the end record and its ZIP64 forms, each check next to the field it
+// reads; split, the bounds reasoning would scatter (the fuzzer exercises it as one).
 /// Finds and reads the end of central directory record, following the ZIP64 locator if any.
 pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord, PatchError> {
     let len = src.len();

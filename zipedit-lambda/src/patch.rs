@@ -205,6 +205,8 @@ enum Access {
     DirectoryOnly,
 }
 
+// Long: strategy choice, hashing and writing share the plan and the running hash; to be split
+// into named phases when the delta work (issue 15) changes this function anyway.
 fn patch_source<R: Read + Seek>(
     mut src: Source<R>,
     changes: &ChangeSet,

@@ -232,6 +232,8 @@ fn is_staged_key(key: &str, prefix: &str) -> bool {
     })
 }
 
+// Long: read, choose append or rewrite, stage, write conditionally, answer; to be split into
+// named phases when deltas (issue 15) add a step to it.
 /// [`patch_artifact`] with the patcher's settings.
 pub async fn patch_artifact_with(
     s3: &Client,

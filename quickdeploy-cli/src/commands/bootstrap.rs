@@ -243,6 +243,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     }
 }
 
+// Long (bucket, code upload, stack compare, change set): split with the ops layer of issue 11.
 async fn bootstrap(
     args: &Args,
     clients: &crate::aws::Clients,

@@ -264,6 +264,8 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     }
 }
 
+// Long (plan, patch, roll out, record, report in one place): its decisions move to a pure
+// rollout module and its I/O to ops::deploy in issue 11 ("The CLI's shape"), not piecemeal here.
 /// The deploy itself, given its clients: what the tests and `watch` call too.
 pub async fn deploy(
     args: &Args,

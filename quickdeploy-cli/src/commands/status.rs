@@ -137,6 +137,12 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    print_human(&status);
+    Ok(())
+}
+
+/// The status for people: the stack, each artifact and function, what deploy would do.
+fn print_human(status: &Status) {
     let names: Vec<&str> = status
         .artifacts
         .iter()
@@ -200,5 +206,4 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             println!("  - {why}");
         }
     }
-    Ok(())
 }

@@ -71,28 +71,8 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     let filter = filter(&project).map_err(fail)?;
 
     let watched = to_watch(&filter);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
-    let events = filter;
-    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-        // Reads (our own diff reads every changed file) are not changes.
-        if let Ok(e) = e
-            && !e.kind.is_access()
-        {
-            for p in e.paths {
-                if events.relevant(&p) {
-                    let _ = tx.send(p);
-                }
-            }
-        }
-    })
-    .context("cannot watch files")
-    .map_err(fail)?;
-    for (path, mode) in &watched {
-        watcher
-            .watch(path, *mode)
-            .with_context(|| format!("cannot watch {}", path.display()))
-            .map_err(fail)?;
-    }
+    // Kept alive for the whole watch: dropping it stops the events.
+    let (_watcher, mut rx) = start_watcher(filter, &watched).map_err(fail)?;
     if !json {
         eprintln!(
             "watching {} folder(s) of stack {}; Ctrl-C to stop",
@@ -100,15 +80,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             project.config.stack
         );
     }
-    // On a terminal, one status line: what watch is doing, and the last result with its time.
-    let status = if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.enable_steady_tick(Duration::from_millis(120));
-        b.set_message("waiting for changes");
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let status = status_line(json);
 
     let window = Duration::from_millis(args.debounce_ms);
     // The first round deploys what is pending already (as `cdk watch` and `sam sync --watch`
@@ -324,6 +296,48 @@ fn announce(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: Result<
         Ok(r) => out.deploy_report(r),
         Err(e) => println!("FAILED: {e} (watching on; the next change, or Enter, retries)"),
     }
+}
+
+/// On a terminal, one status line: what watch is doing, and the last result with its time.
+fn status_line(json: bool) -> indicatif::ProgressBar {
+    if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.enable_steady_tick(Duration::from_millis(120));
+        b.set_message("waiting for changes");
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
+/// Registers `watched` with the OS watcher; relevant paths (by `filter`) arrive on the
+/// receiver. Reads are not changes (our own diff reads every changed file).
+fn start_watcher(
+    filter: Filter,
+    watched: &[(PathBuf, RecursiveMode)],
+) -> anyhow::Result<(
+    notify::RecommendedWatcher,
+    tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
+)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if let Ok(e) = e
+            && !e.kind.is_access()
+        {
+            for p in e.paths {
+                if filter.relevant(&p) {
+                    let _ = tx.send(p);
+                }
+            }
+        }
+    })
+    .context("cannot watch files")?;
+    for (path, mode) in watched {
+        watcher
+            .watch(path, *mode)
+            .with_context(|| format!("cannot watch {}", path.display()))?;
+    }
+    Ok((watcher, rx))
 }
 
 /// The filter for a project: its packages, template and config.
