@@ -221,34 +221,13 @@ pub async fn execute(
             .context("the stack has no status")?;
         let text = status.as_str().to_owned();
         let settled = !text.ends_with("_IN_PROGRESS");
-        // Events come newest first; show the new ones oldest first.
-        if let Ok(events) = cfn.describe_stack_events().stack_name(stack).send().await {
-            let mut new: Vec<_> = events
-                .stack_events()
-                .iter()
-                .filter(|e| e.event_id().is_some_and(|id| !seen.contains(id)))
-                .collect();
-            new.reverse();
-            for e in new {
-                if let Some(id) = e.event_id() {
-                    seen.insert(id.to_owned());
-                }
-                let st = e.resource_status().map(|x| x.as_str()).unwrap_or("?");
-                let line = format!(
-                    "{} ({}) {st}{}",
-                    e.logical_resource_id().unwrap_or("?"),
-                    e.resource_type().unwrap_or("?"),
-                    e.resource_status_reason()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                on_event(&format!(
-                    "{:>6.1} s  {line}",
-                    started.elapsed().as_secs_f64()
-                ));
-                if st.ends_with("_FAILED") {
-                    failed.push(line);
-                }
+        for (line, is_failure) in new_events(cfn, stack, &mut seen).await {
+            on_event(&format!(
+                "{:>6.1} s  {line}",
+                started.elapsed().as_secs_f64()
+            ));
+            if is_failure {
+                failed.push(line);
             }
         }
         if settled {
@@ -275,4 +254,36 @@ pub async fn execute(
         tokio::time::sleep(interval).await;
         interval = (interval * 2).min(Duration::from_secs(5));
     }
+}
+
+/// The stack's events not in `seen` yet, oldest first, as `logical id (type) STATUS: reason`,
+/// each with whether it is a failure; `seen` takes them in. A failed read gives none (the
+/// caller polls again).
+pub async fn new_events(
+    cfn: &Client,
+    stack: &str,
+    seen: &mut std::collections::HashSet<String>,
+) -> Vec<(String, bool)> {
+    let Ok(events) = cfn.describe_stack_events().stack_name(stack).send().await else {
+        return Vec::new();
+    };
+    // Newest first: the new ones are shown oldest first.
+    events
+        .stack_events()
+        .iter()
+        .rev()
+        .filter(|e| e.event_id().is_some_and(|id| seen.insert(id.to_owned())))
+        .map(|e| {
+            let st = e.resource_status().map(|x| x.as_str()).unwrap_or("?");
+            let line = format!(
+                "{} ({}) {st}{}",
+                e.logical_resource_id().unwrap_or("?"),
+                e.resource_type().unwrap_or("?"),
+                e.resource_status_reason()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            );
+            (line, st.ends_with("_FAILED"))
+        })
+        .collect()
 }

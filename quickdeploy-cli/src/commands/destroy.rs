@@ -401,26 +401,10 @@ async fn delete_stack(
     };
     let mut failed = Vec::new();
     loop {
-        if let Ok(events) = cfn.describe_stack_events().stack_name(id).send().await {
-            // Newest first: show the new ones oldest first.
-            for e in events.stack_events().iter().rev() {
-                let Some(eid) = e.event_id() else { continue };
-                if !seen.insert(eid.to_owned()) {
-                    continue;
-                }
-                let st = e.resource_status().map(|x| x.as_str()).unwrap_or("?");
-                let line = format!(
-                    "{} ({}) {st}{}",
-                    e.logical_resource_id().unwrap_or("?"),
-                    e.resource_type().unwrap_or("?"),
-                    e.resource_status_reason()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                show(&line);
-                if st.ends_with("_FAILED") {
-                    failed.push(line);
-                }
+        for (line, is_failure) in crate::changeset::new_events(cfn, id, &mut seen).await {
+            show(&line);
+            if is_failure {
+                failed.push(line);
             }
         }
         let status = match cfn.describe_stacks().stack_name(id).send().await {
