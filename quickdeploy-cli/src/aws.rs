@@ -198,6 +198,16 @@ impl AwsArgs {
     }
 }
 
+/// Retries, configured once for every client: the SDK's standard mode (exponential backoff
+/// with jitter on throttles, 5xx and timeouts) with 5 attempts rather than 3, since Lambda's
+/// control plane throttles a burst of UpdateFunctionCode calls; callers do not retry
+/// throttles themselves.
+fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(std::time::Duration::from_millis(200))
+}
+
 /// Where calls go, for error messages: `AWS_ENDPOINT_URL` when set, else AWS itself.
 pub fn endpoint() -> String {
     match std::env::var("AWS_ENDPOINT_URL") {
@@ -240,6 +250,7 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
     }
     let config = loader
         .timeout_config(args.timeouts(args.read_timeout))
+        .retry_config(retry_config())
         .load()
         .await;
     if config.region().is_none() {
@@ -284,11 +295,75 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
     })
 }
 
+/// A failed AWS call: its message says what went wrong for people (see [`describe`]); the
+/// service's error code and the SDK error itself stay inspectable, so a caller can still tell
+/// a missing object or a throttle from anything else.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AwsError {
+    message: String,
+    code: Option<String>,
+    // Not `#[source]`: the message already says what the SDK error says, and anyhow's `{:#}`
+    // would repeat it.
+    sdk: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl AwsError {
+    /// The service's error code (`NoSuchKey`, `ResourceConflictException`), when it answered.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The SDK error, for a caller that needs more than the code.
+    pub fn sdk_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self.sdk.as_ref()
+    }
+
+    /// True when the service said it was throttling the caller.
+    pub fn is_throttle(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(
+                "TooManyRequestsException"
+                    | "ThrottlingException"
+                    | "Throttling"
+                    | "SlowDown"
+                    | "RequestLimitExceeded"
+            )
+        )
+    }
+}
+
+impl<E, R> From<aws_smithy_runtime_api::client::result::SdkError<E, R>> for AwsError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self {
+        use aws_sdk_s3::error::ProvideErrorMetadata as _;
+        Self {
+            message: describe(&e),
+            code: e.code().map(str::to_owned),
+            sdk: Box::new(e),
+        }
+    }
+}
+
+/// A failed call as an `anyhow::Error` that keeps the [`AwsError`]: `.map_err(aws::err)`.
+pub fn err<E, R>(e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    AwsError::from(e).into()
+}
+
 /// The error code and message of an SDK error, for messages people read. An error that never
 /// reached a service (timeout, refused connection, DNS) names the endpoint and what to check.
-pub fn describe<E>(e: &aws_sdk_s3::error::SdkError<E>) -> String
+pub fn describe<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
     use aws_sdk_s3::error::ProvideErrorMetadata as _;
     use aws_sdk_s3::error::SdkError;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter};
 use serde::Serialize;
@@ -76,7 +76,7 @@ pub async fn create(
     let created = call
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot create a change set for stack {stack}"))?;
     let id = created.id().unwrap_or(&name).to_owned();
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -88,7 +88,7 @@ pub async fn create(
             .stack_name(stack)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .context("cannot read the change set")?;
         match d.status() {
             Some(ChangeSetStatus::CreateComplete) => {
@@ -146,7 +146,7 @@ pub async fn discard(cfn: &Client, stack: &str, created: &Created) -> anyhow::Re
             .stack_name(stack)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| format!("cannot delete the empty new stack {stack}"))?;
     }
     Ok(())
@@ -158,7 +158,7 @@ async fn delete(cfn: &Client, stack: &str, id: &str) -> anyhow::Result<()> {
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))?;
+        .map_err(crate::aws::err)?;
     Ok(())
 }
 
@@ -199,7 +199,7 @@ pub async fn execute(
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .context("cannot execute the change set")?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3600);
@@ -212,7 +212,7 @@ pub async fn execute(
             .stack_name(stack)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .context("cannot read the stack")?;
         let s = d.stacks().first().context("the stack disappeared")?;
         let status = s

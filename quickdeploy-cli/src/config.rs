@@ -163,17 +163,17 @@ impl Config {
 
 impl Project {
     /// The project's template, read and parsed; its folder (the template's paths are relative
-    /// to it). Errors are [`crate::exit::BadConfig`]: exit 2.
-    pub fn template(&self) -> Result<(crate::template::Template, PathBuf), crate::exit::BadConfig> {
+    /// to it). Errors are [`crate::error::BadConfig`]: exit 2.
+    pub fn template(&self) -> Result<(crate::template::Template, PathBuf), crate::error::BadConfig> {
         let path = self.path(&self.config.template);
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            crate::exit::BadConfig(format!(
+            crate::error::BadConfig(format!(
                 "cannot read the template {}: {e}: fix `template` in quickdeploy.toml",
                 path.display()
             ))
         })?;
         let template = crate::template::Template::parse(&text)
-            .map_err(|e| crate::exit::BadConfig(format!("template {}: {e}", path.display())))?;
+            .map_err(|e| crate::error::BadConfig(format!("template {}: {e}", path.display())))?;
         let dir = path
             .parent()
             .map(Path::to_owned)

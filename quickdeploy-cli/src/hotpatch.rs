@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +61,7 @@ pub async fn load(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> anyhow:
             Ok(serde_json::from_slice(&body.into_bytes()).unwrap_or_default())
         }
         Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(Record::new()),
-        Err(e) => Err(anyhow!(crate::aws::describe(&e)))
+        Err(e) => Err(crate::aws::err(e))
             .with_context(|| format!("cannot read s3://{bucket}/{}", key(stack))),
     }
 }
@@ -85,7 +85,7 @@ pub async fn add(
         .body(ByteStream::from(serde_json::to_vec_pretty(&record)?))
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot write s3://{bucket}/{}", key(stack)))?;
     Ok(())
 }
@@ -97,7 +97,7 @@ pub async fn clear(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> anyhow
         .key(key(stack))
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot clear s3://{bucket}/{}", key(stack)))?;
     Ok(())
 }

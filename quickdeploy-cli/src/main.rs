@@ -1,37 +1,10 @@
-//! `quickdeploy`: deploy a code change to AWS Lambda in seconds.
-//!
-//! Each sub-command lives in its own module under `commands/`. The pure decisions (what
-//! changed, what kind of change it is, which functions share an artifact) live in `diff`,
-//! `classify` and `plan`, apart from the I/O (`scan` for the disk; `stack`, `remote`, `patch`,
-//! `update` and `changeset` for AWS), so they are tested without servers.
-
-mod aws;
-mod changeset;
-mod classify;
-mod commands;
-mod config;
-mod consent;
-mod diff;
-mod exit;
-mod hotpatch;
-mod inspect;
-mod limits;
-mod manifest;
-mod output;
-mod package;
-mod patch;
-mod plan;
-mod remote;
-mod scan;
-mod stack;
-mod template;
-mod update;
-mod upload;
-mod watch;
+//! `quickdeploy`: parses the command line and dispatches to the library's `commands`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quickdeploy::commands;
+use quickdeploy::error::{self, Error, Outcome};
 
 /// Deploy code changes to AWS Lambda in seconds, by patching the deployed zip artifact.
 ///
@@ -70,6 +43,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let json = cli.command.json();
     let outcome = match cli.command {
         Command::PatchZip(args) => commands::patch_zip::run(args),
         Command::Init(args) => commands::init::run(args),
@@ -81,15 +55,28 @@ fn main() -> ExitCode {
         Command::Bootstrap(args) => block_on(commands::bootstrap::run(args), true),
         Command::Destroy(args) => block_on(commands::destroy::run(args), true),
     };
-    exit::report(outcome)
+    error::finish(outcome, json)
+}
+
+impl Command {
+    /// Whether the command prints JSON: its error is then a JSON document too.
+    fn json(&self) -> bool {
+        match self {
+            Command::Deploy(a) => a.json(),
+            Command::Watch(a) => a.json(),
+            Command::Status(a) => a.json(),
+            Command::Full(a) => a.json(),
+            Command::Bootstrap(a) => a.json(),
+            Command::Destroy(a) => a.json(),
+            Command::PatchZip(a) => a.json(),
+            Command::Init(_) => false,
+        }
+    }
 }
 
 /// Runs an AWS command on a fresh async runtime. With `interruptible`, Ctrl-C stops it and
 /// clears the spinner line it may have drawn, so no remnant is left on the terminal.
-fn block_on(
-    command: impl Future<Output = Result<(), exit::Failure>>,
-    interruptible: bool,
-) -> Result<(), exit::Failure> {
+fn block_on(command: impl Future<Output = Outcome>, interruptible: bool) -> Outcome {
     match tokio::runtime::Runtime::new() {
         Ok(rt) if interruptible => rt.block_on(async {
             tokio::select! {
@@ -98,24 +85,15 @@ fn block_on(
                     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                         eprint!("\r\x1b[2K");
                     }
-                    Err(exit::Failure {
-                        code: exit::INTERRUPTED,
-                        kind: "Interrupted",
-                        error: anyhow::anyhow!(
-                            "interrupted: what was under way may be half done; `quickdeploy status` shows what is live"
-                        ),
-                        json: false,
-                    })
+                    Err(Error::Interrupted)
                 }
             }
         }),
         Ok(rt) => rt.block_on(command),
-        Err(e) => Err(exit::Failure {
-            code: exit::FAILED,
-            kind: "Runtime",
-            error: anyhow::anyhow!(e).context("cannot start the async runtime"),
-            json: false,
-        }),
+        Err(e) => Err(Error::failed(
+            "Runtime",
+            anyhow::anyhow!(e).context("cannot start the async runtime"),
+        )),
     }
 }
 

@@ -183,7 +183,7 @@ async fn stage_if_needed(
             .body(ByteStream::from(put.data.clone()))
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| {
                 format!(
                     "cannot stage {} at s3://{}/{key}",
@@ -208,7 +208,7 @@ async fn unstage(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> anyh
         .iter()
         .map(|k| s3.delete_object().bucket(bucket).key(k).send());
     for r in futures::future::join_all(deletes).await {
-        r.map_err(|e| anyhow!(crate::aws::describe(&e)))?;
+        r.map_err(crate::aws::err)?;
     }
     Ok(())
 }

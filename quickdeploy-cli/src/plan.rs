@@ -95,6 +95,12 @@ pub fn check_config_functions(local: &Template, config: &Config) -> Result<(), U
     Ok(())
 }
 
+/// Why the functions cannot be grouped by artifact: the user's template or config must change
+/// (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
 /// Groups the functions of `local` by the artifact the deployed stack gives them.
 /// `root` is the project root, `template_dir` the folder the template's paths are relative to.
 pub fn plan(
@@ -103,7 +109,7 @@ pub fn plan(
     config: &Config,
     root: &Path,
     template_dir: &Path,
-) -> Result<Plan, String> {
+) -> Result<Plan, PlanError> {
     let deployed_fns: BTreeMap<String, _> = deployed
         .template
         .functions()
@@ -158,12 +164,12 @@ pub fn plan(
         let key = (artifact.bucket.clone(), artifact.key.clone());
         match groups.get_mut(&key) {
             Some(g) if g.package != package => {
-                return Err(format!(
+                return Err(PlanError(format!(
                     "functions {} and {id} share the artifact {artifact} but have different packages ({} and {}): give them the same package settings, or separate artifacts",
                     g.functions[0].logical_id,
                     g.package.folder.display(),
                     package.folder.display()
-                ));
+                )));
             }
             Some(g) => g.functions.push(target),
             None => {
@@ -329,6 +335,6 @@ Resources:
             Path::new("/p"),
         )
         .expect_err("A and B share an artifact but not a package");
-        assert!(err.contains("share the artifact"), "{err}");
+        assert!(err.0.contains("share the artifact"), "{err}");
     }
 }

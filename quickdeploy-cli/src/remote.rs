@@ -75,7 +75,7 @@ pub async fn head(s3: &aws_sdk_s3::Client, at: &S3Object) -> anyhow::Result<Head
                     "artifact {at} does not exist: deploy the stack with `quickdeploy full` first"
                 )
             } else {
-                anyhow!(crate::aws::describe(&e))
+                crate::aws::err(e)
                     .context(format!("cannot read artifact {at} (HeadObject)"))
             }
         })?;
@@ -122,7 +122,7 @@ pub async fn get_remote(
                 .filter(|m| m.format == FORMAT))
         }
         Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(None),
-        Err(e) => Err(anyhow!(crate::aws::describe(&e)))
+        Err(e) => Err(crate::aws::err(e))
             .with_context(|| format!("cannot read s3://{}/{key}", at.bucket)),
     }
 }
@@ -138,7 +138,7 @@ pub async fn put_remote(s3: &aws_sdk_s3::Client, m: &Manifest) -> anyhow::Result
         .body(ByteStream::from(body))
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot write s3://{}/{key}", m.bucket))?;
     Ok(())
 }
@@ -157,7 +157,7 @@ async fn from_artifact(
     let bytes = get
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot read artifact {at}"))?
         .body
         .collect()

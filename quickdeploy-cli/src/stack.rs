@@ -47,7 +47,7 @@ pub async fn describe(
             return Ok(None);
         }
         Err(e) => {
-            return Err(anyhow!(crate::aws::describe(&e)))
+            return Err(crate::aws::err(e))
                 .with_context(|| format!("cannot read stack {stack} (DescribeStacks)"));
         }
     };
@@ -81,7 +81,7 @@ pub async fn describe(
         .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
         .collect();
     let body = template
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot read stack {stack}'s template (GetTemplate)"))?
         .template_body()
         .unwrap_or_default()
@@ -90,7 +90,7 @@ pub async fn describe(
         .map_err(|e| anyhow!(e))
         .with_context(|| format!("stack {stack}'s deployed template"))?;
     let physical = resources
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| format!("cannot list stack {stack}'s resources (DescribeStackResources)"))?
         .stack_resources()
         .iter()

@@ -38,7 +38,7 @@ where
 {
     use aws_sdk_s3::error::ProvideErrorMetadata as _;
     if e.code() == Some("NoSuchBucket") {
-        anyhow!(crate::exit::BadConfig(format!(
+        anyhow!(crate::error::BadConfig(format!(
             "bucket {bucket} does not exist: fix `artifact_bucket` in quickdeploy.toml, or make it with `quickdeploy bootstrap --bucket {bucket}`"
         )))
     } else {
@@ -121,7 +121,7 @@ pub async fn upload(
                 .body(body(file, offset, len).await?)
                 .send()
                 .await
-                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .map_err(crate::aws::err)
                 .with_context(|| format!("cannot upload part {n} of {at}"))?;
             bar.inc(len);
             anyhow::Ok(
@@ -148,7 +148,7 @@ pub async fn upload(
             )
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| format!("cannot complete the upload of {at}")),
         Err(e) => Err(e),
     };

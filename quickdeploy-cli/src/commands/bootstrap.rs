@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::aws::AwsArgs;
 use crate::changeset;
 use crate::config::DEFAULT_PATCHER;
-use crate::exit::{BAD_INPUT, FAILED, Failure};
+use crate::error::{Error, Exit};
 use crate::manifest::sha256_hex;
 use crate::output::short_sha;
 
@@ -66,24 +66,16 @@ pub struct Args {
     /// The patcher stack's name.
     #[arg(long, default_value = STACK, value_name = "NAME")]
     stack: String,
-    /// Output: human, or json (one document on stdout).
-    #[arg(long, value_parser = ["human", "json"], value_name = "FORMAT")]
-    output: Option<String>,
-    /// Same as --output json.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    out: super::OutputArgs,
     #[command(flatten)]
     aws: AwsArgs,
 }
 
 impl Args {
     /// JSON output: --output decides when given, as in the other commands.
-    fn json(&self) -> bool {
-        match self.output.as_deref() {
-            Some("json") => true,
-            Some(_) => false,
-            None => self.json,
-        }
+    pub fn json(&self) -> bool {
+        self.out.json(false)
     }
 }
 
@@ -157,7 +149,7 @@ struct Report {
 }
 
 /// Runs `bootstrap`.
-pub async fn run(args: Args) -> Result<(), Failure> {
+pub async fn run(args: Args) -> crate::error::Outcome {
     let json = args.json();
     let read = |p: &std::path::Path| {
         std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
@@ -175,28 +167,13 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             find_package(&package_dirs(), &args.arch).and_then(|p| read(&p).map(|zip| (zip, p)))
         }
     }
-    .map_err(|e| Failure {
-        code: BAD_INPUT,
-        kind: "BadInput",
-        error: e,
-        json,
-    })?;
+    .map_err(|e| Error::new(Exit::BadInput, "BadInput", e))?;
     let clients = crate::aws::clients(&args.aws, None)
         .await
-        .map_err(|e| Failure {
-            code: BAD_INPUT,
-            kind: "BadAwsConfig",
-            error: e,
-            json,
-        })?;
+        .map_err(|e| Error::new(Exit::BadInput, "BadAwsConfig", e))?;
     let report = bootstrap(&args, &clients, zip, source.display().to_string())
         .await
-        .map_err(|e| Failure {
-            code: FAILED,
-            kind: "BootstrapFailed",
-            error: e,
-            json,
-        })?;
+        .map_err(|e| Error::new(Exit::Failed, "BootstrapFailed", e))?;
     if json {
         println!(
             "{}",
@@ -237,9 +214,9 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         }
     }
     if report.ok {
-        Ok(())
+        Ok(Exit::Success)
     } else {
-        Err(Failure::quiet(FAILED))
+        Ok(Exit::Failed)
     }
 }
 
@@ -265,7 +242,7 @@ async fn bootstrap(
                 .get_caller_identity()
                 .send()
                 .await
-                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .map_err(crate::aws::err)
                 .context("cannot tell the account (sts:GetCallerIdentity)")?
                 .account()
                 .context("GetCallerIdentity named no account")?
@@ -294,7 +271,7 @@ async fn bootstrap(
                 .body(ByteStream::from(zip))
                 .send()
                 .await
-                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .map_err(crate::aws::err)
                 .with_context(|| format!("cannot upload the patcher to s3://{bucket}/{key}"))?;
             (
                 put.version_id().map(str::to_owned).filter(|v| v != "null"),

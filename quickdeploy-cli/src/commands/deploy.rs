@@ -7,11 +7,11 @@ use anyhow::anyhow;
 use serde::Serialize;
 use zipedit::event::PatchAnswer;
 
-use crate::aws::{AwsArgs, Clients, clients};
+use crate::aws::Clients;
 use crate::classify::Change;
 use crate::config::Project;
 use crate::consent::{self, Consent};
-use crate::exit::{BAD_INPUT, FAILED, Failure, NEEDS_FULL};
+use crate::error::{Error, Exit};
 use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
 use crate::manifest::{self, FORMAT, Manifest};
@@ -45,7 +45,7 @@ Exit codes: 0 every function live (or nothing to do), 1 a function or patch fail
 2 bad usage or configuration, 3 a full deploy is needed and --no-fallback refused it.")]
 pub struct Args {
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub common: super::CommonArgs,
     /// Run the patch on this machine instead of through the zipedit Lambda.
     #[arg(long)]
     pub local: bool,
@@ -81,68 +81,6 @@ pub struct Args {
     /// Let a fallback full deploy remove or replace resources (not implied by --yes).
     #[arg(long)]
     pub allow_removals: bool,
-}
-
-/// Options shared by the commands that read a project.
-#[derive(Debug, clap::Args)]
-pub struct CommonArgs {
-    /// quickdeploy.toml to use (default: found in this folder or above).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The stack to deploy, instead of quickdeploy.toml's `stack` (one project, several
-    /// stages).
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
-    /// Output: human, or json (one document on stdout; `watch`: one line per round).
-    #[arg(long, value_parser = ["human", "json"], value_name = "FORMAT")]
-    pub output: Option<String>,
-    /// Same as --output json.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub aws: AwsArgs,
-}
-
-impl CommonArgs {
-    /// JSON output, given whether the command defaults to it.
-    pub fn json(&self, default: bool) -> bool {
-        match self.output.as_deref() {
-            Some("json") => true,
-            Some(_) => false,
-            None => self.json || default,
-        }
-    }
-
-    /// Loads the project (exit 2 on a bad config).
-    pub fn project(&self, json: bool) -> Result<Project, Failure> {
-        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let mut project = Project::load(self.config.as_deref(), &cwd).map_err(|e| Failure {
-            code: BAD_INPUT,
-            kind: "BadConfig",
-            error: anyhow!(e),
-            json,
-        })?;
-        if let Some(stack) = &self.stack {
-            project.config.stack.clone_from(stack);
-        }
-        Ok(project)
-    }
-
-    /// The AWS clients (exit 2 when there is no region or a bad endpoint).
-    pub async fn clients(
-        &self,
-        patcher_endpoint: Option<&str>,
-        json: bool,
-    ) -> Result<Clients, Failure> {
-        clients(&self.aws, patcher_endpoint)
-            .await
-            .map_err(|e| Failure {
-                code: BAD_INPUT,
-                kind: "BadAwsConfig",
-                error: e,
-                json,
-            })
-    }
 }
 
 /// One artifact in the report.
@@ -241,26 +179,33 @@ pub struct Report {
     pub timings_ms: Timings,
 }
 
+impl Args {
+    /// JSON output.
+    pub fn json(&self) -> bool {
+        self.common.json(self.ci)
+    }
+}
+
 /// Runs `deploy`.
-pub async fn run(args: Args) -> Result<(), Failure> {
+pub async fn run(args: Args) -> crate::error::Outcome {
     let json = args.common.json(args.ci);
-    let project = args.common.project(json)?;
+    let project = args.common.project()?;
     let patcher_endpoint = if args.local {
         None
     } else {
         args.patcher_endpoint.as_deref()
     };
-    let clients = args.common.clients(patcher_endpoint, json).await?;
+    let clients = args.common.clients(patcher_endpoint).await?;
     let out = Output::new(json);
     let report = deploy(&args, project, &clients, &out)
         .await
-        .map_err(|e| Failure::from_error(e, "DeployFailed", json))?;
+        .map_err(|e| Error::classify(e, "DeployFailed"))?;
     out.deploy_report(&report);
     match report.outcome {
-        "needs-full" => Err(Failure::quiet(NEEDS_FULL)),
-        "failed" => Err(Failure::quiet(FAILED)),
-        "full" if report.full.as_ref().is_some_and(|f| !f.ok) => Err(Failure::quiet(FAILED)),
-        _ => Ok(()),
+        "needs-full" => Ok(Exit::NeedsFull),
+        "failed" => Ok(Exit::Failed),
+        "full" if report.full.as_ref().is_some_and(|f| !f.ok) => Ok(Exit::Failed),
+        _ => Ok(Exit::Success),
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::aws::AwsArgs;
 use crate::commands::bootstrap::STACK;
-use crate::exit::{BAD_INPUT, FAILED, Failure, NEEDS_FULL};
+use crate::error::{Error, Exit};
 
 /// S3 DeleteObjects takes at most this many keys per call.
 const DELETE_BATCH: usize = 1000;
@@ -46,12 +46,8 @@ pub struct Args {
     /// Remove without asking.
     #[arg(long, short = 'y')]
     yes: bool,
-    /// Output: human, or json (one document on stdout).
-    #[arg(long, value_parser = ["human", "json"], value_name = "FORMAT")]
-    output: Option<String>,
-    /// Same as --output json.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    out: super::OutputArgs,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -83,34 +79,27 @@ struct Plan {
     bucket: Option<(String, u64, u64)>,
 }
 
+impl Args {
+    /// JSON output: --output decides when given, as in the other commands.
+    pub fn json(&self) -> bool {
+        self.out.json(false)
+    }
+}
+
 /// Runs `destroy`.
-pub async fn run(args: Args) -> Result<(), Failure> {
-    let json = match args.output.as_deref() {
-        Some("json") => true,
-        Some(_) => false,
-        None => args.json,
-    };
-    let fail = |code: u8, kind: &'static str| {
-        move |error: anyhow::Error| Failure {
-            code,
-            kind,
-            error,
-            json,
-        }
+pub async fn run(args: Args) -> crate::error::Outcome {
+    let json = args.json();
+    let fail = |code: Exit, kind: &'static str| {
+        move |error: anyhow::Error| Error::new(code, kind, error)
     };
     let clients = crate::aws::clients(&args.aws, None)
         .await
-        .map_err(fail(BAD_INPUT, "BadAwsConfig"))?;
-    let plan = plan(&clients, &args).await.map_err(|(code, e)| Failure {
-        code,
-        kind: if code == BAD_INPUT {
+        .map_err(fail(Exit::BadInput, "BadAwsConfig"))?;
+    let plan = plan(&clients, &args).await.map_err(|(code, e)| Error::new(code, if code == Exit::BadInput {
             "BucketNotFound"
         } else {
             "DestroyFailed"
-        },
-        error: e,
-        json,
-    })?;
+        }, e))?;
     let mut report = Report {
         ok: true,
         outcome: "nothing",
@@ -123,20 +112,20 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         if !json {
             eprintln!("stack {} does not exist: nothing to remove", args.stack);
         }
-        return Ok(());
+        return Ok(Exit::Success);
     }
-    consent(&args, &plan).map_err(fail(NEEDS_FULL, "Refused"))?;
+    consent(&args, &plan).map_err(fail(Exit::NeedsFull, "Refused"))?;
     if let Some(id) = &plan.stack_id {
         let status = delete_stack(&clients.cfn, &args.stack, id, json)
             .await
-            .map_err(fail(FAILED, "DestroyFailed"))?;
+            .map_err(fail(Exit::Failed, "DestroyFailed"))?;
         report.stack_deleted = true;
         report.stack_status = Some(status);
     }
     if let Some((bucket, _, _)) = &plan.bucket {
         let emptied = empty_bucket(&clients.s3, bucket, json)
             .await
-            .map_err(fail(FAILED, "DestroyFailed"))?;
+            .map_err(fail(Exit::Failed, "DestroyFailed"))?;
         report.versions_deleted = emptied.versions;
         report.delete_markers_deleted = emptied.markers;
         report.uploads_aborted = emptied.uploads;
@@ -146,19 +135,19 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| {
                 format!(
                     "cannot delete bucket {bucket} (s3:DeleteBucket); if something wrote to it \
                      meanwhile, run destroy again"
                 )
             })
-            .map_err(fail(FAILED, "DestroyFailed"))?;
+            .map_err(fail(Exit::Failed, "DestroyFailed"))?;
         report.bucket_deleted = true;
     }
     report.outcome = "destroyed";
     print(&report, json);
-    Ok(())
+    Ok(Exit::Success)
 }
 
 fn print(report: &Report, json: bool) {
@@ -190,8 +179,8 @@ fn print(report: &Report, json: bool) {
 
 /// Reads what would be removed. A named bucket that does not exist is a usage error: the
 /// user meant something else, and nothing has been changed yet: exit 2 for it, 1 otherwise.
-async fn plan(clients: &crate::aws::Clients, args: &Args) -> Result<Plan, (u8, anyhow::Error)> {
-    let failed = |e: anyhow::Error| (FAILED, e);
+async fn plan(clients: &crate::aws::Clients, args: &Args) -> Result<Plan, (Exit, anyhow::Error)> {
+    let failed = |e: anyhow::Error| (Exit::Failed, e);
     let cfn = &clients.cfn;
     let stack_id = match cfn.describe_stacks().stack_name(&args.stack).send().await {
         Ok(d) => d
@@ -209,7 +198,7 @@ async fn plan(clients: &crate::aws::Clients, args: &Args) -> Result<Plan, (u8, a
             None
         }
         Err(e) => {
-            return Err(failed(anyhow!(crate::aws::describe(&e)).context(format!(
+            return Err(failed(crate::aws::err(e).context(format!(
                 "cannot read stack {} (cloudformation:DescribeStacks)",
                 args.stack
             ))));
@@ -222,7 +211,7 @@ async fn plan(clients: &crate::aws::Clients, args: &Args) -> Result<Plan, (u8, a
             .stack_name(&args.stack)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| {
                 format!(
                     "cannot list the resources of stack {} (cloudformation:DescribeStackResources)",
@@ -244,10 +233,10 @@ async fn plan(clients: &crate::aws::Clients, args: &Args) -> Result<Plan, (u8, a
         Some(b) => {
             if let Err(e) = clients.s3.head_bucket().bucket(b).send().await {
                 let not_found = e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-                let why = anyhow!(crate::aws::describe(&e));
+                let why = crate::aws::err(e);
                 if not_found {
                     return Err((
-                        BAD_INPUT,
+                        Exit::BadInput,
                         why.context(format!(
                             "bucket {b} not found (s3:HeadBucket): check the name given to --delete-bucket; nothing was changed"
                         )),
@@ -281,7 +270,7 @@ async fn count_versions(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result
             .set_version_id_marker(version_marker.take())
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| {
                 format!("cannot list the versions in {bucket} (s3:ListBucketVersions)")
             })?;
@@ -384,7 +373,7 @@ async fn delete_stack(
         .stack_name(id)
         .send()
         .await
-        .map_err(|e| anyhow!(crate::aws::describe(&e)))
+        .map_err(crate::aws::err)
         .with_context(|| {
             format!(
                 "cannot delete stack {stack} (cloudformation:DeleteStack); if termination \
@@ -418,7 +407,7 @@ async fn delete_stack(
                 "DELETE_COMPLETE".to_owned()
             }
             Err(e) => {
-                return Err(anyhow!(crate::aws::describe(&e))).with_context(|| {
+                return Err(crate::aws::err(e)).with_context(|| {
                     format!("cannot read stack {stack} while it is deleted (DescribeStacks)")
                 });
             }
@@ -478,7 +467,7 @@ async fn abort_uploads(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| {
                 format!(
                     "cannot list unfinished uploads in {bucket} (s3:ListBucketMultipartUploads)"
@@ -498,7 +487,7 @@ async fn abort_uploads(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<
                 .upload_id(id)
                 .send()
                 .await
-                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .map_err(crate::aws::err)
                 .with_context(|| {
                     format!(
                         "cannot abort the upload of s3://{bucket}/{key} (s3:AbortMultipartUpload)"
@@ -527,7 +516,7 @@ async fn delete_versions(
             .max_keys(DELETE_BATCH as i32)
             .send()
             .await
-            .map_err(|e| anyhow!(crate::aws::describe(&e)))
+            .map_err(crate::aws::err)
             .with_context(|| {
                 format!("cannot list the versions in {bucket} (s3:ListBucketVersions)")
             })?;
@@ -561,7 +550,7 @@ async fn delete_versions(
                 )
                 .send()
                 .await
-                .map_err(|e| anyhow!(crate::aws::describe(&e)))
+                .map_err(crate::aws::err)
                 .with_context(|| {
                     format!("cannot delete object versions in {bucket} (s3:DeleteObjectVersion)")
                 })?;

@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::aws::Clients;
 use crate::changeset::{self, Planned};
-use crate::commands::deploy::CommonArgs;
+use crate::commands::CommonArgs;
 use crate::config::Project;
 use crate::consent::{self, Consent, Decision};
-use crate::exit::{BAD_INPUT, FAILED, Failure, NEEDS_FULL};
+use crate::error::{Error, Exit};
 use crate::inspect::ms;
 use crate::manifest::{self, FORMAT, Manifest};
 use crate::output::short_sha;
@@ -105,22 +105,24 @@ pub struct Report {
     pub timings_ms: BTreeMap<&'static str, f64>,
 }
 
+impl Args {
+    /// JSON output.
+    pub fn json(&self) -> bool {
+        self.common.json(self.ci)
+    }
+}
+
 /// Runs `full`.
-pub async fn run(args: Args) -> Result<(), Failure> {
+pub async fn run(args: Args) -> crate::error::Outcome {
     let json = args.common.json(args.ci);
-    let project = args.common.project(json)?;
-    let clients = args.common.clients(None, json).await?;
-    let fail = |code, kind, error| Failure {
-        code,
-        kind,
-        error,
-        json,
-    };
+    let project = args.common.project()?;
+    let clients = args.common.clients(None).await?;
+    let fail = |code, kind, error| Error::new(code, kind, error);
     let mut params = Vec::new();
     for p in &args.parameters {
         let (k, v) = p.split_once('=').ok_or_else(|| {
             fail(
-                BAD_INPUT,
+                Exit::BadInput,
                 "BadUsage",
                 anyhow!("--parameter {p:?}: write it as KEY=VALUE"),
             )
@@ -134,12 +136,12 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     };
     let report = full(&project, &clients, &params, consent, args.dry_run, json)
         .await
-        .map_err(|e| Failure::from_error(e, "FullDeployFailed", json))?;
+        .map_err(|e| Error::classify(e, "FullDeployFailed"))?;
     print(&report, json);
     match report.outcome {
-        _ if report.ok => Ok(()),
-        "refused" => Err(Failure::quiet(NEEDS_FULL)),
-        _ => Err(Failure::quiet(FAILED)),
+        _ if report.ok => Ok(Exit::Success),
+        "refused" => Ok(Exit::NeedsFull),
+        _ => Ok(Exit::Failed),
     }
 }
 
@@ -168,7 +170,7 @@ pub fn print(report: &Report, json: bool) {
                 report.error.as_deref().unwrap_or("no consent")
             ),
             "failed" => format!(
-                "FAILED: {}",
+                "Exit::Failed: {}",
                 report
                     .error
                     .as_deref()
@@ -288,7 +290,7 @@ async fn artifact_bucket(project: &Project, clients: &Clients) -> anyhow::Result
     stack::parameter(&clients.cfn, crate::commands::bootstrap::STACK, "CodeBucket")
         .await
         .ok_or_else(|| {
-            crate::exit::BadConfig(
+            crate::error::BadConfig(
                 "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
             )
             .into()

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 
 use crate::config::FILE_NAME;
-use crate::exit::{BAD_INPUT, Failure};
+use crate::error::{Error, Exit};
 use crate::template::{CodeLocation, Template};
 
 /// Write a commented quickdeploy.toml for the template in this folder.
@@ -43,13 +43,8 @@ const CANDIDATES: &[&str] = &[
 ];
 
 /// Runs `init`.
-pub fn run(args: Args) -> Result<(), Failure> {
-    let bad = |e: anyhow::Error| Failure {
-        code: BAD_INPUT,
-        kind: "BadInput",
-        error: e,
-        json: false,
-    };
+pub fn run(args: Args) -> crate::error::Outcome {
+    let bad = |e: anyhow::Error| Error::new(Exit::BadInput, "BadInput", e);
     let cwd = std::env::current_dir().map_err(|e| bad(anyhow!(e)))?;
     let target = cwd.join(FILE_NAME);
     if target.exists() && !args.force {
@@ -91,7 +86,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         parsed.functions().len(),
         template.display()
     );
-    Ok(())
+    Ok(Exit::Success)
 }
 
 fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) -> String {

@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow};
 use serde::Serialize;
 use zipedit::{ChangeSet, Mode, PatchOptions, PutFile, Report};
 
-use crate::exit::{BAD_INPUT, FAILED, Failure};
+use crate::error::{Error, Exit};
 
 /// Patch a local zip artifact: put files into it and delete entries from it.
 ///
@@ -82,18 +82,20 @@ fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e3 * 100.0).round() / 100.0
 }
 
+impl Args {
+    /// JSON output.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 /// Runs `patch-zip`.
-pub fn run(args: Args) -> Result<(), Failure> {
+pub fn run(args: Args) -> crate::error::Outcome {
     let json = args.json;
-    let fail = |code, kind, error| Failure {
-        code,
-        kind,
-        error,
-        json,
-    };
+    let fail = |code, kind, error| Error::new(code, kind, error);
     if !(0.0..=1.0).contains(&args.max_dead_ratio) {
         return Err(fail(
-            BAD_INPUT,
+            Exit::BadInput,
             "BadUsage",
             anyhow!(
                 "--max-dead-ratio must be between 0 and 1, got {}",
@@ -102,23 +104,23 @@ pub fn run(args: Args) -> Result<(), Failure> {
         ));
     }
     let started = Instant::now();
-    let changes = read_changes(&args).map_err(|e| fail(BAD_INPUT, "BadChange", e))?;
+    let changes = read_changes(&args).map_err(|e| fail(Exit::BadInput, "BadChange", e))?;
     let read_changes = ms(started);
 
     let t = Instant::now();
     let old = File::open(&args.old)
         .with_context(|| format!("cannot open {}", args.old.display()))
-        .map_err(|e| fail(BAD_INPUT, "BadInput", e))?;
+        .map_err(|e| fail(Exit::BadInput, "BadInput", e))?;
     let opts = PatchOptions {
         mode: args
             .mode
             .parse::<Mode>()
-            .map_err(|e| fail(BAD_INPUT, "BadUsage", anyhow!(e)))?,
+            .map_err(|e| fail(Exit::BadInput, "BadUsage", anyhow!(e)))?,
         max_dead_ratio: args.max_dead_ratio,
         ..PatchOptions::default()
     };
     let patched = zipedit::patch(&old, &changes, &opts).map_err(|e| {
-        let code = if e.is_bad_change() { BAD_INPUT } else { FAILED };
+        let code = if e.is_bad_change() { Exit::BadInput } else { Exit::Failed };
         let kind = e.kind();
         fail(
             code,
@@ -132,7 +134,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     write_atomically(&args.output, |out| {
         patched.write_to(&old, out).map_err(anyhow::Error::from)
     })
-    .map_err(|e| fail(FAILED, "WriteFailed", e))?;
+    .map_err(|e| fail(Exit::Failed, "WriteFailed", e))?;
     let write = ms(t);
 
     let out = Output {
@@ -153,7 +155,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     } else {
         print_human(&out);
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
 /// Reads every `--put*` file and builds the change set. A FILE that is a symbolic link must

@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-use crate::commands::deploy::{ArtifactReport, CommonArgs, artifact_report};
-use crate::exit::Failure;
+use crate::commands::CommonArgs;
+use crate::commands::deploy::{ArtifactReport, artifact_report};
+use crate::error::{Error, Exit};
 use crate::inspect::inspect;
 use crate::update;
 
@@ -56,14 +57,21 @@ struct Status {
     protected: Option<String>,
 }
 
+impl Args {
+    /// JSON output.
+    pub fn json(&self) -> bool {
+        self.common.json(false)
+    }
+}
+
 /// Runs `status`.
-pub async fn run(args: Args) -> Result<(), Failure> {
+pub async fn run(args: Args) -> crate::error::Outcome {
     let json = args.common.json(false);
-    let project = args.common.project(json)?;
-    let clients = args.common.clients(None, json).await?;
+    let project = args.common.project()?;
+    let clients = args.common.clients(None).await?;
     let seen = inspect(project, &clients)
         .await
-        .map_err(|e| Failure::from_error(e, "StatusFailed", json))?;
+        .map_err(|e| Error::classify(e, "StatusFailed"))?;
     let needs_full = seen.needs_full();
     let names = seen
         .groups
@@ -135,10 +143,10 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             "{}",
             serde_json::to_string_pretty(&status).unwrap_or_default()
         );
-        return Ok(());
+        return Ok(Exit::Success);
     }
     print_human(&status);
-    Ok(())
+    Ok(Exit::Success)
 }
 
 /// The status for people: the stack, each artifact and function, what deploy would do.

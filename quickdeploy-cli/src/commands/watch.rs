@@ -9,7 +9,7 @@ use notify::{RecursiveMode, Watcher as _};
 
 use crate::commands::deploy::{self, Report};
 use crate::config::{FILE_NAME, Project};
-use crate::exit::{FAILED, Failure};
+use crate::error::{Error, Exit};
 use crate::output::Output;
 use crate::template::Template;
 use crate::watch::{Filter, drain, next_batch};
@@ -47,22 +47,24 @@ pub struct Args {
     pub debounce_ms: u64,
 }
 
+impl Args {
+    /// JSON output.
+    pub fn json(&self) -> bool {
+        self.deploy.common.json(false)
+    }
+}
+
 /// Runs `watch` until Ctrl-C.
-pub async fn run(args: Args) -> Result<(), Failure> {
+pub async fn run(args: Args) -> crate::error::Outcome {
     let json = args.deploy.common.json(false);
-    let fail = |error| Failure {
-        code: FAILED,
-        kind: "WatchFailed",
-        error,
-        json,
-    };
-    let project = args.deploy.common.project(json)?;
+    let fail = |error| Error::new(Exit::Failed, "WatchFailed", error);
+    let project = args.deploy.common.project()?;
     let endpoint = if args.deploy.local {
         None
     } else {
         args.deploy.patcher_endpoint.as_deref()
     };
-    let clients = args.deploy.common.clients(endpoint, json).await?;
+    let clients = args.deploy.common.clients(endpoint).await?;
     // watch draws its own status line; deploy's spinner would fight it.
     let out = Output {
         spinner: false,
@@ -95,13 +97,13 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             None => tokio::select! {
                 b = next_batch(&mut rx, window) => match b {
                     Some(b) => b,
-                    None => return Ok(()),
+                    None => return Ok(Exit::Success),
                 },
                 Some(()) = keys.lines.recv(), if failed.is_some() => {
                     keys.armed = false;
                     failed.take().unwrap_or_default()
                 }
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = tokio::signal::ctrl_c() => return Ok(Exit::Success),
             },
         };
         round += 1;
@@ -110,10 +112,10 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             batch.len()
         ));
         // The config and template may have changed: read them afresh for every deploy.
-        let project = match args.deploy.common.project(json) {
+        let project = match args.deploy.common.project() {
             Ok(p) => p,
             Err(f) => {
-                announce(&out, round, &batch, Err(&format!("{:#}", f.error)));
+                announce(&out, round, &batch, Err(&f.to_string()));
                 continue;
             }
         };
@@ -125,9 +127,9 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             RoundEnd::Done(result, during) => (result, during),
             RoundEnd::Stop(result) => {
                 report(&out, round, &batch, result);
-                return Ok(());
+                return Ok(Exit::Success);
             }
-            RoundEnd::Abort => return Err(Failure::quiet(crate::exit::INTERRUPTED)),
+            RoundEnd::Abort => return Err(Error::Interrupted),
         };
         if !status.is_hidden() {
             status.enable_steady_tick(Duration::from_millis(120));
@@ -244,11 +246,11 @@ fn last_result(result: &anyhow::Result<Report>) -> String {
                 "nothing-to-deploy" => "nothing to deploy".to_owned(),
                 "full" => "full deploy".to_owned(),
                 "needs-full" => "needs a full deploy".to_owned(),
-                _ => "FAILED".to_owned(),
+                _ => "Exit::Failed".to_owned(),
             };
             format!("{verdict} in {:.0} ms", r.timings_ms.total)
         }
-        Err(_) => "FAILED".to_owned(),
+        Err(_) => "Exit::Failed".to_owned(),
     };
     format!(
         "last: {what} at {:02}:{:02}:{:02} UTC; waiting for changes",
@@ -294,7 +296,7 @@ fn announce(out: &Output, round: u64, batch: &BTreeSet<PathBuf>, result: Result<
     );
     match result {
         Ok(r) => out.deploy_report(r),
-        Err(e) => println!("FAILED: {e} (watching on; the next change, or Enter, retries)"),
+        Err(e) => println!("Exit::Failed: {e} (watching on; the next change, or Enter, retries)"),
     }
 }
 
