@@ -19,6 +19,7 @@ pub mod hotpatch;
 pub mod inspect;
 pub mod limits;
 pub mod manifest;
+pub mod ops;
 pub mod output;
 pub mod package;
 pub mod patch;

@@ -1,0 +1,1 @@
+//! `bootstrap`: work in progress (issue 11).

@@ -1,0 +1,1 @@
+//! `deploy`: work in progress (issue 11).

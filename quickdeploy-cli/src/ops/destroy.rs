@@ -1,0 +1,1 @@
+//! `destroy`: work in progress (issue 11).

@@ -1,0 +1,1 @@
+//! `full`: work in progress (issue 11).

@@ -1,0 +1,1 @@
+//! `init`: work in progress (issue 11).

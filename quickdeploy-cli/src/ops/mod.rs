@@ -1,0 +1,57 @@
+//! The work of each command, with its I/O injected: every function here takes its clients
+//! (`aws::Clients`) and typed options (never clap's structs), returns a typed report
+//! (`crate::report`), and prints nothing. What happens along the way reaches the caller as
+//! [`Event`]s through a [`Ui`], which the command renders (`crate::render`), the tests record,
+//! and `--json` ignores. No module here imports `commands`.
+
+pub mod bootstrap;
+pub mod deploy;
+pub mod destroy;
+pub mod full;
+pub mod init;
+pub mod patch_zip;
+pub mod status;
+pub mod watch;
+
+/// Something that happened during an operation, for people to see as it happens.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// What is under way now (a spinner's message).
+    Step(&'a str),
+    /// A function's state changed during a rollout (`InProgress`, `live`, a retry).
+    Function {
+        /// Function name.
+        name: &'a str,
+        /// Its new state, in a few words.
+        state: &'a str,
+    },
+    /// Something went wrong that does not stop the operation.
+    Warning(&'a str),
+    /// A line worth keeping on screen (a build command, a stack event, a fallback's reason).
+    Line(&'a str),
+}
+
+/// Where an operation's events go, and how it asks the user.
+pub trait Ui: Sync {
+    /// Hears an event.
+    fn event(&self, event: Event<'_>);
+
+    /// Asks a yes/no question on the terminal (only called when the operation's consent rules
+    /// allow asking, i.e. there is a terminal). The default answers no.
+    fn confirm(&self, _question: &str, _details: &[String]) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+
+    /// Whether long transfers should draw their own progress bars (on a terminal, not JSON).
+    fn bars(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Ui`] that hears nothing and answers no: for tests and machine callers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Ui for Silent {
+    fn event(&self, _event: Event<'_>) {}
+}

@@ -1,0 +1,1 @@
+//! `patch_zip`: work in progress (issue 11).

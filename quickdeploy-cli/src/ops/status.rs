@@ -1,0 +1,1 @@
+//! `status`: work in progress (issue 11).

@@ -1,0 +1,1 @@
+//! `watch`: work in progress (issue 11).
