@@ -39,6 +39,17 @@ pub enum Source {
     Artifact,
 }
 
+impl Source {
+    /// Its name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Remote => "remote",
+            Source::Artifact => "artifact",
+        }
+    }
+}
+
 /// Object metadata holding an uploaded package's CodeSha256, so `full` recognises an
 /// unchanged package by a HEAD.
 pub const CODE_SHA_META: &str = "quickdeploy-code-sha256";
@@ -75,8 +86,7 @@ pub async fn head(s3: &aws_sdk_s3::Client, at: &S3Object) -> anyhow::Result<Head
                     "artifact {at} does not exist: deploy the stack with `quickdeploy full` first"
                 )
             } else {
-                crate::aws::err(e)
-                    .context(format!("cannot read artifact {at} (HeadObject)"))
+                crate::aws::err(e).context(format!("cannot read artifact {at} (HeadObject)"))
             }
         })?;
     Ok(Head {
@@ -122,8 +132,9 @@ pub async fn get_remote(
                 .filter(|m| m.format == FORMAT))
         }
         Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(None),
-        Err(e) => Err(crate::aws::err(e))
-            .with_context(|| format!("cannot read s3://{}/{key}", at.bucket)),
+        Err(e) => {
+            Err(crate::aws::err(e)).with_context(|| format!("cannot read s3://{}/{key}", at.bucket))
+        }
     }
 }
 

@@ -1,6 +1,19 @@
-//! Everything the commands print, human and JSON, and how it reaches stdout.
+//! Everything the commands print: the reports for people (lines built from the typed reports
+//! of `crate::report`, tested as golden text), the reports as JSON, and the [`Terminal`] that
+//! shows an operation's progress. Lines go to stdout through [`print_line`], which ends
+//! quietly on a closed pipe; progress and questions go to stderr.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use serde::Serialize;
+use zipedit::event::PatchAnswer;
+
+use crate::ops::{Event, Ui};
+use crate::report::{
+    ArtifactReport, DeployOutcome, DeployReport, FullOutcome, FullReport, FunctionReport,
+    FunctionStatus, StatusAction, StatusReport, Uploaded,
+};
 
 /// Prints one line on stdout. A closed pipe (`quickdeploy status | head -1`) ends the output
 /// quietly instead of panicking as `println!` would; other write errors are ignored too, as
@@ -8,4 +21,670 @@ use std::io::Write as _;
 pub fn print_line(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
+}
+
+/// Prints lines on stdout.
+pub fn print_lines(lines: &[String]) {
+    for l in lines {
+        print_line(l);
+    }
+}
+
+/// Prints a report as one pretty JSON document.
+pub fn print_json(report: &impl Serialize) {
+    match serde_json::to_string_pretty(report) {
+        Ok(doc) => print_line(&doc),
+        Err(e) => {
+            print_line(&serde_json::json!({ "ok": false, "error": e.to_string() }).to_string())
+        }
+    }
+}
+
+/// A deploy report for people: artifacts, functions, errors several artifacts share, then
+/// the fallback or the verdict with phase times.
+pub fn deploy_lines(r: &DeployReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let names: Vec<&str> = r.artifacts.iter().map(|a| a.artifact.as_str()).collect();
+    let folder = common_folder(&names);
+    out.push(if folder.is_empty() {
+        format!("stack {}", r.stack)
+    } else {
+        format!("stack {}, artifacts in {folder}", r.stack)
+    });
+    for a in &r.artifacts {
+        artifact_lines(r, a, &a.artifact[folder.len()..], &mut out);
+    }
+    for f in &r.functions {
+        out.push(format!(
+            "  {:<8} {} ({}): {}",
+            f.status.as_str(),
+            f.logical_id,
+            f.name,
+            function_detail(r, f)
+        ));
+    }
+    shared_error_lines(r, &folder, &mut out);
+    for s in &r.not_served {
+        out.push(format!("  not served: {}: {}", s.logical_id, s.reason));
+    }
+    if let Some(full) = &r.full {
+        out.push("fell back to a full deploy, because:".into());
+        out.extend(r.needs_full.iter().map(|why| format!("  - {why}")));
+        out.extend(full_lines(full));
+        return out;
+    }
+    if !r.needs_full.is_empty() {
+        out.push(
+            "a full deploy is needed (run `quickdeploy full`, or deploy without --no-fallback):"
+                .into(),
+        );
+        out.extend(r.needs_full.iter().map(|why| format!("  - {why}")));
+    }
+    if let Some(why) = &r.refused {
+        out.push(format!("not falling back: {why}"));
+    }
+    let t = &r.timings_ms;
+    out.push(format!(
+        "{}. diff {:.0} ms, patch {:.0} ms, update {:.0} ms, wait {:.0} ms; total {:.0} ms",
+        verdict(r),
+        t.diff,
+        t.patch,
+        t.update,
+        t.wait,
+        t.total
+    ));
+    out
+}
+
+/// True when `error` is the error of more than one artifact: said once, at the end.
+fn shared(r: &DeployReport, error: &str) -> bool {
+    r.artifacts
+        .iter()
+        .filter(|a| a.error.as_deref() == Some(error))
+        .count()
+        > 1
+}
+
+fn artifact_lines(r: &DeployReport, a: &ArtifactReport, name: &str, out: &mut Vec<String>) {
+    if a.unchanged() {
+        out.push(format!("  {name}  unchanged"));
+        return;
+    }
+    out.push(format!(
+        "  {name}  {}: {} ({} hashed, manifest from {})",
+        a.change.describe(),
+        counts(a.added, a.modified, a.deleted),
+        plural(a.hashed, "file"),
+        a.manifest.as_str()
+    ));
+    out.extend(a.paths.iter().take(10).map(|p| format!("      {p}")));
+    if a.paths.len() > 10 {
+        out.push(format!("      ... and {} more", a.paths.len() - 10));
+    }
+    if let Some(p) = &a.patch {
+        out.push(format!("    {}", describe_patch(p)));
+    }
+    match &a.error {
+        Some(e) if shared(r, e) => out.push("    patch FAILED (why: below)".into()),
+        Some(e) => out.push(format!("    patch FAILED: {e}")),
+        None => {}
+    }
+}
+
+/// What happened to one function, in a few words.
+fn function_detail(r: &DeployReport, f: &FunctionReport) -> String {
+    match (&f.rollout, f.status) {
+        (Some(o), FunctionStatus::Updated) => {
+            let mut d = format!(
+                "update {:.0} ms, live after {:.0} ms more",
+                o.update_ms, o.wait_ms
+            );
+            if o.retries > 0 {
+                let s = if o.retries == 1 { "y" } else { "ies" };
+                d.push_str(&format!(", {} retr{s}", o.retries));
+            }
+            if let Some(v) = &o.version {
+                d.push_str(&format!(", version {v} -> {}", o.aliases.join(", ")));
+            }
+            d
+        }
+        _ => {
+            let artifact_error = f
+                .reason
+                .as_deref()
+                .and_then(|why| why.strip_prefix(crate::ops::deploy::NOT_PATCHED));
+            match artifact_error {
+                Some(e) if f.not_patched && shared(r, e) => {
+                    "its artifact was not patched (why: below)".to_owned()
+                }
+                _ => f.reason.clone().unwrap_or_default(),
+            }
+        }
+    }
+}
+
+/// Each error several artifacts share, once, with the artifacts it stopped.
+fn shared_error_lines(r: &DeployReport, folder: &str, out: &mut Vec<String>) {
+    let mut said: Vec<&str> = Vec::new();
+    for a in &r.artifacts {
+        let Some(e) = a.error.as_deref() else {
+            continue;
+        };
+        if !shared(r, e) || said.contains(&e) {
+            continue;
+        }
+        said.push(e);
+        let which: Vec<&str> = r
+            .artifacts
+            .iter()
+            .filter(|x| x.error.as_deref() == Some(e))
+            .map(|x| &x.artifact[folder.len()..])
+            .collect();
+        out.push(format!("patch FAILED for {}: {e}", which.join(", ")));
+    }
+}
+
+/// The last line's first words.
+fn verdict(r: &DeployReport) -> String {
+    match r.outcome {
+        DeployOutcome::Deployed => format!("deployed: {} function(s) updated", r.updated()),
+        DeployOutcome::NothingToDeploy => {
+            "nothing to deploy: every function runs its artifact".into()
+        }
+        DeployOutcome::NeedsFull => "not deployed: needs a full deploy".into(),
+        DeployOutcome::Full | DeployOutcome::Failed => {
+            let failed = r.count(FunctionStatus::Failed);
+            let live = r.functions.len() - failed;
+            format!("FAILED: {live} function(s) live, {failed} failed")
+        }
+    }
+}
+
+/// One line about a patch, for people.
+pub fn describe_patch(a: &PatchAnswer) -> String {
+    let how = match a.mode {
+        zipedit::Strategy::Append => "patched by append",
+        zipedit::Strategy::Rewrite => "patched by rewrite",
+        zipedit::Strategy::Unchanged => "nothing to write",
+    };
+    format!(
+        "{how} in {:.0} ms: {} through the patcher, {} copied by S3; CodeSha256 {}",
+        a.timings_ms.total,
+        human_bytes(a.read_bytes + a.written_bytes),
+        human_bytes(a.copied_bytes),
+        short_sha(&a.code_sha256)
+    )
+}
+
+/// A full deploy's end, for people: what it reconciled and its verdict with its time (the
+/// packages and the change set were shown as they happened).
+pub fn full_lines(report: &FullReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if !report.reconciled.is_empty() {
+        out.push(format!(
+            "  reconciled hot-patched function(s): {}",
+            report.reconciled.join(", ")
+        ));
+    }
+    let verdict = match report.outcome {
+        FullOutcome::NothingToDeploy => "nothing to deploy: the stack is up to date".to_owned(),
+        FullOutcome::Cancelled => "cancelled: nothing was executed".to_owned(),
+        FullOutcome::DryRun => {
+            "dry run: the change set was shown and deleted, nothing executed".to_owned()
+        }
+        FullOutcome::Refused => format!(
+            "REFUSED, nothing was executed: {}",
+            report.error.as_deref().unwrap_or("no consent")
+        ),
+        FullOutcome::Failed => format!(
+            "FAILED: {}",
+            report
+                .error
+                .as_deref()
+                .unwrap_or("the stack did not deploy")
+        ),
+        FullOutcome::Deployed => format!(
+            "stack {} is {}",
+            report.stack,
+            report.status.as_deref().unwrap_or("?")
+        ),
+    };
+    let total = report.timings_ms.get("total").copied().unwrap_or_default();
+    out.push(match report.timings_ms.get("answer") {
+        Some(answer) => format!("{verdict} ({total:.0} ms, and {answer:.0} ms answering)"),
+        None => format!("{verdict} ({total:.0} ms)"),
+    });
+    out
+}
+
+/// The packages of a full deploy, as they are uploaded.
+pub fn uploaded_lines(uploaded: &[Uploaded]) -> Vec<String> {
+    uploaded
+        .iter()
+        .map(|a| {
+            format!(
+                "  {} {} ({}; CodeSha256 {}) for {}",
+                if a.uploaded { "uploaded " } else { "unchanged" },
+                a.artifact,
+                human_bytes(a.size),
+                short_sha(&a.code_sha256),
+                a.functions.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// A change set, before it is executed.
+pub fn changeset_lines(
+    stack: &str,
+    create: bool,
+    changes: &[crate::changeset::Planned],
+) -> Vec<String> {
+    let kind = if create { "new stack" } else { "update" };
+    let mut out = vec![format!("change set for stack {stack} ({kind}):")];
+    out.extend(changes.iter().map(|c| {
+        format!(
+            "  {:<8} {:<28} {:<32} {}",
+            c.action,
+            c.logical_id,
+            c.resource_type,
+            c.replacement
+                .as_deref()
+                .map(|r| format!("replacement: {r}"))
+                .unwrap_or_default()
+        )
+    }));
+    out
+}
+
+/// The status for people: the stack, each artifact and function, what deploy would do.
+pub fn status_lines(status: &StatusReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let names: Vec<&str> = status
+        .artifacts
+        .iter()
+        .map(|a| a.artifact.as_str())
+        .collect();
+    let folder = common_folder(&names);
+    out.push(format!(
+        "stack {} ({}){}",
+        status.stack,
+        status.stack_status.as_deref().unwrap_or("does not exist"),
+        if folder.is_empty() {
+            String::new()
+        } else {
+            format!(", artifacts in {folder}")
+        }
+    ));
+    for a in &status.artifacts {
+        out.push(format!(
+            "  {}  {}",
+            &a.artifact[folder.len()..],
+            a.change.describe()
+        ));
+        out.extend(a.paths.iter().map(|p| format!("      {p}")));
+    }
+    for f in &status.functions {
+        let what = match f.action {
+            StatusAction::None => "up to date",
+            StatusAction::Quick => "deploy would patch its artifact and update it",
+            StatusAction::Update => "deploy would update it (it does not run the current artifact)",
+            StatusAction::Full => "needs a full deploy",
+        };
+        let why = f
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        out.push(format!("  {:<24} {:<40} {what}{why}", f.logical_id, f.name));
+    }
+    for s in &status.not_served {
+        out.push(format!("  not served: {}: {}", s.logical_id, s.reason));
+    }
+    if !status.hot_patched.is_empty() {
+        out.push(
+            "hot-patched since the last full deploy (the next `quickdeploy full` reconciles them):"
+                .into(),
+        );
+        for (id, e) in &status.hot_patched {
+            out.push(format!(
+                "  {id:<24} {} CodeSha256 {}",
+                e.name,
+                short_sha(&e.code_sha256)
+            ));
+        }
+    }
+    if let Some(why) = &status.protected {
+        out.push(format!(
+            "protected: {why}: deploy goes the full way unless --force"
+        ));
+    }
+    if !status.needs_full.is_empty() {
+        out.push("a full deploy is needed (`quickdeploy full`):".into());
+        out.extend(status.needs_full.iter().map(|why| format!("  - {why}")));
+    }
+    out
+}
+
+/// Shows an operation's progress on a terminal: a one-line spinner on stderr (only when stderr
+/// is a terminal and the output is not JSON), warnings and lines kept above it, questions
+/// asked on stderr and answered on stdin. With JSON, only warnings reach stderr.
+pub struct Terminal {
+    json: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Terminal {
+    /// A terminal UI; `spinner` off when the caller draws its own status line (`watch`).
+    pub fn new(json: bool, spinner: bool) -> Self {
+        let bar = (spinner && !json && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            // The elapsed time shows that a slow call is slow, not hung.
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            {
+                b.set_style(style);
+            }
+            b.enable_steady_tick(Duration::from_millis(80));
+            b
+        });
+        Self { json, bar }
+    }
+
+    /// Clears the spinner (before the report is printed).
+    pub fn done(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    fn above(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+}
+
+impl Ui for Terminal {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Step(msg) => {
+                if let Some(b) = &self.bar {
+                    b.set_message(msg.to_owned());
+                }
+            }
+            Event::Function { name, state } => {
+                if let Some(b) = &self.bar {
+                    b.set_message(format!("{name}: {state}"));
+                }
+            }
+            Event::Warning(msg) => self.above(|| eprintln!("warning: {msg}")),
+            Event::Line(_) | Event::Packaged(_) | Event::ChangeSet { .. } if self.json => {}
+            Event::Line(line) => self.above(|| eprintln!("{line}")),
+            Event::Packaged(uploaded) => self.above(|| print_lines(&uploaded_lines(uploaded))),
+            Event::ChangeSet {
+                stack,
+                create,
+                changes,
+            } => self.above(|| print_lines(&changeset_lines(stack, create, changes))),
+        }
+    }
+
+    fn confirm(&self, question: &str, details: &[String]) -> anyhow::Result<bool> {
+        let mut line = String::new();
+        let mut ask = || -> std::io::Result<()> {
+            for d in details {
+                eprintln!("{d}");
+            }
+            eprint!("{question}");
+            std::io::stderr().flush()?;
+            std::io::stdin().lock().read_line(&mut line)?;
+            Ok(())
+        };
+        match &self.bar {
+            Some(b) => b.suspend(ask)?,
+            None => ask()?,
+        }
+        Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    }
+
+    fn bars(&self) -> bool {
+        !self.json && std::io::stderr().is_terminal()
+    }
+}
+
+/// `watch`'s output: one status line on a terminal (what it does, the last result and its
+/// time), each round's report below it; with JSON, one line per round
+/// (`{round, at, ok, paths, report | error}`, docs/json.md).
+pub struct WatchTerminal {
+    json: bool,
+    ui: Terminal,
+    status: indicatif::ProgressBar,
+}
+
+impl WatchTerminal {
+    /// The output for `watch`.
+    pub fn new(json: bool) -> Self {
+        let status = if !json && std::io::stderr().is_terminal() {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(Duration::from_millis(120));
+            b.set_message("waiting for changes");
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Self {
+            json,
+            // The status line is watch's spinner: deploy's own would fight it.
+            ui: Terminal::new(json, false),
+            status,
+        }
+    }
+}
+
+impl Ui for WatchTerminal {
+    fn event(&self, event: Event<'_>) {
+        self.status.suspend(|| self.ui.event(event));
+    }
+
+    fn confirm(&self, question: &str, details: &[String]) -> anyhow::Result<bool> {
+        self.status.suspend(|| self.ui.confirm(question, details))
+    }
+}
+
+impl crate::ops::watch::WatchUi for WatchTerminal {
+    fn started(&self, folders: usize, stack: &str) {
+        if !self.json {
+            eprintln!("watching {folders} folder(s) of stack {stack}; Ctrl-C to stop");
+        }
+    }
+
+    fn round_started(&self, round: u64, changes: usize) {
+        self.status
+            .set_message(format!("deploying {changes} change(s) (round {round})"));
+        // No ticking while the deploy runs: a fallback may ask on this terminal, and a
+        // redrawn status line would hide the question.
+        self.status.disable_steady_tick();
+    }
+
+    fn round_ended(
+        &self,
+        round: u64,
+        paths: &std::collections::BTreeSet<std::path::PathBuf>,
+        result: Result<&DeployReport, String>,
+        retry: bool,
+    ) {
+        if !self.status.is_hidden() {
+            self.status.enable_steady_tick(Duration::from_millis(120));
+        }
+        self.status
+            .set_message(last_result(result.as_ref().ok().copied()));
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let lines = round_lines(
+            self.json,
+            round,
+            &paths,
+            result.as_deref().map_err(String::as_str),
+        );
+        self.status.suspend(|| {
+            print_lines(&lines);
+            if retry && !self.json {
+                eprintln!("press Enter to retry, or save a file");
+            }
+        });
+    }
+
+    fn stopping(&self, now: bool) {
+        self.status.suspend(|| {
+            if now {
+                eprintln!("stopped during a deploy: run `quickdeploy status` to see what is live");
+            } else {
+                eprintln!("finishing the running deploy; Ctrl-C again to stop at once");
+            }
+        });
+    }
+}
+
+/// `last: deployed 2 function(s) in 150 ms at 12:00:01 UTC; waiting for changes`.
+fn last_result(report: Option<&DeployReport>) -> String {
+    let what = match report {
+        Some(r) => {
+            let verdict = match r.outcome {
+                DeployOutcome::Deployed => format!("deployed {} function(s)", r.updated()),
+                DeployOutcome::NothingToDeploy => "nothing to deploy".to_owned(),
+                DeployOutcome::Full => "full deploy".to_owned(),
+                DeployOutcome::NeedsFull => "needs a full deploy".to_owned(),
+                DeployOutcome::Failed => "FAILED".to_owned(),
+            };
+            format!("{verdict} in {:.0} ms", r.timings_ms.total)
+        }
+        None => "FAILED".to_owned(),
+    };
+    format!("last: {what} at {} UTC; waiting for changes", clock())
+}
+
+/// One round of `watch`: a JSON line, or a header and the deploy's report.
+pub fn round_lines(
+    json: bool,
+    round: u64,
+    paths: &[String],
+    result: Result<&DeployReport, &str>,
+) -> Vec<String> {
+    if json {
+        let at = now_rfc3339();
+        let doc = match result {
+            Ok(r) => serde_json::json!({
+                "round": round, "at": at, "ok": r.ok, "paths": paths, "report": r
+            }),
+            Err(e) => serde_json::json!({
+                "round": round, "at": at, "ok": false, "paths": paths, "error": e
+            }),
+        };
+        return vec![doc.to_string()];
+    }
+    let what = match paths {
+        [one] => one.clone(),
+        _ => format!("{} files", paths.len()),
+    };
+    let mut out = vec![format!("\n[{} UTC] #{round}: {what} changed", clock())];
+    match result {
+        Ok(r) => out.extend(deploy_lines(r)),
+        Err(e) => out.push(format!(
+            "FAILED: {e} (watching on; the next change, or Enter, retries)"
+        )),
+    }
+    out
+}
+
+/// The time of day in UTC, `12:00:01`.
+fn clock() -> String {
+    let when = crate::hotpatch::now() % 86_400;
+    format!("{:02}:{:02}:{:02}", when / 3600, when / 60 % 60, when % 60)
+}
+
+/// The folder all `names` share (`s3://bucket/prefix/`), so lines show only what differs;
+/// empty when there is one name or none.
+pub fn common_folder(names: &[&str]) -> String {
+    let [first, rest @ ..] = names else {
+        return String::new();
+    };
+    let mut len = first.rfind('/').map_or(0, |i| i + 1);
+    for n in rest {
+        while !n.starts_with(&first[..len]) {
+            len = first[..len.saturating_sub(1)]
+                .rfind('/')
+                .map_or(0, |i| i + 1);
+        }
+    }
+    // A bare scheme says nothing: show whole names then.
+    if first[..len].trim_end_matches('/').ends_with(':') {
+        return String::new();
+    }
+    first[..len].to_owned()
+}
+
+/// `1 added, 2 modified`: only the counts that are not zero.
+fn counts(added: usize, modified: usize, deleted: usize) -> String {
+    let parts: Vec<String> = [
+        (added, "added"),
+        (modified, "modified"),
+        (deleted, "deleted"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    parts.join(", ")
+}
+
+/// `1 file`, `3 files`.
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `1.5 MiB`, `12.0 KiB`, `800 B`.
+pub fn human_bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let f = n as f64;
+    if f >= KIB * KIB {
+        format!("{:.1} MiB", f / KIB / KIB)
+    } else if f >= KIB {
+        format!("{:.1} KiB", f / KIB)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// The first 12 characters of a CodeSha256, enough to tell versions apart on screen.
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// Now, as RFC 3339 in UTC (`2026-12-01T16:30:58Z`), the one timestamp format of `--json`.
+pub fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_below_their_common_folder() {
+        let a = "s3://b/quickdeploy/app/src-shared.zip";
+        let b = "s3://b/quickdeploy/app/src-report.zip";
+        assert_eq!(common_folder(&[a, b]), "s3://b/quickdeploy/app/");
+        assert_eq!(common_folder(&[a]), "s3://b/quickdeploy/app/");
+        assert_eq!(
+            common_folder(&[a, "s3://b/quickdeploy/other/x.zip"]),
+            "s3://b/quickdeploy/"
+        );
+        assert_eq!(common_folder(&[a, "s3://c/x.zip"]), "");
+        assert_eq!(common_folder(&[]), "");
+        assert_eq!(counts(0, 1, 0), "1 modified");
+        assert_eq!(counts(2, 0, 1), "2 added, 1 deleted");
+        assert_eq!(plural(1, "file"), "1 file");
+    }
 }

@@ -2,13 +2,19 @@
 //! the call into `ops`, and the rendering of the report. No command imports another; what
 //! several share (arguments) is here.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::anyhow;
 
 use crate::aws::{AwsArgs, Clients, clients};
 use crate::config::Project;
+use crate::consent::Consent;
 use crate::error::Error;
+use crate::ops::deploy::DeployOptions;
+use crate::patch::Patcher;
+use crate::update::Pace;
 
 pub mod bootstrap;
 pub mod deploy;
@@ -76,13 +82,120 @@ impl CommonArgs {
     }
 
     /// The AWS clients (exit 2 when there is no region or a bad endpoint).
-    pub async fn clients(
-        &self,
-        patcher_endpoint: Option<&str>,
-    ) -> Result<Clients, Error> {
+    pub async fn clients(&self, patcher_endpoint: Option<&str>) -> Result<Clients, Error> {
         clients(&self.aws, patcher_endpoint)
             .await
             .map_err(|e| Error::bad_input("BadAwsConfig", e))
     }
 }
 
+/// Deploy code changes the quick way: patch the artifact in S3, update every function.
+///
+/// Diffs each function's package against the artifact it runs (the manifest kept beside the
+/// artifact in S3, so a fresh clone works too), sends only the changed files to the patcher,
+/// then calls UpdateFunctionCode on every function of that artifact in parallel and waits
+/// until each is live. Functions already running the artifact are skipped. Dependency or
+/// template changes go the full CloudFormation way instead (see below).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  quickdeploy deploy                       # patch through the zipedit Lambda, update, wait
+  quickdeploy deploy --local               # patch from this machine (no patcher needed)
+  quickdeploy deploy --ci                  # no prompts, JSON out, exit codes below
+  AWS_ENDPOINT_URL=http://localhost:5000 quickdeploy deploy --region us-east-1
+
+When dependencies or resources changed (or the stack is protected), deploy says why in one
+line and runs `quickdeploy full` instead; --no-fallback refuses (exit 3). Without a terminal
+the fallback needs --yes or --ci, and a change set that removes or replaces resources needs
+--allow-removals even then (else exit 3, nothing executed).
+
+Exit codes: 0 every function live (or nothing to do), 1 a function or patch failed,
+2 bad usage or configuration, 3 a full deploy is needed and --no-fallback refused it.")]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Run the patch on this machine instead of through the zipedit Lambda.
+    #[arg(long)]
+    pub local: bool,
+    /// For pipelines: never prompt, JSON output unless --output human.
+    #[arg(long)]
+    pub ci: bool,
+    /// The zipedit function to invoke (default: quickdeploy.toml's `patcher`, else
+    /// quickdeploy-zipedit).
+    #[arg(long, env = "QUICKDEPLOY_PATCHER", value_name = "NAME")]
+    pub patcher: Option<String>,
+    /// Invoke the patcher at this endpoint (a local Invoke API); other calls are unaffected.
+    #[arg(long, env = "QUICKDEPLOY_PATCHER_ENDPOINT", value_name = "URL")]
+    pub patcher_endpoint: Option<String>,
+    /// How the patcher writes: auto (append unless it deletes or dead bytes pile up),
+    /// append, or rewrite.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "append", "rewrite"])]
+    pub mode: String,
+    /// Update at most this many functions at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub concurrency: u16,
+    /// Give up on a function still InProgress after this many seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait_timeout: u64,
+    /// When dependencies or resources changed, exit 3 instead of falling back to a full deploy.
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Quick-deploy even a protected stack.
+    #[arg(long)]
+    pub force: bool,
+    /// Execute a fallback full deploy without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Let a fallback full deploy remove or replace resources (not implied by --yes).
+    #[arg(long)]
+    pub allow_removals: bool,
+}
+
+impl DeployArgs {
+    /// JSON output.
+    pub fn json(&self) -> bool {
+        self.common.json(self.ci)
+    }
+
+    /// The endpoint to invoke the patcher at, when it is not the patcher's usual one.
+    pub fn patcher_endpoint(&self) -> Option<&str> {
+        if self.local {
+            None
+        } else {
+            self.patcher_endpoint.as_deref()
+        }
+    }
+
+    /// The typed options of these arguments.
+    pub fn options(&self, project: &Project, clients: &Clients) -> Result<DeployOptions, Error> {
+        let patcher = if self.local {
+            Patcher::Local(clients.s3.clone())
+        } else {
+            Patcher::Lambda {
+                client: clients.patcher.clone(),
+                function: self
+                    .patcher
+                    .clone()
+                    .unwrap_or_else(|| project.config.patcher_name().to_owned()),
+            }
+        };
+        let consent = Consent {
+            yes: self.yes || self.ci,
+            allow_removals: self.allow_removals,
+            terminal: !self.ci && std::io::stdin().is_terminal(),
+        };
+        Ok(DeployOptions {
+            patcher,
+            mode: self
+                .mode
+                .parse()
+                .map_err(|e: String| Error::bad_input("BadUsage", anyhow::anyhow!(e)))?,
+            pace: Pace {
+                concurrency: self.concurrency.into(),
+                timeout: Duration::from_secs(self.wait_timeout),
+                ..Pace::default()
+            },
+            force: self.force,
+            fallback: (!self.no_fallback).then_some(consent),
+        })
+    }
+}

@@ -1,1 +1,387 @@
-//! `deploy`: work in progress (issue 11).
+//! The quick path: inspect, patch every changed artifact, update the functions that do not
+//! run it, record the hot patch; or, when only a full deploy would do, fall back to one (with
+//! consent) or say why not.
+
+use std::time::Instant;
+
+use anyhow::anyhow;
+use zipedit::event::PatchAnswer;
+
+use crate::aws::Clients;
+use crate::config::Project;
+use crate::consent::{self, Consent};
+use crate::hotpatch;
+use crate::inspect::{GroupState, Inspected, inspect, ms};
+use crate::manifest::{self, FORMAT, Manifest};
+use crate::ops::{Event, Ui, full};
+use crate::patch::{self, PatchFailure, Patcher};
+use crate::remote;
+use crate::report::{
+    ArtifactReport, DeployOutcome, DeployReport, FunctionReport, FunctionStatus, Timings,
+};
+use crate::rollout::{self, Action, ArtifactState};
+use crate::template::S3Object;
+use crate::update::{self, Current, Job, Pace};
+
+/// What a function's reason starts with when its artifact's patch failed.
+pub const NOT_PATCHED: &str = "its artifact was not patched: ";
+
+/// How to deploy.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Who patches: this machine, or the zipedit Lambda.
+    pub patcher: Patcher,
+    /// How the patcher writes.
+    pub mode: zipedit::Mode,
+    /// How the functions are updated.
+    pub pace: Pace,
+    /// Quick-deploy even a protected stack.
+    pub force: bool,
+    /// When only a full deploy would do: run one with this consent, or (`None`, the
+    /// `--no-fallback` case) report `needs-full`.
+    pub fallback: Option<Consent>,
+}
+
+impl DeployOptions {
+    /// Defaults for a caller with no flags: patch locally, append when possible, no fallback.
+    pub fn local(clients: &Clients) -> Self {
+        Self {
+            patcher: Patcher::Local(clients.s3.clone()),
+            mode: zipedit::Mode::Auto,
+            pace: Pace::default(),
+            force: false,
+            fallback: None,
+        }
+    }
+}
+
+/// Deploys `project`: what `deploy`, `watch` and the tests call.
+pub async fn deploy(
+    project: Project,
+    clients: &Clients,
+    opts: &DeployOptions,
+    ui: &dyn Ui,
+) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
+    ui.event(Event::Step("reading the stack and diffing packages"));
+    let seen = inspect(project, clients).await?;
+    let mut report = DeployReport {
+        ok: false,
+        outcome: DeployOutcome::NeedsFull,
+        stack: seen.project.config.stack.clone(),
+        needs_full: rollout::needs_full(&seen, opts.force),
+        refused: None,
+        artifacts: Vec::new(),
+        functions: Vec::new(),
+        not_served: seen.plan.skipped.clone(),
+        full: None,
+        timings_ms: Timings {
+            diff: seen.ms,
+            ..Timings::default()
+        },
+    };
+    if report.needs_full.is_empty() {
+        quick(&seen, clients, opts, ui, &mut report).await;
+    } else {
+        report.artifacts = seen.groups.iter().map(artifact_report).collect();
+        fall_back(&seen, clients, opts.fallback, ui, &mut report).await?;
+    }
+    // Not the time the user took to answer the fallback's prompt.
+    let answer = report.full.as_ref().map_or(0.0, |f| f.answer_ms());
+    report.timings_ms.total = ms(started) - answer;
+    Ok(report)
+}
+
+/// The full deploy instead, when consent allows; else the report says why not.
+async fn fall_back(
+    seen: &Inspected,
+    clients: &Clients,
+    consent: Option<Consent>,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+) -> anyhow::Result<()> {
+    let Some(consent) = consent else {
+        return Ok(());
+    };
+    if let Err(why) = consent::fallback(consent) {
+        report.refused = Some(why);
+        return Ok(());
+    }
+    ui.event(Event::Line(&format!(
+        "falling back to a full deploy: {}",
+        report.needs_full.join("; ")
+    )));
+    let opts = full::FullOptions {
+        consent,
+        ..full::FullOptions::default()
+    };
+    let done = full::full(&seen.project, clients, &opts, ui).await?;
+    report.ok = done.ok;
+    report.outcome = match done.outcome {
+        crate::report::FullOutcome::Refused => DeployOutcome::NeedsFull,
+        _ => DeployOutcome::Full,
+    };
+    report.full = Some(done);
+    Ok(())
+}
+
+/// The quick path proper: patch, decide, roll out, record.
+async fn quick(
+    seen: &Inspected,
+    clients: &Clients,
+    opts: &DeployOptions,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+) {
+    let t = Instant::now();
+    ui.event(Event::Step("patching"));
+    let names = seen
+        .groups
+        .iter()
+        .flat_map(|g| g.group.functions.iter().map(|f| f.name.clone()))
+        .collect();
+    let running = update::current_code(&clients.lambda, names);
+    let patches = seen
+        .groups
+        .iter()
+        .map(|g| patch_group(g, &opts.patcher, clients, opts.mode));
+    let (running, patched) = tokio::join!(running, futures::future::join_all(patches));
+    report.timings_ms.patch = ms(t);
+
+    let (jobs, manifests) = decide(seen, &running, patched, report);
+    save_manifests(seen, &manifests, ui);
+    let t = Instant::now();
+    let outcomes = roll_out(seen, clients, opts, ui, jobs, &manifests, &report.stack).await;
+    let rollout_ms = ms(t);
+    report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
+    report.timings_ms.wait =
+        ((rollout_ms - report.timings_ms.update).max(0.0) * 100.0).round() / 100.0;
+    report
+        .functions
+        .extend(outcomes.into_iter().map(|o| FunctionReport {
+            logical_id: o.logical_id.clone(),
+            name: o.name.clone(),
+            status: if o.status == "updated" {
+                FunctionStatus::Updated
+            } else {
+                FunctionStatus::Failed
+            },
+            reason: o.reason.clone(),
+            rollout: Some(o),
+            not_patched: false,
+        }));
+    report
+        .functions
+        .sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    let patch_failed = report.artifacts.iter().any(|a| a.error.is_some());
+    report.outcome =
+        rollout::deploy_outcome(&report.functions, patch_failed, !manifests.is_empty());
+    report.ok = report.outcome != DeployOutcome::Failed;
+}
+
+/// An artifact's patch: the answer, the request bytes, the new manifest; `None` when its
+/// package did not change.
+type Patched = Option<(PatchAnswer, u64, Manifest)>;
+
+/// Applies [`rollout::action`] to every function: the artifacts and skipped or failed
+/// functions go into the report; the updates to make and the manifests to save are returned.
+fn decide(
+    seen: &Inspected,
+    running: &[(String, Result<Current, String>)],
+    patched: Vec<anyhow::Result<Patched>>,
+    report: &mut DeployReport,
+) -> (Vec<Job>, Vec<Manifest>) {
+    let mut jobs = Vec::new();
+    let mut manifests = Vec::new();
+    for (g, result) in seen.groups.iter().zip(patched) {
+        let mut art = artifact_report(g);
+        let (version, code_sha256) = match result {
+            Ok(None) => (g.head.version_id.clone(), g.base.code_sha256.clone()),
+            Ok(Some((answer, sent, manifest))) => {
+                art.request_bytes = (sent > 0).then_some(sent);
+                manifests.push(manifest);
+                let at = (answer.version_id.clone(), answer.code_sha256.clone());
+                art.patch = Some(answer);
+                at
+            }
+            Err(e) => {
+                art.error = Some(format!("{e:#}"));
+                (None, String::new())
+            }
+        };
+        let state = match &art.error {
+            Some(_) => ArtifactState::Failed,
+            None => ArtifactState::Ready {
+                code_sha256: &code_sha256,
+            },
+        };
+        for f in &g.group.functions {
+            let now = running.iter().find(|(n, _)| n == &f.name).map(|(_, r)| r);
+            let (status, reason) = match rollout::action(false, state, now) {
+                Action::Update => {
+                    jobs.push(Job {
+                        target: f.clone(),
+                        artifact: S3Object {
+                            version: version.clone(),
+                            ..g.group.artifact.clone()
+                        },
+                        code_sha256: code_sha256.clone(),
+                    });
+                    continue;
+                }
+                Action::Skip => (FunctionStatus::Skipped, "already runs this artifact".into()),
+                Action::Failed | Action::NeedsFull => (
+                    FunctionStatus::Failed,
+                    format!("{NOT_PATCHED}{}", art.error.as_deref().unwrap_or_default()),
+                ),
+            };
+            report.functions.push(FunctionReport {
+                logical_id: f.logical_id.clone(),
+                name: f.name.clone(),
+                status,
+                reason: Some(reason),
+                rollout: None,
+                not_patched: status == FunctionStatus::Failed,
+            });
+        }
+        art.code_sha256 = (art.error.is_none()).then_some(code_sha256);
+        report.artifacts.push(art);
+    }
+    (jobs, manifests)
+}
+
+/// The local manifest cache of what was patched. The manifests describe the patched
+/// artifacts whatever happens to the functions: which function runs what is Lambda's to say,
+/// and the next deploy asks it.
+fn save_manifests(seen: &Inspected, manifests: &[Manifest], ui: &dyn Ui) {
+    let state_dir = seen.project.state_dir();
+    for m in manifests {
+        if let Err(e) = manifest::save_local(&manifest::local_path(&state_dir, &m.artifact()), m) {
+            ui.event(Event::Warning(&format!(
+                "could not save the local manifest cache: {e}"
+            )));
+        }
+    }
+}
+
+/// Updates the functions while the remote manifests and the hot-patch record are written.
+async fn roll_out(
+    seen: &Inspected,
+    clients: &Clients,
+    opts: &DeployOptions,
+    ui: &dyn Ui,
+    jobs: Vec<Job>,
+    manifests: &[Manifest],
+    stack: &str,
+) -> Vec<update::Outcome> {
+    if !jobs.is_empty() {
+        ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
+    }
+    let on_state = |name: &str, state: &str| ui.event(Event::Function { name, state });
+    let remote_writes =
+        futures::future::join_all(manifests.iter().map(|m| remote::put_remote(&clients.s3, m)));
+    // Recorded as hot-patched before the outcome is known, alongside the rollout (it is off
+    // the critical path): a function whose update fails may still have changed, so listing it
+    // until the next full deploy is the safe side.
+    let record = hot_patches(&jobs);
+    let recorded = async {
+        match record_bucket(seen) {
+            Some(bucket) => hotpatch::add(&clients.s3, &bucket, stack, record).await,
+            None => Ok(()),
+        }
+    };
+    let (outcomes, writes, recorded) = tokio::join!(
+        update::roll_out(&clients.lambda, jobs, &opts.pace, &on_state),
+        remote_writes,
+        recorded
+    );
+    if let Err(e) = recorded {
+        ui.event(Event::Warning(&format!(
+            "{e:#}: status will not list these hot patches"
+        )));
+    }
+    for e in writes.into_iter().filter_map(Result::err) {
+        ui.event(Event::Warning(&format!(
+            "{e:#}: the next deploy from another machine will read the artifact instead"
+        )));
+    }
+    outcomes
+}
+
+/// The hot-patch record's entries for these updates.
+fn hot_patches(jobs: &[Job]) -> hotpatch::Record {
+    jobs.iter()
+        .map(|j| {
+            (
+                j.target.logical_id.clone(),
+                hotpatch::Entry {
+                    name: j.target.name.clone(),
+                    code_sha256: j.code_sha256.clone(),
+                    artifact: j.artifact.to_string(),
+                    at: crate::render::now_rfc3339(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where the hot-patch record of a project lives: its artifact bucket.
+pub fn record_bucket(seen: &Inspected) -> Option<String> {
+    seen.project
+        .config
+        .artifact_bucket
+        .clone()
+        .or_else(|| seen.groups.first().map(|g| g.group.artifact.bucket.clone()))
+}
+
+/// Patches one artifact if its package changed.
+async fn patch_group(
+    g: &GroupState,
+    patcher: &Patcher,
+    clients: &Clients,
+    mode: zipedit::Mode,
+) -> anyhow::Result<Patched> {
+    if g.diff.is_empty() {
+        return Ok(None);
+    }
+    let event = patch::event(&g.group.artifact, &g.diff, &g.head.etag, mode);
+    let (answer, sent) = patch::run(patcher, &clients.s3, event, &g.diff, &g.group.artifact)
+        .await
+        .map_err(|e| match e {
+            PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => anyhow!(
+                "{message} (someone else deployed this artifact meanwhile: run deploy again)"
+            ),
+            other => anyhow!(other),
+        })?;
+    let manifest = Manifest {
+        format: FORMAT,
+        bucket: answer.bucket.clone(),
+        key: answer.key.clone(),
+        etag: answer.etag.clone(),
+        version_id: answer.version_id.clone(),
+        code_sha256: answer.code_sha256.clone(),
+        size: answer.size,
+        files: g.diff.next.clone(),
+    };
+    Ok(Some((answer, sent, manifest)))
+}
+
+/// The report of one artifact before any patch.
+pub fn artifact_report(g: &GroupState) -> ArtifactReport {
+    let (added, modified, deleted) = g.diff.counts();
+    ArtifactReport {
+        artifact: g.group.artifact.to_string(),
+        package: g.group.package.folder.clone(),
+        change: g.change.clone(),
+        added,
+        modified,
+        deleted,
+        paths: g.diff.paths().map(str::to_owned).collect(),
+        hashed: g.diff.hashed,
+        manifest: g.source,
+        patch: None,
+        request_bytes: None,
+        error: None,
+        code_sha256: None,
+    }
+}

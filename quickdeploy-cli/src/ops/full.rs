@@ -1,1 +1,384 @@
-//! `full`: work in progress (issue 11).
+//! The full path: build, package deterministically, upload what changed, and deploy the stack
+//! through a CloudFormation change set, with consent; then reconcile the hot-patch record.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::aws::Clients;
+use crate::changeset::{self, Planned};
+use crate::config::Project;
+use crate::consent::{self, Consent, Decision};
+use crate::inspect::ms;
+use crate::manifest::{self, FORMAT, Manifest};
+use crate::ops::{Event, Ui};
+use crate::package::package;
+use crate::report::{FullOutcome, FullReport, Uploaded};
+use crate::scan::scan;
+use crate::template::S3Object;
+use crate::{hotpatch, remote, stack, upload};
+
+/// How to run a full deploy.
+#[derive(Debug, Clone, Default)]
+pub struct FullOptions {
+    /// Template parameters, KEY and VALUE.
+    pub params: Vec<(String, String)>,
+    /// What the user consented to.
+    pub consent: Consent,
+    /// Make and show the change set, then delete it.
+    pub dry_run: bool,
+}
+
+/// The full deploy: `full`, and `deploy` when it falls back, call it.
+/// Phases: build, package and upload, change set, consent, execute, reconcile.
+pub async fn full(
+    project: &Project,
+    clients: &Clients,
+    opts: &FullOptions,
+    ui: &dyn Ui,
+) -> anyhow::Result<FullReport> {
+    let started = Instant::now();
+    let mut timings = BTreeMap::new();
+    let stack_name = project.config.stack.clone();
+    let bucket = artifact_bucket(project, clients).await?;
+    let (template, template_dir) = project.template()?;
+    crate::plan::check_config_functions(&template, &project.config)?;
+
+    let t = Instant::now();
+    run_builds(project, ui)?;
+    timings.insert("build", ms(t));
+
+    let t = Instant::now();
+    let packages =
+        crate::plan::local_packages(&template, &project.config, &project.root, &template_dir);
+    let (locations, uploaded) = upload_packages(project, clients, &packages, &bucket, ui).await?;
+    timings.insert("package", ms(t));
+    // Before the change set and its events, in the order things happen.
+    ui.event(Event::Packaged(&uploaded));
+
+    let t = Instant::now();
+    let body = serde_json::to_string_pretty(&template.with_code_locations(&locations))?;
+    // Kept for reading: what CloudFormation was given. The user's template is left alone.
+    let packaged = project
+        .state_dir()
+        .join("packaged")
+        .join(format!("{stack_name}.json"));
+    if let Some(dir) = packaged.parent() {
+        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&packaged, &body));
+    }
+    let exists = stack::describe(&clients.cfn, &stack_name).await?.is_some();
+    let created = changeset::create(
+        &clients.cfn,
+        &stack_name,
+        &body,
+        &opts.params,
+        template.is_sam(),
+        exists,
+    )
+    .await?;
+    timings.insert("changeset", ms(t));
+    let hot = hotpatch::load(&clients.s3, &bucket, &stack_name)
+        .await
+        .unwrap_or_default();
+    let mut report = FullReport {
+        ok: true,
+        outcome: FullOutcome::NothingToDeploy,
+        stack: stack_name.clone(),
+        artifacts: uploaded,
+        changes: Vec::new(),
+        status: None,
+        error: None,
+        reconciled: Vec::new(),
+        timings_ms: timings,
+    };
+    let Some(created) = created else {
+        if !opts.dry_run {
+            report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
+        }
+        report.timings_ms.insert("total", ms(started));
+        return Ok(report);
+    };
+    report.changes = created.changes.clone();
+    ui.event(Event::ChangeSet {
+        stack: &stack_name,
+        create: created.create,
+        changes: &created.changes,
+    });
+    if opts.dry_run {
+        changeset::discard(&clients.cfn, &stack_name, &created).await?;
+        report.outcome = FullOutcome::DryRun;
+    } else if consented(clients, opts.consent, &created, &mut report, ui).await? {
+        execute(clients, &created, &mut report, ui).await?;
+        if report.ok {
+            report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
+        }
+    }
+    report
+        .timings_ms
+        .insert("total", ms(started) - report.answer_ms());
+    Ok(report)
+}
+
+/// The artifact bucket: quickdeploy.toml's, else the one the bootstrap stack made.
+async fn artifact_bucket(project: &Project, clients: &Clients) -> anyhow::Result<String> {
+    if let Some(b) = &project.config.artifact_bucket {
+        return Ok(b.clone());
+    }
+    stack::parameter(&clients.cfn, crate::ops::bootstrap::STACK, "CodeBucket")
+        .await
+        .ok_or_else(|| {
+            crate::error::BadConfig(
+                "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
+            )
+            .into()
+        })
+}
+
+/// Runs each distinct build command once, in the project root, in the order first named.
+/// The build's output goes to stderr: stdout is the report's (`--json` stays one document).
+fn run_builds(project: &Project, ui: &dyn Ui) -> anyhow::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    let builds = project
+        .config
+        .functions
+        .values()
+        .filter_map(|f| f.build.as_deref())
+        .filter(|cmd| seen.insert(*cmd));
+    for cmd in builds {
+        ui.event(Event::Line(&format!("building: {cmd}")));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&project.root)
+            .stdout(std::io::stderr())
+            .status()
+            .with_context(|| format!("cannot run the build command {cmd:?}"))?;
+        if !status.success() {
+            bail!("the build command {cmd:?} failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+/// Where each function's code goes, by logical id.
+type Locations = BTreeMap<String, S3Object>;
+
+/// Packages each distinct package and uploads what changed. Every package is read and
+/// checked (links, limits) before the first upload, so a bad one stops the deploy with
+/// nothing written.
+async fn upload_packages(
+    project: &Project,
+    clients: &Clients,
+    packages: &BTreeMap<crate::scan::PackageSpec, Vec<String>>,
+    bucket: &str,
+    ui: &dyn Ui,
+) -> anyhow::Result<(Locations, Vec<Uploaded>)> {
+    let scanned = packages
+        .iter()
+        .map(|(spec, functions)| {
+            let files = scan(spec)?;
+            crate::limits::check_package(&files)?;
+            anyhow::Ok((spec, functions, files))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut locations = BTreeMap::new();
+    let mut uploaded = Vec::new();
+    for (spec, functions, files) in scanned {
+        let pkg = package(&files, &project.state_dir().join("packages"))?;
+        let at = upload_package(project, clients, spec, &pkg, bucket, ui.bars()).await?;
+        for f in functions {
+            locations.insert(f.clone(), at.object.clone());
+        }
+        uploaded.push(Uploaded {
+            artifact: at.object.to_string(),
+            functions: functions.clone(),
+            code_sha256: pkg.code_sha256,
+            size: pkg.size,
+            uploaded: at.uploaded,
+        });
+    }
+    Ok((locations, uploaded))
+}
+
+/// Where a package went, and whether it had to be uploaded.
+struct Placed {
+    object: S3Object,
+    uploaded: bool,
+}
+
+/// Uploads one package unless the same bytes are there already; writes its manifests.
+async fn upload_package(
+    project: &Project,
+    clients: &Clients,
+    spec: &crate::scan::PackageSpec,
+    pkg: &crate::package::Package,
+    bucket: &str,
+    bars: bool,
+) -> anyhow::Result<Placed> {
+    let config = &project.config;
+    let prefix = config.artifact_prefix.as_deref().unwrap_or("quickdeploy/");
+    let rel = spec
+        .folder
+        .strip_prefix(&project.root)
+        .unwrap_or(&spec.folder)
+        .to_string_lossy()
+        .trim_matches('/')
+        .replace(['/', '\\', '.', ' '], "-");
+    let rel = rel.trim_matches('-');
+    let key = format!(
+        "{prefix}{}/{}.zip",
+        config.stack,
+        if rel.is_empty() { "root" } else { rel }
+    );
+    let mut at = S3Object {
+        bucket: bucket.to_owned(),
+        key: key.clone(),
+        version: None,
+    };
+    let existing = remote::head(&clients.s3, &at).await.ok();
+    let same = match &existing {
+        Some(h) => {
+            remote::known_code_sha256(&clients.s3, &at, h)
+                .await
+                .as_deref()
+                == Some(pkg.code_sha256.as_str())
+        }
+        None => false,
+    };
+    let (etag, version) = match existing {
+        Some(h) if same => (h.etag, h.version_id),
+        _ => {
+            let put = upload::upload(
+                &clients.s3,
+                bucket,
+                &key,
+                (pkg.path(), pkg.size),
+                &[
+                    (zipedit::s3::CHECKPOINT_META, pkg.checkpoint.as_str()),
+                    (remote::CODE_SHA_META, pkg.code_sha256.as_str()),
+                ],
+                bars,
+            )
+            .await?;
+            (put.etag, put.version_id)
+        }
+    };
+    at.version = version.clone();
+    let m = Manifest {
+        format: FORMAT,
+        bucket: bucket.to_owned(),
+        key,
+        etag,
+        version_id: version,
+        code_sha256: pkg.code_sha256.clone(),
+        size: pkg.size,
+        files: pkg.files.clone(),
+    };
+    manifest::save_local(&manifest::local_path(&project.state_dir(), &at), &m)
+        .context("cannot save the local manifest")?;
+    remote::put_remote(&clients.s3, &m).await?;
+    Ok(Placed {
+        object: at,
+        uploaded: !same,
+    })
+}
+
+/// Whether the change set may be executed: by the rules of [`consent::decide`], asking on a
+/// terminal. A change set that will not be executed is deleted, and the report says why.
+async fn consented(
+    clients: &Clients,
+    consent: Consent,
+    created: &changeset::Created,
+    report: &mut FullReport,
+    ui: &dyn Ui,
+) -> anyhow::Result<bool> {
+    let go_ahead = match consent::decide(consent, &report.stack, created.create, &created.changes) {
+        Decision::Execute => true,
+        Decision::Ask => {
+            let t = Instant::now();
+            let yes = ask(&created.changes, ui)?;
+            // The time spent answering is the user's, not the deploy's: reported apart.
+            report.timings_ms.insert("answer", ms(t));
+            if !yes {
+                report.outcome = FullOutcome::Cancelled;
+            }
+            yes
+        }
+        Decision::Refuse(why) => {
+            report.ok = false;
+            report.outcome = FullOutcome::Refused;
+            report.error = Some(why);
+            false
+        }
+    };
+    if !go_ahead {
+        changeset::discard(&clients.cfn, &report.stack, created).await?;
+    }
+    Ok(go_ahead)
+}
+
+/// Executes the change set, streaming the stack's events, and records how it ended.
+async fn execute(
+    clients: &Clients,
+    created: &changeset::Created,
+    report: &mut FullReport,
+    ui: &dyn Ui,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let on_event = |line: &str| ui.event(Event::Line(line));
+    let done = changeset::execute(&clients.cfn, &report.stack, created, &on_event).await?;
+    report.timings_ms.insert("execute", ms(t));
+    report.status = Some(done.status.clone());
+    if done.failed.is_empty() && !done.rolled_back {
+        report.outcome = FullOutcome::Deployed;
+    } else {
+        report.ok = false;
+        report.outcome = FullOutcome::Failed;
+        report.error = Some(format!(
+            "stack {} ended {}; failed: {}",
+            report.stack,
+            done.status,
+            if done.failed.is_empty() {
+                "no resource event says why".to_owned()
+            } else {
+                done.failed.join("; ")
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Asks the user; what would be removed or replaced is listed apart first.
+fn ask(changes: &[Planned], ui: &dyn Ui) -> anyhow::Result<bool> {
+    let removed = consent::removals(changes);
+    let mut details = Vec::new();
+    if !removed.is_empty() {
+        details
+            .push("this change set REMOVES or REPLACES (data and physical ids are lost):".into());
+    }
+    details.extend(removed.into_iter().map(|c| {
+        let what = if c.action == "Remove" {
+            "Remove"
+        } else {
+            "Replace"
+        };
+        format!("  {what:<8} {:<28} {}", c.logical_id, c.resource_type)
+    }));
+    ui.confirm("execute this change set? [y/N] ", &details)
+}
+
+/// After a successful full deploy every function runs what its template names: the hot-patch
+/// record is cleared; the functions it listed are returned.
+async fn reconcile(
+    clients: &Clients,
+    bucket: &str,
+    stack: &str,
+    hot: hotpatch::Record,
+) -> anyhow::Result<Vec<String>> {
+    if hot.is_empty() {
+        return Ok(Vec::new());
+    }
+    hotpatch::clear(&clients.s3, bucket, stack).await?;
+    Ok(hot.into_keys().collect())
+}

@@ -29,6 +29,17 @@ pub enum Event<'a> {
     Warning(&'a str),
     /// A line worth keeping on screen (a build command, a stack event, a fallback's reason).
     Line(&'a str),
+    /// A full deploy packaged these artifacts (uploaded or found unchanged).
+    Packaged(&'a [crate::report::Uploaded]),
+    /// A change set was made: what it would do to the stack.
+    ChangeSet {
+        /// The stack.
+        stack: &'a str,
+        /// It creates the stack.
+        create: bool,
+        /// Its changes.
+        changes: &'a [crate::changeset::Planned],
+    },
 }
 
 /// Where an operation's events go, and how it asks the user.

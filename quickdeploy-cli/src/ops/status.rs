@@ -1,1 +1,78 @@
-//! `status`: work in progress (issue 11).
+//! What changed since the last deploy and what `deploy` would do, decided by the same rules
+//! (`rollout`) that `deploy` acts on. Reads only.
+
+use crate::aws::Clients;
+use crate::config::Project;
+use crate::inspect::{Inspected, inspect};
+use crate::ops::deploy::{artifact_report, record_bucket};
+use crate::report::{FunctionState, StatusReport};
+use crate::rollout::{self, ArtifactState};
+use crate::update;
+
+/// Reads the stack, the artifacts, their manifests and what each function runs; diffs each
+/// package; says per function what `deploy` would do.
+pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<StatusReport> {
+    let seen = inspect(project, clients).await?;
+    let needs_full = rollout::needs_full(&seen, false);
+    let functions = functions(&seen, clients, !needs_full.is_empty()).await;
+    let hot_patched = match record_bucket(&seen) {
+        Some(bucket) => crate::hotpatch::load(&clients.s3, &bucket, &seen.project.config.stack)
+            .await
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let actions: Vec<_> = functions.iter().map(|f| f.action).collect();
+    Ok(StatusReport {
+        ok: true,
+        outcome: rollout::status_outcome(&needs_full, &actions),
+        stack: seen.project.config.stack.clone(),
+        stack_status: seen.deployed.as_ref().map(|d| d.status.clone()),
+        needs_full,
+        artifacts: seen.groups.iter().map(artifact_report).collect(),
+        functions,
+        not_served: seen.plan.skipped.clone(),
+        new_functions: seen.plan.new_functions.clone(),
+        hot_patched,
+        protected: rollout::protection(&seen),
+    })
+}
+
+/// Each function's state and the action `deploy` would take, sorted by logical id.
+async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec<FunctionState> {
+    let names = seen
+        .groups
+        .iter()
+        .flat_map(|g| g.group.functions.iter().map(|f| f.name.clone()))
+        .collect();
+    let running = update::current_code(&clients.lambda, names).await;
+    let mut out = Vec::new();
+    for g in &seen.groups {
+        let changed = !g.diff.is_empty();
+        let state = if changed {
+            ArtifactState::Changed
+        } else {
+            ArtifactState::Ready {
+                code_sha256: &g.base.code_sha256,
+            }
+        };
+        for f in &g.group.functions {
+            let now = running.iter().find(|(n, _)| *n == f.name).map(|(_, r)| r);
+            let action = rollout::action(needs_full, state, now);
+            let (live, reason) = match now {
+                Some(Ok(now)) => (Some(now.runs(&g.base.code_sha256)), None),
+                Some(Err(e)) => (None, Some(format!("cannot read it: {e}"))),
+                None => (None, None),
+            };
+            out.push(FunctionState {
+                logical_id: f.logical_id.clone(),
+                name: f.name.clone(),
+                artifact: g.group.artifact.to_string(),
+                live,
+                action: rollout::status_action(action, changed),
+                reason,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    out
+}

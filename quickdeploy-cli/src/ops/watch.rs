@@ -1,1 +1,292 @@
-//! `watch`: work in progress (issue 11).
+//! `watch`'s loop: file events become batches, each batch one deploy (`ops::deploy`); saves
+//! made during a deploy become one follow-up; after a failure, Enter retries. What it shows
+//! goes through [`WatchUi`]; it prints nothing itself.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use notify::{RecursiveMode, Watcher as _};
+
+use crate::aws::Clients;
+use crate::config::{FILE_NAME, Project};
+use crate::ops::Ui;
+use crate::ops::deploy::{DeployOptions, deploy};
+use crate::report::{DeployOutcome, DeployReport};
+use crate::template::Template;
+use crate::watch::{Filter, drain, next_batch};
+
+/// How to watch.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// How each round deploys.
+    pub deploy: DeployOptions,
+    /// Quiet time that ends a burst of file events.
+    pub debounce: Duration,
+}
+
+/// What `watch` shows, besides each deploy's own events.
+pub trait WatchUi: Ui {
+    /// Watching started: how many folders, for which stack.
+    fn started(&self, folders: usize, stack: &str);
+    /// A round starts: its number and how many paths changed.
+    fn round_started(&self, round: u64, changes: usize);
+    /// A round ended. `paths` changed; `retry` when Enter now retries it.
+    fn round_ended(
+        &self,
+        round: u64,
+        paths: &BTreeSet<PathBuf>,
+        result: Result<&DeployReport, String>,
+        retry: bool,
+    );
+    /// Ctrl-C during a deploy: `now` when a second one stops at once.
+    fn stopping(&self, now: bool);
+}
+
+/// How watching ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Ctrl-C between rounds, or after the running deploy finished.
+    Quietly,
+    /// A second Ctrl-C during a deploy.
+    DuringDeploy,
+}
+
+/// Watches the packages, template and config of the project `load` reads (afresh for every
+/// round: they may change), deploying each batch of saves, until Ctrl-C.
+pub async fn watch(
+    load: &dyn Fn() -> anyhow::Result<Project>,
+    clients: &Clients,
+    opts: &WatchOptions,
+    ui: &dyn WatchUi,
+) -> anyhow::Result<Stopped> {
+    let project = load()?;
+    let filter = filter(&project)?;
+    let watched = to_watch(&filter);
+    // Kept alive for the whole watch: dropping it stops the events.
+    let (_watcher, mut rx) = start_watcher(filter, &watched)?;
+    ui.started(watched.len(), &project.config.stack);
+    // The first round deploys what is pending already (as `cdk watch` and `sam sync --watch`
+    // do): changes made while nobody watched are not left behind.
+    let mut pending: Option<BTreeSet<PathBuf>> = Some(BTreeSet::new());
+    let mut keys = Keys::start();
+    let mut failed: Option<BTreeSet<PathBuf>> = None;
+    let mut round = 0u64;
+    loop {
+        let batch = match pending.take() {
+            Some(b) => b,
+            None => tokio::select! {
+                b = next_batch(&mut rx, opts.debounce) => match b {
+                    Some(b) => b,
+                    None => return Ok(Stopped::Quietly),
+                },
+                Some(()) = keys.lines.recv(), if failed.is_some() => {
+                    keys.armed = false;
+                    failed.take().unwrap_or_default()
+                }
+                _ = tokio::signal::ctrl_c() => return Ok(Stopped::Quietly),
+            },
+        };
+        round += 1;
+        ui.round_started(round, batch.len());
+        let project = match load() {
+            Ok(p) => p,
+            Err(e) => {
+                ui.round_ended(round, &batch, Err(format!("{e:#}")), false);
+                continue;
+            }
+        };
+        let work = deploy(project, clients, &opts.deploy, ui);
+        let (result, mut during) = match finish_round(work, &mut rx, ui).await {
+            RoundEnd::Done(result, during) => (result, during),
+            RoundEnd::Stop(result) => {
+                ui.round_ended(
+                    round,
+                    &batch,
+                    result.as_ref().map_err(|e| format!("{e:#}")),
+                    false,
+                );
+                return Ok(Stopped::Quietly);
+            }
+            RoundEnd::Abort => return Ok(Stopped::DuringDeploy),
+        };
+        let retry = result
+            .as_ref()
+            .map_or(true, |r| r.outcome == DeployOutcome::Failed)
+            && keys.arm();
+        ui.round_ended(
+            round,
+            &batch,
+            result.as_ref().map_err(|e| format!("{e:#}")),
+            retry,
+        );
+        failed = retry.then_some(batch);
+        if !during.is_empty() {
+            // Everything saved during the deploy becomes exactly one follow-up.
+            drain(&mut rx, opts.debounce, &mut during).await;
+            pending = Some(during);
+        }
+    }
+}
+
+/// How a round ended.
+enum RoundEnd {
+    /// The deploy finished; the paths saved meanwhile.
+    Done(anyhow::Result<DeployReport>, BTreeSet<PathBuf>),
+    /// Ctrl-C, and then the deploy finished: stop watching.
+    Stop(anyhow::Result<DeployReport>),
+    /// A second Ctrl-C during the deploy: stop at once.
+    Abort,
+}
+
+/// Runs one deploy to its end, collecting the saves made meanwhile. Ctrl-C lets it finish;
+/// a second Ctrl-C abandons it.
+async fn finish_round(
+    work: impl Future<Output = anyhow::Result<DeployReport>>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
+    ui: &dyn WatchUi,
+) -> RoundEnd {
+    tokio::pin!(work);
+    let mut during = BTreeSet::new();
+    loop {
+        tokio::select! {
+            r = &mut work => return RoundEnd::Done(r, during),
+            Some(p) = rx.recv() => { during.insert(p); }
+            _ = tokio::signal::ctrl_c() => {
+                ui.stopping(false);
+                return tokio::select! {
+                    r = &mut work => RoundEnd::Stop(r),
+                    _ = tokio::signal::ctrl_c() => {
+                        ui.stopping(true);
+                        RoundEnd::Abort
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Enter on stdin, read one line at a time and only when asked (after a failed round), so
+/// the reader never holds stdin while a deploy's prompt waits for an answer.
+struct Keys {
+    want: Option<std::sync::mpsc::Sender<()>>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<()>,
+    armed: bool,
+}
+
+impl Keys {
+    fn start() -> Self {
+        let (want, asked) = std::sync::mpsc::channel::<()>();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            while asked.recv().is_ok() {
+                let mut line = String::new();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(n) if n > 0 => {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    // End of input (no stdin, or closed): no retries by key.
+                    _ => return,
+                }
+            }
+        });
+        Self {
+            want: Some(want),
+            lines,
+            armed: false,
+        }
+    }
+
+    /// Asks for the next line, once per wait; false when stdin is gone.
+    fn arm(&mut self) -> bool {
+        if self.armed {
+            return true;
+        }
+        self.armed = match &self.want {
+            Some(w) => w.send(()).is_ok(),
+            None => false,
+        };
+        self.armed
+    }
+}
+
+/// Registers `watched` with the OS watcher; relevant paths (by `filter`) arrive on the
+/// receiver. Reads are not changes (our own diff reads every changed file).
+fn start_watcher(
+    filter: Filter,
+    watched: &[(PathBuf, RecursiveMode)],
+) -> anyhow::Result<(
+    notify::RecommendedWatcher,
+    tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
+)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if let Ok(e) = e
+            && !e.kind.is_access()
+        {
+            for p in e.paths {
+                if filter.relevant(&p) {
+                    let _ = tx.send(p);
+                }
+            }
+        }
+    })
+    .context("cannot watch files")?;
+    for (path, mode) in watched {
+        watcher
+            .watch(path, *mode)
+            .with_context(|| format!("cannot watch {}", path.display()))?;
+    }
+    Ok((watcher, rx))
+}
+
+/// The filter for a project: its packages, template and config.
+fn filter(project: &Project) -> anyhow::Result<Filter> {
+    let (roots, files, ignores) = parts(project)?;
+    Ok(Filter::new(&project.root, &roots, &files, &ignores))
+}
+
+/// What to register with the OS watcher: package roots recursively, and the folders of the
+/// template and config (not recursively: the filter picks the two files out).
+fn to_watch(filter: &Filter) -> Vec<(PathBuf, RecursiveMode)> {
+    let mut out: Vec<(PathBuf, RecursiveMode)> = filter
+        .watch_roots()
+        .into_iter()
+        .filter(|r| r.exists())
+        .map(|r| (r, RecursiveMode::Recursive))
+        .collect();
+    for f in filter.watch_files() {
+        let dir = f
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if !out.iter().any(|(d, _)| *d == dir) {
+            out.push((dir, RecursiveMode::NonRecursive));
+        }
+    }
+    out
+}
+
+fn parts(project: &Project) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>, Vec<String>)> {
+    let template_path = project.path(&project.config.template);
+    let text = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
+    let template = Template::parse(&text).map_err(|e| anyhow!(e))?;
+    let template_dir = template_path.parent().unwrap_or(Path::new("."));
+    let packages =
+        crate::plan::local_packages(&template, &project.config, &project.root, template_dir);
+    let mut roots = BTreeSet::new();
+    let mut ignores = Vec::new();
+    for spec in packages.keys() {
+        roots.insert(spec.folder.clone());
+        roots.extend(spec.include.iter().cloned());
+        ignores.extend(spec.ignore.iter().cloned());
+    }
+    ignores.sort();
+    ignores.dedup();
+    let files = vec![template_path, project.root.join(FILE_NAME)];
+    Ok((roots.into_iter().collect(), files, ignores))
+}

@@ -1,0 +1,331 @@
+//! What the operations found and did, as typed values: `--json` prints them as they are
+//! (docs/json.md), `render` turns them into lines for people, and tests compare them. Outcomes
+//! and statuses are enums, serialized as the stable strings of the JSON documents.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use zipedit::event::PatchAnswer;
+
+use crate::changeset::Planned;
+use crate::classify::Change;
+use crate::error::Exit;
+use crate::plan::Skipped;
+use crate::remote;
+use crate::update::Outcome;
+
+/// One artifact in a deploy or status report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactReport {
+    /// `s3://bucket/key`.
+    pub artifact: String,
+    /// The package folder.
+    pub package: PathBuf,
+    /// The change's kind.
+    pub change: Change,
+    /// Files added.
+    pub added: usize,
+    /// Files modified.
+    pub modified: usize,
+    /// Files deleted.
+    pub deleted: usize,
+    /// Changed paths.
+    pub paths: Vec<String>,
+    /// Files read and hashed to find the change.
+    pub hashed: usize,
+    /// Where the manifest came from: local, remote, artifact.
+    pub manifest: remote::Source,
+    /// The patcher's answer, when it patched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchAnswer>,
+    /// Bytes of the patch request sent from this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_bytes: Option<u64>,
+    /// Why patching failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The CodeSha256 the functions should end up with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_sha256: Option<String>,
+}
+
+impl ArtifactReport {
+    /// True when its package has no change and nothing failed.
+    pub fn unchanged(&self) -> bool {
+        self.added + self.modified + self.deleted == 0 && self.error.is_none()
+    }
+}
+
+/// What happened to one function in a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FunctionStatus {
+    /// Pointed at the patched artifact and live.
+    Updated,
+    /// Already ran the artifact: nothing to do.
+    Skipped,
+    /// Not live: its patch or its update failed.
+    Failed,
+}
+
+impl FunctionStatus {
+    /// The word people read (the same as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionStatus::Updated => "updated",
+            FunctionStatus::Skipped => "skipped",
+            FunctionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One function in a deploy report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionReport {
+    /// Logical id.
+    pub logical_id: String,
+    /// Name.
+    pub name: String,
+    /// What happened to it.
+    pub status: FunctionStatus,
+    /// Details for skipped and failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The rollout's details, when it was updated or failed updating.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub rollout: Option<Outcome>,
+    /// Its artifact's patch failed (the reason is the artifact's error).
+    #[serde(skip)]
+    pub not_patched: bool,
+}
+
+/// Phase times of a deploy, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Reading the stack, artifacts and manifests; scanning and diffing packages.
+    pub diff: f64,
+    /// Patching artifacts (in parallel): wall time.
+    pub patch: f64,
+    /// The longest UpdateFunctionCode call sequence (with retries).
+    pub update: f64,
+    /// The rest of the rollout: waiting for Successful, publishing.
+    pub wait: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// How a deploy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployOutcome {
+    /// Patched and every function live.
+    Deployed,
+    /// Every function already ran its package.
+    NothingToDeploy,
+    /// Only a full deploy would do, and none was run.
+    NeedsFull,
+    /// It fell back to a full deploy (see `full`).
+    Full,
+    /// A patch or a function failed.
+    Failed,
+}
+
+/// The whole deploy, as `--json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    /// Every function live and nothing failed.
+    pub ok: bool,
+    /// How it ended.
+    pub outcome: DeployOutcome,
+    /// The stack.
+    pub stack: String,
+    /// Why a full deploy is needed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_full: Vec<String>,
+    /// Why the fallback to a full deploy was not started (no consent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Per artifact.
+    pub artifacts: Vec<ArtifactReport>,
+    /// Per function.
+    pub functions: Vec<FunctionReport>,
+    /// Functions the quick path does not serve.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_served: Vec<Skipped>,
+    /// The full deploy it fell back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full: Option<FullReport>,
+    /// Phase times.
+    pub timings_ms: Timings,
+}
+
+impl DeployReport {
+    /// The exit code this report means.
+    pub fn exit(&self) -> Exit {
+        match self.outcome {
+            DeployOutcome::NeedsFull => Exit::NeedsFull,
+            DeployOutcome::Failed => Exit::Failed,
+            DeployOutcome::Full if !self.ok => Exit::Failed,
+            _ => Exit::Success,
+        }
+    }
+
+    /// How many functions it updated.
+    pub fn updated(&self) -> usize {
+        self.count(FunctionStatus::Updated)
+    }
+
+    /// How many functions are in this status.
+    pub fn count(&self, status: FunctionStatus) -> usize {
+        self.functions.iter().filter(|f| f.status == status).count()
+    }
+}
+
+/// One packaged artifact of a full deploy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Uploaded {
+    /// `s3://bucket/key`.
+    pub artifact: String,
+    /// The functions that run it.
+    pub functions: Vec<String>,
+    /// Its CodeSha256.
+    pub code_sha256: String,
+    /// Its size.
+    pub size: u64,
+    /// False when the same package was there already.
+    pub uploaded: bool,
+}
+
+/// How a full deploy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FullOutcome {
+    /// The change set ran and the stack is updated.
+    Deployed,
+    /// The stack already matched.
+    NothingToDeploy,
+    /// `--dry-run`: the change set was shown and deleted.
+    DryRun,
+    /// The user said no.
+    Cancelled,
+    /// No consent without a terminal: nothing executed (exit 3).
+    Refused,
+    /// The stack update failed.
+    Failed,
+}
+
+/// What a full deploy did, as `--json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FullReport {
+    /// Deployed, or nothing to deploy.
+    pub ok: bool,
+    /// How it ended.
+    pub outcome: FullOutcome,
+    /// The stack.
+    pub stack: String,
+    /// Each package.
+    pub artifacts: Vec<Uploaded>,
+    /// What the change set did.
+    pub changes: Vec<Planned>,
+    /// The stack's final status.
+    pub status: Option<String>,
+    /// Why it failed, with the failed stack events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Hot-patched functions this deploy reconciled (their record is cleared).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reconciled: Vec<String>,
+    /// Milliseconds per step (`build`, `package`, `changeset`, `execute`, `total`; `answer`
+    /// is the time the user took to answer, not counted in `total`).
+    pub timings_ms: BTreeMap<&'static str, f64>,
+}
+
+impl FullReport {
+    /// The exit code this report means.
+    pub fn exit(&self) -> Exit {
+        match self.outcome {
+            _ if self.ok => Exit::Success,
+            FullOutcome::Refused => Exit::NeedsFull,
+            _ => Exit::Failed,
+        }
+    }
+
+    /// The milliseconds the user took answering the prompt, if asked.
+    pub fn answer_ms(&self) -> f64 {
+        self.timings_ms.get("answer").copied().unwrap_or_default()
+    }
+}
+
+/// What `deploy` would do to one function now (`status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatusAction {
+    /// Nothing: it runs its package as it is.
+    None,
+    /// Patch its artifact and update it.
+    Quick,
+    /// Update it: its artifact is current, the function is not.
+    Update,
+    /// Only a full deploy would do.
+    Full,
+}
+
+/// One function in a status report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionState {
+    /// Logical id.
+    pub logical_id: String,
+    /// Name.
+    pub name: String,
+    /// Its artifact.
+    pub artifact: String,
+    /// The function runs the artifact as it is now (unknown when it could not be read).
+    pub live: Option<bool>,
+    /// What `deploy` would do to it.
+    pub action: StatusAction,
+    /// Why, when it is not obvious.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What `deploy` would do as a whole (`status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatusOutcome {
+    /// Every function runs its package.
+    NothingToDeploy,
+    /// deploy would take the quick path.
+    QuickDeploy,
+    /// deploy would need a full deploy.
+    NeedsFull,
+}
+
+/// The status of a project, as `status --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The stack and artifacts could be read.
+    pub ok: bool,
+    /// What `deploy` would do now.
+    pub outcome: StatusOutcome,
+    /// The stack.
+    pub stack: String,
+    /// Its status, `None` when it does not exist.
+    pub stack_status: Option<String>,
+    /// Why a full deploy is needed.
+    pub needs_full: Vec<String>,
+    /// Per artifact.
+    pub artifacts: Vec<ArtifactReport>,
+    /// Per function.
+    pub functions: Vec<FunctionState>,
+    /// Functions the quick path does not serve.
+    pub not_served: Vec<Skipped>,
+    /// Functions in the template but not in the stack.
+    pub new_functions: Vec<String>,
+    /// Functions updated by `deploy` since the last `full`: they run code their template does
+    /// not name.
+    pub hot_patched: crate::hotpatch::Record,
+    /// Why quick deploys are refused, if the stack is protected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protected: Option<String>,
+}
