@@ -14,15 +14,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use testkit::app::App;
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, deploy_both, handler, make_app, median,
-    sam_bin, sam_command, sam_expected_sha,
+    SAM_BUCKET, SAM_STACK, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
+    patched_code_sha256, require_sam, sam_built, sam_command,
 };
-use testkit::proxy::S3Proxy;
-use testkit::rig::{Moto, Patcher};
 
 fn sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String) {
     let mut cmd = sam_command(app, home, args);
@@ -47,47 +43,12 @@ fn sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    assert!(
-        sam_bin().exists(),
-        "{} is missing: run `make bench-deploy`, which installs aws-sam-cli {SAM_VERSION}",
-        sam_bin().display()
-    );
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
-    let moto = Moto::start();
-    let proxy = S3Proxy::start(&moto.endpoint()).await;
-    let patcher = Patcher::start_named(
-        &testkit::bin("zipedit"),
-        &moto.endpoint(),
-        1,
-        testkit::app::PATCHER,
-    )
-    .await;
-    let source = tempfile::tempdir().expect("tmp");
-    make_app(source.path());
-    let qd = App::from_dir(
-        source.path(),
-        BUCKET,
-        &moto.endpoint(),
-        &proxy.endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
-    let samapp = App::from_dir(
-        source.path(),
-        SAM_BUCKET,
-        &moto.endpoint(),
-        &proxy.endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
-    let sam_home = tempfile::tempdir().expect("sam home");
-
-    deploy_both(&qd, &samapp, sam_home.path()).await;
-    let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
-    let sam_big = samapp.stack_functions(SAM_STACK).await["BigFn"].clone();
+    require_sam("bench-deploy");
+    let runs = bench_runs(7);
+    // Both tools talk to moto through the proxy, which counts the bytes they send.
+    let rig = SideBySide::deployed(true).await;
+    let (qd, samapp, sam_home) = (&rig.qd, &rig.sam, rig.sam_home.path());
+    let proxy = rig.proxy.as_ref().expect("the counting proxy");
     let sync_args = [
         "sync",
         "--code",
@@ -98,24 +59,10 @@ async fn main() {
         "--s3-bucket",
         SAM_BUCKET,
     ];
-    let code_of = |app: &App, name: String| {
-        let lambda = app.lambda.clone();
-        async move {
-            lambda
-                .get_function_configuration()
-                .function_name(name)
-                .send()
-                .await
-                .expect("get_function_configuration")
-                .code_sha256()
-                .unwrap_or_default()
-                .to_owned()
-        }
-    };
 
     // Warm-up, untimed: SAM asks once whether this is a development stack.
     samapp.write("src/big/handler.py", &handler("warm-up"));
-    let (ok, _, text) = sam(&samapp, sam_home.path(), &sync_args, "y\n");
+    let (ok, _, text) = sam(samapp, sam_home, &sync_args, "y\n");
     assert!(ok, "sam sync warm-up failed:\n{text}");
     qd.write("src/big/handler.py", &handler("warm-up"));
     let (out, doc) = qd.run_json(&["deploy"]).await;
@@ -128,7 +75,7 @@ async fn main() {
         for first in [run % 2 == 0, run % 2 != 0] {
             if first {
                 qd.write("src/big/handler.py", &handler(&marker));
-                let before = code_of(&qd, qd_big.clone()).await;
+                let before = code_of(qd, &rig.qd_big).await;
                 proxy.take_sent_bytes();
                 let t = Instant::now();
                 let (out, doc) = qd.run_json(&["deploy"]).await;
@@ -142,20 +89,8 @@ async fn main() {
                                 .sum::<u64>()
                         })
                         .unwrap_or(0);
-                let art = doc["artifacts"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
-                    .unwrap_or_else(|| panic!("no patch in {doc}"));
-                let bytes = qd
-                    .object_in(
-                        BUCKET,
-                        art["patch"]["key"].as_str().expect("key"),
-                        art["patch"]["version_id"].as_str(),
-                    )
-                    .await;
-                let expected =
-                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
-                let now = code_of(&qd, qd_big.clone()).await;
+                let expected = patched_code_sha256(qd, &doc).await;
+                let now = code_of(qd, &rig.qd_big).await;
                 assert!(
                     out.status.success() && now == expected && now != before,
                     "quickdeploy run {run} not verified: {now} vs {expected} (before {before})\n{doc}"
@@ -165,14 +100,12 @@ async fn main() {
                 eprintln!("run {run}: quickdeploy {ms:.0} ms, {sent} bytes sent");
             } else {
                 samapp.write("src/big/handler.py", &handler(&marker));
-                let before = code_of(&samapp, sam_big.clone()).await;
+                let before = code_of(samapp, &rig.sam_big).await;
                 proxy.take_sent_bytes();
-                let (_ok, ms, text) = sam(&samapp, sam_home.path(), &sync_args, "");
+                let (_ok, ms, text) = sam(samapp, sam_home, &sync_args, "");
                 let sent = proxy.take_sent_bytes();
-                let build = samapp.root().join(".aws-sam/build/BigFn");
-                let built = std::fs::read_to_string(build.join("handler.py")).unwrap_or_default();
-                let expected = sam_expected_sha(&build);
-                let now = code_of(&samapp, sam_big.clone()).await;
+                let (built, expected) = sam_built(samapp);
+                let now = code_of(samapp, &rig.sam_big).await;
                 assert!(
                     built.contains(&marker) && now == expected && now != before,
                     "sam sync run {run} not verified: {now} vs {expected} (before {before})\n{text}"
@@ -198,6 +131,4 @@ async fn main() {
         "| sam sync --code ({SAM_VERSION}) | {sm:.0} | {:.0} | {sb:.0} | 1x | 1x |",
         sam_ms[0]
     );
-    drop(patcher);
-    drop(moto);
 }

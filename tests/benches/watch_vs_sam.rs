@@ -21,14 +21,11 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use testkit::app::App;
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, deploy_both, handler, make_app, median,
-    sam_bin, sam_command, sam_expected_sha,
+    SAM_BUCKET, SAM_STACK, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
+    patched_code_sha256, require_sam, sam_built, sam_command,
 };
-use testkit::rig::{Moto, Patcher};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Between GetFunctionConfiguration calls while waiting for a save to go live.
@@ -166,18 +163,6 @@ fn start_sam(app: &App, home: &Path) -> Watcher {
     }
 }
 
-async fn code_of(app: &App, name: &str) -> String {
-    app.lambda
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .expect("get_function_configuration")
-        .code_sha256()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// Saves the big handler with `marker` and waits until the function's CodeSha256 moves off
 /// `before`: milliseconds from the save, and the new CodeSha256.
 async fn save_to_live(
@@ -226,51 +211,16 @@ async fn next_line(rx: &Receiver<serde_json::Value>, watcher: &Watcher) -> serde
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    assert!(
-        sam_bin().exists(),
-        "{} is missing: run `make bench-watch`, which installs aws-sam-cli {SAM_VERSION}",
-        sam_bin().display()
-    );
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let moto = Moto::start();
-    let patcher = Patcher::start_named(
-        &testkit::bin("zipedit"),
-        &moto.endpoint(),
-        1,
-        testkit::app::PATCHER,
-    )
-    .await;
-    let source = tempfile::tempdir().expect("tmp");
-    make_app(source.path());
-    let endpoint = moto.endpoint();
-    let qd = App::from_dir(
-        source.path(),
-        BUCKET,
-        &endpoint,
-        &endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
-    let samapp = App::from_dir(
-        source.path(),
-        SAM_BUCKET,
-        &endpoint,
-        &endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
-    let sam_home = tempfile::tempdir().expect("sam home");
-
-    deploy_both(&qd, &samapp, sam_home.path()).await;
-    let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
-    let sam_big = samapp.stack_functions(SAM_STACK).await["BigFn"].clone();
+    require_sam("bench-watch");
+    let runs = bench_runs(10);
+    // Both tools talk to moto straight: no proxy adds a hop to the save-to-live time.
+    let rig = SideBySide::deployed(false).await;
+    let (qd, samapp) = (&rig.qd, &rig.sam);
+    let (qd_big, sam_big) = (&rig.qd_big, &rig.sam_big);
 
     eprintln!("starting both watchers...");
-    let (mut qd_watch, lines) = start_quickdeploy(&qd);
-    let mut sam_watch = start_sam(&samapp, sam_home.path());
+    let (mut qd_watch, lines) = start_quickdeploy(qd);
+    let mut sam_watch = start_sam(samapp, rig.sam_home.path());
     // quickdeploy announces itself only without --json; SAM logs "Sync watch started." and
     // then starts its file observer. With --code there is no initial sync.
     let t = Instant::now();
@@ -292,8 +242,8 @@ async fn main() {
 
     let (mut qd_ms, mut sam_ms, mut qd_own) = (vec![], vec![], vec![]);
     let mut qd_rounds = 0usize;
-    let mut qd_code = code_of(&qd, &qd_big).await;
-    let mut sam_code = code_of(&samapp, &sam_big).await;
+    let mut qd_code = code_of(qd, qd_big).await;
+    let mut sam_code = code_of(samapp, sam_big).await;
     // One untimed save per tool first (run 0): the first round of each watcher warms its caches.
     for run in 0..=runs {
         let timed = run > 0;
@@ -301,7 +251,7 @@ async fn main() {
             let marker = format!("save-{run}-{}", std::process::id());
             if quickdeploy_turn {
                 drain(&lines);
-                let (ms, now) = save_to_live(&qd, &qd_big, &marker, &qd_code, &qd_watch).await;
+                let (ms, now) = save_to_live(qd, qd_big, &marker, &qd_code, &qd_watch).await;
                 let line = next_line(&lines, &qd_watch).await;
                 let report = &line["report"];
                 assert_eq!(
@@ -310,19 +260,7 @@ async fn main() {
                     "quickdeploy save {run}: {line}\n{}",
                     qd_watch.log()
                 );
-                let art = report["artifacts"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
-                    .unwrap_or_else(|| panic!("no patch in {line}"));
-                let bytes = qd
-                    .object_in(
-                        BUCKET,
-                        art["patch"]["key"].as_str().expect("key"),
-                        art["patch"]["version_id"].as_str(),
-                    )
-                    .await;
-                let expected =
-                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+                let expected = patched_code_sha256(qd, report).await;
                 assert_eq!(now, expected, "quickdeploy save {run}: {line}");
                 tokio::time::sleep(PAUSE).await;
                 let extra = drain(&lines);
@@ -331,7 +269,7 @@ async fn main() {
                     "quickdeploy save {run}, follow-up round failed: {extra:?}"
                 );
                 assert_eq!(
-                    code_of(&qd, &qd_big).await,
+                    code_of(qd, qd_big).await,
                     now,
                     "quickdeploy save {run}: CodeSha256 moved again"
                 );
@@ -346,18 +284,15 @@ async fn main() {
                     if timed { "" } else { " (warm-up)" }
                 );
             } else {
-                let (ms, now) =
-                    save_to_live(&samapp, &sam_big, &marker, &sam_code, &sam_watch).await;
-                let build = samapp.root().join(".aws-sam/build/BigFn");
-                let built = std::fs::read_to_string(build.join("handler.py")).unwrap_or_default();
-                let expected = sam_expected_sha(&build);
+                let (ms, now) = save_to_live(samapp, sam_big, &marker, &sam_code, &sam_watch).await;
+                let (built, expected) = sam_built(samapp);
                 assert!(
                     built.contains(&marker) && now == expected,
                     "sam sync --watch save {run} not verified: {now} vs {expected}\n{}",
                     sam_watch.log()
                 );
                 tokio::time::sleep(PAUSE).await;
-                let settled = code_of(&samapp, &sam_big).await;
+                let settled = code_of(samapp, sam_big).await;
                 assert_eq!(
                     settled,
                     now,
@@ -399,6 +334,4 @@ async fn main() {
     println!(
         "\nquickdeploy: median deploy time in its own report {own:.0} ms; {qd_rounds} deploy rounds for {runs} saves"
     );
-    drop(patcher);
-    drop(moto);
 }

@@ -5,9 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use serde_json::Value;
+
 use crate::app::App;
+use crate::fixtures::code_sha256;
 use crate::noise;
-use crate::rig::REGION;
+use crate::proxy::S3Proxy;
+use crate::rig::{Moto, Patcher, REGION};
 
 /// quickdeploy's stack.
 pub const QD_STACK: &str = "qd-bench";
@@ -162,4 +166,133 @@ pub async fn deploy_both(qd: &App, sam: &App, sam_home: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Stops the benchmark unless `make sam-deps` installed SAM (`make_target` runs it).
+pub fn require_sam(make_target: &str) {
+    assert!(
+        sam_bin().exists(),
+        "{} is missing: run `make {make_target}`, which installs aws-sam-cli {SAM_VERSION}",
+        sam_bin().display()
+    );
+}
+
+/// `BENCH_RUNS`, else `default`.
+pub fn bench_runs(default: usize) -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A function's CodeSha256, as Lambda (moto) reports it.
+pub async fn code_of(app: &App, function: &str) -> String {
+    app.lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .expect("get_function_configuration")
+        .code_sha256()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The CodeSha256 of the artifact a quickdeploy deploy report says it patched, computed from
+/// the object's bytes in quickdeploy's bucket.
+pub async fn patched_code_sha256(qd: &App, report: &Value) -> String {
+    let art = report["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
+        .unwrap_or_else(|| panic!("no patch in {report}"));
+    let bytes = qd
+        .object_in(
+            BUCKET,
+            art["patch"]["key"].as_str().expect("key"),
+            art["patch"]["version_id"].as_str(),
+        )
+        .await;
+    code_sha256(&bytes)
+}
+
+/// What SAM last built of the big function: its handler.py (empty if none), and the
+/// CodeSha256 SAM's packager gives that build.
+pub fn sam_built(sam: &App) -> (String, String) {
+    let build = sam.root().join(".aws-sam/build/BigFn");
+    let handler = std::fs::read_to_string(build.join("handler.py")).unwrap_or_default();
+    (handler, sam_expected_sha(&build))
+}
+
+/// Both stacks deployed on one moto, ready to be raced: the app's source, its two copies, the
+/// patcher, and the big function's name in each stack.
+pub struct SideBySide {
+    /// quickdeploy's copy.
+    pub qd: App,
+    /// SAM's copy.
+    pub sam: App,
+    /// Where SAM keeps its "confirmed this dev stack" answer.
+    pub sam_home: tempfile::TempDir,
+    /// BigFn of quickdeploy's stack.
+    pub qd_big: String,
+    /// BigFn of SAM's stack.
+    pub sam_big: String,
+    /// The counting proxy both tools talk to, when asked for.
+    pub proxy: Option<S3Proxy>,
+    /// The zipedit binary behind the Invoke API.
+    pub patcher: Patcher,
+    /// moto.
+    pub moto: Moto,
+    _source: tempfile::TempDir,
+}
+
+impl SideBySide {
+    /// Starts moto and the patcher, makes the app and its two copies, and deploys both stacks.
+    /// Both tools talk to moto straight, or through a proxy that counts the bytes they send
+    /// (`through_proxy`; it adds a hop to every call).
+    pub async fn deployed(through_proxy: bool) -> Self {
+        let moto = Moto::start();
+        let proxy = match through_proxy {
+            true => Some(S3Proxy::start(&moto.endpoint()).await),
+            false => None,
+        };
+        let patcher = Patcher::start_named(
+            &crate::bin("zipedit"),
+            &moto.endpoint(),
+            1,
+            crate::app::PATCHER,
+        )
+        .await;
+        let source = tempfile::tempdir().expect("tmp");
+        make_app(source.path());
+        let moto_endpoint = moto.endpoint();
+        let endpoint = proxy
+            .as_ref()
+            .map_or(moto_endpoint.as_str(), |p| p.endpoint.as_str());
+        let copy = |bucket| {
+            App::from_dir(
+                source.path(),
+                bucket,
+                &moto_endpoint,
+                endpoint,
+                &patcher.invoke_endpoint,
+            )
+        };
+        let qd = copy(BUCKET).await;
+        let sam = copy(SAM_BUCKET).await;
+        let sam_home = tempfile::tempdir().expect("sam home");
+        deploy_both(&qd, &sam, sam_home.path()).await;
+        let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
+        let sam_big = sam.stack_functions(SAM_STACK).await["BigFn"].clone();
+        Self {
+            qd,
+            sam,
+            sam_home,
+            qd_big,
+            sam_big,
+            proxy,
+            patcher,
+            moto,
+            _source: source,
+        }
+    }
 }

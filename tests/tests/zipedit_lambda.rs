@@ -4,78 +4,14 @@
 use aws_sdk_lambda::primitives::Blob;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use testkit::noise;
-use testkit::proxy::S3Proxy;
-use testkit::rig::{Moto, Patcher, lambda_client, s3_client};
+use testkit::fixtures::{Invoked, NoiseFiles, PatcherRig};
+use testkit::rig::Moto;
 use testkit::zipcheck::{Flavor, Tree, assert_reads_as, independent, sha_hex, zip_crate_archive};
 
-struct Env {
-    moto: Moto,
-    /// Between the patcher and moto, for the tests that need what moto cannot do itself.
-    proxy: S3Proxy,
-    _patcher: Patcher,
-    s3: aws_sdk_s3::Client,
-    lambda: aws_sdk_lambda::Client,
-}
-
-impl Env {
-    async fn start() -> Self {
-        let moto = Moto::start();
-        let proxy = S3Proxy::start(&moto.endpoint()).await;
-        // Two instances, as Lambda runs concurrent invocations side by side.
-        let patcher = Patcher::start(&testkit::bin("zipedit"), &proxy.endpoint, 2).await;
-        let s3 = s3_client(&moto.endpoint()).await;
-        let lambda = lambda_client(&patcher.invoke_endpoint).await;
-        Self {
-            moto,
-            proxy,
-            _patcher: patcher,
-            s3,
-            lambda,
-        }
-    }
-
-    async fn bucket(&self, name: &str, versioned: bool) {
-        testkit::rig::make_bucket(&self.s3, name, versioned).await;
-    }
-
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
-        testkit::rig::put_object(&self.s3, bucket, key, body).await;
-    }
-
-    async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        testkit::rig::get_object(&self.s3, bucket, key).await
-    }
-
-    /// Invokes the patcher; `Err((errorType, errorMessage))` on a function error.
-    async fn invoke(&self, event: &Value) -> Invoked {
-        let out = self
-            .lambda
-            .invoke()
-            .function_name("zipedit")
-            .payload(Blob::new(event.to_string()))
-            .send()
-            .await
-            .expect("the Invoke API answers");
-        assert_eq!(out.status_code(), 200);
-        let body: Value =
-            serde_json::from_slice(out.payload().expect("payload").as_ref()).expect("JSON answer");
-        match out.function_error() {
-            None => Ok(body),
-            Some(kind) => {
-                assert_eq!(kind, "Unhandled");
-                Err((
-                    body["errorType"].as_str().unwrap_or_default().into(),
-                    body["errorMessage"].as_str().unwrap_or_default().into(),
-                ))
-            }
-        }
-    }
-}
-
-fn code_sha256(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+/// moto, a proxy between the patcher and moto (for the tests that need what moto cannot do
+/// itself), and two patcher instances, as Lambda runs concurrent invocations side by side.
+async fn start() -> PatcherRig {
+    PatcherRig::start(2).await
 }
 
 fn app_files() -> Vec<(&'static str, &'static [u8], u32)> {
@@ -97,41 +33,18 @@ fn tree(files: &[(&str, &[u8], u32)]) -> Tree {
         .collect()
 }
 
-/// Checks the answer against the object now in S3: size, CodeSha256, ETag.
-async fn check_answer(env: &Env, answer: &Value) -> Vec<u8> {
-    let (bucket, key) = (
-        answer["bucket"].as_str().expect("bucket"),
-        answer["key"].as_str().expect("key"),
-    );
-    let head = env
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("head");
-    let bytes = env.get(bucket, key).await;
-    assert_eq!(answer["size"].as_u64(), Some(bytes.len() as u64), "size");
-    assert_eq!(
-        answer["code_sha256"].as_str(),
-        Some(code_sha256(&bytes).as_str()),
-        "CodeSha256 is the SHA-256 of the object"
-    );
-    assert_eq!(answer["etag"].as_str(), head.e_tag(), "ETag");
-    bytes
+/// The setup most tests here start with: bucket `artifacts` holding `app.zip` of
+/// [`app_files`], written the way `flavor` says.
+async fn app_artifact(versioned: bool, flavor: Flavor) -> PatcherRig {
+    let env = start().await;
+    let zip = zip_crate_archive(&app_files(), &[], "", flavor);
+    env.artifact("artifacts", versioned, "app.zip", zip).await;
+    env
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_quickbuild_event_works_unchanged() {
-    let env = Env::start().await;
-    env.bucket("artifacts", false).await;
-    env.put(
-        "artifacts",
-        "app.zip",
-        zip_crate_archive(&app_files(), &[], "", Flavor::Seekable),
-    )
-    .await;
+    let env = app_artifact(false, Flavor::Seekable).await;
     let answer = env
         .invoke(&json!({"src": "s3://artifacts/app.zip", "changes": {"handler.py": "def handler(event, context):\n    return 2\n", "new.py": "N = 1\n"}}))
         .await
@@ -140,7 +53,7 @@ async fn the_original_quickbuild_event_works_unchanged() {
         (answer["added"].as_u64(), answer["modified"].as_u64()),
         (Some(1), Some(1))
     );
-    let bytes = check_answer(&env, &answer).await;
+    let bytes = env.check_answer(&answer).await;
     let mut want = tree(&app_files());
     want.insert(
         "handler.py".into(),
@@ -159,14 +72,7 @@ async fn the_original_quickbuild_event_works_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_staged_executable_and_delete_changes() {
-    let env = Env::start().await;
-    env.bucket("artifacts", true).await;
-    env.put(
-        "artifacts",
-        "app.zip",
-        zip_crate_archive(&app_files(), &[], "", Flavor::Stream),
-    )
-    .await;
+    let env = app_artifact(true, Flavor::Stream).await;
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let staged: Vec<u8> = (0..2_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
@@ -200,7 +106,7 @@ async fn binary_staged_executable_and_delete_changes() {
         answer["version_id"].as_str().is_some_and(|v| !v.is_empty()),
         "versioned bucket: a version id"
     );
-    let bytes = check_answer(&env, &answer).await;
+    let bytes = env.check_answer(&answer).await;
     let mut want = tree(&app_files());
     want.remove("lib/util.py");
     want.insert("data/table.bin".into(), (binary, 0o644));
@@ -211,26 +117,20 @@ async fn binary_staged_executable_and_delete_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_20_mib_artifact_is_appended_with_a_server_side_copy() {
-    let env = Env::start().await;
-    env.bucket("artifacts", true).await;
+    let env = start().await;
     // 20 MiB of incompressible files, as a packaging tool writes them.
-    let blobs: Vec<Vec<u8>> = (0..20u64).map(|f| noise(f + 1, 1024 * 1024)).collect();
-    let names: Vec<String> = (0..20).map(|i| format!("vendor/lib{i:02}.so")).collect();
-    let mut files: Vec<(&str, &[u8], u32)> = names
-        .iter()
-        .zip(&blobs)
-        .map(|(n, b)| (n.as_str(), b.as_slice(), 0o644))
-        .collect();
+    let vendor = NoiseFiles::mib(20, 1, |i| format!("vendor/lib{i:02}.so"));
+    let mut files = vendor.files();
     files.push(("handler.py", b"v = 1\n", 0o644));
     let old = zip_crate_archive(&files, &[], "", Flavor::Seekable);
-    env.put("artifacts", "big.zip", old.clone()).await;
+    env.artifact("artifacts", true, "big.zip", old).await;
 
     // First patch: no checkpoint yet, so the whole object is read once (and a checkpoint stored).
     let first = env
         .invoke(&json!({"src": "s3://artifacts/big.zip", "changes": {"handler.py": "v = 2\n"}}))
         .await
         .expect("first");
-    check_answer(&env, &first).await;
+    env.check_answer(&first).await;
 
     // Second patch: only the directory is read; the prefix is copied by S3 itself.
     env.moto.start_recording();
@@ -241,7 +141,7 @@ async fn a_20_mib_artifact_is_appended_with_a_server_side_copy() {
     // What the patcher asked of S3, before the test's own reads join the recording.
     let rec = env.moto.recording();
     assert_eq!(second["mode"], "append");
-    let bytes = check_answer(&env, &second).await;
+    let bytes = env.check_answer(&second).await;
     let copied = second["copied_bytes"].as_u64().expect("copied");
     assert!(
         copied > 20 * 1024 * 1024,
@@ -294,14 +194,7 @@ async fn a_20_mib_artifact_is_appended_with_a_server_side_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_come_back_as_function_errors_a_person_can_act_on() {
-    let env = Env::start().await;
-    env.bucket("artifacts", false).await;
-    env.put(
-        "artifacts",
-        "app.zip",
-        zip_crate_archive(&app_files(), &[], "", Flavor::Seekable),
-    )
-    .await;
+    let env = app_artifact(false, Flavor::Seekable).await;
     env.put("artifacts", "notes.txt", b"not a zip".to_vec())
         .await;
     let before = env.get("artifacts", "app.zip").await;
@@ -364,7 +257,7 @@ async fn errors_come_back_as_function_errors_a_person_can_act_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_past_6_mb_get_lambdas_413() {
-    let env = Env::start().await;
+    let env = start().await;
     let big = "x".repeat(testkit::rig::MAX_PAYLOAD + 10);
     let err = env
         .lambda
@@ -388,15 +281,15 @@ async fn payloads_past_6_mb_get_lambdas_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_entries_are_byte_identical_after_a_patch() {
-    let env = Env::start().await;
-    env.bucket("artifacts", false).await;
+    let env = start().await;
     let old = zip_crate_archive(&app_files(), &["lib/"], "keep me", Flavor::Stream);
-    env.put("artifacts", "app.zip", old.clone()).await;
+    env.artifact("artifacts", false, "app.zip", old.clone())
+        .await;
     let answer = env
         .invoke(&json!({"src": "s3://artifacts/app.zip", "changes": {"lib/util.py": "X = 2\n"}}))
         .await
         .expect("ok");
-    let bytes = check_answer(&env, &answer).await;
+    let bytes = env.check_answer(&answer).await;
     let (before, after) = (
         testkit::zipcheck::raw_entries(&old),
         testkit::zipcheck::raw_entries(&bytes),
@@ -409,17 +302,8 @@ async fn kept_entries_are_byte_identical_after_a_patch() {
     assert_eq!(ind.files["lib/util.py"].0, sha_hex(b"X = 2\n"));
 }
 
-/// What an invocation gave: the answer, or (errorType, errorMessage).
-type Invoked = Result<Value, (String, String)>;
-
 /// Two patches of one artifact race; the proxy makes both read before either writes.
-async fn race(
-    env: &Env,
-    src: &str,
-) -> (
-    Vec<(&'static str, Result<Value, (String, String)>)>,
-    Vec<u8>,
-) {
+async fn race(env: &PatcherRig, src: &str) -> (Vec<(&'static str, Invoked)>, Vec<u8>) {
     env.proxy.race(2);
     let a = json!({"src": src, "changes": {"a.py": "A = 'from a'\n"}});
     let b = json!({"src": src, "changes": {"b.py": "B = 'from b'\n"}});
@@ -458,14 +342,7 @@ fn check_race(results: &[(&'static str, Invoked)], bytes: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_patches_one_wins_one_reports_a_conflict() {
     // Small artifact: both patches get, patch and PutObject with If-Match (moto enforces it).
-    let env = Env::start().await;
-    env.bucket("artifacts", false).await;
-    env.put(
-        "artifacts",
-        "app.zip",
-        zip_crate_archive(&app_files(), &[], "", Flavor::Seekable),
-    )
-    .await;
+    let env = app_artifact(false, Flavor::Seekable).await;
     let (results, bytes) = race(&env, "s3://artifacts/app.zip").await;
     check_race(&results, &bytes);
 }
@@ -474,21 +351,10 @@ async fn racing_patches_one_wins_one_reports_a_conflict() {
 async fn racing_appends_one_wins_and_the_loser_aborts_its_upload() {
     // Large artifact with a checkpoint: both append by multipart upload. moto ignores If-Match on
     // CompleteMultipartUpload, so the proxy enforces it, as S3 does.
-    let env = Env::start().await;
-    env.bucket("artifacts", true).await;
-    let blobs: Vec<Vec<u8>> = (0..8u64).map(|f| noise(f + 100, 1024 * 1024)).collect();
-    let names: Vec<String> = (0..8).map(|i| format!("vendor/lib{i}.so")).collect();
-    let files: Vec<(&str, &[u8], u32)> = names
-        .iter()
-        .zip(&blobs)
-        .map(|(n, b)| (n.as_str(), b.as_slice(), 0o644))
-        .collect();
-    env.put(
-        "artifacts",
-        "big.zip",
-        zip_crate_archive(&files, &[], "", Flavor::Seekable),
-    )
-    .await;
+    let env = start().await;
+    let vendor = NoiseFiles::mib(8, 100, |i| format!("vendor/lib{i}.so"));
+    let zip = zip_crate_archive(&vendor.files(), &[], "", Flavor::Seekable);
+    env.artifact("artifacts", true, "big.zip", zip).await;
     env.invoke(&json!({"src": "s3://artifacts/big.zip", "changes": {"first.py": "1"}}))
         .await
         .expect("checkpoint");
