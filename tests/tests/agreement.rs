@@ -337,9 +337,6 @@ async fn status_says_a_protected_stack_with_nothing_changed_needs_the_full_way()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "status and deploy disagree: on a protected stack status marks the changed package's \
-            functions `quick` though deploy updates none of them (it refuses the quick path, \
-            exit 3); fixed by the rollout module (issue 11)"]
 async fn status_says_a_protected_stack_with_a_code_change_needs_the_full_way() {
     let rig = Rig::deployed().await;
     let app = &rig.app;
@@ -352,9 +349,6 @@ async fn status_says_a_protected_stack_with_a_code_change_needs_the_full_way() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "status and deploy disagree: a function whose configuration cannot be read gets \
-            action `none` and outcome `nothing-to-deploy` from status, yet deploy calls \
-            UpdateFunctionCode on it (and fails, exit 1); fixed by the rollout module (issue 11)"]
 async fn status_says_deploy_will_try_a_function_it_cannot_read() {
     let rig = Rig::deployed().await;
     let app = &rig.app;
