@@ -332,3 +332,46 @@ async fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_template_or_a_shared_artifact_conflict_is_bad_input() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+
+    // Two functions that share an artifact but are given different packages: the user's
+    // config must change (exit 2), not a failure of the deploy (exit 1).
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("read");
+    app.write(
+        "quickdeploy.toml",
+        &format!("{toml}\n[functions.GreetFunction]\npackage = \"src/report\"\n"),
+    );
+    for args in [&["status"][..], &["deploy", "--ci"]] {
+        let out = app.run(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("share the artifact"), "{args:?}: {stderr}");
+    }
+    // With --json the error is a document too, naming its kind.
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    assert_eq!(doc["error"]["type"], "BadInput", "{doc}");
+    app.write("quickdeploy.toml", &toml);
+
+    // A template that is not YAML, for every command that reads it (watch stops at start).
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write("template.yaml", "Resources: [unclosed\n");
+    for args in [
+        &["status"][..],
+        &["deploy", "--ci"],
+        &["full", "--yes"],
+        &["watch", "--no-fallback"],
+    ] {
+        let out = app.run(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("YAML"), "{args:?}: {stderr}");
+    }
+    app.write("template.yaml", &template);
+    let out = app.run(&["status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
