@@ -687,4 +687,176 @@ mod tests {
         assert_eq!(counts(2, 0, 1), "2 added, 1 deleted");
         assert_eq!(plural(1, "file"), "1 file");
     }
+
+    use crate::classify::Change;
+    use crate::report::*;
+
+    fn artifact(name: &str, modified: usize, error: Option<&str>) -> ArtifactReport {
+        ArtifactReport {
+            artifact: format!("s3://b/quickdeploy/app/{name}.zip"),
+            package: name.into(),
+            change: if modified > 0 {
+                Change::CodeOnly
+            } else {
+                Change::None
+            },
+            added: 0,
+            modified,
+            deleted: 0,
+            paths: (0..modified).map(|i| format!("f{i}.py")).collect(),
+            hashed: modified,
+            manifest: crate::remote::Source::Remote,
+            patch: None,
+            request_bytes: None,
+            error: error.map(str::to_owned),
+            code_sha256: None,
+        }
+    }
+
+    fn function(id: &str, status: FunctionStatus, reason: &str) -> FunctionReport {
+        FunctionReport {
+            logical_id: id.into(),
+            name: format!("app-{id}"),
+            status,
+            reason: (!reason.is_empty()).then(|| reason.to_owned()),
+            rollout: None,
+            not_patched: false,
+        }
+    }
+
+    fn deploy_report() -> DeployReport {
+        DeployReport {
+            ok: true,
+            outcome: DeployOutcome::Deployed,
+            stack: "app".into(),
+            needs_full: Vec::new(),
+            refused: None,
+            artifacts: vec![artifact("shared", 1, None), artifact("report", 0, None)],
+            functions: vec![
+                function("Hello", FunctionStatus::Updated, ""),
+                function(
+                    "Report",
+                    FunctionStatus::Skipped,
+                    "already runs this artifact",
+                ),
+            ],
+            not_served: Vec::new(),
+            full: None,
+            timings_ms: Timings {
+                diff: 10.0,
+                patch: 20.0,
+                update: 30.0,
+                wait: 40.0,
+                total: 100.4,
+            },
+        }
+    }
+
+    #[test]
+    fn a_deploy_reads_as_artifacts_functions_and_a_verdict() {
+        let lines = deploy_lines(&deploy_report());
+        assert_eq!(
+            lines.join("\n"),
+            "stack app, artifacts in s3://b/quickdeploy/app/
+  shared.zip  code-only change: 1 modified (1 file hashed, manifest from remote)
+      f0.py
+  report.zip  unchanged
+  updated  Hello (app-Hello): 
+  skipped  Report (app-Report): already runs this artifact
+deployed: 1 function(s) updated. diff 10 ms, patch 20 ms, update 30 ms, wait 40 ms; total 100 ms"
+        );
+    }
+
+    #[test]
+    fn an_error_two_artifacts_share_is_said_once() {
+        let e = "AccessDenied: no";
+        let mut r = deploy_report();
+        r.ok = false;
+        r.outcome = DeployOutcome::Failed;
+        r.artifacts = vec![artifact("a", 1, Some(e)), artifact("b", 1, Some(e))];
+        let reason = format!("{}{e}", crate::ops::deploy::NOT_PATCHED);
+        r.functions = vec![function("A", FunctionStatus::Failed, &reason)];
+        r.functions[0].not_patched = true;
+        let text = deploy_lines(&r).join("\n");
+        assert_eq!(text.matches(e).count(), 1, "{text}");
+        assert!(
+            text.contains("patch FAILED for a.zip, b.zip: AccessDenied: no"),
+            "{text}"
+        );
+        assert!(
+            text.contains("its artifact was not patched (why: below)"),
+            "{text}"
+        );
+        assert!(text.ends_with("FAILED: 0 function(s) live, 1 failed. diff 10 ms, patch 20 ms, update 30 ms, wait 40 ms; total 100 ms"), "{text}");
+    }
+
+    #[test]
+    fn json_keeps_its_stable_strings() {
+        let v = serde_json::to_value(deploy_report()).expect("json");
+        assert_eq!(v["outcome"], "deployed");
+        assert_eq!(v["functions"][0]["status"], "updated");
+        assert_eq!(v["functions"][1]["status"], "skipped");
+        assert!(v["functions"][0].get("not_patched").is_none());
+        assert_eq!(v["artifacts"][0]["manifest"], "remote");
+        let line = &round_lines(true, 3, &["a.py".into()], Ok(&deploy_report()))[0];
+        let doc: serde_json::Value = serde_json::from_str(line).expect("one JSON line");
+        assert_eq!(
+            (doc["round"].as_u64(), doc["ok"].as_bool()),
+            (Some(3), Some(true))
+        );
+        assert_eq!(doc["report"]["outcome"], "deployed");
+        let line = &round_lines(true, 4, &[], Err("template: bad"))[0];
+        assert!(line.contains("\"error\":\"template: bad\""), "{line}");
+    }
+
+    #[test]
+    fn a_full_deploy_and_a_status_read_plainly() {
+        let mut timings = std::collections::BTreeMap::new();
+        timings.insert("total", 1500.0);
+        timings.insert("answer", 2000.0);
+        let full = FullReport {
+            ok: false,
+            outcome: FullOutcome::Refused,
+            stack: "app".into(),
+            artifacts: Vec::new(),
+            changes: Vec::new(),
+            status: None,
+            error: Some("it removes Table: --allow-removals".into()),
+            reconciled: vec!["Hello".into()],
+            timings_ms: timings,
+        };
+        assert_eq!(
+            full_lines(&full).join("\n"),
+            "  reconciled hot-patched function(s): Hello
+REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 2000 ms answering)"
+        );
+        assert_eq!(full.exit(), crate::error::Exit::NeedsFull);
+        let status = StatusReport {
+            ok: true,
+            outcome: StatusOutcome::QuickDeploy,
+            stack: "app".into(),
+            stack_status: Some("UPDATE_COMPLETE".into()),
+            needs_full: Vec::new(),
+            artifacts: vec![artifact("shared", 1, None)],
+            functions: vec![FunctionState {
+                logical_id: "Hello".into(),
+                name: "app-Hello".into(),
+                artifact: "s3://b/quickdeploy/app/shared.zip".into(),
+                live: Some(true),
+                action: StatusAction::Quick,
+                reason: None,
+            }],
+            not_served: Vec::new(),
+            new_functions: Vec::new(),
+            hot_patched: Default::default(),
+            protected: None,
+        };
+        assert_eq!(
+            status_lines(&status).join("\n"),
+            "stack app (UPDATE_COMPLETE), artifacts in s3://b/quickdeploy/app/
+  shared.zip  code-only change
+      f0.py
+  Hello                    app-Hello                                deploy would patch its artifact and update it"
+        );
+    }
 }
