@@ -79,6 +79,17 @@ pub async fn create(
         .map_err(crate::aws::err)
         .with_context(|| format!("cannot create a change set for stack {stack}"))?;
     let id = created.id().unwrap_or(&name).to_owned();
+    wait_ready(cfn, stack, id, stack_exists).await
+}
+
+/// Waits until the change set `id` is ready, with its changes; `None` (and deleted) when it
+/// holds none.
+async fn wait_ready(
+    cfn: &Client,
+    stack: &str,
+    id: String,
+    stack_exists: bool,
+) -> anyhow::Result<Option<Created>> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut interval = Duration::from_millis(200);
     loop {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 
 use crate::aws::Clients;
 use crate::classify::{Change, classify};
@@ -104,54 +104,14 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
         &project.config,
         &project.root,
         &template_dir,
-    )
-    .map_err(|e| anyhow!(e))?;
+    )?;
     let template_changes = template.resource_changes(&deployed_stack.template);
     let state_dir = project.state_dir();
     let extra = project.config.dependency_files.clone();
-    let reads = plan.groups.iter().map(|g| {
-        let state_dir = state_dir.clone();
-        let extra = extra.clone();
-        let template_changes = template_changes.clone();
-        async move {
-            let package = g.package.clone();
-            let scanned = tokio::task::spawn_blocking(move || {
-                let files = scan(&package)?;
-                crate::limits::check_package(&files)?;
-                anyhow::Ok(files)
-            });
-            let local = manifest::load_local(&manifest::local_path(&state_dir, &g.artifact));
-            let remote = async {
-                let head = remote::head(&clients.s3, &g.artifact).await?;
-                let (base, source) =
-                    remote::deployed_manifest(&clients.s3, &g.artifact, &head, local).await?;
-                anyhow::Ok((head, base, source))
-            };
-            let (scanned, remote) = tokio::join!(scanned, remote);
-            let files = scanned
-                .context("the package scan stopped")?
-                .with_context(|| format!("package of {}", g.artifact))?;
-            let (head, base, source) = remote?;
-            let base_files = base.files.clone();
-            let d = tokio::task::spawn_blocking(move || {
-                diff(&base_files, &files, |f: &LocalFile| {
-                    std::fs::read(&f.source)
-                })
-            })
-            .await
-            .context("the diff stopped")?
-            .with_context(|| format!("reading the package of {}", g.artifact))?;
-            let change = classify(d.paths(), &extra, &template_changes);
-            anyhow::Ok(GroupState {
-                group: g.clone(),
-                head,
-                base,
-                source,
-                diff: d,
-                change,
-            })
-        }
-    });
+    let reads = plan
+        .groups
+        .iter()
+        .map(|g| read_group(g, clients, &state_dir, &extra, &template_changes));
     let groups = futures::future::join_all(reads)
         .await
         .into_iter()
@@ -163,6 +123,53 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
         template_changes,
         groups,
         ms: ms(started),
+    })
+}
+
+/// One artifact: its package scanned (off the async threads) while S3 is read, then diffed
+/// and classified.
+async fn read_group(
+    g: &Group,
+    clients: &Clients,
+    state_dir: &std::path::Path,
+    extra: &[String],
+    template_changes: &[String],
+) -> anyhow::Result<GroupState> {
+    let package = g.package.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        let files = scan(&package)?;
+        crate::limits::check_package(&files)?;
+        anyhow::Ok(files)
+    });
+    let local = manifest::load_local(&manifest::local_path(state_dir, &g.artifact));
+    let remote = async {
+        let head = remote::head(&clients.s3, &g.artifact).await?;
+        let (base, source) =
+            remote::deployed_manifest(&clients.s3, &g.artifact, &head, local).await?;
+        anyhow::Ok((head, base, source))
+    };
+    let (scanned, remote) = tokio::join!(scanned, remote);
+    let files = scanned
+        .context("the package scan stopped")?
+        .with_context(|| format!("package of {}", g.artifact))?;
+    let (head, base, source) = remote?;
+    let base_files = base.files.clone();
+    let d = tokio::task::spawn_blocking(move || {
+        diff(&base_files, &files, |f: &LocalFile| {
+            std::fs::read(&f.source)
+        })
+    })
+    .await
+    .context("the diff stopped")?
+    .with_context(|| format!("reading the package of {}", g.artifact))?;
+    let change = classify(d.paths(), extra, template_changes);
+    Ok(GroupState {
+        group: g.clone(),
+        head,
+        base,
+        source,
+        diff: d,
+        change,
     })
 }
 

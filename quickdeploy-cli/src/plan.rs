@@ -128,38 +128,18 @@ pub fn plan(
             out.new_functions.push(id);
             continue;
         };
-        let fc = config.functions.get(&id).cloned().unwrap_or_default();
         let Some(package) = package_of(&f, config, root, template_dir) else {
             out.skipped.push(skip(format!(
                 "the template gives no local package folder: set `package` under [functions.{id}] in quickdeploy.toml"
             )));
             continue;
         };
-        let artifact = match there.code.resolve_s3(&deployed.parameters) {
-            Ok(mut a) => {
-                a.version = None;
-                a
-            }
+        let (artifact, target) = match target_of(&f, there, deployed, config) {
+            Ok(found) => found,
             Err(why) => {
-                out.skipped.push(skip(format!(
-                    "in the deployed stack {why}: deploy it with `quickdeploy full`"
-                )));
+                out.skipped.push(skip(why));
                 continue;
             }
-        };
-        let Some(name) = deployed.physical.get(&id) else {
-            out.skipped
-                .push(skip("the stack has no physical function for it".into()));
-            continue;
-        };
-        let mut aliases = f.aliases.clone();
-        aliases.extend(fc.aliases.iter().cloned());
-        aliases.sort();
-        aliases.dedup();
-        let target = Target {
-            logical_id: id.clone(),
-            name: name.clone(),
-            aliases,
         };
         let key = (artifact.bucket.clone(), artifact.key.clone());
         match groups.get_mut(&key) {
@@ -186,6 +166,38 @@ pub fn plan(
     }
     out.groups = groups.into_values().collect();
     Ok(out)
+}
+
+/// Where a function's code lives in the deployed stack (the artifact, without a version) and
+/// which physical function with which aliases runs it; else why the quick path cannot serve it.
+fn target_of(
+    f: &FunctionDef,
+    there: &FunctionDef,
+    deployed: &Deployed,
+    config: &Config,
+) -> Result<(S3Object, Target), String> {
+    let id = &f.logical_id;
+    let mut artifact = there
+        .code
+        .resolve_s3(&deployed.parameters)
+        .map_err(|why| format!("in the deployed stack {why}: deploy it with `quickdeploy full`"))?;
+    artifact.version = None;
+    let name = deployed
+        .physical
+        .get(id)
+        .ok_or("the stack has no physical function for it")?;
+    let mut aliases = f.aliases.clone();
+    if let Some(fc) = config.functions.get(id) {
+        aliases.extend(fc.aliases.iter().cloned());
+    }
+    aliases.sort();
+    aliases.dedup();
+    let target = Target {
+        logical_id: id.clone(),
+        name: name.clone(),
+        aliases,
+    };
+    Ok((artifact, target))
 }
 
 /// Each package the local template and config describe, with the functions made from it:

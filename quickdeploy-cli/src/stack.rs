@@ -61,25 +61,7 @@ pub async fn describe(
     if status == "DELETE_COMPLETE" || status == "REVIEW_IN_PROGRESS" {
         return Ok(None);
     }
-    let parameters = found
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_key()?.to_owned(),
-                // The value as given; ResolvedValue is only for SSM parameter types.
-                p.parameter_value()
-                    .or(p.resolved_value())
-                    .unwrap_or_default()
-                    .to_owned(),
-            ))
-        })
-        .collect();
-    let tags = found
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-        .collect();
+    let (parameters, tags) = parameters_and_tags(found);
     let body = template
         .map_err(crate::aws::err)
         .with_context(|| format!("cannot read stack {stack}'s template (GetTemplate)"))?
@@ -108,6 +90,29 @@ pub async fn describe(
         status,
         tags,
     }))
+}
+
+/// A stack's parameters (as given; ResolvedValue only for SSM parameter types) and tags.
+fn parameters_and_tags(
+    found: &aws_sdk_cloudformation::types::Stack,
+) -> (HashMap<String, String>, HashMap<String, String>) {
+    let parameters = found
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            let value = p.parameter_value().or(p.resolved_value());
+            Some((
+                p.parameter_key()?.to_owned(),
+                value.unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect();
+    let tags = found
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect();
+    (parameters, tags)
 }
 
 /// A parameter of a deployed stack, if the stack exists.

@@ -78,20 +78,7 @@ pub async fn upload(
 ) -> anyhow::Result<Uploaded> {
     let at = format!("s3://{bucket}/{key}");
     if size <= MULTIPART_OVER {
-        let mut put = s3.put_object().bucket(bucket).key(key);
-        for (k, v) in metadata {
-            put = put.metadata(*k, *v);
-        }
-        let out = put
-            .body(body(file, 0, size).await?)
-            .send()
-            .await
-            .map_err(|e| missing_bucket(&e, bucket))
-            .with_context(|| format!("cannot upload {at}"))?;
-        return Ok(Uploaded {
-            etag: out.e_tag().unwrap_or_default().to_owned(),
-            version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
-        });
+        return put_single(s3, bucket, key, (file, size), metadata).await;
     }
     let mut create = s3.create_multipart_upload().bucket(bucket).key(key);
     for (k, v) in metadata {
@@ -106,8 +93,78 @@ pub async fn upload(
         .context("CreateMultipartUpload answered no upload id")?
         .to_owned();
     let bar = progress_bar(progress, size, key);
+    let completed = match upload_parts(s3, bucket, key, &id, (file, size), &bar).await {
+        Ok(parts) => s3
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(crate::aws::err)
+            .with_context(|| format!("cannot complete the upload of {at}")),
+        Err(e) => Err(e),
+    };
+    bar.finish_and_clear();
+    match completed {
+        Ok(out) => Ok(Uploaded {
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+            version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
+        }),
+        Err(e) => {
+            let _ = s3
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&id)
+                .send()
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// One PutObject, for a file up to [`MULTIPART_OVER`].
+async fn put_single(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    (file, size): (&Path, u64),
+    metadata: &[(&str, &str)],
+) -> anyhow::Result<Uploaded> {
+    let mut put = s3.put_object().bucket(bucket).key(key);
+    for (k, v) in metadata {
+        put = put.metadata(*k, *v);
+    }
+    let out = put
+        .body(body(file, 0, size).await?)
+        .send()
+        .await
+        .map_err(|e| missing_bucket(&e, bucket))
+        .with_context(|| format!("cannot upload s3://{bucket}/{key}"))?;
+    Ok(Uploaded {
+        etag: out.e_tag().unwrap_or_default().to_owned(),
+        version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
+    })
+}
+
+/// The parts of a multipart upload, four at a time, in order.
+async fn upload_parts(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    (file, size): (&Path, u64),
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<CompletedPart>> {
+    let at = format!("s3://{bucket}/{key}");
     let parts = (0..size.div_ceil(PART)).map(|i| {
-        let (id, bar, at) = (&id, &bar, at.as_str());
+        let at = at.as_str();
         let offset = i * PART;
         let len = PART.min(size - offset);
         async move {
@@ -134,38 +191,5 @@ pub async fn upload(
     });
     let done: Vec<anyhow::Result<CompletedPart>> =
         futures::stream::iter(parts).buffered(4).collect().await;
-    bar.finish_and_clear();
-    let completed = match done.into_iter().collect::<anyhow::Result<Vec<_>>>() {
-        Ok(parts) => s3
-            .complete_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(&id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(crate::aws::err)
-            .with_context(|| format!("cannot complete the upload of {at}")),
-        Err(e) => Err(e),
-    };
-    match completed {
-        Ok(out) => Ok(Uploaded {
-            etag: out.e_tag().unwrap_or_default().to_owned(),
-            version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
-        }),
-        Err(e) => {
-            let _ = s3
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&id)
-                .send()
-                .await;
-            Err(e)
-        }
-    }
+    done.into_iter().collect()
 }

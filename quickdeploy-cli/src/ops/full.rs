@@ -59,24 +59,7 @@ pub async fn full(
 
     let t = Instant::now();
     let body = serde_json::to_string_pretty(&template.with_code_locations(&locations))?;
-    // Kept for reading: what CloudFormation was given. The user's template is left alone.
-    let packaged = project
-        .state_dir()
-        .join("packaged")
-        .join(format!("{stack_name}.json"));
-    if let Some(dir) = packaged.parent() {
-        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&packaged, &body));
-    }
-    let exists = stack::describe(&clients.cfn, &stack_name).await?.is_some();
-    let created = changeset::create(
-        &clients.cfn,
-        &stack_name,
-        &body,
-        &opts.params,
-        template.is_sam(),
-        exists,
-    )
-    .await?;
+    let created = make_change_set(project, clients, &body, opts, template.is_sam()).await?;
     timings.insert("changeset", ms(t));
     let hot = hotpatch::load(&clients.s3, &bucket, &stack_name)
         .await
@@ -118,6 +101,28 @@ pub async fn full(
         .timings_ms
         .insert("total", ms(started) - report.answer_ms());
     Ok(report)
+}
+
+/// Creates the change set of the packaged template `body`; `None` when it changes nothing.
+/// The body is kept in `.quickdeploy/packaged/` for reading: what CloudFormation was given
+/// (the user's template is left alone).
+async fn make_change_set(
+    project: &Project,
+    clients: &Clients,
+    body: &str,
+    opts: &FullOptions,
+    sam: bool,
+) -> anyhow::Result<Option<changeset::Created>> {
+    let stack_name = &project.config.stack;
+    let packaged = project
+        .state_dir()
+        .join("packaged")
+        .join(format!("{stack_name}.json"));
+    if let Some(dir) = packaged.parent() {
+        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&packaged, body));
+    }
+    let exists = stack::describe(&clients.cfn, stack_name).await?.is_some();
+    changeset::create(&clients.cfn, stack_name, body, &opts.params, sam, exists).await
 }
 
 /// The artifact bucket: quickdeploy.toml's, else the one the bootstrap stack made.
