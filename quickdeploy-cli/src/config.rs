@@ -18,6 +18,12 @@ pub const DEFAULT_PATCHER: &str = "quickdeploy-zipedit";
 /// The stack tag that protects a stack from quick deploys.
 pub const PROTECTED_TAG: &str = "quickdeploy:protected";
 
+/// The user's configuration or files are wrong (a missing or unreadable template, a missing
+/// bucket): exit 2, whatever command meets it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadConfig(pub String);
+
 /// Why `quickdeploy.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -163,17 +169,19 @@ impl Config {
 
 impl Project {
     /// The project's template, read and parsed; its folder (the template's paths are relative
-    /// to it). Errors are [`crate::error::BadConfig`]: exit 2.
-    pub fn template(&self) -> Result<(crate::template::Template, PathBuf), crate::error::BadConfig> {
+    /// to it). Errors are [`BadConfig`]: exit 2.
+    pub fn template(
+        &self,
+    ) -> Result<(crate::template::Template, PathBuf), crate::config::BadConfig> {
         let path = self.path(&self.config.template);
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            crate::error::BadConfig(format!(
+            crate::config::BadConfig(format!(
                 "cannot read the template {}: {e}: fix `template` in quickdeploy.toml",
                 path.display()
             ))
         })?;
         let template = crate::template::Template::parse(&text)
-            .map_err(|e| crate::error::BadConfig(format!("template {}: {e}", path.display())))?;
+            .map_err(|e| crate::config::BadConfig(format!("template {}: {e}", path.display())))?;
         let dir = path
             .parent()
             .map(Path::to_owned)

@@ -5,6 +5,7 @@
 //! error variant carries its exit code and keeps the error it came from, so a caller can still
 //! ask what it was (an [`crate::aws::AwsError`]'s code, a [`crate::scan::ScanError`]).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// What a command's exit code means.
@@ -65,12 +66,6 @@ pub enum Error {
     Interrupted,
 }
 
-/// The user's configuration or files are wrong (a missing or unreadable template, a missing
-/// bucket): exit 2, whatever command meets it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadConfig(pub String);
-
 /// True when an error is the user's to fix (exit 2): a link out of the package, a package over
 /// Lambda's limits, a path the engine refuses, a bad config. Looks through the context chain.
 pub fn is_bad_input(error: &anyhow::Error) -> bool {
@@ -80,7 +75,7 @@ pub fn is_bad_input(error: &anyhow::Error) -> bool {
             || cause.is::<crate::plan::UnknownFunction>()
             || cause.is::<crate::plan::PlanError>()
             || cause.is::<crate::template::TemplateError>()
-            || cause.is::<BadConfig>()
+            || cause.is::<crate::config::BadConfig>()
             || cause.is::<crate::aws::AwsConfigError>()
             || cause
                 .downcast_ref::<zipedit::PatchError>()
@@ -194,7 +189,8 @@ pub fn finish(outcome: Outcome, json: bool) -> ExitCode {
                     "ok": false,
                     "error": { "type": e.kind(), "message": e.to_string() },
                 });
-                crate::render::print_line(&doc.to_string());
+                // As render::print_line does: a closed pipe ends the output quietly.
+                let _ = writeln!(std::io::stdout().lock(), "{doc}");
             }
             ExitCode::from(e.exit().code())
         }
@@ -207,7 +203,8 @@ mod tests {
 
     #[test]
     fn the_error_chain_decides_bad_input() {
-        let bad = anyhow::Error::from(BadConfig("no template".into())).context("loading");
+        let bad =
+            anyhow::Error::from(crate::config::BadConfig("no template".into())).context("loading");
         let e = Error::classify(bad, "DeployFailed");
         assert_eq!(e.exit(), Exit::BadInput);
         assert_eq!(e.exit().code(), 2);

@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod changeset;
 pub mod classify;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod consent;

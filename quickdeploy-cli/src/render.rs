@@ -571,7 +571,7 @@ pub fn round_lines(
     result: Result<&DeployReport, &str>,
 ) -> Vec<String> {
     if json {
-        let at = now_rfc3339();
+        let at = crate::clock::now_rfc3339();
         let doc = match result {
             Ok(r) => serde_json::json!({
                 "round": round, "at": at, "ok": r.ok, "paths": paths, "report": r
@@ -598,7 +598,7 @@ pub fn round_lines(
 
 /// The time of day in UTC, `12:00:01`.
 fn clock() -> String {
-    let when = crate::hotpatch::now() % 86_400;
+    let when = crate::clock::now_secs() % 86_400;
     format!("{:02}:{:02}:{:02}", when / 3600, when / 60 % 60, when % 60)
 }
 
@@ -658,13 +658,6 @@ pub fn human_bytes(n: u64) -> String {
 /// The first 12 characters of a CodeSha256, enough to tell versions apart on screen.
 pub fn short_sha(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
-}
-
-/// Now, as RFC 3339 in UTC (`2026-12-01T16:30:58Z`), the one timestamp format of `--json`.
-pub fn now_rfc3339() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

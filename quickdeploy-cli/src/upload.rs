@@ -38,7 +38,7 @@ where
 {
     use aws_sdk_s3::error::ProvideErrorMetadata as _;
     if e.code() == Some("NoSuchBucket") {
-        anyhow!(crate::error::BadConfig(format!(
+        anyhow!(crate::config::BadConfig(format!(
             "bucket {bucket} does not exist: fix `artifact_bucket` in quickdeploy.toml, or make it with `quickdeploy bootstrap --bucket {bucket}`"
         )))
     } else {

@@ -318,7 +318,7 @@ fn hot_patches(jobs: &[Job]) -> hotpatch::Record {
                     name: j.target.name.clone(),
                     code_sha256: j.code_sha256.clone(),
                     artifact: j.artifact.to_string(),
-                    at: crate::render::now_rfc3339(),
+                    at: crate::clock::now_rfc3339(),
                 },
             )
         })

@@ -133,7 +133,7 @@ async fn artifact_bucket(project: &Project, clients: &Clients) -> anyhow::Result
     stack::parameter(&clients.cfn, crate::ops::bootstrap::STACK, "CodeBucket")
         .await
         .ok_or_else(|| {
-            crate::error::BadConfig(
+            crate::config::BadConfig(
                 "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
             )
             .into()
