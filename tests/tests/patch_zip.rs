@@ -218,3 +218,47 @@ fn bad_input_is_refused_with_the_fix_and_loses_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left behind");
 }
+
+#[test]
+fn the_json_document_has_the_fields_docs_json_md_lists() {
+    let dir = fixture();
+    let d = dir.path();
+    let o = quickdeploy(
+        d,
+        &[
+            "patch-zip",
+            "app.zip",
+            "-o",
+            "new.zip",
+            "--put",
+            "handler.py=handler.py",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["outcome"], "patched", "{doc}");
+    assert_eq!(doc["input"], "app.zip", "{doc}");
+    assert_eq!(doc["output"], "new.zip", "{doc}");
+    // The engine's report, flattened into the document.
+    for field in [
+        "strategy",
+        "added",
+        "modified",
+        "deleted",
+        "unchanged",
+        "entries",
+        "size",
+        "code_sha256",
+        "dead_bytes",
+        "kept_prefix",
+        "written",
+        "checkpoint",
+    ] {
+        assert!(doc.get(field).is_some(), "{field} missing: {doc}");
+    }
+    for phase in ["read_changes", "patch", "write", "total"] {
+        assert!(doc["timings_ms"][phase].is_f64(), "{phase}: {doc}");
+    }
+}
