@@ -32,5 +32,6 @@ pub mod scan;
 pub mod stack;
 pub mod template;
 pub mod update;
+pub mod verify;
 pub mod upload;
 pub mod watch;

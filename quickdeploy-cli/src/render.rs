@@ -226,6 +226,17 @@ pub fn full_lines(report: &FullReport) -> Vec<String> {
             report.reconciled.join(", ")
         ));
     }
+    let live = report
+        .verified
+        .iter()
+        .filter(|c| c.differences.is_empty())
+        .count();
+    if live > 0 {
+        out.push(format!(
+            "  verified: {live} of {} function(s) run their package and template settings",
+            report.verified.len()
+        ));
+    }
     let verdict = match report.outcome {
         FullOutcome::NothingToDeploy => "nothing to deploy: the stack is up to date".to_owned(),
         FullOutcome::Cancelled => "cancelled: nothing was executed".to_owned(),
@@ -816,6 +827,7 @@ deployed: 1 function(s) updated. diff 10 ms, patch 20 ms, update 30 ms, wait 40 
             status: None,
             error: Some("it removes Table: --allow-removals".into()),
             reconciled: vec!["Hello".into()],
+            verified: Vec::new(),
             timings_ms: timings,
         };
         assert_eq!(

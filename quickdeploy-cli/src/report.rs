@@ -236,9 +236,26 @@ pub struct FullReport {
     /// Hot-patched functions this deploy reconciled (their record is cleared).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reconciled: Vec<String>,
+    /// Each function read back after the deploy: what it runs against what was meant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<FunctionCheck>,
     /// Milliseconds per step (`build`, `package`, `changeset`, `execute`, `total`; `answer`
     /// is the time the user took to answer, not counted in `total`).
     pub timings_ms: BTreeMap<&'static str, f64>,
+}
+
+/// One function read back after a full deploy.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionCheck {
+    /// Logical id.
+    pub logical_id: String,
+    /// Name.
+    pub name: String,
+    /// The CodeSha256 it runs.
+    pub code_sha256: Option<String>,
+    /// How it differs from its package and template; empty when it matches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
 }
 
 impl FullReport {

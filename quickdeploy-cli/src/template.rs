@@ -63,6 +63,19 @@ pub struct FunctionDef {
     pub aliases: Vec<String>,
 }
 
+/// A function's settings as its template states them, where it states them literally.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `MemorySize`, MB.
+    pub memory_size: Option<i32>,
+    /// `Timeout`, seconds.
+    pub timeout: Option<i32>,
+    /// `Handler`.
+    pub handler: Option<String>,
+    /// `Runtime`.
+    pub runtime: Option<String>,
+}
+
 impl Template {
     /// Parses YAML (with short-form tags) or JSON.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
@@ -125,6 +138,37 @@ impl Template {
             .collect();
         out.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
         out
+    }
+
+    /// The settings the template gives function `id` as literal values (a `Ref` or another
+    /// intrinsic is not known before deploy and is left out); a SAM function's missing ones
+    /// come from `Globals.Function`, as SAM merges them.
+    pub fn function_settings(&self, id: &str) -> Settings {
+        let Some(r) = self.doc.pointer(&format!("/Resources/{id}")) else {
+            return Settings::default();
+        };
+        let props = &r["Properties"];
+        let globals = match r["Type"].as_str() {
+            Some(SAM_FUNCTION) => self.doc.pointer("/Globals/Function"),
+            _ => None,
+        };
+        let get = |name: &str| {
+            props
+                .get(name)
+                .or_else(|| globals.and_then(|g| g.get(name)))
+        };
+        let int = |name: &str| {
+            get(name)
+                .and_then(Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+        };
+        let text = |name: &str| get(name).and_then(Value::as_str).map(str::to_owned);
+        Settings {
+            memory_size: int("MemorySize"),
+            timeout: int("Timeout"),
+            handler: text("Handler"),
+            runtime: text("Runtime"),
+        }
     }
 
     /// The template with every function's code location taken out: what must be equal for a

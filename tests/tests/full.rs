@@ -400,3 +400,64 @@ async fn full_runs_the_build_command_and_packages_its_output() {
     assert_eq!(tree.keys().collect::<Vec<_>>(), ["BUILD_INFO", "report.py"]);
     assert_eq!(tree["BUILD_INFO"].0, b"built\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_reads_every_function_back_and_fails_when_one_is_not_as_the_template_says() {
+    let rig = Rig::deployed().await;
+    let (app, proxy) = (&rig.app, &rig.proxy);
+
+    // A full deploy that went as the template says: every function verified.
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replace("MemorySize: 256", "MemorySize: 512"),
+    );
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let verified = doc["verified"].as_array().expect("verified");
+    assert_eq!(verified.len(), 3, "{doc}");
+    assert!(
+        verified.iter().all(|c| c.get("differences").is_none()),
+        "{doc}"
+    );
+
+    // A stack that says UPDATE_COMPLETE while a function is not live. moto's CloudFormation
+    // updates functions inside moto, where no fault can be put, so the fault proxy makes
+    // HelloFunction's last update Failed through a quick deploy first; Lambda then reports it
+    // Failed until its next update, which the full deploy (inside moto) does not reach through
+    // the proxy. full must read it back and fail, naming it, and keep the hot-patch record.
+    let hello = app.function_names().await["HelloFunction"].clone();
+    proxy.lambda_fault(
+        &hello,
+        testkit::proxy::LambdaFault {
+            fail_with: Some("InternalError: the rig fails this update".into()),
+            ..Default::default()
+        },
+    );
+    app.write(
+        "src/shared/greeting.py",
+        "def greeting(name):\n    return f\"Hi, {name}\"\n",
+    );
+    let (out, _) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(1));
+    proxy.lambda_fault(&hello, testkit::proxy::LambdaFault::default());
+    app.write(
+        "template.yaml",
+        &template.replace("MemorySize: 256", "MemorySize: 1024"),
+    );
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert_eq!(exit(&out), Some(1), "{doc}");
+    assert_eq!(doc["outcome"], "failed", "{doc}");
+    let error = doc["error"].as_str().expect("error");
+    assert!(
+        error.contains("UPDATE_COMPLETE")
+            && error.contains("HelloFunction: its last update failed"),
+        "{error}"
+    );
+    assert!(doc.get("reconciled").is_none(), "{doc}");
+    let (_, status) = app.run_json(&["status"]).await;
+    assert!(
+        status["hot_patched"].get("HelloFunction").is_some(),
+        "the record is kept while a function is not as its template says: {status}"
+    );
+}

@@ -73,10 +73,14 @@ pub async fn full(
         status: None,
         error: None,
         reconciled: Vec::new(),
+        verified: Vec::new(),
         timings_ms: timings,
     };
     let Some(created) = created else {
         if !opts.dry_run {
+            verify(clients, &template, &mut report).await?;
+        }
+        if !opts.dry_run && report.ok {
             report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
         }
         report.timings_ms.insert("total", ms(started));
@@ -93,6 +97,10 @@ pub async fn full(
         report.outcome = FullOutcome::DryRun;
     } else if consented(clients, opts.consent, &created, &mut report, ui).await? {
         execute(clients, &created, &mut report, ui).await?;
+        if report.ok {
+            ui.event(Event::Step("reading every function back"));
+            verify(clients, &template, &mut report).await?;
+        }
         if report.ok {
             report.reconciled = reconcile(clients, &bucket, &stack_name, hot).await?;
         }
@@ -371,6 +379,82 @@ fn ask(changes: &[Planned], ui: &dyn Ui) -> anyhow::Result<bool> {
         format!("  {what:<8} {:<28} {}", c.logical_id, c.resource_type)
     }));
     ui.confirm("execute this change set? [y/N] ", &details)
+}
+
+/// Reads every function of the stack back and compares it with its package's CodeSha256 and
+/// its template's settings ([`crate::verify`]): a stack that reports success while a
+/// function kept its old code or settings fails the deploy, naming each difference.
+async fn verify(
+    clients: &Clients,
+    template: &crate::template::Template,
+    report: &mut FullReport,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let Some(deployed) = stack::describe(&clients.cfn, &report.stack).await? else {
+        return Ok(());
+    };
+    let reads = template.functions().into_iter().filter_map(|f| {
+        let name = deployed.physical.get(&f.logical_id)?.clone();
+        let packaged = report
+            .artifacts
+            .iter()
+            .find(|a| a.functions.contains(&f.logical_id))
+            .map(|a| a.code_sha256.clone());
+        let expected = template.function_settings(&f.logical_id);
+        Some(async move {
+            let observed = observe(&clients.lambda, &name).await?;
+            anyhow::Ok(crate::report::FunctionCheck {
+                differences: crate::verify::differences(packaged.as_deref(), &expected, &observed),
+                logical_id: f.logical_id,
+                name,
+                code_sha256: observed.code_sha256,
+            })
+        })
+    });
+    let checks = futures::future::try_join_all(reads).await?;
+    let wrong: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.differences.is_empty())
+        .map(|c| format!("{}: {}", c.logical_id, c.differences.join(", ")))
+        .collect();
+    if !wrong.is_empty() {
+        report.ok = false;
+        report.outcome = FullOutcome::Failed;
+        report.error = Some(format!(
+            "stack {} says {}, but {} function(s) are not as the template says: {}",
+            report.stack,
+            report.status.as_deref().unwrap_or("it is up to date"),
+            wrong.len(),
+            wrong.join("; ")
+        ));
+    }
+    report.verified = checks;
+    report.timings_ms.insert("verify", ms(t));
+    Ok(())
+}
+
+/// What a function reports about itself.
+async fn observe(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+) -> anyhow::Result<crate::verify::Observed> {
+    let c = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(crate::aws::err)
+        .with_context(|| format!("cannot read function {name} back (GetFunctionConfiguration)"))?;
+    Ok(crate::verify::Observed {
+        code_sha256: c.code_sha256().map(str::to_owned),
+        failed: c.last_update_status() == Some(&aws_sdk_lambda::types::LastUpdateStatus::Failed),
+        settings: crate::template::Settings {
+            memory_size: c.memory_size(),
+            timeout: c.timeout(),
+            handler: c.handler().map(str::to_owned),
+            runtime: c.runtime().map(|r| r.as_str().to_owned()),
+        },
+    })
 }
 
 /// After a successful full deploy every function runs what its template names: the hot-patch
