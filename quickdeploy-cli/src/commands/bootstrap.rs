@@ -3,11 +3,11 @@
 use crate::aws::AwsArgs;
 use crate::config::DEFAULT_PATCHER;
 use crate::error::{Error, Exit};
-use crate::ops::bootstrap::{CodeSource, Options, Outcome, Report};
+use crate::ops::bootstrap::{CodeSource, Options};
 use crate::render::{Terminal, print_json, print_lines};
 
 /// The patcher stack's name lives in `ops::bootstrap`; re-exported for callers that name it here.
-pub use crate::ops::bootstrap::STACK;
+use crate::ops::bootstrap::STACK;
 
 /// Install the zipedit patcher: its stack, and an artifact bucket if none is given.
 ///
@@ -89,35 +89,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
     if json {
         print_json(&report);
     } else {
-        print_lines(&human(&report));
+        print_lines(&crate::render::bootstrap_lines(&report));
     }
     Ok(Exit::Success)
-}
-
-/// The report for people.
-fn human(r: &Report) -> Vec<String> {
-    let created = " (created: versioned, encrypted, public access blocked)";
-    let what = match r.outcome {
-        Outcome::Unchanged => "nothing to change",
-        Outcome::Created | Outcome::Updated => r.status.as_deref().unwrap_or("?"),
-    };
-    vec![
-        format!("  package  {}", r.source),
-        format!(
-            "  bucket   {}{}",
-            r.bucket,
-            if r.bucket_created { created } else { "" }
-        ),
-        format!(
-            "  code     {} (CodeSha256 {}){}",
-            r.code,
-            r.code_sha256.get(..12).unwrap_or(&r.code_sha256),
-            if r.code_uploaded {
-                " uploaded"
-            } else {
-                " already there"
-            }
-        ),
-        format!("patcher {} in stack {}: {what}", r.patcher, r.stack),
-    ]
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 use crate::aws::AwsArgs;
 use crate::error::{Error, Exit};
 use crate::ops::bootstrap::STACK;
-use crate::ops::destroy::{Options, Outcome, Question, Report, refused};
+use crate::ops::destroy::{Options, Outcome, Question, refused};
 use crate::render::{Terminal, print_json, print_lines};
 
 /// Remove the patcher stack, and with --delete-bucket empty and delete the artifact bucket.
@@ -77,7 +77,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
     } else if report.outcome == Outcome::Nothing {
         eprintln!("stack {} does not exist: nothing to remove", report.stack);
     } else {
-        print_lines(&human(&report));
+        print_lines(&crate::render::destroy_lines(&report));
     }
     Ok(Exit::Success)
 }
@@ -100,24 +100,4 @@ fn ask(question: &Question) -> Result<(), Error> {
         return Err(refused(anyhow!("not confirmed: nothing was removed")));
     }
     Ok(())
-}
-
-/// What was removed, for people.
-fn human(r: &Report) -> Vec<String> {
-    let mut out = Vec::new();
-    if r.stack_deleted {
-        let status = r.stack_status.as_deref().unwrap_or("deleted");
-        out.push(format!("stack {}: {status}", r.stack));
-    }
-    match &r.bucket {
-        Some(bucket) if r.bucket_deleted => out.push(format!(
-            "bucket {bucket}: deleted ({} versions, {} delete markers, {} unfinished uploads removed)",
-            r.versions_deleted, r.delete_markers_deleted, r.uploads_aborted
-        )),
-        None if r.stack_deleted => out.push(
-            "the artifact bucket was kept (remove it with --delete-bucket NAME)".to_owned(),
-        ),
-        _ => {}
-    }
-    out
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 
 use crate::error::{Error, Exit};
-use crate::ops::patch_zip::{Options, Put, Report};
+use crate::ops::patch_zip::{Options, Put};
 use crate::render::{print_json, print_lines};
 
 /// Patch a local zip artifact: put files into it and delete entries from it.
@@ -90,43 +90,7 @@ pub fn run(args: Args) -> crate::error::Outcome {
     if args.json {
         print_json(&report);
     } else {
-        print_lines(&human(&report));
+        print_lines(&crate::render::patch_zip_lines(&report));
     }
     Ok(Exit::Success)
-}
-
-/// The report for people.
-fn human(out: &Report) -> Vec<String> {
-    let r = &out.report;
-    let pct = if r.size == 0 {
-        0.0
-    } else {
-        100.0 * r.dead_bytes as f64 / r.size as f64
-    };
-    let strategy = serde_json::to_value(r.strategy).ok();
-    let t = &out.timings_ms;
-    vec![
-        format!(
-            "patched {} -> {} ({})",
-            out.input.display(),
-            out.output.display(),
-            strategy
-                .as_ref()
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-        ),
-        format!(
-            "  entries: {} added, {} modified, {} deleted, {} unchanged ({} in all)",
-            r.added, r.modified, r.deleted, r.unchanged, r.entries
-        ),
-        format!(
-            "  size:    {} bytes; kept prefix {}, written {}, dead {} ({pct:.1}%)",
-            r.size, r.kept_prefix, r.written, r.dead_bytes
-        ),
-        format!("  CodeSha256: {}", r.code_sha256),
-        format!(
-            "  time:    read changes {:.1} ms, patch {:.1} ms, write {:.1} ms, total {:.1} ms",
-            t.read_changes, t.patch, t.write, t.total
-        ),
-    ]
 }
