@@ -3,10 +3,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# The local AWS rig's Python side, pinned: moto's server, and cfn-lint for the templates.
+# The local AWS rig's Python side, pinned: moto's server, cfn-lint for the templates, and SAM's
+# translator, which expands SAM templates for moto (it has no AWS::Serverless transform).
 VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
+SAM_TRANSLATOR_VERSION := 1.110.0
 
 .PHONY: test demo bench bench-lambda bench-deploy bench-watch stress install rig sam-deps tools rig-deps build lint
 
@@ -80,14 +82,16 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## rig-deps: moto and cfn-lint in a virtualenv inside the repo (ignored by git), so nothing
-## is installed into the system Python. Re-run when the pins change.
-rig-deps: $(VENV)/.installed-$(MOTO_VERSION)-$(CFN_LINT_VERSION)
+## rig-deps: moto, cfn-lint and aws-sam-translator in a virtualenv inside the repo (ignored by
+## git), so nothing is installed into the system Python. Re-run when the pins change.
+RIG_DEPS := $(VENV)/.installed-$(MOTO_VERSION)-$(CFN_LINT_VERSION)-sam$(SAM_TRANSLATOR_VERSION)
+rig-deps: $(RIG_DEPS)
 
-$(VENV)/.installed-$(MOTO_VERSION)-$(CFN_LINT_VERSION):
+$(RIG_DEPS):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
-	  'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)'
+	  'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)' \
+	  'aws-sam-translator==$(SAM_TRANSLATOR_VERSION)'
 	touch $@
 
 ## tools: what the tests use besides cargo: python3, unzip and bsdtar as independent zip

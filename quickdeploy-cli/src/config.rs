@@ -93,15 +93,17 @@ pub struct FunctionConfig {
     /// A command that builds the package folder (run by `full`; `deploy` runs it too).
     #[serde(default)]
     pub build: Option<String>,
-    /// Extra folders or files outside the package folder that belong to it; each is put in
-    /// the archive under its own name (`../shared` becomes `shared/`).
+    /// Extra folders or files outside the package folder that belong to it, relative to
+    /// quickdeploy.toml (not to the package folder or the template); each is put in the
+    /// archive under its own name (`lib/shared` becomes `shared/`).
     #[serde(default)]
     pub include: Vec<PathBuf>,
     /// Ignore patterns (gitignore syntax) for this function's package.
     #[serde(default)]
     pub ignore: Vec<String>,
     /// Aliases to move to a newly published version after each quick deploy, besides those
-    /// the template declares (`AWS::Lambda::Alias`, SAM's `AutoPublishAlias`).
+    /// the template declares (`AWS::Lambda::Alias`, SAM's `AutoPublishAlias`, its own or
+    /// from `Globals`).
     #[serde(default)]
     pub aliases: Vec<String>,
 }

@@ -70,6 +70,11 @@ impl Inspected {
             why.push(format!("function {id} is new"));
         }
         for g in &self.groups {
+            if !g.diff.is_empty() {
+                for f in &g.group.not_quick {
+                    why.push(format!("function {}: {}", f.logical_id, f.reason));
+                }
+            }
             if let Change::Dependencies { files } = &g.change {
                 why.push(format!(
                     "{}: dependency files changed ({})",

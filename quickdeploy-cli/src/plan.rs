@@ -32,6 +32,9 @@ pub struct Group {
     pub package: PackageSpec,
     /// The functions that use it, by logical id.
     pub functions: Vec<Target>,
+    /// Functions made from the same package that the quick path must not update (CodeDeploy
+    /// traffic shifting): when the package changes, only a full deploy will do.
+    pub not_quick: Vec<Skipped>,
 }
 
 /// A function the quick path cannot serve, and why.
@@ -128,6 +131,10 @@ pub fn plan(
             out.new_functions.push(id);
             continue;
         };
+        if let Some(why) = not_quick_code(&f) {
+            out.skipped.push(skip(why));
+            continue;
+        }
         let Some(package) = package_of(&f, config, root, template_dir) else {
             out.skipped.push(skip(format!(
                 "the template gives no local package folder: set `package` under [functions.{id}] in quickdeploy.toml"
@@ -142,26 +149,32 @@ pub fn plan(
             }
         };
         let key = (artifact.bucket.clone(), artifact.key.clone());
-        match groups.get_mut(&key) {
-            Some(g) if g.package != package => {
-                return Err(PlanError(format!(
-                    "functions {} and {id} share the artifact {artifact} but have different packages ({} and {}): give them the same package settings, or separate artifacts",
-                    g.functions[0].logical_id,
-                    g.package.folder.display(),
-                    package.folder.display()
-                )));
+        let g = groups.entry(key).or_insert_with(|| Group {
+            artifact: artifact.clone(),
+            package: package.clone(),
+            functions: Vec::new(),
+            not_quick: Vec::new(),
+        });
+        if g.package != package {
+            let other = g
+                .functions
+                .first()
+                .map(|t| &t.logical_id)
+                .or(g.not_quick.first().map(|s| &s.logical_id))
+                .cloned()
+                .unwrap_or_default();
+            return Err(PlanError(format!(
+                "functions {other} and {id} share the artifact {artifact} but have different packages ({} and {}): give them the same package settings, or separate artifacts",
+                g.package.folder.display(),
+                package.folder.display()
+            )));
+        }
+        match not_quick_update(&f) {
+            Some(why) => {
+                g.not_quick.push(skip(why.clone()));
+                out.skipped.push(skip(why));
             }
-            Some(g) => g.functions.push(target),
-            None => {
-                groups.insert(
-                    key,
-                    Group {
-                        artifact,
-                        package,
-                        functions: vec![target],
-                    },
-                );
-            }
+            None => g.functions.push(target),
         }
     }
     out.groups = groups.into_values().collect();
@@ -198,6 +211,28 @@ fn target_of(
         aliases,
     };
     Ok((artifact, target))
+}
+
+/// Why the quick path cannot serve a function at all, whatever changes: its code is not a
+/// zip it can patch.
+fn not_quick_code(f: &FunctionDef) -> Option<String> {
+    match f.code {
+        CodeLocation::Image => Some(
+            "PackageType: Image: quick deploys patch zip artifacts; a container image is built and pushed only by a full deploy (`quickdeploy full`)".into(),
+        ),
+        CodeLocation::Inline => Some(
+            "its code is inline in the template (InlineCode or ZipFile): a template change, deployed by `quickdeploy full`".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Why the quick path must not update a function whose zip package it can read: a change to
+/// that package needs a full deploy.
+fn not_quick_update(f: &FunctionDef) -> Option<String> {
+    f.deployment_preference.as_ref().map(|_| {
+        "it has a DeploymentPreference (CodeDeploy traffic shifting): a quick deploy would move its alias at once, past the traffic shifting and its alarms and hooks; only a full deploy shifts traffic through CodeDeploy".to_owned()
+    })
 }
 
 /// Each package the local template and config describe, with the functions made from it:
@@ -325,7 +360,49 @@ Resources:
         assert_eq!(p.groups[0].functions[0].logical_id, "C");
         assert_eq!(p.new_functions, ["D"]);
         assert_eq!(p.skipped.len(), 1);
-        assert!(p.skipped[0].reason.contains("package"), "{:?}", p.skipped);
+        assert!(p.skipped[0].reason.contains("inline"), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn image_and_traffic_shifted_functions_are_not_quick_deployed() {
+        let local = Template::parse(
+            r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {AutoPublishAlias: live, Runtime: python3.12}
+Resources:
+  A: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Handler: a.h}}
+  B: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Handler: b.h, DeploymentPreference: {Type: AllAtOnce}}}
+  C: {Type: AWS::Serverless::Function, Properties: {PackageType: Image, ImageUri: "repo:1"}}
+"#,
+        )
+        .expect("local");
+        let there = deployed(
+            r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  A: {Type: AWS::Serverless::Function, Properties: {CodeUri: {Bucket: art, Key: src.zip}}}
+  B: {Type: AWS::Serverless::Function, Properties: {CodeUri: {Bucket: art, Key: src.zip}}}
+  C: {Type: AWS::Serverless::Function, Properties: {PackageType: Image, ImageUri: "repo:1"}}
+"#,
+        );
+        let p = plan(
+            &local,
+            &there,
+            &Config::default(),
+            Path::new("/p"),
+            Path::new("/p"),
+        )
+        .expect("plan");
+        assert_eq!(p.groups.len(), 1);
+        let g = &p.groups[0];
+        assert_eq!(g.functions.len(), 1);
+        assert_eq!(g.functions[0].aliases, ["live"], "from Globals");
+        assert_eq!(g.not_quick[0].logical_id, "B");
+        assert!(g.not_quick[0].reason.contains("DeploymentPreference"));
+        let skipped: Vec<&str> = p.skipped.iter().map(|s| s.logical_id.as_str()).collect();
+        assert_eq!(skipped, ["B", "C"], "both are reported not served");
+        assert!(p.skipped[1].reason.contains("Image"), "{:?}", p.skipped);
     }
 
     #[test]

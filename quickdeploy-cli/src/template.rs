@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
+pub mod globals;
+
 /// `AWS::Lambda::Function`.
 pub const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
 /// `AWS::Serverless::Function` (SAM).
@@ -59,8 +61,17 @@ pub struct FunctionDef {
     /// Where its code is.
     pub code: CodeLocation,
     /// Aliases to move after an update: `AWS::Lambda::Alias` resources naming it, or SAM's
-    /// `AutoPublishAlias`.
+    /// `AutoPublishAlias` (its own, or from `Globals`).
     pub aliases: Vec<String>,
+    /// `Layers`, as written (ARNs or intrinsics); a SAM function's with its Globals' first.
+    pub layers: Vec<Value>,
+    /// `Architectures`, where literal (a SAM function's with its Globals').
+    pub architectures: Vec<String>,
+    /// CodeDeploy traffic shifting: SAM's `DeploymentPreference` (unless `Enabled: false`),
+    /// or an `AWS::Lambda::Alias` of it with a `CodeDeployLambdaAliasUpdate` update policy.
+    pub deployment_preference: Option<Value>,
+    /// `Metadata.BuildMethod` (how `sam build` builds it: `esbuild`, `makefile`, ...).
+    pub build_method: Option<String>,
 }
 
 /// A function's settings as its template states them, where it states them literally.
@@ -98,10 +109,11 @@ impl Template {
             .flatten()
     }
 
-    /// The functions, sorted by logical id.
+    /// The functions, sorted by logical id; a SAM function's properties with its template's
+    /// `Globals` merged in as SAM merges them ([`globals`]).
     pub fn functions(&self) -> Vec<FunctionDef> {
-        let globals_code = self.doc.pointer("/Globals/Function/CodeUri").cloned();
         let mut aliases: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut codedeploy: HashMap<&str, Value> = HashMap::new();
         for (_, r) in self.resources() {
             if r["Type"] == "AWS::Lambda::Alias" {
                 let props = &r["Properties"];
@@ -109,6 +121,9 @@ impl Template {
                     (props["FunctionName"].get("Ref"), props["Name"].as_str())
                 {
                     aliases.entry(target).or_default().push(name.to_owned());
+                    if let Some(p) = r.pointer("/UpdatePolicy/CodeDeployLambdaAliasUpdate") {
+                        codedeploy.insert(target, p.clone());
+                    }
                 }
             }
         }
@@ -116,10 +131,10 @@ impl Template {
             .resources()
             .filter_map(|(id, r)| {
                 let kind = r["Type"].as_str()?;
-                let props = &r["Properties"];
+                let props = globals::function_properties(&self.doc, r);
                 let code = match kind {
-                    LAMBDA_FUNCTION => lambda_code(props),
-                    SAM_FUNCTION => sam_code(props, globals_code.as_ref()),
+                    LAMBDA_FUNCTION => lambda_code(&props),
+                    SAM_FUNCTION => sam_code(&props),
                     _ => return None,
                 };
                 let mut names = aliases.get(id.as_str()).cloned().unwrap_or_default();
@@ -128,15 +143,55 @@ impl Template {
                 }
                 names.sort();
                 names.dedup();
+                let deployment_preference = match kind {
+                    SAM_FUNCTION => props
+                        .get("DeploymentPreference")
+                        .filter(|d| d.is_object() && d["Enabled"] != Value::Bool(false))
+                        .cloned(),
+                    _ => codedeploy.get(id.as_str()).cloned(),
+                };
                 Some(FunctionDef {
                     logical_id: id.clone(),
                     resource_type: kind.to_owned(),
                     code,
                     aliases: names,
+                    layers: props["Layers"].as_array().cloned().unwrap_or_default(),
+                    architectures: props["Architectures"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_owned))
+                        .collect(),
+                    deployment_preference,
+                    build_method: r
+                        .pointer("/Metadata/BuildMethod")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                 })
             })
             .collect();
         out.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+        out
+    }
+
+    /// The layers the template declares (`AWS::Serverless::LayerVersion`,
+    /// `AWS::Lambda::LayerVersion`): logical id and, when local, the content folder.
+    pub fn layers(&self) -> Vec<(String, Option<PathBuf>)> {
+        let mut out: Vec<(String, Option<PathBuf>)> = self
+            .resources()
+            .filter_map(|(id, r)| {
+                let local = match r["Type"].as_str()? {
+                    "AWS::Serverless::LayerVersion" => r.pointer("/Properties/ContentUri"),
+                    "AWS::Lambda::LayerVersion" => r.pointer("/Properties/Content"),
+                    _ => return None,
+                }
+                .and_then(Value::as_str)
+                .filter(|p| !p.starts_with("s3://"))
+                .map(PathBuf::from);
+                Some((id.clone(), local))
+            })
+            .collect();
+        out.sort();
         out
     }
 
@@ -147,16 +202,8 @@ impl Template {
         let Some(r) = self.doc.pointer(&format!("/Resources/{id}")) else {
             return Settings::default();
         };
-        let props = &r["Properties"];
-        let globals = match r["Type"].as_str() {
-            Some(SAM_FUNCTION) => self.doc.pointer("/Globals/Function"),
-            _ => None,
-        };
-        let get = |name: &str| {
-            props
-                .get(name)
-                .or_else(|| globals.and_then(|g| g.get(name)))
-        };
+        let props = globals::function_properties(&self.doc, r);
+        let get = |name: &str| props.get(name);
         let int = |name: &str| {
             get(name)
                 .and_then(Value::as_i64)
@@ -354,18 +401,15 @@ fn lambda_code(props: &Value) -> CodeLocation {
     }
 }
 
-fn sam_code(props: &Value, globals: Option<&Value>) -> CodeLocation {
+/// A SAM function's code, from its properties with the Globals merged in.
+fn sam_code(props: &Value) -> CodeLocation {
     if props["PackageType"] == "Image" {
         return CodeLocation::Image;
     }
     if !props["InlineCode"].is_null() {
         return CodeLocation::Inline;
     }
-    let code = match &props["CodeUri"] {
-        Value::Null => globals.cloned().unwrap_or(Value::Null),
-        other => other.clone(),
-    };
-    match code {
+    match props["CodeUri"].clone() {
         Value::String(s) => match s.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
             Some((bucket, key)) => CodeLocation::S3 {
                 bucket: json!(bucket),
@@ -617,6 +661,109 @@ Resources:
             bigger.resource_changes(&packaged),
             ["F changed: MemorySize", "Q (AWS::SQS::Queue) added"]
         );
+    }
+
+    const SAM_GLOBALS: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.12
+    CodeUri: src/
+    AutoPublishAlias: live
+    Layers: [!Ref Deps]
+    Architectures: [arm64]
+    DeploymentPreference: {Type: AllAtOnce, Enabled: false}
+Resources:
+  Deps:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layers/deps}
+  Plain:
+    Type: AWS::Serverless::Function
+    Properties: {Handler: a.h}
+  Own:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: b.h
+      Runtime: nodejs20.x
+      AutoPublishAlias: prod
+      Layers: ["arn:aws:lambda:us-east-1:1:layer:x:1"]
+      DeploymentPreference: {Enabled: true}
+    Metadata: {BuildMethod: esbuild}
+  Canary:
+    Type: AWS::Lambda::Function
+    Properties: {Code: ./c, Handler: c.h}
+  CanaryLive:
+    Type: AWS::Lambda::Alias
+    UpdatePolicy: {CodeDeployLambdaAliasUpdate: {ApplicationName: app, DeploymentGroupName: g}}
+    Properties: {FunctionName: !Ref Canary, Name: live, FunctionVersion: "1"}
+"#;
+
+    #[test]
+    fn sam_globals_decide_aliases_layers_code_and_traffic_shifting() {
+        let t = Template::parse(SAM_GLOBALS).expect("parse");
+        let f = t.functions();
+        let by_id = |id: &str| f.iter().find(|x| x.logical_id == id).expect(id);
+        let plain = by_id("Plain");
+        // Globals' AutoPublishAlias: a quick deploy must move `live`.
+        assert_eq!(plain.aliases, ["live"]);
+        assert_eq!(plain.code, CodeLocation::Local(PathBuf::from("src/")));
+        assert_eq!(plain.layers, [json!({"Ref": "Deps"})]);
+        assert_eq!(plain.architectures, ["arm64"]);
+        // Globals' `Enabled: false` is kept by SAM's map merge.
+        assert_eq!(plain.deployment_preference, None);
+        assert_eq!(
+            t.function_settings("Plain").runtime.as_deref(),
+            Some("python3.12")
+        );
+
+        let own = by_id("Own");
+        assert_eq!(own.aliases, ["prod"], "the function's scalar wins");
+        assert_eq!(
+            own.layers,
+            [
+                json!({"Ref": "Deps"}),
+                json!("arn:aws:lambda:us-east-1:1:layer:x:1")
+            ],
+            "lists: Globals first, then the function's"
+        );
+        assert!(own.deployment_preference.is_some());
+        assert_eq!(own.build_method.as_deref(), Some("esbuild"));
+        assert_eq!(
+            t.function_settings("Own").runtime.as_deref(),
+            Some("nodejs20.x")
+        );
+
+        // Plain CloudFormation: CodeDeploy through the alias's update policy; no Globals.
+        let canary = by_id("Canary");
+        assert_eq!(canary.aliases, ["live"]);
+        assert!(canary.deployment_preference.is_some());
+        assert!(canary.layers.is_empty());
+        assert_eq!(t.function_settings("Canary").runtime, None);
+        assert_eq!(
+            t.layers(),
+            [("Deps".to_owned(), Some(PathBuf::from("layers/deps")))]
+        );
+    }
+
+    #[test]
+    fn sam_image_functions_and_json_templates() {
+        let t = Template::parse(
+            r#"{"Transform": "AWS::Serverless-2016-10-31",
+                "Globals": {"Function": {"AutoPublishAlias": "live"}},
+                "Resources": {
+                  "Img": {"Type": "AWS::Serverless::Function",
+                          "Properties": {"PackageType": "Image", "ImageUri": "repo:1"},
+                          "Metadata": {"DockerContext": "./img"}},
+                  "Zip": {"Type": "AWS::Serverless::Function",
+                          "Properties": {"CodeUri": "zip/", "Handler": "h", "Runtime": "python3.12"}}
+                }}"#,
+        )
+        .expect("json parses");
+        let f = t.functions();
+        assert_eq!(f[0].code, CodeLocation::Image);
+        assert_eq!(f[0].aliases, ["live"]);
+        assert_eq!(f[1].code, CodeLocation::Local(PathBuf::from("zip/")));
+        assert_eq!(f[1].aliases, ["live"]);
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod fixtures;
 pub mod proxy;
 #[cfg(feature = "rig")]
 pub mod rig;
+#[cfg(feature = "rig")]
+pub mod sam;
 pub mod zipcheck;
 
 use std::path::PathBuf;

@@ -75,6 +75,8 @@ struct Shared {
     /// The failure to report after the next ExecuteChangeSet: (logical id, type, reason), and
     /// whether that execution happened.
     stack_fault: Mutex<Option<(String, String, String, bool)>>,
+    /// Stacks deployed from SAM templates, by name ([`crate::sam`]).
+    sam: Mutex<HashMap<String, crate::sam::SamStack>>,
 }
 
 /// A kind of S3 request the proxy can hold ([`S3Proxy::stall`]).
@@ -136,6 +138,7 @@ impl S3Proxy {
             stall_arrived: tokio::sync::Notify::new(),
             stall_release: tokio::sync::watch::channel(None).0,
             stack_fault: Mutex::new(None),
+            sam: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -218,6 +221,12 @@ impl S3Proxy {
                 false,
             ));
         }
+    }
+
+    /// The SAM template `stack` was last deployed from, and its expansion; `None` when it was
+    /// not deployed from one through this proxy.
+    pub fn sam_stack(&self, stack: &str) -> Option<crate::sam::SamStack> {
+        self.shared.sam.lock().ok()?.get(stack).cloned()
     }
 
     /// Request body bytes forwarded since the last call, and resets the count.
@@ -365,6 +374,30 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     {
         return r;
     }
+    // SAM: expanded before moto sees it; its original answered by GetTemplate (crate::sam).
+    let text = std::str::from_utf8(&body).unwrap_or_default().to_owned();
+    let original_of = crate::sam::get_template_stack(&text)
+        .and_then(|stack| p.sam.lock().ok()?.get(&stack).map(|s| s.original.clone()));
+    let body = match cfn_action.as_deref() {
+        Some("CreateChangeSet") => {
+            let expanded =
+                tokio::task::spawn_blocking(move || crate::sam::expand_change_set(&text))
+                    .await
+                    .ok()
+                    .flatten();
+            match expanded {
+                Some(Ok((new_body, stack, sam))) => {
+                    if let Ok(mut m) = p.sam.lock() {
+                        m.insert(stack, sam);
+                    }
+                    Bytes::from(new_body)
+                }
+                Some(Err(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
+                None => body,
+            }
+        }
+        _ => body,
+    };
     let hold = p.hold.load(Ordering::SeqCst);
     let write = hold > 0 && object_write(&parts.method, &path, &query, &parts.headers);
     let _turn = if write {
@@ -429,7 +462,8 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     );
     let mut out = p.client.request(parts.method.clone(), url).body(body);
     for (k, v) in &parts.headers {
-        if k != "host" {
+        // The body may have been rewritten (a SAM template expanded): its length is its own.
+        if k != "host" && k != "content-length" {
             out = out.header(k, v);
         }
     }
@@ -446,6 +480,13 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 (None, Some(action)) => stack_after(&p, action, &bytes),
                 _ if status.is_success() => uploads_after(&p, &parts.method, &query, &bytes),
                 _ => None,
+            };
+            let rewritten = match &original_of {
+                Some(t) if status.is_success() => std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|a| crate::sam::with_template_body(a, t))
+                    .map(Bytes::from),
+                _ => rewritten,
             };
             if let Some(b) = rewritten {
                 bytes = b;

@@ -11,7 +11,8 @@ use crate::render::print_line;
 /// Write a commented quickdeploy.toml for the template in this folder.
 ///
 /// Looks for template.yaml, template.yml, template.json (here, then in cfn/), or takes
-/// --template; lists its functions with their package folders.
+/// --template; reports what it found (functions, shared packages, aliases, layers, build
+/// methods, what is not quick-deployable) and writes only what is true.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   quickdeploy init
@@ -51,5 +52,53 @@ pub fn run(args: Args) -> crate::error::Outcome {
         report.functions,
         report.template.display()
     ));
+    let f = &report.found;
+    let pairs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(a, b)| format!("{a} ({b})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines = vec![format!("  functions: {}", f.functions.join(", "))];
+    for (folder, fs) in &f.shared_packages {
+        lines.push(format!(
+            "  shared package {}: {}",
+            folder.display(),
+            fs.join(", ")
+        ));
+    }
+    if !f.globals_aliases.is_empty() {
+        lines.push(format!(
+            "  aliases from Globals (AutoPublishAlias): {}: moved after every quick deploy",
+            f.globals_aliases.join(", ")
+        ));
+    }
+    let aliases: Vec<_> = f
+        .aliases
+        .iter()
+        .map(|(id, a)| (id.clone(), a.join(", ")))
+        .collect();
+    if !aliases.is_empty() {
+        lines.push(format!("  aliases: {}", pairs(&aliases)));
+    }
+    if !f.layers.is_empty() {
+        let layers = f.layers.iter().map(|(id, p)| match p {
+            Some(p) => format!("{id} ({})", p.display()),
+            None => id.clone(),
+        });
+        lines.push(format!(
+            "  layers: {}",
+            layers.collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !f.build_methods.is_empty() {
+        lines.push(format!("  build methods: {}", pairs(&f.build_methods)));
+    }
+    if !f.not_quick.is_empty() {
+        lines.push(format!("  not quick-deployed: {}", pairs(&f.not_quick)));
+    }
+    for l in lines {
+        print_line(&l);
+    }
     Ok(Exit::Success)
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::FILE_NAME;
 use crate::error::Error;
-use crate::template::{CodeLocation, Template};
+use crate::template::{CodeLocation, FunctionDef, Template};
 
 /// The templates looked for, in order, when none is named.
 pub const CANDIDATES: &[&str] = &[
@@ -44,6 +44,79 @@ pub struct Report {
     pub template: PathBuf,
     /// How many functions the template declares (one section each).
     pub functions: usize,
+    /// What the template says that decides what a quick deploy does.
+    pub found: Found,
+}
+
+/// What `init` found in the template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Found {
+    /// Every function, by logical id.
+    pub functions: Vec<String>,
+    /// Packages (local code folders) that more than one function is made from, with them.
+    pub shared_packages: Vec<(PathBuf, Vec<String>)>,
+    /// The aliases SAM's `Globals.Function.AutoPublishAlias` gives every function.
+    pub globals_aliases: Vec<String>,
+    /// Aliases per function, from the template (`AutoPublishAlias`, `AWS::Lambda::Alias`).
+    pub aliases: Vec<(String, Vec<String>)>,
+    /// The layers the template declares, with their local folders.
+    pub layers: Vec<(String, Option<PathBuf>)>,
+    /// `Metadata.BuildMethod` per function that has one.
+    pub build_methods: Vec<(String, String)>,
+    /// Functions the quick path never updates, and why.
+    pub not_quick: Vec<(String, String)>,
+}
+
+impl Found {
+    /// Reads `t`.
+    pub fn of(t: &Template) -> Self {
+        let fs = t.functions();
+        let mut packages: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+        let mut found = Found {
+            functions: fs.iter().map(|f| f.logical_id.clone()).collect(),
+            globals_aliases: t
+                .doc
+                .pointer("/Globals/Function/AutoPublishAlias")
+                .and_then(serde_json::Value::as_str)
+                .map(|a| vec![a.to_owned()])
+                .unwrap_or_default(),
+            layers: t.layers(),
+            ..Found::default()
+        };
+        for f in &fs {
+            let id = f.logical_id.clone();
+            if let CodeLocation::Local(p) = &f.code {
+                let folder: PathBuf = p
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect();
+                packages.entry(folder).or_default().push(id.clone());
+            }
+            if !f.aliases.is_empty() {
+                found.aliases.push((id.clone(), f.aliases.clone()));
+            }
+            if let Some(m) = &f.build_method {
+                found.build_methods.push((id.clone(), m.clone()));
+            }
+            if let Some(why) = not_quick(f) {
+                found.not_quick.push((id, why.to_owned()));
+            }
+        }
+        found.shared_packages = packages.into_iter().filter(|(_, f)| f.len() > 1).collect();
+        found
+    }
+}
+
+/// Why the quick path never updates `f`, in a few words.
+fn not_quick(f: &FunctionDef) -> Option<&'static str> {
+    match (&f.code, &f.deployment_preference) {
+        (CodeLocation::Image, _) => Some("PackageType: Image; `quickdeploy full` deploys it"),
+        (CodeLocation::Inline, _) => Some("inline code; `quickdeploy full` deploys it"),
+        (_, Some(_)) => Some(
+            "DeploymentPreference (CodeDeploy traffic shifting); a change to its package needs `quickdeploy full`",
+        ),
+        _ => None,
+    }
 }
 
 /// Writes `quickdeploy.toml` in `opts.dir`. Every failure is bad input (exit 2): the file
@@ -90,6 +163,7 @@ pub fn init(opts: &Options) -> Result<Report, Error> {
         stack,
         template,
         functions: parsed.functions().len(),
+        found: Found::of(&parsed),
     })
 }
 
@@ -132,6 +206,17 @@ pub fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) 
     s.push_str("# dependency_files = [\"deps.lock\"]\n");
     s.push_str("# Ignore patterns (gitignore syntax) for every package.\n");
     s.push_str("# ignore = [\"tests/\", \"*.md\"]\n");
+    let found = Found::of(t);
+    for (folder, fs) in &found.shared_packages {
+        s.push_str(&format!(
+            "\n# {} share the package {}: one artifact, patched once per deploy.",
+            fs.join(", "),
+            folder.display()
+        ));
+    }
+    if !found.shared_packages.is_empty() {
+        s.push('\n');
+    }
     for f in t.functions() {
         s.push_str(&format!("\n[functions.{}]\n", key(&f.logical_id)));
         match &f.code {
@@ -139,14 +224,33 @@ pub fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) 
                 "# package = {}    # from the template; set it for a build output folder\n",
                 string(&p.to_string_lossy())
             )),
+            CodeLocation::Image | CodeLocation::Inline => {}
             _ => s.push_str(
                 "# package = \"build/out\"    # the template names no local folder: set one\n",
             ),
         }
+        if let Some(m) = &f.build_method {
+            s.push_str(&format!(
+                "# `sam build` builds it (BuildMethod {m}): set `package` to the build output and `build` to the command\n"
+            ));
+        }
+        if let Some(why) = not_quick(&f) {
+            s.push_str(&format!("# not quick-deployed: {why}\n"));
+        }
+        if matches!(f.code, CodeLocation::Image | CodeLocation::Inline) {
+            continue;
+        }
         s.push_str("# build = \"make build\"     # run before packaging\n");
-        s.push_str("# include = [\"../shared\"]  # extra paths that belong to the package\n");
+        s.push_str(
+            "# include = [\"lib/common\"]  # more paths for its package, relative to this file (not to the package); each goes in under its own name\n",
+        );
         s.push_str("# ignore = [\"tests/\"]\n");
-        s.push_str("# aliases = [\"live\"]          # publish a version and move these after each deploy\n");
+        if !f.aliases.is_empty() {
+            s.push_str(&format!(
+                "# aliases from the template: {} (moved to a new version after each quick deploy; nothing to set)\n",
+                f.aliases.join(", ")
+            ));
+        }
     }
     s
 }
@@ -194,6 +298,51 @@ mod tests {
             toml::from_str::<crate::config::Config>(&debug_escaped).is_err(),
             "the old way should fail here: {debug_escaped}"
         );
+    }
+
+    #[test]
+    fn writes_what_the_template_says_and_only_that() {
+        let t = Template::parse(
+            r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {AutoPublishAlias: live, CodeUri: src/, Runtime: python3.12}
+Resources:
+  A: {Type: AWS::Serverless::Function, Properties: {Handler: a.h}}
+  B: {Type: AWS::Serverless::Function, Properties: {Handler: b.h, CodeUri: ./src}}
+  C: {Type: AWS::Serverless::Function, Properties: {Handler: c.h, CodeUri: c/, DeploymentPreference: {Type: AllAtOnce}}, Metadata: {BuildMethod: esbuild}}
+  Deps: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/deps}}
+"#,
+        )
+        .expect("template");
+        let text = render(Path::new("template.yaml"), "app", None, &t);
+        let c = crate::config::Config::parse(&text, Path::new("q")).expect("valid toml");
+        // Aliases come from the template: none is written as a setting.
+        assert!(c.functions.values().all(|f| f.aliases.is_empty()), "{text}");
+        assert!(!text.contains("# aliases = "), "{text}");
+        assert!(text.contains("# aliases from the template: live"), "{text}");
+        assert!(text.contains("A, B share the package src"), "{text}");
+        assert!(text.contains("relative to this file"), "{text}");
+        assert!(text.contains("BuildMethod esbuild"), "{text}");
+        assert!(
+            text.contains("# not quick-deployed: DeploymentPreference"),
+            "{text}"
+        );
+
+        let found = Found::of(&t);
+        assert_eq!(found.globals_aliases, ["live"]);
+        assert_eq!(found.functions, ["A", "B", "C"]);
+        assert_eq!(found.shared_packages.len(), 1);
+        assert_eq!(found.layers[0].0, "Deps");
+        assert_eq!(
+            found.build_methods,
+            [("C".to_owned(), "esbuild".to_owned())]
+        );
+        assert_eq!(found.not_quick[0].0, "C");
+
+        // A plain function without aliases gets no aliases line at all.
+        let plain = render(Path::new("t"), "app", None, &template());
+        assert!(!plain.contains("aliases"), "{plain}");
     }
 
     #[test]
