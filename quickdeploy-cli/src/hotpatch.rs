@@ -3,13 +3,21 @@
 //! lists them and `full` reconciles them, then clears the record.
 //!
 //! It lives in S3, `.quickdeploy/hotpatched/<stack>.json` in the artifact bucket, so every
-//! machine deploying the stack sees the same record.
+//! machine deploying the stack sees the same record. Two developers may deploy the stack at
+//! once: [`add`] writes only if the record is still the one it read (`If-Match` its ETag, or
+//! `If-None-Match: *` when there was none), and otherwise reads, merges and writes again, so
+//! neither loses the other's entries.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::Context;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsError;
+use crate::backoff::{Backoff, jitter};
 
 /// One hot-patched function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,22 +59,43 @@ pub fn key(stack: &str) -> String {
 
 /// Reads the record; empty when there is none.
 pub async fn load(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> anyhow::Result<Record> {
+    Ok(read(s3, bucket, stack).await?.0)
+}
+
+/// The record and its ETag (`None`: there is no record).
+async fn read(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    stack: &str,
+) -> anyhow::Result<(Record, Option<String>)> {
     match s3.get_object().bucket(bucket).key(key(stack)).send().await {
         Ok(out) => {
+            let etag = out.e_tag().map(str::to_owned);
             let body = out
                 .body
                 .collect()
                 .await
                 .context("cannot read the hot-patch record")?;
-            Ok(serde_json::from_slice(&body.into_bytes()).unwrap_or_default())
+            // An unreadable record is replaced (still only if nobody changed it meanwhile).
+            let record = serde_json::from_slice(&body.into_bytes()).unwrap_or_default();
+            Ok((record, etag))
         }
-        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(Record::new()),
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+            Ok((Record::new(), None))
+        }
         Err(e) => Err(crate::aws::err(e))
             .with_context(|| format!("cannot read s3://{bucket}/{}", key(stack))),
     }
 }
 
-/// Adds entries to the record.
+/// How many times [`add`] reads, merges and writes before giving up on a record that keeps
+/// changing under it.
+const ATTEMPTS: u32 = 10;
+
+/// Adds entries to the record, keeping every entry others add at the same time: the write is
+/// conditional on the record read, and a lost race (412 PreconditionFailed, 409
+/// ConditionalRequestConflict, or a record deleted meanwhile) reads and merges again, up to
+/// [`ATTEMPTS`] times with a short random backoff.
 pub async fn add(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -76,18 +105,59 @@ pub async fn add(
     if entries.is_empty() {
         return Ok(());
     }
-    let mut record = load(s3, bucket, stack).await?;
-    record.extend(entries);
-    s3.put_object()
-        .bucket(bucket)
-        .key(key(stack))
-        .content_type("application/json")
-        .body(ByteStream::from(serde_json::to_vec_pretty(&record)?))
-        .send()
-        .await
-        .map_err(crate::aws::err)
-        .with_context(|| format!("cannot write s3://{bucket}/{}", key(stack)))?;
-    Ok(())
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut record, etag) = read(s3, bucket, stack).await?;
+        record.extend(entries.clone());
+        let put = s3
+            .put_object()
+            .bucket(bucket)
+            .key(key(stack))
+            .content_type("application/json")
+            .body(ByteStream::from(serde_json::to_vec_pretty(&record)?));
+        let put = match &etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        let error = match put.send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let lost_race = lost_race(&error);
+        let error = AwsError::from(error);
+        if lost_race && attempt < ATTEMPTS {
+            tokio::time::sleep(jitter(backoff.next())).await;
+            continue;
+        }
+        let context = if lost_race {
+            format!(
+                "cannot write s3://{bucket}/{}: it changed under each of {ATTEMPTS} attempts (others deploying {stack} at once); deploy again",
+                key(stack)
+            )
+        } else {
+            format!("cannot write s3://{bucket}/{}", key(stack))
+        };
+        return Err(anyhow::Error::from(error).context(context));
+    }
+}
+
+/// True when a conditional write failed because the record changed since it was read: 412
+/// PreconditionFailed (another write came first), 409 ConditionalRequestConflict (one is
+/// under way), NoSuchKey (it was cleared meanwhile; `If-Match` needs an object). Not a
+/// missing bucket, nor any other 404.
+fn lost_race(
+    e: &aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>,
+) -> bool {
+    match e.code() {
+        Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey") => true,
+        Some(_) => false,
+        None => matches!(
+            e.raw_response().map(|r| r.status().as_u16()),
+            Some(412 | 409)
+        ),
+    }
 }
 
 /// Clears the record (after a full deploy).

@@ -8,6 +8,7 @@
 //! way they are printed, `error` the one error type and its exit codes.
 
 pub mod aws;
+pub mod backoff;
 pub mod changeset;
 pub mod classify;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod consent;
 pub mod diff;
 pub mod error;
+pub mod filter;
 pub mod hotpatch;
 pub mod inspect;
 pub mod limits;

@@ -1,8 +1,10 @@
 //! Reading a package from disk: which files make it up, with their size, mtime and mode.
 //!
 //! A package is its folder plus any extra paths that belong to it (shared code outside the
-//! folder, as monorepos have), minus ignore patterns. Each extra path goes into the archive
-//! under its own name: `../shared` becomes `shared/`.
+//! folder, as monorepos have), minus what is ignored: the built-in and configured patterns
+//! and what `.gitignore` files ignore, decided by [`PackageFilter`], the rules `watch` uses
+//! too. Each extra path goes into the archive under its own name: `../shared` becomes
+//! `shared/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,22 +12,8 @@ use std::time::UNIX_EPOCH;
 
 use crate::diff::LocalFile;
 
-/// Left out of every package: version control, caches, editor leftovers, our own state.
-pub const DEFAULT_IGNORES: &[&str] = &[
-    ".git/",
-    ".hg/",
-    ".svn/",
-    ".quickdeploy/",
-    "__pycache__/",
-    "*.pyc",
-    ".DS_Store",
-    "*.swp",
-    "*.swo",
-    "*.swx",
-    "*~",
-    ".#*",
-    "#*#",
-];
+pub use crate::filter::DEFAULT_IGNORES;
+use crate::filter::PackageFilter;
 
 /// The files that make up one package.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,13 +69,28 @@ pub enum ScanError {
     },
 }
 
-/// The package's files, sorted by archive path.
+/// The package's files, sorted by archive path; the project root (for the `.gitignore`
+/// files above the package) is found from the package folder ([`PackageFilter::discover`]).
 ///
 /// Symbolic links are followed when they resolve inside the package folder or one of its
 /// `include` paths (the file they point to is stored); a link that resolves anywhere else is
 /// refused with [`ScanError::LinkOutside`], so a planted link cannot ship a secret.
 pub fn scan(spec: &PackageSpec) -> Result<Vec<LocalFile>, ScanError> {
     let allowed = allowed_roots(spec)?;
+    scan_with(spec, &PackageFilter::discover(spec)?, &allowed)
+}
+
+/// [`scan`] in the project whose root (where `quickdeploy.toml` is) is `project`.
+pub fn scan_in(spec: &PackageSpec, project: &Path) -> Result<Vec<LocalFile>, ScanError> {
+    let allowed = allowed_roots(spec)?;
+    scan_with(spec, &PackageFilter::new(spec, project)?, &allowed)
+}
+
+fn scan_with(
+    spec: &PackageSpec,
+    filter: &PackageFilter,
+    allowed: &[PathBuf],
+) -> Result<Vec<LocalFile>, ScanError> {
     let mut found: BTreeMap<String, LocalFile> = BTreeMap::new();
     let mut add = |file: LocalFile| -> Result<(), ScanError> {
         if let Some(prev) = found.get(&file.path) {
@@ -100,14 +103,14 @@ pub fn scan(spec: &PackageSpec) -> Result<Vec<LocalFile>, ScanError> {
         found.insert(file.path.clone(), file);
         Ok(())
     };
-    walk(&spec.folder, "", &spec.ignore, &allowed, &mut add)?;
-    for extra in &spec.include {
+    walk(filter, 0, &spec.folder, "", allowed, &mut add)?;
+    for (i, extra) in spec.include.iter().enumerate() {
         let name = extra
             .canonicalize()
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .ok_or_else(|| ScanError::Missing(extra.clone()))?;
-        walk(extra, &name, &spec.ignore, &allowed, &mut add)?;
+        walk(filter, i + 1, extra, &name, allowed, &mut add)?;
     }
     Ok(found.into_values().collect())
 }
@@ -136,10 +139,12 @@ pub fn check_link(path: &Path, allowed: &[PathBuf]) -> Result<(), ScanError> {
     }
 }
 
+/// Adds the files of root `index` of `filter` (the folder at `root`), named under `prefix`.
 fn walk(
+    filter: &PackageFilter,
+    index: usize,
     root: &Path,
     prefix: &str,
-    ignore: &[String],
     allowed: &[PathBuf],
     add: &mut impl FnMut(LocalFile) -> Result<(), ScanError>,
 ) -> Result<(), ScanError> {
@@ -149,32 +154,9 @@ fn walk(
     if root.is_file() {
         return add(local_file(root, prefix.to_owned())?);
     }
-    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
-    for pattern in DEFAULT_IGNORES
-        .iter()
-        .copied()
-        .chain(ignore.iter().map(String::as_str))
-    {
-        overrides
-            .add(&format!("!{pattern}"))
-            .map_err(|e| ScanError::BadPattern {
-                pattern: pattern.to_owned(),
-                message: e.to_string(),
-            })?;
-    }
-    let overrides = overrides.build().map_err(|e| ScanError::BadPattern {
-        pattern: ignore.join(", "),
-        message: e.to_string(),
-    })?;
-    // No .gitignore here: build output folders are often ignored by git, yet they are what a
-    // compiled function's package is made of. Links are followed (a link inside the package is
-    // stored as the file it names) and each one is checked against `allowed` as it is met.
-    let walker = ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .follow_links(true)
-        .overrides(overrides)
-        .build();
-    for entry in walker {
+    // Links are followed (a link inside the package is stored as the file it names) and each
+    // one is checked against `allowed` as it is met; ignored folders are not entered.
+    for entry in filter.walk(index) {
         let entry = entry.map_err(|e| ScanError::Io {
             path: root.to_owned(),
             message: e.to_string(),
@@ -249,6 +231,51 @@ mod tests {
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["app.py", "lib/util.py", "shared/common.py"]);
         assert!(files.iter().all(|f| f.mtime_ns.is_some() && !f.executable));
+    }
+
+    #[test]
+    fn gitignores_nested_and_above_decide_what_is_packaged() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        for (p, body) in [
+            ("quickdeploy.toml", ""),
+            (".gitignore", "*.log\nbuild/\n"),
+            ("fn/app.py", "x"),
+            ("fn/run.log", "x"),
+            ("fn/data/.gitignore", "*.txt\n!keep.txt\n"),
+            ("fn/data/notes.txt", "x"),
+            ("fn/data/keep.txt", "x"),
+            ("build/out/bootstrap", "x"),
+        ] {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, body).expect("write");
+        }
+        let spec = |folder: &str| PackageSpec {
+            folder: root.join(folder),
+            include: vec![],
+            ignore: vec![],
+        };
+        let paths =
+            |files: Vec<LocalFile>| -> Vec<String> { files.into_iter().map(|f| f.path).collect() };
+        let found = paths(scan(&spec("fn")).expect("scan"));
+        assert_eq!(found, ["app.py", "data/.gitignore", "data/keep.txt"]);
+        assert_eq!(
+            paths(scan_in(&spec("fn"), root).expect("scan")),
+            found,
+            "the project root found is the one given"
+        );
+        // Ignored as a whole by the root .gitignore, and still a package.
+        assert_eq!(
+            paths(scan(&spec("build/out")).expect("scan")),
+            ["bootstrap"]
+        );
+        // An ignored link is not followed, wherever it points.
+        std::os::unix::fs::symlink("/etc/passwd", root.join("fn/data/x.txt")).expect("link");
+        assert!(
+            scan(&spec("fn")).is_ok(),
+            "an ignored link is not part of the package"
+        );
     }
 
     #[test]

@@ -3,17 +3,21 @@
 //! has aliases, publishing a version and moving them.
 //!
 //! Right after an update Lambda says InProgress, and a second update then gets
-//! ResourceConflictException: on a conflict we wait for the function to settle and retry. On
-//! throttling (TooManyRequestsException) we back off and retry. Polling starts at 100 ms, since
-//! a zip function outside a VPC usually settles in about a second, and backs off to 2 s.
+//! ResourceConflictException: on a conflict we wait for the function to settle and retry.
+//! Throttling (TooManyRequestsException) is the SDK's to retry, with backoff (configured once
+//! in `aws`); a throttle that outlasts its attempts fails the function. Polling starts at
+//! 100 ms, since a zip function outside a VPC usually settles in about a second, and backs off
+//! to 2 s.
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_lambda::error::ProvideErrorMetadata as _;
+use anyhow::anyhow;
 use aws_sdk_lambda::types::LastUpdateStatus;
 use futures::StreamExt as _;
 use serde::Serialize;
 
+use crate::aws::AwsError;
+use crate::backoff::Backoff;
 use crate::plan::Target;
 use crate::template::S3Object;
 
@@ -28,7 +32,7 @@ pub struct Pace {
     pub first_poll: Duration,
     /// Longest poll interval.
     pub max_poll: Duration,
-    /// How often a conflict or throttle is retried.
+    /// How often a conflict (ResourceConflictException) is retried.
     pub retries: u32,
 }
 
@@ -76,7 +80,7 @@ pub struct Outcome {
     /// The aliases moved to that version.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    /// Conflicts and throttles retried.
+    /// Conflicts retried.
     pub retries: u32,
     /// Milliseconds in UpdateFunctionCode calls (with retries).
     pub update_ms: f64,
@@ -102,8 +106,8 @@ pub async fn roll_out(
         .await
 }
 
-// Long: one function's update, wait and alias moves read as one sequence; issue 11 splits it
-// with the pure rollout decisions.
+/// One function: update its code, wait until it settles, check it runs the patched code,
+/// move its aliases.
 async fn update_one(
     lambda: &aws_sdk_lambda::Client,
     job: Job,
@@ -122,10 +126,56 @@ async fn update_one(
         update_ms: 0.0,
         wait_ms: 0.0,
     };
-    let name = job.target.name.as_str();
     let started = Instant::now();
-    let mut backoff = pace.first_poll;
-    let first_status = loop {
+    let updated = update_code(lambda, &job, pace, progress, &mut out.retries).await;
+    out.update_ms = ms(started.elapsed());
+    let first_status = match updated {
+        Ok((status, code_sha256)) => {
+            out.code_sha256 = code_sha256;
+            status
+        }
+        Err(e) => {
+            out.reason = Some(reason(&e));
+            return out;
+        }
+    };
+    let waiting = Instant::now();
+    let live = settle(
+        lambda,
+        &job,
+        pace,
+        progress,
+        first_status,
+        &mut out.code_sha256,
+    )
+    .await;
+    out.wait_ms = ms(waiting.elapsed());
+    match live {
+        Ok(version) => {
+            if version.is_some() {
+                out.aliases = job.target.aliases.clone();
+            }
+            out.version = version;
+            out.status = "updated";
+            progress(&job.target.name, "live");
+        }
+        Err(e) => out.reason = Some(reason(&e)),
+    }
+    out
+}
+
+/// UpdateFunctionCode, retried after the function settles when another update holds it
+/// (ResourceConflictException, at most `pace.retries` times, counted in `retries`); its
+/// LastUpdateStatus and CodeSha256. Throttles were retried by the SDK already.
+async fn update_code(
+    lambda: &aws_sdk_lambda::Client,
+    job: &Job,
+    pace: &Pace,
+    progress: &(dyn Fn(&str, &str) + Sync),
+    retries: &mut u32,
+) -> anyhow::Result<(Option<LastUpdateStatus>, Option<String>)> {
+    let name = job.target.name.as_str();
+    loop {
         let mut call = lambda
             .update_function_code()
             .function_name(name)
@@ -134,135 +184,100 @@ async fn update_one(
         if let Some(v) = &job.artifact.version {
             call = call.s3_object_version(v);
         }
-        match call.send().await {
+        match call.send().await.map_err(AwsError::from) {
             Ok(r) => {
-                out.code_sha256 = r.code_sha256().map(str::to_owned);
-                break r.last_update_status().cloned();
-            }
-            Err(e) => {
-                let code = e.code().unwrap_or_default().to_owned();
-                let retryable = matches!(
-                    code.as_str(),
-                    "ResourceConflictException" | "TooManyRequestsException"
-                );
-                if !retryable || out.retries >= pace.retries {
-                    out.update_ms = ms(started.elapsed());
-                    out.reason = Some(format!(
-                        "UpdateFunctionCode failed: {}",
-                        crate::aws::describe(&e)
-                    ));
-                    return out;
-                }
-                out.retries += 1;
-                progress(name, &format!("{code}, retrying"));
-                if code == "ResourceConflictException" {
-                    // Another update is running: wait for it to settle, then try again.
-                    let _ = wait_settled(lambda, name, pace, progress).await;
-                } else {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(pace.max_poll);
-                }
-            }
-        }
-    };
-    out.update_ms = ms(started.elapsed());
-
-    let waiting = Instant::now();
-    let settled = match first_status {
-        Some(LastUpdateStatus::Successful) => Ok(out.code_sha256.clone()),
-        _ => wait_settled(lambda, name, pace, progress).await,
-    };
-    match settled {
-        Ok(sha) => {
-            if sha.is_some() {
-                out.code_sha256 = sha;
-            }
-            if out.code_sha256.as_deref() != Some(job.code_sha256.as_str()) {
-                out.wait_ms = ms(waiting.elapsed());
-                out.reason = Some(format!(
-                    "it reports CodeSha256 {}, not the patched artifact's {}: someone else updated it meanwhile",
-                    out.code_sha256.as_deref().unwrap_or("(none)"),
-                    job.code_sha256
+                return Ok((
+                    r.last_update_status().cloned(),
+                    r.code_sha256().map(str::to_owned),
                 ));
-                return out;
             }
-        }
-        Err(reason) => {
-            out.wait_ms = ms(waiting.elapsed());
-            out.reason = Some(reason);
-            return out;
-        }
-    }
-    if !job.target.aliases.is_empty() {
-        match publish(lambda, &job, progress).await {
-            Ok(version) => {
-                out.version = Some(version);
-                out.aliases = job.target.aliases.clone();
+            Err(e) if e.code() == Some("ResourceConflictException") && *retries < pace.retries => {
+                *retries += 1;
+                progress(name, "ResourceConflictException, retrying");
+                // Another update is running: wait for it to settle, then try again.
+                let _ = wait_settled(lambda, name, pace, progress).await;
             }
-            Err(reason) => {
-                out.wait_ms = ms(waiting.elapsed());
-                out.reason = Some(reason);
-                return out;
-            }
+            Err(e) => return Err(anyhow::Error::from(e).context("UpdateFunctionCode failed")),
         }
     }
-    out.wait_ms = ms(waiting.elapsed());
-    out.status = "updated";
-    progress(name, "live");
-    out
 }
 
-/// Polls until LastUpdateStatus leaves InProgress; the CodeSha256 on success, the reason on
-/// failure or timeout.
+/// After the update: waits until it settles (unless it already has), checks the function
+/// reports the patched artifact's CodeSha256 (kept in `code_sha256`), then publishes a
+/// version and moves the aliases when it has any; that version.
+async fn settle(
+    lambda: &aws_sdk_lambda::Client,
+    job: &Job,
+    pace: &Pace,
+    progress: &(dyn Fn(&str, &str) + Sync),
+    first_status: Option<LastUpdateStatus>,
+    code_sha256: &mut Option<String>,
+) -> anyhow::Result<Option<String>> {
+    if first_status != Some(LastUpdateStatus::Successful) {
+        let settled = wait_settled(lambda, &job.target.name, pace, progress).await?;
+        if settled.is_some() {
+            *code_sha256 = settled;
+        }
+    }
+    if code_sha256.as_deref() != Some(job.code_sha256.as_str()) {
+        return Err(anyhow!(
+            "it reports CodeSha256 {}, not the patched artifact's {}: someone else updated it meanwhile",
+            code_sha256.as_deref().unwrap_or("(none)"),
+            job.code_sha256
+        ));
+    }
+    if job.target.aliases.is_empty() {
+        return Ok(None);
+    }
+    publish(lambda, job, progress).await.map(Some)
+}
+
+/// A failure as `Outcome::reason` says it: the message with its context, one line.
+fn reason(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+/// Polls until LastUpdateStatus leaves InProgress; the CodeSha256 on success, why not on
+/// failure or timeout (an [`AwsError`] in the chain when a call failed).
 async fn wait_settled(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
     pace: &Pace,
     progress: &(dyn Fn(&str, &str) + Sync),
-) -> Result<Option<String>, String> {
+) -> anyhow::Result<Option<String>> {
     let deadline = Instant::now() + pace.timeout;
-    let mut interval = pace.first_poll;
+    let mut interval = Backoff::new(pace.first_poll, pace.max_poll);
     loop {
-        let conf = lambda
+        let c = lambda
             .get_function_configuration()
             .function_name(name)
             .send()
-            .await;
-        match conf {
-            Ok(c) => match c.last_update_status() {
-                Some(LastUpdateStatus::Successful) | None => {
-                    return Ok(c.code_sha256().map(str::to_owned));
-                }
-                Some(LastUpdateStatus::Failed) => {
-                    return Err(format!(
-                        "the update failed: {} ({})",
-                        c.last_update_status_reason()
-                            .unwrap_or("Lambda gave no reason"),
-                        c.last_update_status_reason_code()
-                            .map(|r| r.as_str())
-                            .unwrap_or("no reason code")
-                    ));
-                }
-                Some(other) => progress(name, other.as_str()),
-            },
-            Err(e) if e.code() == Some("TooManyRequestsException") => {
-                progress(name, "throttled while polling");
+            .await
+            .map_err(|e| anyhow::Error::from(AwsError::from(e)))
+            .map_err(|e| e.context("GetFunctionConfiguration failed"))?;
+        match c.last_update_status() {
+            Some(LastUpdateStatus::Successful) | None => {
+                return Ok(c.code_sha256().map(str::to_owned));
             }
-            Err(e) => {
-                return Err(format!(
-                    "GetFunctionConfiguration failed: {}",
-                    crate::aws::describe(&e)
+            Some(LastUpdateStatus::Failed) => {
+                return Err(anyhow!(
+                    "the update failed: {} ({})",
+                    c.last_update_status_reason()
+                        .unwrap_or("Lambda gave no reason"),
+                    c.last_update_status_reason_code()
+                        .map(|r| r.as_str())
+                        .unwrap_or("no reason code")
                 ));
             }
+            Some(other) => progress(name, other.as_str()),
         }
         if Instant::now() >= deadline {
-            return Err(format!(
+            return Err(anyhow!(
                 "still InProgress after {} s: check the function in the Lambda console, then run deploy again",
                 pace.timeout.as_secs()
             ));
         }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(pace.max_poll);
+        interval.wait().await;
     }
 }
 
@@ -270,7 +285,7 @@ async fn publish(
     lambda: &aws_sdk_lambda::Client,
     job: &Job,
     progress: &(dyn Fn(&str, &str) + Sync),
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let name = job.target.name.as_str();
     progress(name, "publishing a version");
     // CodeSha256 makes Lambda refuse to publish anything but the code we just rolled out.
@@ -281,10 +296,10 @@ async fn publish(
         .description("quickdeploy")
         .send()
         .await
-        .map_err(|e| format!("PublishVersion failed: {}", crate::aws::describe(&e)))?;
+        .map_err(|e| anyhow::Error::from(AwsError::from(e)).context("PublishVersion failed"))?;
     let version = published
         .version()
-        .ok_or("PublishVersion answered no version")?
+        .ok_or_else(|| anyhow!("PublishVersion answered no version"))?
         .to_owned();
     for alias in &job.target.aliases {
         lambda
@@ -295,10 +310,9 @@ async fn publish(
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "published version {version}, but moving alias {alias} failed: {}",
-                    crate::aws::describe(&e)
-                )
+                anyhow::Error::from(AwsError::from(e)).context(format!(
+                    "published version {version}, but moving alias {alias} failed"
+                ))
             })?;
     }
     Ok(version)
@@ -336,7 +350,7 @@ pub async fn current_code(
                     code_sha256: c.code_sha256().map(str::to_owned),
                     failed: c.last_update_status() == Some(&LastUpdateStatus::Failed),
                 })
-                .map_err(|e| crate::aws::describe(&e));
+                .map_err(|e| AwsError::from(e).to_string());
             (name, r)
         })
         .buffer_unordered(16)

@@ -1,25 +1,24 @@
 //! Which file events matter to `quickdeploy watch`, and how a burst of them becomes one batch.
 //!
-//! A path matters when it is the template, `quickdeploy.toml`, or a file inside a package
-//! folder (or one of its extra paths), unless it is version-control or editor noise (the
-//! package ignore patterns: `.git/`, swap and backup files, caches, our own state) or git
-//! ignores it. A package folder that git ignores as a whole (a build output folder) is still
-//! watched: it is what that function's package is made of.
+//! A path matters when it is the template, `quickdeploy.toml`, or a file that belongs to a
+//! package: the package's [`PackageFilter`] decides, the same rules `scan` packages by
+//! (version-control and editor noise, caches, our own state, the configured ignores, and what
+//! `.gitignore` files ignore, nested ones included). A package folder that git ignores as a
+//! whole (a build output folder) is still watched: it is what that function's package is made
+//! of. A change to a `.gitignore` those rules read matters too, and is read again.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
-
-use crate::scan::DEFAULT_IGNORES;
+use crate::filter::PackageFilter;
+use crate::scan::PackageSpec;
 
 /// Decides which paths matter.
 #[derive(Debug)]
 pub struct Filter {
-    roots: Vec<(PathBuf, Gitignore, bool)>,
+    packages: Vec<PackageFilter>,
     files: Vec<PathBuf>,
-    git: Gitignore,
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -27,39 +26,46 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 impl Filter {
-    /// Watches `roots` (package folders and extra paths, with `ignores` besides the defaults)
-    /// and `files` (template, config); `project` is where `.gitignore` is read.
+    /// Watches `roots` (package folders and extra paths, each with `ignores` besides the
+    /// defaults) and `files` (template, config); `project` is the project root, up to which
+    /// `.gitignore` files are read.
     pub fn new(project: &Path, roots: &[PathBuf], files: &[PathBuf], ignores: &[String]) -> Self {
-        let mut git = GitignoreBuilder::new(absolute(project));
-        let _ = git.add(project.join(".gitignore"));
-        let git = git.build().unwrap_or_else(|_| Gitignore::empty());
-        let roots = roots
+        let packages: Vec<PackageSpec> = roots
             .iter()
-            .map(|r| {
-                let root = absolute(r);
-                let mut b = GitignoreBuilder::new(&root);
-                for p in DEFAULT_IGNORES
-                    .iter()
-                    .copied()
-                    .chain(ignores.iter().map(String::as_str))
-                {
-                    let _ = b.add_line(None, p);
-                }
-                let own = b.build().unwrap_or_else(|_| Gitignore::empty());
-                let root_ignored = git.matched_path_or_any_parents(&root, true).is_ignore();
-                (root, own, root_ignored)
+            .map(|r| PackageSpec {
+                folder: r.clone(),
+                include: Vec::new(),
+                ignore: ignores.to_vec(),
             })
             .collect();
+        Self::for_packages(project, &packages, files)
+    }
+
+    /// Watches each package of `packages` by its own ignores, and `files` (template, config);
+    /// `project` is the project root, up to which `.gitignore` files are read.
+    pub fn for_packages<'a>(
+        project: &Path,
+        packages: impl IntoIterator<Item = &'a PackageSpec>,
+        files: &[PathBuf],
+    ) -> Self {
         Self {
-            roots,
+            packages: packages
+                .into_iter()
+                .map(|spec| PackageFilter::lenient(spec, project))
+                .collect(),
             files: files.iter().map(|f| absolute(f)).collect(),
-            git,
         }
     }
 
-    /// The folders to watch recursively.
+    /// The folders to watch recursively (each package folder and extra path, once).
     pub fn watch_roots(&self) -> Vec<PathBuf> {
-        self.roots.iter().map(|(r, _, _)| r.clone()).collect()
+        let mut roots: Vec<PathBuf> = Vec::new();
+        for root in self.packages.iter().flat_map(PackageFilter::roots) {
+            if !roots.iter().any(|r| r == root) {
+                roots.push(root.to_owned());
+            }
+        }
+        roots
     }
 
     /// The single files to watch (through their folders).
@@ -72,14 +78,20 @@ impl Filter {
         if self.files.iter().any(|f| f == path) {
             return true;
         }
+        if path.file_name() == Some(std::ffi::OsStr::new(".gitignore"))
+            && let Some(dir) = path.parent()
+        {
+            // Its rules may have changed: read it again when next needed.
+            for p in &self.packages {
+                p.forget(dir);
+            }
+            if self.packages.iter().any(|p| p.reads(path)) {
+                return true;
+            }
+        }
         // A deleted path's kind is unknown: it counts as a file.
         let dir = path.is_dir();
-        self.roots.iter().any(|(root, own, root_ignored)| {
-            path.starts_with(root)
-                && path != root
-                && !own.matched_path_or_any_parents(path, dir).is_ignore()
-                && (*root_ignored || !self.git.matched_path_or_any_parents(path, dir).is_ignore())
-        })
+        self.packages.iter().any(|p| p.includes(path, dir))
     }
 }
 
@@ -159,6 +171,107 @@ mod tests {
             f.relevant(&root.join("build/out/bootstrap")),
             "a build output folder that git ignores is still a package"
         );
+    }
+
+    /// Watch reacts to a path exactly when scan packages it.
+    fn agree(project: &Path, spec: &PackageSpec, filter: &Filter, files: &[&str]) -> Vec<String> {
+        let packaged: Vec<String> = crate::scan::scan_in(spec, project)
+            .expect("scan")
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let folder = absolute(&spec.folder);
+        for f in files {
+            let path = folder.join(f);
+            assert_eq!(
+                filter.relevant(&path),
+                packaged.iter().any(|p| p == f),
+                "{f}: watch and scan disagree ({packaged:?})"
+            );
+        }
+        packaged
+    }
+
+    #[test]
+    fn scan_and_watch_agree_on_nested_gitignores_and_negations() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = absolute(dir.path());
+        let files = [
+            "app.py",
+            "debug.log",
+            "data/fixture.json",
+            "data/notes.txt",
+            "data/keep.txt",
+            "data/deep/more.txt",
+            "vendor/lib.py",
+        ];
+        for f in files {
+            let p = root.join("src/fn").join(f);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, "x").expect("write");
+        }
+        std::fs::write(root.join("quickdeploy.toml"), "").expect("config");
+        std::fs::write(root.join(".gitignore"), "*.log\n").expect("gitignore");
+        // Nested, in a subfolder of the package: a pattern and its negation.
+        std::fs::write(root.join("src/fn/data/.gitignore"), "*.txt\n!keep.txt\n")
+            .expect("nested gitignore");
+        std::fs::write(root.join("src/fn/.gitignore"), "vendor/\n").expect("gitignore");
+        let spec = PackageSpec {
+            folder: root.join("src/fn"),
+            include: Vec::new(),
+            ignore: Vec::new(),
+        };
+        let filter = Filter::for_packages(&root, [&spec], &[]);
+        let packaged = agree(&root, &spec, &filter, &files);
+        assert_eq!(
+            packaged,
+            [
+                ".gitignore",
+                "app.py",
+                "data/.gitignore",
+                "data/fixture.json",
+                "data/keep.txt"
+            ]
+        );
+        // Filter::new (flat roots and ignores) decides the same.
+        let flat = Filter::new(&root, &[root.join("src/fn")], &[], &[]);
+        agree(&root, &spec, &flat, &files);
+        // The nested .gitignore changes: watch hears it, and both read it afresh.
+        let nested = root.join("src/fn/data/.gitignore");
+        std::fs::write(&nested, "*.json\n").expect("rewrite");
+        assert!(filter.relevant(&nested));
+        let packaged = agree(&root, &spec, &filter, &files);
+        assert!(
+            packaged.iter().any(|p| p == "data/notes.txt"),
+            "{packaged:?}"
+        );
+        assert!(
+            !packaged.iter().any(|p| p == "data/fixture.json"),
+            "{packaged:?}"
+        );
+    }
+
+    #[test]
+    fn a_package_folder_git_ignores_as_a_whole_is_packaged_and_watched() {
+        let dir = project();
+        let root = absolute(dir.path());
+        std::fs::write(root.join("quickdeploy.toml"), "").expect("config");
+        std::fs::write(root.join("build/out/trace.log"), "x").expect("write");
+        std::fs::write(root.join("build/out/bootstrap.swp"), "x").expect("write");
+        let spec = PackageSpec {
+            folder: root.join("build/out"),
+            include: Vec::new(),
+            ignore: Vec::new(),
+        };
+        let filter = Filter::for_packages(&root, [&spec], &[]);
+        let packaged = agree(
+            &root,
+            &spec,
+            &filter,
+            &["bootstrap", "trace.log", "bootstrap.swp"],
+        );
+        // The root .gitignore's `build/` and `*.log` are left out for it; built-ins are not.
+        assert_eq!(packaged, ["bootstrap", "trace.log"]);
     }
 
     #[tokio::test]

@@ -1,0 +1,178 @@
+//! One rule for what belongs to a package, end to end: a file that a nested `.gitignore` (in
+//! a subfolder of a package) ignores is neither a change for `quickdeploy status` nor a reason
+//! for `quickdeploy watch` to start a round; a normal file is both. The real CLI against the
+//! example app on the rig (moto, the real zipedit binary as the patcher).
+
+use std::io::BufRead as _;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::app::{App, Rig};
+
+/// A running `quickdeploy watch --json`, its JSON lines (one per round) on a channel.
+struct Watch {
+    child: Child,
+    lines: Receiver<Value>,
+    /// The round watch runs as it starts, for what was pending then.
+    initial: Value,
+}
+
+impl Watch {
+    async fn start(app: &App) -> Self {
+        let mut cmd = app.command(&["watch", "--json", "--debounce-ms", "250"]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("start quickdeploy watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let initial = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the round watch runs as it starts");
+        Self {
+            child,
+            lines,
+            initial,
+        }
+    }
+
+    /// The next round, or `None` if none comes within `wait`.
+    fn next(&self, wait: Duration) -> Option<Value> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    /// Every round that comes within `wait`.
+    fn rounds(&self, wait: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(v) => out.push(v),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
+    doc["functions"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["logical_id"] == logical_id))
+        .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
+}
+
+fn shared_paths(doc: &Value) -> Value {
+    doc["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["artifact"]
+                    .as_str()
+                    .is_some_and(|k| k.ends_with("src-shared.zip"))
+            })
+        })
+        .map(|x| x["paths"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn greeting(text: &str) -> String {
+    format!("def greeting(name):\n    return f\"{text}, {{name}}!\"\n")
+}
+
+/// Files the nested `.gitignore` (in `src/shared/data/`) ignores: a folder and a pattern.
+fn write_ignored(app: &App, body: &str) {
+    app.write("src/shared/data/scratch/out.json", body);
+    app.write("src/shared/data/cache.tmp", body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_gitignore_hides_a_file_from_status_and_watch_alike() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+    // In a subfolder of the shared package, deployed with it.
+    app.write("src/shared/data/.gitignore", "scratch/\n*.tmp\n");
+    app.write("src/shared/data/table.csv", "a,b\n");
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert!(out.status.success(), "full: {doc}");
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+
+    // Ignored files appear: no change.
+    write_ignored(app, "one");
+    let (out, status) = app.run_json(&["status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{status}");
+    assert_eq!(status["outcome"], "nothing-to-deploy", "{status}");
+    for id in ["HelloFunction", "GreetFunction", "ReportFunction"] {
+        assert_eq!(function(&status, id)["action"], "none", "{id}: {status}");
+    }
+
+    // A normal file changes: that change, and only it.
+    app.write("src/shared/greeting.py", &greeting("Filtered"));
+    let (_, status) = app.run_json(&["status"]).await;
+    assert_eq!(
+        function(&status, "HelloFunction")["action"],
+        "quick",
+        "{status}"
+    );
+    assert_eq!(
+        shared_paths(&status),
+        serde_json::json!(["greeting.py"]),
+        "{status}"
+    );
+
+    // watch deploys it as it starts (it was pending), with the ignored files left out.
+    let before = app.code_shas().await;
+    let watch = Watch::start(app).await;
+    assert_eq!(
+        watch.initial["report"]["outcome"], "deployed",
+        "{}",
+        watch.initial
+    );
+    assert_eq!(
+        shared_paths(&watch.initial["report"]),
+        serde_json::json!(["greeting.py"])
+    );
+    let deployed = app.code_shas().await;
+    assert_ne!(deployed["HelloFunction"], before["HelloFunction"]);
+
+    // Ignored files change again: watch starts no round, nothing is deployed.
+    write_ignored(app, "two");
+    std::fs::remove_file(app.path("src/shared/data/cache.tmp")).expect("delete");
+    let rounds = watch.rounds(Duration::from_secs(2));
+    assert_eq!(rounds, Vec::<Value>::new(), "no round for ignored files");
+    assert_eq!(app.code_shas().await, deployed);
+
+    // A normal file in the same folder: a round, deployed.
+    app.write("src/shared/data/table.csv", "a,b\n1,2\n");
+    let round = watch
+        .next(Duration::from_secs(10))
+        .expect("a round for a normal file");
+    assert_eq!(round["report"]["outcome"], "deployed", "{round}");
+    assert_eq!(
+        shared_paths(&round["report"]),
+        serde_json::json!(["data/table.csv"])
+    );
+    assert_ne!(
+        app.code_shas().await["HelloFunction"],
+        deployed["HelloFunction"]
+    );
+}
