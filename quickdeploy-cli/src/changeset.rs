@@ -91,7 +91,8 @@ async fn wait_ready(
     stack_exists: bool,
 ) -> anyhow::Result<Option<Created>> {
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut interval = Duration::from_millis(200);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(3));
     loop {
         let d = cfn
             .describe_change_set()
@@ -140,8 +141,7 @@ async fn wait_ready(
         if Instant::now() > deadline {
             bail!("the change set {id} is still not ready after 10 minutes");
         }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(Duration::from_secs(3));
+        backoff.wait().await;
     }
 }
 
@@ -214,7 +214,8 @@ pub async fn execute(
         .context("cannot execute the change set")?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3600);
-    let mut interval = Duration::from_millis(250);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut seen = before;
     let mut failed = Vec::new();
     loop {
@@ -262,8 +263,7 @@ pub async fn execute(
         if Instant::now() > deadline {
             bail!("stack {stack} is still {text} after an hour");
         }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(Duration::from_secs(5));
+        backoff.wait().await;
     }
 }
 

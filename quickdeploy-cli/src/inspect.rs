@@ -13,7 +13,7 @@ use crate::diff::{Diff, LocalFile, diff};
 use crate::manifest::{self, Manifest};
 use crate::plan::{Group, Plan, plan};
 use crate::remote::{self, Head};
-use crate::scan::scan;
+use crate::scan::scan_in;
 use crate::stack::{self, Deployed};
 
 /// Everything known about a project before it is deployed.
@@ -113,10 +113,16 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
     let template_changes = template.resource_changes(&deployed_stack.template);
     let state_dir = project.state_dir();
     let extra = project.config.dependency_files.clone();
-    let reads = plan
-        .groups
-        .iter()
-        .map(|g| read_group(g, clients, &state_dir, &extra, &template_changes));
+    let reads = plan.groups.iter().map(|g| {
+        read_group(
+            g,
+            clients,
+            &project.root,
+            &state_dir,
+            &extra,
+            &template_changes,
+        )
+    });
     let groups = futures::future::join_all(reads)
         .await
         .into_iter()
@@ -136,13 +142,14 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
 async fn read_group(
     g: &Group,
     clients: &Clients,
+    root: &std::path::Path,
     state_dir: &std::path::Path,
     extra: &[String],
     template_changes: &[String],
 ) -> anyhow::Result<GroupState> {
-    let package = g.package.clone();
+    let (package, root) = (g.package.clone(), root.to_owned());
     let scanned = tokio::task::spawn_blocking(move || {
-        let files = scan(&package)?;
+        let files = scan_in(&package, &root)?;
         crate::limits::check_package(&files)?;
         anyhow::Ok(files)
     });

@@ -401,7 +401,8 @@ async fn delete_stack(
         })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3600);
-    let mut interval = Duration::from_millis(250);
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let show = |line: &str| {
         let line = format!("{:>6.1} s  {line}", started.elapsed().as_secs_f64());
         ui.event(Event::Line(&line));
@@ -432,8 +433,7 @@ async fn delete_stack(
         if Instant::now() > deadline {
             bail!("stack {stack} is still {status} after an hour");
         }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(Duration::from_secs(5));
+        backoff.wait().await;
     }
 }
 

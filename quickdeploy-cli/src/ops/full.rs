@@ -15,7 +15,7 @@ use crate::manifest::{self, FORMAT, Manifest};
 use crate::ops::{Event, Ui};
 use crate::package::package;
 use crate::report::{FullOutcome, FullReport, Uploaded};
-use crate::scan::scan;
+use crate::scan::scan_in;
 use crate::template::S3Object;
 use crate::{hotpatch, remote, stack, upload};
 
@@ -108,6 +108,8 @@ pub async fn full(
     report
         .timings_ms
         .insert("total", ms(started) - report.answer_ms());
+    let entry = crate::history::of_full(&report, &locations);
+    crate::ops::history::record(clients, project, Some(&bucket), entry, ui).await;
     Ok(report)
 }
 
@@ -190,7 +192,7 @@ async fn upload_packages(
     let scanned = packages
         .iter()
         .map(|(spec, functions)| {
-            let files = scan(spec)?;
+            let files = scan_in(spec, &project.root)?;
             crate::limits::check_package(&files)?;
             anyhow::Ok((spec, functions, files))
         })

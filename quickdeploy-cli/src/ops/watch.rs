@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use notify::{RecursiveMode, Watcher as _};
 
 use crate::aws::Clients;
@@ -14,7 +14,6 @@ use crate::config::{FILE_NAME, Project};
 use crate::ops::Ui;
 use crate::ops::deploy::{DeployOptions, deploy};
 use crate::report::{DeployOutcome, DeployReport};
-use crate::template::Template;
 use crate::watch::{Filter, drain, next_batch};
 
 /// How to watch.
@@ -245,8 +244,15 @@ fn start_watcher(
 
 /// The filter for a project: its packages, template and config.
 fn filter(project: &Project) -> anyhow::Result<Filter> {
-    let (roots, files, ignores) = parts(project)?;
-    Ok(Filter::new(&project.root, &roots, &files, &ignores))
+    let (template, template_dir) = project.template()?;
+    let packages =
+        crate::plan::local_packages(&template, &project.config, &project.root, &template_dir);
+    let files = [
+        project.path(&project.config.template),
+        project.root.join(FILE_NAME),
+    ];
+    // Each package with its own filter, the one scan uses: what is packaged is what is watched.
+    Ok(Filter::for_packages(&project.root, packages.keys(), &files))
 }
 
 /// What to register with the OS watcher: package roots recursively, and the folders of the
@@ -268,25 +274,4 @@ fn to_watch(filter: &Filter) -> Vec<(PathBuf, RecursiveMode)> {
         }
     }
     out
-}
-
-fn parts(project: &Project) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>, Vec<String>)> {
-    let template_path = project.path(&project.config.template);
-    let text = std::fs::read_to_string(&template_path)
-        .with_context(|| format!("cannot read the template {}", template_path.display()))?;
-    let template = Template::parse(&text).map_err(|e| anyhow!(e))?;
-    let template_dir = template_path.parent().unwrap_or(Path::new("."));
-    let packages =
-        crate::plan::local_packages(&template, &project.config, &project.root, template_dir);
-    let mut roots = BTreeSet::new();
-    let mut ignores = Vec::new();
-    for spec in packages.keys() {
-        roots.insert(spec.folder.clone());
-        roots.extend(spec.include.iter().cloned());
-        ignores.extend(spec.ignore.iter().cloned());
-    }
-    ignores.sort();
-    ignores.dedup();
-    let files = vec![template_path, project.root.join(FILE_NAME)];
-    Ok((roots.into_iter().collect(), files, ignores))
 }
