@@ -513,3 +513,41 @@ async fn a_change_past_the_payload_limit_is_staged_in_s3() {
         .expect("list");
     assert_eq!(staged.key_count(), Some(0), "{staged:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_costs_at_most_the_sdks_attempts_not_a_retry_loop_on_top() {
+    let rig = rig().await;
+    let (proxy, app) = (&rig.proxy, &rig.app);
+    let report = app.function_names().await["ReportFunction"].clone();
+    // Fault-injecting proxy: Report's UpdateFunctionCode is throttled (429) 50 times over,
+    // more than any retry allows. The SDK's standard retry (5 attempts, configured once in
+    // aws::clients) is the only retry: before, a hand loop on top of it multiplied attempts.
+    proxy.lambda_fault(
+        &report,
+        LambdaFault {
+            throttles: 50,
+            ..LambdaFault::default()
+        },
+    );
+    app.write(
+        "src/report/report.py",
+        "def handler(e, c):\n    return {\"report\": 3}\n",
+    );
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(exit(&out), Some(1), "{doc}");
+    let r = function(&doc, "ReportFunction");
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("TooManyRequestsException")),
+        "{r}"
+    );
+    let throttled = proxy
+        .lambda_log()
+        .iter()
+        .filter(|l| l.contains(&format!("PUT {report}/code -> 429")))
+        .count();
+    assert_eq!(throttled, 5, "one call, the SDK's 5 attempts");
+    proxy.lambda_fault(&report, LambdaFault::default());
+}
