@@ -10,7 +10,7 @@ MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 SAM_TRANSLATOR_VERSION := 1.110.0
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch stress install rig sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -47,6 +47,11 @@ bench-deploy: tools rig-deps sam-deps build
 ## the same moto, one-line saves in a function with 5 MiB of files (BENCH_RUNS=10 by default).
 bench-watch: tools rig-deps sam-deps build
 	cargo bench --workspace --bench watch_vs_sam --profile dev
+
+## make bench-rollback: back to the previous commit, 10 functions on the same moto:
+## `quickdeploy rollback` vs `quickdeploy full` of that commit (BENCH_RUNS=5 by default).
+bench-rollback: tools rig-deps build
+	cargo bench --workspace --bench rollback --profile dev
 
 ## make stress: racing patchers through the zipedit Lambda on the rig, 8 writers x 50 rounds,
 ## appends and rewrites (make test runs the same test at 4 x 5); prints the figures that

@@ -51,6 +51,18 @@ pub fn fallback(consent: Consent) -> Result<(), String> {
     }
 }
 
+/// Whether `rollback` may point functions back at earlier code: with `--yes` (or `--ci`) it
+/// goes ahead, on a terminal it asks first, and otherwise it refuses (nothing changed).
+pub fn rollback(consent: Consent) -> Decision {
+    if consent.yes {
+        Decision::Execute
+    } else if consent.terminal {
+        Decision::Ask
+    } else {
+        Decision::Refuse("without a terminal, quickdeploy does not roll back functions it was not asked to: re-run with --yes (or --ci)".into())
+    }
+}
+
 /// What to do with a created change set. `stack` names it in the reasons; `create` is true
 /// when the change set makes a new stack.
 pub fn decide(consent: Consent, stack: &str, create: bool, changes: &[Planned]) -> Decision {
@@ -136,6 +148,16 @@ mod tests {
         assert!(fallback(consent(false, true, false)).is_err());
         assert!(fallback(consent(true, false, false)).is_ok());
         assert!(fallback(consent(false, false, true)).is_ok());
+    }
+
+    #[test]
+    fn a_rollback_needs_yes_or_a_terminal() {
+        assert_eq!(rollback(consent(true, false, false)), Decision::Execute);
+        assert_eq!(rollback(consent(true, false, true)), Decision::Execute);
+        assert_eq!(rollback(consent(false, false, true)), Decision::Ask);
+        assert!(
+            matches!(rollback(consent(false, true, false)), Decision::Refuse(why) if why.contains("--yes"))
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ enum Command {
     Bootstrap(commands::bootstrap::Args),
     Destroy(commands::destroy::Args),
     PatchZip(commands::patch_zip::Args),
+    History(commands::history::Args),
+    Rollback(commands::rollback::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,8 @@ fn main() -> ExitCode {
         Command::Full(args) => block_on(commands::full::run(args), true),
         Command::Bootstrap(args) => block_on(commands::bootstrap::run(args), true),
         Command::Destroy(args) => block_on(commands::destroy::run(args), true),
+        Command::History(args) => block_on(commands::history::run(args), true),
+        Command::Rollback(args) => block_on(commands::rollback::run(args), true),
     };
     error::finish(outcome, json)
 }
@@ -69,6 +73,8 @@ impl Command {
             Command::Bootstrap(a) => a.json(),
             Command::Destroy(a) => a.json(),
             Command::PatchZip(a) => a.json(),
+            Command::History(a) => a.json(),
+            Command::Rollback(a) => a.json(),
             Command::Init(_) => false,
         }
     }

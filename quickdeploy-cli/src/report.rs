@@ -345,4 +345,125 @@ pub struct StatusReport {
     /// Why quick deploys are refused, if the stack is protected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protected: Option<String>,
+    /// Each function's last change in the deploy history, by logical id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_change: BTreeMap<String, crate::history::LastChange>,
+}
+
+/// The deploy history of a stack, as `history --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryReport {
+    /// The history could be read.
+    pub ok: bool,
+    /// The stack.
+    pub stack: String,
+    /// Where it is kept: `s3://bucket/key`.
+    pub location: String,
+    /// How many entries are kept in all.
+    pub kept: usize,
+    /// The entries shown, newest first.
+    pub entries: Vec<crate::history::Entry>,
+}
+
+/// How a rollback ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackOutcome {
+    /// Every function asked for runs the earlier code.
+    RolledBack,
+    /// Every function asked for already ran it.
+    NothingToRollBack,
+    /// The user said no: nothing changed.
+    Cancelled,
+    /// Not done: no consent without a terminal, or it crosses a full deploy (exit 3).
+    Refused,
+    /// A function or an artifact could not be rolled back.
+    Failed,
+}
+
+/// One artifact in a rollback.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolledArtifact {
+    /// `s3://bucket/key`.
+    pub artifact: String,
+    /// The functions of this rollback that run it.
+    pub functions: Vec<String>,
+    /// Its version before, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<crate::history::Code>,
+    /// The earlier version the functions go back to.
+    pub to: crate::history::Code,
+    /// The version the copy of `to` became, when it was restored as the current version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_version: Option<String>,
+    /// Why it is not restored as the current version, or why that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Restoring it failed: its functions were not rolled back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a rollback did, as `rollback --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// Every function asked for runs the earlier code (or nothing was to be done).
+    pub ok: bool,
+    /// How it ended.
+    pub outcome: RollbackOutcome,
+    /// The stack.
+    pub stack: String,
+    /// The history entry whose code the functions go back to, if still kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub back_to: Option<u64>,
+    /// The history entries undone, newest first.
+    pub undone: Vec<u64>,
+    /// Full deploys crossed (refused without --force).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crossed_full: Vec<u64>,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Per artifact.
+    pub artifacts: Vec<RolledArtifact>,
+    /// Per function: updated (rolled back), skipped (already ran it) or failed.
+    pub functions: Vec<FunctionReport>,
+    /// The history entry this rollback was recorded as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<u64>,
+    /// Milliseconds per step (`read`, `restore`, `update`, `total`; `answer` is the time the
+    /// user took to answer, not counted in `total`).
+    pub timings_ms: BTreeMap<&'static str, f64>,
+}
+
+impl RollbackReport {
+    /// The exit code this report means.
+    pub fn exit(&self) -> Exit {
+        match self.outcome {
+            RollbackOutcome::Refused => Exit::NeedsFull,
+            RollbackOutcome::Failed => Exit::Failed,
+            _ => Exit::Success,
+        }
+    }
+
+    /// The milliseconds the user took answering the prompt, if asked.
+    pub fn answer_ms(&self) -> f64 {
+        self.timings_ms.get("answer").copied().unwrap_or_default()
+    }
+
+    /// How many functions failed.
+    pub fn count_failed(&self) -> usize {
+        self.functions
+            .iter()
+            .filter(|f| f.status == FunctionStatus::Failed)
+            .count()
+    }
+
+    /// How many functions it rolled back.
+    pub fn rolled_back(&self) -> usize {
+        self.functions
+            .iter()
+            .filter(|f| f.status == FunctionStatus::Updated)
+            .count()
+    }
 }

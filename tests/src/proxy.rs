@@ -28,6 +28,12 @@
 //!   UPDATE_FAILED event for a resource (moto's updates do not fail, and it keeps stack-level
 //!   events only).
 //!
+//! - For the history and rollback tests: a race on the writes to one key
+//!   ([`S3Proxy::race_key`]); CopyObject's If-Match, enforced as S3 does (moto ignores it);
+//!   Lambda RevisionIds ([`S3Proxy::lambda_revisions`]: moto's functions have none) and
+//!   UpdateFunctionCode's S3ObjectVersion ([`S3Proxy::lambda_object_versions`]: moto reads
+//!   the key's current version whatever version is named).
+//!
 //! Everything else passes through untouched.
 
 use std::collections::HashMap;
@@ -75,6 +81,9 @@ struct Shared {
     /// The failure to report after the next ExecuteChangeSet: (logical id, type, reason), and
     /// whether that execution happened.
     stack_fault: Mutex<Option<(String, String, String, bool)>>,
+    /// What the history and rollback tests add ([`S3Proxy::race_key`], CopyObject's
+    /// If-Match, [`S3Proxy::lambda_revisions`]).
+    extras: Extras,
     /// Stacks deployed from SAM templates, by name ([`crate::sam`]).
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
 }
@@ -138,6 +147,7 @@ impl S3Proxy {
             stall_arrived: tokio::sync::Notify::new(),
             stall_release: tokio::sync::watch::channel(None).0,
             stack_fault: Mutex::new(None),
+            extras: Extras::default(),
             sam: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
@@ -374,6 +384,12 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     {
         return r;
     }
+    // RevisionIds, as Lambda checks them (S3Proxy::lambda_revisions).
+    let _revision_turn =
+        match revision_turn(&p, &parts.method, &lambda_call, &parts.headers, &body).await {
+            Ok(turn) => turn,
+            Err(refused) => return refused,
+        };
     // SAM: expanded before moto sees it; its original answered by GetTemplate (crate::sam).
     let text = std::str::from_utf8(&body).unwrap_or_default().to_owned();
     let original_of = crate::sam::get_template_stack(&text)
@@ -398,6 +414,14 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => body,
     };
+    // S3ObjectVersion, as Lambda honours it (S3Proxy::lambda_object_versions).
+    let body = match versioned_code(&p, &parts.method, &lambda_call, &parts.headers, &body).await {
+        Ok(Some(rewritten)) => rewritten,
+        Ok(None) => body,
+        Err(refused) => return refused,
+    };
+    // A race on the writes to one key (S3Proxy::race_key).
+    let _key_turn = keyed_race(&p, &parts.method, &path, &query, &parts.headers).await;
     let hold = p.hold.load(Ordering::SeqCst);
     let write = hold > 0 && object_write(&parts.method, &path, &query, &parts.headers);
     let _turn = if write {
@@ -437,6 +461,11 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
             return (StatusCode::SERVICE_UNAVAILABLE, "dropped by the test").into_response();
         }
     }
+    // CopyObject with If-Match: checked and done as one step, as on S3 (moto ignores it).
+    let _copy_turn = match copy_turn(&p, &parts.method, &path, &query, &parts.headers).await {
+        Ok(turn) => turn,
+        Err(refused) => return refused,
+    };
     // Object writes and conditional copies: the check and the call as one step, as on S3.
     let guarded = object_write(&parts.method, &path, &query, &parts.headers)
         || parts.headers.contains_key("x-amz-copy-source-if-match");
@@ -489,6 +518,11 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 _ => rewritten,
             };
             if let Some(b) = rewritten {
+                bytes = b;
+                headers.remove("content-length");
+                headers.remove("transfer-encoding");
+            }
+            if let Some(b) = with_revision(&p, &parts.method, &lambda_call, status, &bytes) {
                 bytes = b;
                 headers.remove("content-length");
                 headers.remove("transfer-encoding");
@@ -737,4 +771,282 @@ fn stack_after(p: &Shared, action: &str, body: &[u8]) -> Option<Bytes> {
         }
         _ => None,
     }
+}
+
+// --- For the history and rollback tests (tests/tests/history.rs, tests/tests/rollback.rs):
+// a race on the writes to one key, CopyObject's If-Match, and Lambda RevisionIds. ---
+
+/// The state behind [`S3Proxy::race_key`], CopyObject's If-Match and
+/// [`S3Proxy::lambda_revisions`].
+#[derive(Default)]
+struct Extras {
+    /// Object writes to keys containing this are raced: (part of the key, writers).
+    race_key: Mutex<Option<(String, usize)>>,
+    key_arrived: AtomicUsize,
+    key_all_here: tokio::sync::Notify,
+    key_turn: tokio::sync::Mutex<()>,
+    /// Functions have RevisionIds, and UpdateFunctionCode checks the one it is given.
+    revisions: std::sync::atomic::AtomicBool,
+    /// A RevisionId check and the update it guards, as one step.
+    code_updates: tokio::sync::Mutex<()>,
+    /// UpdateFunctionCode honours S3ObjectVersion.
+    object_versions: std::sync::atomic::AtomicBool,
+}
+
+impl S3Proxy {
+    /// Holds the next `writers` object writes (PutObject, CompleteMultipartUpload) to keys
+    /// containing `part` until all of them arrived (or 20 s passed), then lets them through
+    /// one at a time in arrival order: writers that read the same object before writing
+    /// really race on the write. Other writes pass as usual.
+    pub fn race_key(&self, part: &str, writers: usize) {
+        self.shared.extras.key_arrived.store(0, Ordering::SeqCst);
+        if let Ok(mut k) = self.shared.extras.race_key.lock() {
+            *k = Some((part.to_owned(), writers));
+        }
+    }
+
+    /// From now on Lambda functions have RevisionIds, as on AWS (moto's have none):
+    /// GetFunctionConfiguration and UpdateFunctionCode answers carry one, derived from the
+    /// function's CodeSha256 and LastModified as moto has them (so an update made straight at
+    /// moto changes it too), and an UpdateFunctionCode whose RevisionId is not the current one
+    /// is answered 412 PreconditionFailedException, as Lambda answers it, checked and
+    /// forwarded as one step.
+    pub fn lambda_revisions(&self) {
+        self.shared.extras.revisions.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The turn of an object write to a raced key ([`S3Proxy::race_key`]), once every racer
+/// arrived.
+async fn keyed_race<'a>(
+    p: &'a Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    let (part, hold) = p.extras.race_key.lock().ok()?.clone()?;
+    if !object_write(method, path, query, headers) || !path.contains(&part) {
+        return None;
+    }
+    // Made before counting, so the last racer's notify_waiters cannot be missed.
+    let all_here = p.extras.key_all_here.notified();
+    let n = p.extras.key_arrived.fetch_add(1, Ordering::SeqCst) + 1;
+    if n >= hold {
+        p.extras.key_all_here.notify_waiters();
+    } else {
+        let _ = tokio::time::timeout(Duration::from_secs(20), all_here).await;
+    }
+    Some(p.extras.key_turn.lock().await)
+}
+
+/// CopyObject's `If-Match`, the ETag the destination must still have (S3 copies only then;
+/// moto ignores it). Not with `x-amz-copy-source-if-match`, which `check_conditions` guards.
+fn copy_if_match(method: &Method, query: &str, headers: &HeaderMap) -> Option<String> {
+    let copy = *method == Method::PUT
+        && !query.contains("partNumber")
+        && headers.contains_key("x-amz-copy-source")
+        && !headers.contains_key("x-amz-copy-source-if-match");
+    if !copy {
+        return None;
+    }
+    let want = headers.get("if-match")?.to_str().ok()?;
+    Some(want.trim_matches('"').to_owned())
+}
+
+/// A copy with `If-Match` checked and done as one step (the lock held until it is answered);
+/// 412 when the destination's ETag moved.
+async fn copy_turn<'a>(
+    p: &'a Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<Option<tokio::sync::MutexGuard<'a, ()>>, Response> {
+    let Some(want) = copy_if_match(method, query, headers) else {
+        return Ok(None);
+    };
+    let turn = p.conditional.lock().await;
+    if current_etag(p, path, headers).await.as_deref() != Some(want.as_str()) {
+        p.refused_writes.fetch_add(1, Ordering::SeqCst);
+        return Err(precondition_failed("If-Match"));
+    }
+    Ok(Some(turn))
+}
+
+/// A function's RevisionId as the proxy gives it: from its CodeSha256 and LastModified.
+fn revision_of(config: &serde_json::Value) -> String {
+    use sha2::Digest as _;
+    let text = format!(
+        "{}|{}",
+        config["CodeSha256"].as_str().unwrap_or_default(),
+        config["LastModified"].as_str().unwrap_or_default()
+    );
+    let hex: String = sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// An UpdateFunctionCode's RevisionId check ([`S3Proxy::lambda_revisions`]): the turn to
+/// hold until it is answered, or the 412 to answer.
+async fn revision_turn<'a>(
+    p: &'a Shared,
+    method: &Method,
+    call: &Option<(String, String)>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<tokio::sync::MutexGuard<'a, ()>>, Response> {
+    let Some((function, op)) = call else {
+        return Ok(None);
+    };
+    if !p.extras.revisions.load(Ordering::SeqCst) || *method != Method::PUT || op != "code" {
+        return Ok(None);
+    }
+    let turn = p.extras.code_updates.lock().await;
+    let asked = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|d| d["RevisionId"].as_str().map(str::to_owned));
+    let Some(asked) = asked else {
+        return Ok(Some(turn));
+    };
+    let mut get = p.client.get(format!(
+        "{}/2015-03-31/functions/{function}/configuration",
+        p.upstream
+    ));
+    if let Some(auth) = headers.get("authorization") {
+        get = get.header("authorization", auth);
+    }
+    let now = match get.send().await {
+        Ok(r) => r.bytes().await.ok(),
+        Err(_) => None,
+    }
+    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    .map(|doc| revision_of(&doc));
+    if now.as_deref() != Some(asked.as_str()) {
+        log(
+            p,
+            format!("PUT {function}/code -> 412 PreconditionFailedException"),
+        );
+        return Err(lambda_error(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailedException",
+            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        ));
+    }
+    Ok(Some(turn))
+}
+
+/// A GetFunctionConfiguration or UpdateFunctionCode answer with its RevisionId, when the
+/// proxy gives them ([`S3Proxy::lambda_revisions`]).
+fn with_revision(
+    p: &Shared,
+    method: &Method,
+    call: &Option<(String, String)>,
+    status: StatusCode,
+    body: &[u8],
+) -> Option<Bytes> {
+    let (_, op) = call.as_ref()?;
+    let answer = (*method == Method::GET && op == "configuration")
+        || (*method == Method::PUT && op == "code");
+    if !p.extras.revisions.load(Ordering::SeqCst) || !status.is_success() || !answer {
+        return None;
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    doc["RevisionId"] = revision_of(&doc).into();
+    serde_json::to_vec(&doc).ok().map(Bytes::from)
+}
+
+impl S3Proxy {
+    /// From now on UpdateFunctionCode honours S3ObjectVersion, as Lambda does (moto reads the
+    /// key's current version whatever version is named): the proxy reads the named version
+    /// from moto and sends its bytes as ZipFile instead; a version that does not exist is
+    /// answered 400 InvalidParameterValueException, as Lambda answers it.
+    pub fn lambda_object_versions(&self) {
+        self.shared
+            .extras
+            .object_versions
+            .store(true, Ordering::SeqCst);
+    }
+}
+
+/// The body of an UpdateFunctionCode that names an S3ObjectVersion, rewritten to carry that
+/// version's bytes ([`S3Proxy::lambda_object_versions`]); `Ok(None)` to forward it as it is.
+async fn versioned_code(
+    p: &Shared,
+    method: &Method,
+    call: &Option<(String, String)>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<Bytes>, Response> {
+    use base64::Engine as _;
+    let is_update = matches!(call, Some((_, op)) if op == "code") && *method == Method::PUT;
+    if !is_update || !p.extras.object_versions.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(None);
+    };
+    let (Some(bucket), Some(key), Some(version)) = (
+        doc["S3Bucket"].as_str(),
+        doc["S3Key"].as_str(),
+        doc["S3ObjectVersion"].as_str(),
+    ) else {
+        return Ok(None);
+    };
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let mut get = p.client.get(format!(
+        "{}/{bucket}/{}?versionId={}",
+        p.upstream,
+        encode(key),
+        encode(version)
+    ));
+    // moto picks the service by the signature's scope: the caller signed for Lambda.
+    if let Some(auth) = headers.get("authorization").and_then(|a| a.to_str().ok()) {
+        get = get.header(
+            "authorization",
+            auth.replace("/lambda/aws4_request", "/s3/aws4_request"),
+        );
+    }
+    let bytes = match get.send().await {
+        Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+        _ => None,
+    };
+    let Some(bytes) = bytes else {
+        return Err(lambda_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            "Error occurred while GetObject. S3 Error Code: NoSuchVersion. S3 Error Message: The specified version does not exist.",
+        ));
+    };
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("S3Bucket");
+        o.remove("S3Key");
+        o.remove("S3ObjectVersion");
+        o.insert(
+            "ZipFile".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(&bytes)
+                .into(),
+        );
+    }
+    Ok(serde_json::to_vec(&doc).ok().map(Bytes::from))
 }

@@ -20,8 +20,10 @@ pub mod bootstrap;
 pub mod deploy;
 pub mod destroy;
 pub mod full;
+pub mod history;
 pub mod init;
 pub mod patch_zip;
+pub mod rollback;
 pub mod status;
 pub mod watch;
 

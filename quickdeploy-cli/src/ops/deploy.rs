@@ -89,6 +89,9 @@ pub async fn deploy(
     // Not the time the user took to answer the fallback's prompt.
     let answer = report.full.as_ref().map_or(0.0, |f| f.answer_ms());
     report.timings_ms.total = ms(started) - answer;
+    let entry = crate::history::of_deploy(&seen, &report);
+    let bucket = record_bucket(&seen);
+    crate::ops::history::record(clients, &seen.project, bucket.as_deref(), entry, ui).await;
     Ok(report)
 }
 

@@ -15,10 +15,16 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
     let seen = inspect(project, clients).await?;
     let needs_full = rollout::needs_full(&seen, false);
     let functions = functions(&seen, clients, !needs_full.is_empty()).await;
-    let hot_patched = match record_bucket(&seen) {
-        Some(bucket) => crate::hotpatch::load(&clients.s3, &bucket, &seen.project.config.stack)
-            .await
-            .unwrap_or_default(),
+    let stack = &seen.project.config.stack;
+    let (hot_patched, last_change) = match record_bucket(&seen) {
+        Some(bucket) => {
+            let (hot, history) = tokio::join!(
+                crate::hotpatch::load(&clients.s3, &bucket, stack),
+                crate::ops::history::load(&clients.s3, &bucket, stack)
+            );
+            let last = history.map(|(h, _)| h.last_changes());
+            (hot.unwrap_or_default(), last.unwrap_or_default())
+        }
         None => Default::default(),
     };
     let actions: Vec<_> = functions.iter().map(|f| f.action).collect();
@@ -34,6 +40,7 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
         new_functions: seen.plan.new_functions.clone(),
         hot_patched,
         protected: rollout::protection(&seen),
+        last_change,
     })
 }
 

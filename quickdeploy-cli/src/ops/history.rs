@@ -1,0 +1,256 @@
+//! The deploy history in S3: `.quickdeploy/history/<stack>.json` in the artifact bucket, next
+//! to the hot-patch record, so every machine deploying the stack appends to the same one.
+//!
+//! Appending is a read, an append ([`crate::history::History::append`]) and a conditional
+//! write: `If-None-Match: *` when there is no history yet, `If-Match: <ETag>` otherwise. When
+//! another machine wrote in between, S3 answers 412 (or 409 ConditionalRequestConflict while
+//! its write is under way, or 404 when the history was deleted meanwhile): the history is
+//! read again and the entry appended to that, a bounded number of times, so two machines
+//! never lose each other's entries.
+//!
+//! Who and from where: the caller's ARN (STS GetCallerIdentity; `unknown`, with a warning,
+//! when STS does not answer) and the project's git commit and dirty flag (none outside git).
+//! A history that cannot be written is a warning, never a failed deploy.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::aws::Clients;
+use crate::config::Project;
+use crate::history::{Entry, Git, History, KEEP};
+use crate::ops::{Event, Ui};
+use crate::report::HistoryReport;
+
+/// Attempts at a conditional write before giving up.
+const ATTEMPTS: u32 = 8;
+/// How long to wait for STS before recording `unknown`.
+const STS_WAIT: Duration = Duration::from_secs(5);
+
+/// The history's key in the artifact bucket.
+pub fn key(stack: &str) -> String {
+    format!(".quickdeploy/history/{stack}.json")
+}
+
+/// Reads the history and its ETag; an empty history (and no ETag) when there is none. A
+/// history that does not parse reads as empty (the versioned bucket keeps its bytes).
+pub async fn load(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    stack: &str,
+) -> anyhow::Result<(History, Option<String>)> {
+    let key = key(stack);
+    match s3.get_object().bucket(bucket).key(&key).send().await {
+        Ok(out) => {
+            let etag = out.e_tag().map(str::to_owned);
+            let body = out
+                .body
+                .collect()
+                .await
+                .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
+            let history = serde_json::from_slice::<History>(&body.into_bytes())
+                .ok()
+                .filter(|h| h.format == crate::history::FORMAT)
+                .unwrap_or_else(|| History::new(stack));
+            Ok((history, etag))
+        }
+        Err(e) if status(&e) == Some(404) => Ok((History::new(stack), None)),
+        Err(e) => Err(crate::aws::err(e)).with_context(|| {
+            format!("cannot read the deploy history s3://{bucket}/{key} (GetObject)")
+        }),
+    }
+}
+
+/// The HTTP status of a failed S3 call, when it got an answer.
+fn status<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Appends `entry` to the stack's history with a conditional write, retrying when another
+/// writer got there first; the entry's id.
+pub async fn append(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    stack: &str,
+    entry: Entry,
+) -> anyhow::Result<u64> {
+    let key = key(stack);
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        let (mut history, etag) = load(s3, bucket, stack).await?;
+        let id = history.append(entry.clone(), KEEP);
+        let mut put = s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(ByteStream::from(serde_json::to_vec_pretty(&history)?));
+        put = match &etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(_) => return Ok(id),
+            // Someone else wrote (412), is writing (409), or removed it (404): read again.
+            Err(e) if matches!(status(&e), Some(412 | 409 | 404)) => {
+                last = Some(crate::aws::err(e));
+                let jitter = u64::from(std::process::id() % 7) * 5;
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt + 1) + jitter))
+                    .await;
+            }
+            Err(e) => {
+                return Err(crate::aws::err(e)).with_context(|| {
+                    format!("cannot write the deploy history s3://{bucket}/{key} (PutObject)")
+                });
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no attempt made"))).with_context(|| {
+        format!(
+            "cannot append to the deploy history s3://{bucket}/{key}: other writers changed it {ATTEMPTS} times in a row"
+        )
+    })
+}
+
+/// Records `entry` (when there is one) in the history of `stack` in `bucket`: fills in when,
+/// who and the git commit, appends it; its id. A failure is a warning, not an error.
+pub async fn record(
+    clients: &Clients,
+    project: &Project,
+    bucket: Option<&str>,
+    entry: Option<Entry>,
+    ui: &dyn Ui,
+) -> Option<u64> {
+    let (Some(bucket), Some(mut entry)) = (bucket, entry) else {
+        return None;
+    };
+    let (who, git, manifests) = tokio::join!(
+        who(clients),
+        git(&project.root),
+        manifest_versions(&clients.s3, &entry)
+    );
+    for (a, version) in entry.artifacts.iter_mut().zip(manifests) {
+        if let Some(after) = a.after.as_mut().filter(|c| c.manifest_version.is_none()) {
+            after.manifest_version = version;
+        }
+    }
+    entry.who = who.unwrap_or_else(|e| {
+        ui.event(Event::Warning(&format!(
+            "cannot tell who deploys (STS GetCallerIdentity: {e}): the history records `unknown`"
+        )));
+        "unknown".to_owned()
+    });
+    entry.git = git;
+    entry.at = crate::clock::now_rfc3339();
+    let stack = &project.config.stack;
+    match append(&clients.s3, bucket, stack, entry).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            ui.event(Event::Warning(&format!(
+                "{e:#}: this change is not in `quickdeploy history`"
+            )));
+            None
+        }
+    }
+}
+
+/// The version of each of the entry's artifacts' manifests as it is now (just written, so
+/// describing the artifact's `after`; a rollback checks that before trusting it).
+async fn manifest_versions(s3: &aws_sdk_s3::Client, entry: &Entry) -> Vec<Option<String>> {
+    let heads = entry.artifacts.iter().map(|a| async move {
+        let (bucket, key) = crate::history::split_artifact(&a.artifact)?;
+        a.after.as_ref()?;
+        let head = s3
+            .head_object()
+            .bucket(bucket)
+            .key(crate::manifest::remote_key(key))
+            .send()
+            .await
+            .ok()?;
+        head.version_id()
+            .filter(|v| *v != "null")
+            .map(str::to_owned)
+    });
+    futures::future::join_all(heads).await
+}
+
+/// The caller's ARN, asked of STS once per process.
+pub async fn who(clients: &Clients) -> Result<String, String> {
+    static WHO: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    WHO.get_or_try_init(|| async {
+        let sts = aws_sdk_sts::Client::new(&clients.config);
+        match tokio::time::timeout(STS_WAIT, sts.get_caller_identity().send()).await {
+            Ok(Ok(out)) => out
+                .arn()
+                .map(str::to_owned)
+                .ok_or_else(|| "it answered no ARN".to_owned()),
+            Ok(Err(e)) => Err(crate::aws::describe(&e)),
+            Err(_) => Err(format!("no answer within {} s", STS_WAIT.as_secs())),
+        }
+    })
+    .await
+    .cloned()
+}
+
+/// The project's git commit and whether its work tree is dirty; `None` outside a git
+/// repository (or without git).
+pub async fn git(root: &Path) -> Option<Git> {
+    let run = |args: &'static [&'static str]| {
+        tokio::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+    };
+    let (head, changes) =
+        tokio::join!(run(&["rev-parse", "HEAD"]), run(&["status", "--porcelain"]));
+    let head = head.ok().filter(|o| o.status.success())?;
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if commit.is_empty() {
+        return None;
+    }
+    let dirty = changes
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| !o.stdout.iter().all(u8::is_ascii_whitespace));
+    Some(Git { commit, dirty })
+}
+
+/// Where a project's history is kept: quickdeploy.toml's `artifact_bucket`, else the bucket
+/// the bootstrap stack made (as `full` uploads there).
+pub async fn bucket(project: &Project, clients: &Clients) -> anyhow::Result<String> {
+    if let Some(b) = &project.config.artifact_bucket {
+        return Ok(b.clone());
+    }
+    crate::stack::parameter(&clients.cfn, crate::ops::bootstrap::STACK, "CodeBucket")
+        .await
+        .ok_or_else(|| {
+            crate::config::BadConfig(
+                "no artifact bucket, so no deploy history: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`".into(),
+            )
+            .into()
+        })
+}
+
+/// What `history` shows: the timeline of `function` (all when `None`), newest first, at most
+/// `limit` entries.
+pub async fn history(
+    project: &Project,
+    clients: &Clients,
+    function: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<HistoryReport> {
+    let bucket = bucket(project, clients).await?;
+    let stack = &project.config.stack;
+    let (history, _) = load(&clients.s3, &bucket, stack).await?;
+    Ok(HistoryReport {
+        ok: true,
+        stack: stack.clone(),
+        location: format!("s3://{bucket}/{}", key(stack)),
+        kept: history.entries.len(),
+        entries: history.timeline(function, limit),
+    })
+}
