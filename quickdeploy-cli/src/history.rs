@@ -355,6 +355,8 @@ pub struct LastChange {
     pub commit: Option<String>,
 }
 
+// Long (about 90 lines): one block per field of the entry, in the entry's order; split up,
+// the fields would be scattered over helpers that each fill one.
 /// The entry of a quick deploy, from what it inspected and its report; `None` when it changed
 /// nothing (nothing to deploy, a full deploy needed: refused) or fell back to `full` (which
 /// records itself).
@@ -708,74 +710,9 @@ pub fn pick(history: &History, how: Pick, selected: &[String]) -> Result<Picked,
     if entries.is_empty() {
         return Err(PickError::Empty(history.stack.clone()));
     }
-    let chosen = |id: &str| selected.is_empty() || selected.iter().any(|s| s == id);
-    let changes = |e: &Entry| e.updated().any(|f| chosen(&f.logical_id));
-    // Per function: (entry index, before or after).
-    let mut goals: BTreeMap<String, (usize, bool)> = BTreeMap::new();
-    let (boundary, undone) = match how {
-        Pick::Steps(n) => {
-            let candidates: Vec<usize> = (0..entries.len())
-                .rev()
-                .filter(|&i| changes(&entries[i]))
-                .collect();
-            if candidates.len() < n.max(1) {
-                return Err(PickError::NotEnough {
-                    want: n,
-                    have: candidates.len(),
-                    which: if selected.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" of {}", selected.join(", "))
-                    },
-                });
-            }
-            let undone = candidates[..n.max(1)].to_vec();
-            // Newest to oldest: the oldest undone entry that changed a function wins.
-            for &i in &undone {
-                for f in entries[i].updated().filter(|f| chosen(&f.logical_id)) {
-                    goals.insert(f.logical_id.clone(), (i, false));
-                }
-            }
-            (undone[undone.len() - 1], undone)
-        }
-        Pick::To(id) => {
-            let Some(t) = entries.iter().position(|e| e.id == id) else {
-                return Err(PickError::NoEntry {
-                    id,
-                    oldest: entries[0].id,
-                    newest: entries[entries.len() - 1].id,
-                });
-            };
-            let undone: Vec<usize> = (t + 1..entries.len())
-                .rev()
-                .filter(|&i| changes(&entries[i]))
-                .collect();
-            let moved: BTreeSet<&str> = undone
-                .iter()
-                .flat_map(|&i| entries[i].updated())
-                .map(|f| f.logical_id.as_str())
-                .filter(|id| chosen(id))
-                .collect();
-            for f in moved {
-                let at_or_before = (0..=t)
-                    .rev()
-                    .find(|&i| entries[i].updated().any(|x| x.logical_id == f));
-                let goal = match at_or_before {
-                    Some(i) => (i, true),
-                    // The oldest later entry that changed it: its version before.
-                    None => {
-                        let first_later = undone
-                            .iter()
-                            .rev()
-                            .copied()
-                            .find(|&i| entries[i].updated().any(|x| x.logical_id == f));
-                        (first_later.unwrap_or(t + 1), false)
-                    }
-                };
-                goals.insert(f.to_owned(), goal);
-            }
-            (t + 1, undone)
-        }
+    let (boundary, undone, goals) = match how {
+        Pick::Steps(n) => undo_steps(entries, n, selected)?,
+        Pick::To(id) => undo_to(entries, id, selected)?,
     };
     let mut out = Picked {
         goals: Vec::new(),
@@ -828,6 +765,88 @@ pub fn pick(history: &History, how: Pick, selected: &[String]) -> Result<Picked,
         });
     }
     Ok(out)
+}
+
+/// What going back undoes: the first entry undone, the entries undone (newest first), and per
+/// function the entry whose code it goes back to (and whether the state after that entry).
+type Undo = (usize, Vec<usize>, BTreeMap<String, (usize, bool)>);
+
+/// Whether function `id` is among the `selected` (all when none are).
+fn chosen(selected: &[String], id: &str) -> bool {
+    selected.is_empty() || selected.iter().any(|s| s == id)
+}
+
+/// `--steps n`: the newest `n` entries that changed a selected function.
+fn undo_steps(entries: &[Entry], n: usize, selected: &[String]) -> Result<Undo, PickError> {
+    let chosen = |id: &str| chosen(selected, id);
+    let changes = |e: &Entry| e.updated().any(|f| chosen(&f.logical_id));
+    let mut goals: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+    let candidates: Vec<usize> = (0..entries.len())
+        .rev()
+        .filter(|&i| changes(&entries[i]))
+        .collect();
+    if candidates.len() < n.max(1) {
+        return Err(PickError::NotEnough {
+            want: n,
+            have: candidates.len(),
+            which: if selected.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", selected.join(", "))
+            },
+        });
+    }
+    let undone = candidates[..n.max(1)].to_vec();
+    // Newest to oldest: the oldest undone entry that changed a function wins.
+    for &i in &undone {
+        for f in entries[i].updated().filter(|f| chosen(&f.logical_id)) {
+            goals.insert(f.logical_id.clone(), (i, false));
+        }
+    }
+    Ok((undone[undone.len() - 1], undone, goals))
+}
+
+/// `--to id`: every later entry that changed a selected function is undone.
+fn undo_to(entries: &[Entry], id: u64, selected: &[String]) -> Result<Undo, PickError> {
+    let chosen = |id: &str| chosen(selected, id);
+    let changes = |e: &Entry| e.updated().any(|f| chosen(&f.logical_id));
+    let mut goals: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+    let Some(t) = entries.iter().position(|e| e.id == id) else {
+        return Err(PickError::NoEntry {
+            id,
+            oldest: entries[0].id,
+            newest: entries[entries.len() - 1].id,
+        });
+    };
+    let undone: Vec<usize> = (t + 1..entries.len())
+        .rev()
+        .filter(|&i| changes(&entries[i]))
+        .collect();
+    let moved: BTreeSet<&str> = undone
+        .iter()
+        .flat_map(|&i| entries[i].updated())
+        .map(|f| f.logical_id.as_str())
+        .filter(|id| chosen(id))
+        .collect();
+    for f in moved {
+        let at_or_before = (0..=t)
+            .rev()
+            .find(|&i| entries[i].updated().any(|x| x.logical_id == f));
+        let goal = match at_or_before {
+            Some(i) => (i, true),
+            // The oldest later entry that changed it: its version before.
+            None => {
+                let first_later = undone
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&i| entries[i].updated().any(|x| x.logical_id == f));
+                (first_later.unwrap_or(t + 1), false)
+            }
+        };
+        goals.insert(f.to_owned(), goal);
+    }
+    Ok((t + 1, undone, goals))
 }
 
 #[cfg(test)]

@@ -898,6 +898,31 @@ fn entry_lines(e: &crate::history::Entry, folder: &str) -> Vec<String> {
     out
 }
 
+/// One function of a rollback, for people.
+fn rolled_function_line(f: &FunctionReport) -> String {
+    let word = match f.status {
+        FunctionStatus::Updated => "rolled back",
+        FunctionStatus::Skipped => "skipped",
+        FunctionStatus::Failed => "FAILED",
+    };
+    let detail = match (&f.rollout, f.status) {
+        (Some(o), FunctionStatus::Updated) => {
+            let mut d = format!(
+                "CodeSha256 {}, update {:.0} ms, live after {:.0} ms more",
+                short_sha(o.code_sha256.as_deref().unwrap_or("?")),
+                o.update_ms,
+                o.wait_ms
+            );
+            if let Some(v) = &o.version {
+                d.push_str(&format!(", version {v} -> {}", o.aliases.join(", ")));
+            }
+            d
+        }
+        _ => f.reason.clone().unwrap_or_default(),
+    };
+    format!("  {word:<11} {} ({}): {detail}", f.logical_id, f.name)
+}
+
 /// A rollback for people: each artifact, each function, the verdict with its times.
 pub fn rollback_lines(r: &crate::report::RollbackReport) -> Vec<String> {
     use crate::report::RollbackOutcome;
@@ -935,32 +960,7 @@ pub fn rollback_lines(r: &crate::report::RollbackReport) -> Vec<String> {
             (None, None, None) => format!("  {name}  version {to}: already the current version"),
         });
     }
-    for f in &r.functions {
-        let word = match f.status {
-            FunctionStatus::Updated => "rolled back",
-            FunctionStatus::Skipped => "skipped",
-            FunctionStatus::Failed => "FAILED",
-        };
-        let detail = match (&f.rollout, f.status) {
-            (Some(o), FunctionStatus::Updated) => {
-                let mut d = format!(
-                    "CodeSha256 {}, update {:.0} ms, live after {:.0} ms more",
-                    short_sha(o.code_sha256.as_deref().unwrap_or("?")),
-                    o.update_ms,
-                    o.wait_ms
-                );
-                if let Some(v) = &o.version {
-                    d.push_str(&format!(", version {v} -> {}", o.aliases.join(", ")));
-                }
-                d
-            }
-            _ => f.reason.clone().unwrap_or_default(),
-        };
-        out.push(format!(
-            "  {word:<11} {} ({}): {detail}",
-            f.logical_id, f.name
-        ));
-    }
+    out.extend(r.functions.iter().map(rolled_function_line));
     let t = |k: &str| r.timings_ms.get(k).copied().unwrap_or_default();
     let times = format!(
         "read {:.0} ms, restore {:.0} ms, update {:.0} ms; total {:.0} ms",
@@ -1308,7 +1308,7 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
         hello.rollout = Some(crate::update::Outcome {
             logical_id: "Hello".into(),
             name: "app-Hello".into(),
-            status: "updated",
+            updated: true,
             reason: None,
             code_sha256: Some("sha-v1-0123456789".into()),
             version: None,

@@ -57,6 +57,9 @@ pub struct Job {
     pub artifact: S3Object,
     /// The CodeSha256 it must end up with.
     pub code_sha256: String,
+    /// Update only if the function is still at this RevisionId (read before the update): a
+    /// concurrent deploy is then refused by Lambda rather than overwritten.
+    pub revision_id: Option<String>,
 }
 
 /// What happened to one function.
@@ -66,8 +69,9 @@ pub struct Outcome {
     pub logical_id: String,
     /// Function name.
     pub name: String,
-    /// `updated` or `failed`.
-    pub status: &'static str,
+    /// It ended live on the job's code (else `reason` says why not).
+    #[serde(skip)]
+    pub updated: bool,
     /// Why it failed, in Lambda's words where it gave them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -117,7 +121,7 @@ async fn update_one(
     let mut out = Outcome {
         logical_id: job.target.logical_id.clone(),
         name: job.target.name.clone(),
-        status: "failed",
+        updated: false,
         reason: None,
         code_sha256: None,
         version: None,
@@ -156,7 +160,7 @@ async fn update_one(
                 out.aliases = job.target.aliases.clone();
             }
             out.version = version;
-            out.status = "updated";
+            out.updated = true;
             progress(&job.target.name, "live");
         }
         Err(e) => out.reason = Some(reason(&e)),
@@ -184,7 +188,12 @@ async fn update_code(
         if let Some(v) = &job.artifact.version {
             call = call.s3_object_version(v);
         }
-        match call.send().await.map_err(AwsError::from) {
+        match call
+            .set_revision_id(job.revision_id.clone())
+            .send()
+            .await
+            .map_err(AwsError::from)
+        {
             Ok(r) => {
                 return Ok((
                     r.last_update_status().cloned(),
@@ -196,6 +205,11 @@ async fn update_code(
                 progress(name, "ResourceConflictException, retrying");
                 // Another update is running: wait for it to settle, then try again.
                 let _ = wait_settled(lambda, name, pace, progress).await;
+            }
+            Err(e) if e.code() == Some("PreconditionFailedException") => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "RevisionId conflict: {name} was changed after it was read (someone deployed it meanwhile), so it was not updated and their update stands; see `quickdeploy status`"
+                )));
             }
             Err(e) => return Err(anyhow::Error::from(e).context("UpdateFunctionCode failed")),
         }
@@ -221,7 +235,7 @@ async fn settle(
     }
     if code_sha256.as_deref() != Some(job.code_sha256.as_str()) {
         return Err(anyhow!(
-            "it reports CodeSha256 {}, not the patched artifact's {}: someone else updated it meanwhile",
+            "it reports CodeSha256 {}, not the artifact's {}: someone else updated it meanwhile",
             code_sha256.as_deref().unwrap_or("(none)"),
             job.code_sha256
         ));

@@ -164,7 +164,7 @@ async fn quick(
         .extend(outcomes.into_iter().map(|o| FunctionReport {
             logical_id: o.logical_id.clone(),
             name: o.name.clone(),
-            status: if o.status == "updated" {
+            status: if o.updated {
                 FunctionStatus::Updated
             } else {
                 FunctionStatus::Failed
@@ -229,6 +229,7 @@ fn decide(
                             ..g.group.artifact.clone()
                         },
                         code_sha256: code_sha256.clone(),
+                        revision_id: None,
                     });
                     continue;
                 }
@@ -312,7 +313,7 @@ async fn roll_out(
 }
 
 /// The hot-patch record's entries for these updates.
-fn hot_patches(jobs: &[Job]) -> hotpatch::Record {
+pub fn hot_patches(jobs: &[Job]) -> hotpatch::Record {
     jobs.iter()
         .map(|j| {
             (

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
-use aws_sdk_lambda::error::ProvideErrorMetadata as _;
 use aws_sdk_lambda::types::LastUpdateStatus;
 use futures::StreamExt as _;
 
@@ -40,7 +39,7 @@ use crate::report::{
     FunctionReport, FunctionStatus, RollbackOutcome, RollbackReport, RolledArtifact,
 };
 use crate::template::S3Object;
-use crate::update::{Job, Outcome, Pace};
+use crate::update::{self, Job, Pace};
 use crate::{hotpatch, remote, stack};
 
 /// How to roll back.
@@ -117,7 +116,7 @@ pub async fn rollback(
         return Ok(report);
     }
     ui.event(Event::Step("reading the functions and artifacts"));
-    let (moves, mut artifacts) = read(clients, &picked.goals, &targets).await?;
+    let (moves, artifacts) = read(clients, &picked.goals, &targets).await?;
     report.timings_ms.insert("read", ms(started));
     let (todo, skipped): (Vec<Move>, Vec<Move>) = moves.into_iter().partition(|m| {
         !m.now
@@ -141,6 +140,32 @@ pub async fn rollback(
         return Ok(report);
     }
 
+    execute(clients, todo, artifacts, &bucket, opts, ui, &mut report).await;
+    report
+        .timings_ms
+        .insert("total", ms(started) - report.answer_ms());
+    report.recorded = recorded::record(
+        clients,
+        project,
+        Some(&bucket),
+        history::of_rollback(&report),
+        ui,
+    )
+    .await;
+    Ok(report)
+}
+
+/// Restores the artifacts, then rolls the functions back while the manifests are written;
+/// the report gets what happened and the outcome.
+async fn execute(
+    clients: &Clients,
+    todo: Vec<Move>,
+    mut artifacts: Vec<ArtifactPlan>,
+    bucket: &str,
+    opts: &RollbackOptions,
+    ui: &dyn Ui,
+    report: &mut RollbackReport,
+) {
     let t = Instant::now();
     ui.event(Event::Step("restoring the artifacts"));
     copy_all(clients, &mut artifacts).await;
@@ -149,7 +174,7 @@ pub async fn rollback(
     // The functions go live while the manifests are written beside their artifacts.
     let t = Instant::now();
     let (outcomes, ()) = tokio::join!(
-        update_all(clients, todo, &artifacts, &bucket, &report.stack, opts, ui),
+        update_all(clients, todo, &artifacts, bucket, &report.stack, opts, ui),
         restore_manifests(clients, &artifacts, ui)
     );
     report.timings_ms.insert("update", ms(t));
@@ -169,18 +194,6 @@ pub async fn rollback(
     } else {
         RollbackOutcome::RolledBack
     };
-    report
-        .timings_ms
-        .insert("total", ms(started) - report.answer_ms());
-    report.recorded = recorded::record(
-        clients,
-        project,
-        Some(&bucket),
-        history::of_rollback(&report),
-        ui,
-    )
-    .await;
-    Ok(report)
 }
 
 fn refuse(report: &mut RollbackReport, why: String, started: Instant) {
@@ -815,6 +828,48 @@ async fn update_all(
     opts: &RollbackOptions,
     ui: &dyn Ui,
 ) -> Vec<FunctionReport> {
+    let (jobs, mut reports) = jobs_of(todo, artifacts);
+    if !jobs.is_empty() {
+        ui.event(Event::Step(&format!(
+            "rolling back {} function(s)",
+            jobs.len()
+        )));
+    }
+    let progress = |name: &str, state: &str| ui.event(Event::Function { name, state });
+    let (jobs, moves): (Vec<Job>, Vec<Move>) = jobs.into_iter().unzip();
+    let record = crate::ops::deploy::hot_patches(&jobs);
+    let (outcomes, recorded) = tokio::join!(
+        update::roll_out(&clients.lambda, jobs, &opts.pace, &progress),
+        hotpatch::add(&clients.s3, bucket, stack, record)
+    );
+    if let Err(e) = recorded {
+        ui.event(Event::Warning(&format!(
+            "{e:#}: status will not list these rolled-back functions as hot-patched"
+        )));
+    }
+    for out in outcomes {
+        let Some(m) = moves.iter().find(|m| m.target.logical_id == out.logical_id) else {
+            continue;
+        };
+        let status = if out.updated {
+            FunctionStatus::Updated
+        } else {
+            FunctionStatus::Failed
+        };
+        reports.push(FunctionReport {
+            logical_id: m.target.logical_id.clone(),
+            name: m.target.name.clone(),
+            status,
+            reason: out.reason.clone(),
+            rollout: Some(out),
+            not_patched: false,
+        });
+    }
+    reports
+}
+
+/// The update of each function to move, with its move; a report for each that cannot be.
+fn jobs_of(todo: Vec<Move>, artifacts: &[ArtifactPlan]) -> (Vec<(Job, Move)>, Vec<FunctionReport>) {
     let mut reports = Vec::new();
     let mut jobs = Vec::new();
     for m in todo {
@@ -841,6 +896,7 @@ async fn update_all(
                     target: m.target.clone(),
                     artifact,
                     code_sha256: m.goal.code.code_sha256.clone(),
+                    revision_id: m.revision.clone(),
                 },
                 m,
             )),
@@ -851,67 +907,7 @@ async fn update_all(
             )),
         }
     }
-    if !jobs.is_empty() {
-        ui.event(Event::Step(&format!(
-            "rolling back {} function(s)",
-            jobs.len()
-        )));
-    }
-    let progress = |name: &str, state: &str| ui.event(Event::Function { name, state });
-    let record: hotpatch::Record = jobs
-        .iter()
-        .map(|(j, _)| {
-            (
-                j.target.logical_id.clone(),
-                hotpatch::Entry {
-                    name: j.target.name.clone(),
-                    code_sha256: j.code_sha256.clone(),
-                    artifact: j.artifact.to_string(),
-                    at: crate::clock::now_rfc3339(),
-                },
-            )
-        })
-        .collect();
-    let updates = futures::stream::iter(jobs)
-        .map(|(job, m)| {
-            let progress = &progress;
-            async move {
-                let out = update_one(
-                    &clients.lambda,
-                    &job,
-                    m.revision.as_deref(),
-                    &opts.pace,
-                    progress,
-                )
-                .await;
-                (out, m)
-            }
-        })
-        .buffer_unordered(opts.pace.concurrency.max(1))
-        .collect::<Vec<_>>();
-    let (outcomes, recorded) =
-        tokio::join!(updates, hotpatch::add(&clients.s3, bucket, stack, record));
-    if let Err(e) = recorded {
-        ui.event(Event::Warning(&format!(
-            "{e:#}: status will not list these rolled-back functions as hot-patched"
-        )));
-    }
-    for (out, m) in outcomes {
-        let status = if out.status == "updated" {
-            FunctionStatus::Updated
-        } else {
-            FunctionStatus::Failed
-        };
-        reports.push(FunctionReport {
-            logical_id: m.target.logical_id.clone(),
-            name: m.target.name.clone(),
-            status,
-            reason: out.reason.clone(),
-            rollout: Some(out),
-            not_patched: false,
-        });
-    }
-    reports
+    (jobs, reports)
 }
 
 fn function_report(m: &Move, status: FunctionStatus, reason: &str) -> FunctionReport {
@@ -923,200 +919,4 @@ fn function_report(m: &Move, status: FunctionStatus, reason: &str) -> FunctionRe
         rollout: None,
         not_patched: false,
     }
-}
-
-// Long: one function's guarded update, wait and alias moves read as one sequence, as in
-// `update` (whose steps are not public: this one adds the RevisionId guard).
-/// Points one function at the job's artifact version, guarded by `revision`; waits until it
-/// is live with the job's CodeSha256; publishes a version for its aliases.
-async fn update_one(
-    lambda: &aws_sdk_lambda::Client,
-    job: &Job,
-    revision: Option<&str>,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
-) -> Outcome {
-    let name = job.target.name.as_str();
-    let mut out = Outcome {
-        logical_id: job.target.logical_id.clone(),
-        name: name.to_owned(),
-        status: "failed",
-        reason: None,
-        code_sha256: None,
-        version: None,
-        aliases: Vec::new(),
-        retries: 0,
-        update_ms: 0.0,
-        wait_ms: 0.0,
-    };
-    let started = Instant::now();
-    let first = loop {
-        let mut call = lambda
-            .update_function_code()
-            .function_name(name)
-            .s3_bucket(&job.artifact.bucket)
-            .s3_key(&job.artifact.key);
-        if let Some(v) = &job.artifact.version {
-            call = call.s3_object_version(v);
-        }
-        if let Some(r) = revision {
-            call = call.revision_id(r);
-        }
-        match call.send().await {
-            Ok(r) => {
-                out.code_sha256 = r.code_sha256().map(str::to_owned);
-                break r.last_update_status().cloned();
-            }
-            Err(e) => {
-                let code = e.code().unwrap_or_default().to_owned();
-                if code == "PreconditionFailedException" {
-                    out.update_ms = ms(started);
-                    out.reason = Some(format!(
-                        "RevisionId conflict: {name} was changed after rollback read it (someone deployed it meanwhile), so it was not rolled back and their update stands ({}); see `quickdeploy status`, then run rollback again",
-                        crate::aws::describe(&e)
-                    ));
-                    return out;
-                }
-                // Someone else's update still running: wait for it, then try again (if it
-                // changed the function, the RevisionId no longer matches and Lambda says so).
-                // Throttles are the SDK's to retry (configured once in `aws`).
-                let retry = code == "ResourceConflictException";
-                if !retry || out.retries >= pace.retries {
-                    out.update_ms = ms(started);
-                    out.reason = Some(format!(
-                        "UpdateFunctionCode failed: {}",
-                        crate::aws::describe(&e)
-                    ));
-                    return out;
-                }
-                out.retries += 1;
-                progress(name, &format!("{code}, retrying"));
-                let _ = settled(lambda, name, pace, progress).await;
-            }
-        }
-    };
-    out.update_ms = ms(started);
-    let waiting = Instant::now();
-    let result = match first {
-        Some(LastUpdateStatus::Successful) => Ok(out.code_sha256.clone()),
-        _ => settled(lambda, name, pace, progress).await,
-    };
-    let result = result.and_then(|sha| {
-        if sha.is_some() {
-            out.code_sha256 = sha;
-        }
-        if out.code_sha256.as_deref() == Some(job.code_sha256.as_str()) {
-            Ok(())
-        } else {
-            Err(format!(
-                "it reports CodeSha256 {}, not the earlier version's {}: someone else updated it meanwhile, or the version's bytes differ",
-                out.code_sha256.as_deref().unwrap_or("(none)"),
-                job.code_sha256
-            ))
-        }
-    });
-    let result = match result {
-        Ok(()) if !job.target.aliases.is_empty() => publish(lambda, job, progress).await.map(|v| {
-            out.version = Some(v);
-            out.aliases = job.target.aliases.clone();
-        }),
-        other => other,
-    };
-    out.wait_ms = ms(waiting);
-    match result {
-        Ok(()) => {
-            out.status = "updated";
-            progress(name, "rolled back");
-        }
-        Err(reason) => out.reason = Some(reason),
-    }
-    out
-}
-
-/// Polls until LastUpdateStatus leaves InProgress: the CodeSha256, or why not.
-async fn settled(
-    lambda: &aws_sdk_lambda::Client,
-    name: &str,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
-) -> Result<Option<String>, String> {
-    let deadline = Instant::now() + pace.timeout;
-    let mut interval = pace.first_poll;
-    loop {
-        match lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-        {
-            Ok(c) => match c.last_update_status() {
-                Some(LastUpdateStatus::Successful) | None => {
-                    return Ok(c.code_sha256().map(str::to_owned));
-                }
-                Some(LastUpdateStatus::Failed) => {
-                    return Err(format!(
-                        "the update failed: {}",
-                        c.last_update_status_reason()
-                            .unwrap_or("Lambda gave no reason")
-                    ));
-                }
-                Some(other) => progress(name, other.as_str()),
-            },
-            Err(e) if e.code() == Some("TooManyRequestsException") => {
-                progress(name, "throttled while polling");
-            }
-            Err(e) => {
-                return Err(format!(
-                    "GetFunctionConfiguration failed: {}",
-                    crate::aws::describe(&e)
-                ));
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "still InProgress after {} s: check the function in the Lambda console, then run rollback again",
-                pace.timeout.as_secs()
-            ));
-        }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(pace.max_poll);
-    }
-}
-
-/// Publishes a version with the job's CodeSha256 and moves the function's aliases to it.
-async fn publish(
-    lambda: &aws_sdk_lambda::Client,
-    job: &Job,
-    progress: &(dyn Fn(&str, &str) + Sync),
-) -> Result<String, String> {
-    let name = job.target.name.as_str();
-    progress(name, "publishing a version");
-    let published = lambda
-        .publish_version()
-        .function_name(name)
-        .code_sha256(&job.code_sha256)
-        .description("quickdeploy rollback")
-        .send()
-        .await
-        .map_err(|e| format!("PublishVersion failed: {}", crate::aws::describe(&e)))?;
-    let version = published
-        .version()
-        .ok_or("PublishVersion answered no version")?
-        .to_owned();
-    for alias in &job.target.aliases {
-        lambda
-            .update_alias()
-            .function_name(name)
-            .name(alias)
-            .function_version(&version)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "published version {version}, but moving alias {alias} failed: {}",
-                    crate::aws::describe(&e)
-                )
-            })?;
-    }
-    Ok(version)
 }
