@@ -355,8 +355,25 @@ pub struct LastChange {
     pub commit: Option<String>,
 }
 
-// Long (about 90 lines): one block per field of the entry, in the entry's order; split up,
-// the fields would be scattered over helpers that each fill one.
+/// A function a deploy or rollback updated (or failed to), as the history keeps it.
+fn change_of(f: &crate::report::FunctionReport, artifact: String) -> FunctionChange {
+    let rollout = f.rollout.as_ref();
+    FunctionChange {
+        logical_id: f.logical_id.clone(),
+        name: Some(f.name.clone()),
+        artifact,
+        change: if f.status == FunctionStatus::Updated {
+            Change::Updated
+        } else {
+            Change::Failed
+        },
+        code_sha256: rollout.and_then(|o| o.code_sha256.clone()),
+        version: rollout.and_then(|o| o.version.clone()),
+        aliases: rollout.map(|o| o.aliases.clone()).unwrap_or_default(),
+        reason: f.reason.clone(),
+    }
+}
+
 /// The entry of a quick deploy, from what it inspected and its report; `None` when it changed
 /// nothing (nothing to deploy, a full deploy needed: refused) or fell back to `full` (which
 /// records itself).
@@ -413,26 +430,11 @@ pub fn of_deploy(seen: &Inspected, report: &DeployReport) -> Option<Entry> {
             before: Some(before),
             after,
         });
-        entry.functions.extend(functions.into_iter().map(|f| {
-            FunctionChange {
-                logical_id: f.logical_id.clone(),
-                name: Some(f.name.clone()),
-                artifact: artifact.clone(),
-                change: if f.status == FunctionStatus::Updated {
-                    Change::Updated
-                } else {
-                    Change::Failed
-                },
-                code_sha256: f.rollout.as_ref().and_then(|o| o.code_sha256.clone()),
-                version: f.rollout.as_ref().and_then(|o| o.version.clone()),
-                aliases: f
-                    .rollout
-                    .as_ref()
-                    .map(|o| o.aliases.clone())
-                    .unwrap_or_default(),
-                reason: f.reason.clone(),
-            }
-        }));
+        entry.functions.extend(
+            functions
+                .into_iter()
+                .map(|f| change_of(f, artifact.clone())),
+        );
     }
     entry.files.more = paths.len().saturating_sub(PATHS);
     paths.truncate(PATHS);
@@ -533,24 +535,7 @@ pub fn of_rollback(report: &RollbackReport) -> Option<Entry> {
             .find(|a| a.functions.contains(&f.logical_id))
             .map(|a| a.artifact.clone())
             .unwrap_or_default();
-        entry.functions.push(FunctionChange {
-            logical_id: f.logical_id.clone(),
-            name: Some(f.name.clone()),
-            artifact,
-            change: if f.status == FunctionStatus::Updated {
-                Change::Updated
-            } else {
-                Change::Failed
-            },
-            code_sha256: f.rollout.as_ref().and_then(|o| o.code_sha256.clone()),
-            version: f.rollout.as_ref().and_then(|o| o.version.clone()),
-            aliases: f
-                .rollout
-                .as_ref()
-                .map(|o| o.aliases.clone())
-                .unwrap_or_default(),
-            reason: f.reason.clone(),
-        });
+        entry.functions.push(change_of(f, artifact));
     }
     for (phase, ms) in &report.timings_ms {
         entry.timings_ms.insert((*phase).to_owned(), *ms);
