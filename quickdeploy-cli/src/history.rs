@@ -465,6 +465,7 @@ pub fn of_full(report: &FullReport, locations: &BTreeMap<String, S3Object>) -> O
         let version = u
             .functions
             .iter()
+            .chain(&u.layers)
             .find_map(|id| locations.get(id))
             .and_then(|at| at.version.clone());
         entry.artifacts.push(ArtifactChange {

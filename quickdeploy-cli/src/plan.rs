@@ -253,6 +253,26 @@ pub fn local_packages(
     packages
 }
 
+/// Each local layer folder the template names (`Content`, `ContentUri`), with the layers made
+/// from it: packaged as it is (a Python layer keeps its `python/` folder), with the config's
+/// `ignore` patterns.
+pub fn local_layer_packages(
+    local: &Template,
+    config: &Config,
+    template_dir: &Path,
+) -> BTreeMap<PackageSpec, Vec<String>> {
+    let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
+    for (id, path) in local.local_layers() {
+        let spec = PackageSpec {
+            folder: normalize(&template_dir.join(path)),
+            include: Vec::new(),
+            ignore: config.ignore.clone(),
+        };
+        packages.entry(spec).or_default().push(id);
+    }
+    packages
+}
+
 /// A function's package as the config and template say it; `None` when neither names a
 /// local folder (inline, image or S3 code).
 fn package_of(
@@ -425,5 +445,24 @@ Resources:
         )
         .expect_err("A and B share an artifact but not a package");
         assert!(err.0.contains("share the artifact"), "{err}");
+    }
+
+    #[test]
+    fn layer_folders_are_packages_of_their_own_shared_by_the_same_folder() {
+        let t = Template::parse(
+            "Resources:\n  A: {Type: AWS::Lambda::LayerVersion, Properties: {Content: ./layers/deps}}\n  B: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/deps/}}\n  C: {Type: AWS::Lambda::LayerVersion, Properties: {Content: {S3Bucket: b, S3Key: k}}}\n",
+        )
+        .expect("parse");
+        let config = Config {
+            ignore: vec!["*.pyc".into()],
+            ..Config::default()
+        };
+        let layers = local_layer_packages(&t, &config, Path::new("/app/infra"));
+        assert_eq!(layers.len(), 1, "{layers:?}");
+        let (spec, ids) = layers.iter().next().expect("one");
+        assert_eq!(spec.folder, PathBuf::from("/app/infra/layers/deps"));
+        assert!(spec.include.is_empty());
+        assert_eq!(spec.ignore, ["*.pyc"]);
+        assert_eq!(ids, &["A", "B"]);
     }
 }

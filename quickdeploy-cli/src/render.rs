@@ -279,7 +279,12 @@ pub fn uploaded_lines(uploaded: &[Uploaded]) -> Vec<String> {
                 a.artifact,
                 human_bytes(a.size),
                 short_sha(&a.code_sha256),
-                a.functions.join(", ")
+                a.functions
+                    .iter()
+                    .cloned()
+                    .chain(a.layers.iter().map(|l| format!("layer {l}")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
         .collect()
@@ -1000,6 +1005,36 @@ pub fn rollback_lines(r: &crate::report::RollbackReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packaged_artifacts_name_their_functions_and_layers() {
+        let art = |name: &str, functions: &[&str], layers: &[&str], uploaded: bool| Uploaded {
+            artifact: format!("s3://b/quickdeploy/app/{name}.zip"),
+            functions: functions.iter().map(|f| f.to_string()).collect(),
+            layers: layers.iter().map(|l| l.to_string()).collect(),
+            code_sha256: "0123456789abcdefXYZ=".into(),
+            size: 2048,
+            uploaded,
+        };
+        let lines = uploaded_lines(&[
+            art("src", &["Api", "Worker"], &[], true),
+            art("layers-deps", &[], &["Deps"], false),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "  uploaded  s3://b/quickdeploy/app/src.zip (2.0 KiB; CodeSha256 0123456789ab) for Api, Worker",
+                "  unchanged s3://b/quickdeploy/app/layers-deps.zip (2.0 KiB; CodeSha256 0123456789ab) for layer Deps",
+            ]
+        );
+        let json = serde_json::to_value(art("src", &["Api"], &[], true)).expect("json");
+        assert!(
+            json.get("layers").is_none(),
+            "a function's artifact reads as before"
+        );
+        let json = serde_json::to_value(art("deps", &[], &["Deps"], true)).expect("json");
+        assert_eq!(json["layers"], serde_json::json!(["Deps"]));
+    }
 
     #[test]
     fn names_are_shown_below_their_common_folder() {

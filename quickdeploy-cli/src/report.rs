@@ -189,6 +189,10 @@ pub struct Uploaded {
     pub artifact: String,
     /// The functions that run it.
     pub functions: Vec<String>,
+    /// The layers (`AWS::Lambda::LayerVersion`, `AWS::Serverless::LayerVersion`) whose
+    /// content it is; left out of the JSON when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
     /// Its CodeSha256.
     pub code_sha256: String,
     /// Its size.

@@ -16,6 +16,10 @@ pub mod globals;
 pub const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
 /// `AWS::Serverless::Function` (SAM).
 pub const SAM_FUNCTION: &str = "AWS::Serverless::Function";
+/// `AWS::Lambda::LayerVersion`.
+pub const LAMBDA_LAYER: &str = "AWS::Lambda::LayerVersion";
+/// `AWS::Serverless::LayerVersion` (SAM).
+pub const SAM_LAYER: &str = "AWS::Serverless::LayerVersion";
 
 /// A template that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -181,8 +185,8 @@ impl Template {
             .resources()
             .filter_map(|(id, r)| {
                 let local = match r["Type"].as_str()? {
-                    "AWS::Serverless::LayerVersion" => r.pointer("/Properties/ContentUri"),
-                    "AWS::Lambda::LayerVersion" => r.pointer("/Properties/Content"),
+                    SAM_LAYER => r.pointer("/Properties/ContentUri"),
+                    LAMBDA_LAYER => r.pointer("/Properties/Content"),
                     _ => return None,
                 }
                 .and_then(Value::as_str)
@@ -193,6 +197,15 @@ impl Template {
             .collect();
         out.sort();
         out
+    }
+
+    /// The layers whose content is a local folder (or zip), by logical id, the path as
+    /// written (relative to the template): what `full` packages and uploads.
+    pub fn local_layers(&self) -> BTreeMap<String, PathBuf> {
+        self.layers()
+            .into_iter()
+            .filter_map(|(id, local)| Some((id, local?)))
+            .collect()
     }
 
     /// The settings the template gives function `id` as literal values (a `Ref` or another
@@ -288,8 +301,8 @@ impl Template {
         out
     }
 
-    /// The template with the given functions' code locations pointing at S3 objects, as
-    /// `aws cloudformation package` writes it.
+    /// The template with the given functions' code locations, and layers' content
+    /// locations, pointing at S3 objects, as `aws cloudformation package` writes it.
     pub fn with_code_locations(&self, locations: &BTreeMap<String, S3Object>) -> Value {
         let mut doc = self.doc.clone();
         if let Some(Value::Object(resources)) = doc.get_mut("Resources") {
@@ -297,22 +310,9 @@ impl Template {
                 let Some(at) = locations.get(id) else {
                     continue;
                 };
-                let (field, value) = match r["Type"].as_str() {
-                    Some(LAMBDA_FUNCTION) => {
-                        let mut code = json!({ "S3Bucket": at.bucket, "S3Key": at.key });
-                        if let Some(v) = &at.version {
-                            code["S3ObjectVersion"] = json!(v);
-                        }
-                        ("Code", code)
-                    }
-                    Some(SAM_FUNCTION) => {
-                        let mut code = json!({ "Bucket": at.bucket, "Key": at.key });
-                        if let Some(v) = &at.version {
-                            code["Version"] = json!(v);
-                        }
-                        ("CodeUri", code)
-                    }
-                    _ => continue,
+                let Some((field, value)) = r["Type"].as_str().and_then(|t| s3_location(t, at))
+                else {
+                    continue;
                 };
                 if let Some(Value::Object(p)) = r.get_mut("Properties") {
                     p.insert(field.into(), value);
@@ -379,6 +379,25 @@ impl CodeLocation {
             Self::Unknown => Err("its code location is missing or not understood".into()),
         }
     }
+}
+
+/// The property of a resource of type `kind` that names its code, and its value pointing at
+/// `at`: CloudFormation's `{S3Bucket, S3Key, S3ObjectVersion}` (`Code`, `Content`), SAM's
+/// `{Bucket, Key, Version}` (`CodeUri`, `ContentUri`: samtranslator's S3 location object).
+/// `None` for a type without code.
+fn s3_location(kind: &str, at: &S3Object) -> Option<(&'static str, Value)> {
+    let (field, names) = match kind {
+        LAMBDA_FUNCTION => ("Code", ["S3Bucket", "S3Key", "S3ObjectVersion"]),
+        LAMBDA_LAYER => ("Content", ["S3Bucket", "S3Key", "S3ObjectVersion"]),
+        SAM_FUNCTION => ("CodeUri", ["Bucket", "Key", "Version"]),
+        SAM_LAYER => ("ContentUri", ["Bucket", "Key", "Version"]),
+        _ => return None,
+    };
+    let mut value = json!({ names[0]: at.bucket, names[1]: at.key });
+    if let Some(v) = &at.version {
+        value[names[2]] = json!(v);
+    }
+    Some((field, value))
 }
 
 fn lambda_code(props: &Value) -> CodeLocation {
@@ -764,6 +783,79 @@ Resources:
         assert_eq!(f[0].aliases, ["live"]);
         assert_eq!(f[1].code, CodeLocation::Local(PathBuf::from("zip/")));
         assert_eq!(f[1].aliases, ["live"]);
+    }
+
+    const LAYERS: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Deps:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layers/deps/, CompatibleRuntimes: [python3.12]}
+  Remote:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: s3://bkt/remote.zip}
+  RemoteObject:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: {Bucket: bkt, Key: obj.zip}}
+  Plain:
+    Type: AWS::Lambda::LayerVersion
+    Properties: {Content: ./layers/plain, LayerName: plain}
+  PlainS3:
+    Type: AWS::Lambda::LayerVersion
+    Properties: {Content: {S3Bucket: bkt, S3Key: p.zip}}
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties: {Code: ./src, Handler: a.h, Layers: [!Ref Plain]}
+"#;
+
+    #[test]
+    fn finds_the_layers_whose_content_is_local() {
+        let t = Template::parse(LAYERS).expect("parse");
+        assert_eq!(
+            t.local_layers(),
+            BTreeMap::from([
+                ("Deps".to_owned(), PathBuf::from("layers/deps/")),
+                ("Plain".to_owned(), PathBuf::from("./layers/plain")),
+            ])
+        );
+        assert_eq!(t.layers().len(), 5, "S3 ones are listed, without a folder");
+    }
+
+    #[test]
+    fn layer_content_points_at_s3_in_each_dialect() {
+        let t = Template::parse(LAYERS).expect("parse");
+        let at = |key: &str, version: Option<&str>| S3Object {
+            bucket: "b".into(),
+            key: key.into(),
+            version: version.map(str::to_owned),
+        };
+        let doc = t.with_code_locations(&BTreeMap::from([
+            ("Deps".to_owned(), at("deps.zip", Some("v1"))),
+            ("Plain".to_owned(), at("plain.zip", Some("v2"))),
+            ("Fn".to_owned(), at("src.zip", None)),
+        ]));
+        let props = |id: &str| &doc["Resources"][id]["Properties"];
+        assert_eq!(
+            props("Deps")["ContentUri"],
+            json!({"Bucket": "b", "Key": "deps.zip", "Version": "v1"})
+        );
+        assert_eq!(props("Deps")["CompatibleRuntimes"], json!(["python3.12"]));
+        assert_eq!(
+            props("Plain")["Content"],
+            json!({"S3Bucket": "b", "S3Key": "plain.zip", "S3ObjectVersion": "v2"})
+        );
+        assert_eq!(props("Plain")["LayerName"], "plain");
+        assert_eq!(
+            props("Fn")["Code"],
+            json!({"S3Bucket": "b", "S3Key": "src.zip"})
+        );
+        assert_eq!(props("Fn")["Layers"], json!([{"Ref": "Plain"}]));
+        // Layers not named are left as written.
+        assert_eq!(props("Remote")["ContentUri"], "s3://bkt/remote.zip");
+        assert_eq!(
+            props("PlainS3"),
+            &t.doc["Resources"]["PlainS3"]["Properties"]
+        );
     }
 
     #[test]

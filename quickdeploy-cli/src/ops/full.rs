@@ -50,8 +50,7 @@ pub async fn full(
     timings.insert("build", ms(t));
 
     let t = Instant::now();
-    let packages =
-        crate::plan::local_packages(&template, &project.config, &project.root, &template_dir);
+    let packages = packages_of(project, &template, &template_dir);
     let (locations, uploaded) = upload_packages(project, clients, &packages, &bucket, ui).await?;
     timings.insert("package", ms(t));
     // Before the change set and its events, in the order things happen.
@@ -176,38 +175,66 @@ fn run_builds(project: &Project, ui: &dyn Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where each function's code goes, by logical id.
+/// Where each function's code and each local layer's content goes, by logical id.
 type Locations = BTreeMap<String, S3Object>;
 
-/// Packages each distinct package and uploads what changed. Every package is read and
-/// checked (links, limits) before the first upload, so a bad one stops the deploy with
-/// nothing written.
+/// The functions and the layers made from one package.
+#[derive(Debug, Default)]
+struct Users {
+    functions: Vec<String>,
+    layers: Vec<String>,
+}
+
+/// The function packages and the local layer folders as one map: a folder that is both a
+/// function's package and a layer's content is packaged and uploaded once.
+fn packages_of(
+    project: &Project,
+    template: &crate::template::Template,
+    template_dir: &std::path::Path,
+) -> BTreeMap<crate::scan::PackageSpec, Users> {
+    let config = &project.config;
+    let functions = crate::plan::local_packages(template, config, &project.root, template_dir);
+    let layers = crate::plan::local_layer_packages(template, config, template_dir);
+    let mut out: BTreeMap<crate::scan::PackageSpec, Users> = BTreeMap::new();
+    for (spec, ids) in functions {
+        out.entry(spec).or_default().functions = ids;
+    }
+    for (spec, ids) in layers {
+        out.entry(spec).or_default().layers = ids;
+    }
+    out
+}
+
+/// Packages each distinct package (functions' and layers') and uploads what changed. Every
+/// package is read and checked (links, limits) before the first upload, so a bad one stops
+/// the deploy with nothing written.
 async fn upload_packages(
     project: &Project,
     clients: &Clients,
-    packages: &BTreeMap<crate::scan::PackageSpec, Vec<String>>,
+    packages: &BTreeMap<crate::scan::PackageSpec, Users>,
     bucket: &str,
     ui: &dyn Ui,
 ) -> anyhow::Result<(Locations, Vec<Uploaded>)> {
     let scanned = packages
         .iter()
-        .map(|(spec, functions)| {
+        .map(|(spec, users)| {
             let files = scan_in(spec, &project.root)?;
             crate::limits::check_package(&files)?;
-            anyhow::Ok((spec, functions, files))
+            anyhow::Ok((spec, users, files))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut locations = BTreeMap::new();
     let mut uploaded = Vec::new();
-    for (spec, functions, files) in scanned {
+    for (spec, users, files) in scanned {
         let pkg = package(&files, &project.state_dir().join("packages"))?;
         let at = upload_package(project, clients, spec, &pkg, bucket, ui.bars()).await?;
-        for f in functions {
-            locations.insert(f.clone(), at.object.clone());
+        for id in users.functions.iter().chain(&users.layers) {
+            locations.insert(id.clone(), at.object.clone());
         }
         uploaded.push(Uploaded {
             artifact: at.object.to_string(),
-            functions: functions.clone(),
+            functions: users.functions.clone(),
+            layers: users.layers.clone(),
             code_sha256: pkg.code_sha256,
             size: pkg.size,
             uploaded: at.uploaded,
