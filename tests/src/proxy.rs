@@ -395,23 +395,10 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     let original_of = crate::sam::get_template_stack(&text)
         .and_then(|stack| p.sam.lock().ok()?.get(&stack).map(|s| s.original.clone()));
     let body = match cfn_action.as_deref() {
-        Some("CreateChangeSet") => {
-            let expanded =
-                tokio::task::spawn_blocking(move || crate::sam::expand_change_set(&text))
-                    .await
-                    .ok()
-                    .flatten();
-            match expanded {
-                Some(Ok((new_body, stack, sam))) => {
-                    if let Ok(mut m) = p.sam.lock() {
-                        m.insert(stack, sam);
-                    }
-                    Bytes::from(new_body)
-                }
-                Some(Err(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
-                None => body,
-            }
-        }
+        Some("CreateChangeSet") => match expand_sam(&p, text, body).await {
+            Ok(b) => b,
+            Err(refused) => return refused,
+        },
         _ => body,
     };
     // S3ObjectVersion, as Lambda honours it (S3Proxy::lambda_object_versions).
@@ -422,44 +409,9 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     };
     // A race on the writes to one key (S3Proxy::race_key).
     let _key_turn = keyed_race(&p, &parts.method, &path, &query, &parts.headers).await;
-    let hold = p.hold.load(Ordering::SeqCst);
-    let write = hold > 0 && object_write(&parts.method, &path, &query, &parts.headers);
-    let _turn = if write {
-        let n = p.arrived.fetch_add(1, Ordering::SeqCst) + 1;
-        if n >= hold {
-            p.all_here.notify_waiters();
-        } else {
-            let wait = p.all_here.notified();
-            // A lone writer is not held forever: the race it waited for did not come.
-            let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
-        }
-        Some(p.one_at_a_time.lock().await)
-    } else {
-        None
-    };
-    let kind = stall_kind(&parts.method, &path, &query, &parts.headers);
-    let stall_now = kind.is_some()
-        && p.stall
-            .lock()
-            .map(|mut s| {
-                let hit = *s == kind;
-                if hit {
-                    *s = None;
-                }
-                hit
-            })
-            .unwrap_or(false);
-    if stall_now {
-        let mut release = p.stall_release.subscribe();
-        // notify_one keeps a permit, so a test that starts waiting late still sees it.
-        p.stall_arrived.notify_one();
-        let decided =
-            tokio::time::timeout(Duration::from_secs(120), release.wait_for(Option::is_some)).await;
-        if let Ok(Ok(d)) = decided
-            && *d == Some(true)
-        {
-            return (StatusCode::SERVICE_UNAVAILABLE, "dropped by the test").into_response();
-        }
+    let _turn = held_write(&p, &parts.method, &path, &query, &parts.headers).await;
+    if let Some(dropped) = stalled(&p, &parts.method, &path, &query, &parts.headers).await {
+        return dropped;
     }
     // CopyObject with If-Match: checked and done as one step, as on S3 (moto ignores it).
     let _copy_turn = match copy_turn(&p, &parts.method, &path, &query, &parts.headers).await {
@@ -480,6 +432,31 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     {
         return refused;
     }
+    let out = upstream_request(&p, &parts, body);
+    match out.send().await {
+        Ok(r) => {
+            answer(
+                &p,
+                r,
+                &parts.method,
+                &query,
+                &lambda_call,
+                &cfn_action,
+                &original_of,
+            )
+            .await
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// The request as it goes on to moto: the same method, path, query and headers, with the
+/// body as the proxy may have rewritten it (its length is its own).
+fn upstream_request(
+    p: &Shared,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> reqwest::RequestBuilder {
     let url = format!(
         "{}{}",
         p.upstream,
@@ -496,43 +473,130 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
             out = out.header(k, v);
         }
     }
-    match out.send().await {
-        Ok(r) => {
-            let status = r.status();
-            let headers = r.headers().clone();
-            let mut headers = headers;
-            let mut bytes = r.bytes().await.unwrap_or_default();
-            let rewritten = match (&lambda_call, &cfn_action) {
-                (Some((function, op)), _) => {
-                    lambda_after(&p, &parts.method, function, op, status, &bytes)
-                }
-                (None, Some(action)) => stack_after(&p, action, &bytes),
-                _ if status.is_success() => uploads_after(&p, &parts.method, &query, &bytes),
-                _ => None,
-            };
-            let rewritten = match &original_of {
-                Some(t) if status.is_success() => std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|a| crate::sam::with_template_body(a, t))
-                    .map(Bytes::from),
-                _ => rewritten,
-            };
-            if let Some(b) = rewritten {
-                bytes = b;
-                headers.remove("content-length");
-                headers.remove("transfer-encoding");
+    out
+}
+
+/// moto's answer as AWS would give it: Lambda states and RevisionIds, stack and upload
+/// details, a SAM stack's original template.
+async fn answer(
+    p: &Shared,
+    r: reqwest::Response,
+    method: &Method,
+    query: &str,
+    lambda_call: &Option<(String, String)>,
+    cfn_action: &Option<String>,
+    original_of: &Option<String>,
+) -> Response {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let mut headers = headers;
+    let mut bytes = r.bytes().await.unwrap_or_default();
+    let rewritten = match (lambda_call, cfn_action) {
+        (Some((function, op)), _) => lambda_after(p, method, function, op, status, &bytes),
+        (None, Some(action)) => stack_after(p, action, &bytes),
+        _ if status.is_success() => uploads_after(p, method, query, &bytes),
+        _ => None,
+    };
+    let rewritten = match original_of {
+        Some(t) if status.is_success() => std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|a| crate::sam::with_template_body(a, t))
+            .map(Bytes::from),
+        _ => rewritten,
+    };
+    if let Some(b) = rewritten {
+        bytes = b;
+        headers.remove("content-length");
+        headers.remove("transfer-encoding");
+    }
+    if let Some(b) = with_revision(p, method, lambda_call, status, &bytes) {
+        bytes = b;
+        headers.remove("content-length");
+        headers.remove("transfer-encoding");
+    }
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// A SAM change set expanded to plain CloudFormation for moto, the SAM original kept for
+/// GetTemplate (crate::sam); the body as it was when it is not SAM.
+async fn expand_sam(p: &Shared, text: String, body: Bytes) -> Result<Bytes, Response> {
+    let expanded = tokio::task::spawn_blocking(move || crate::sam::expand_change_set(&text))
+        .await
+        .ok()
+        .flatten();
+    match expanded {
+        Some(Ok((new_body, stack, sam))) => {
+            if let Ok(mut m) = p.sam.lock() {
+                m.insert(stack, sam);
             }
-            if let Some(b) = with_revision(&p, &parts.method, &lambda_call, status, &bytes) {
-                bytes = b;
-                headers.remove("content-length");
-                headers.remove("transfer-encoding");
-            }
-            let mut resp = Response::new(Body::from(bytes));
-            *resp.status_mut() = status;
-            *resp.headers_mut() = headers;
-            resp
+            Ok(Bytes::from(new_body))
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        Some(Err(why)) => Err((StatusCode::BAD_REQUEST, why).into_response()),
+        None => Ok(body),
+    }
+}
+
+/// During a race (S3Proxy::race), an object write waits until all racers are here, then
+/// goes one at a time: the turn is held until the answer.
+async fn held_write<'a>(
+    p: &'a Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &axum::http::HeaderMap,
+) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    let hold = p.hold.load(Ordering::SeqCst);
+    if hold == 0 || !object_write(method, path, query, headers) {
+        return None;
+    }
+    let n = p.arrived.fetch_add(1, Ordering::SeqCst) + 1;
+    if n >= hold {
+        p.all_here.notify_waiters();
+    } else {
+        let wait = p.all_here.notified();
+        // A lone writer is not held forever: the race it waited for did not come.
+        let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
+    }
+    Some(p.one_at_a_time.lock().await)
+}
+
+/// The request the test asked to stall (S3Proxy::stall): held until the test releases it;
+/// the answer when the test drops it.
+async fn stalled(
+    p: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &axum::http::HeaderMap,
+) -> Option<Response> {
+    let kind = stall_kind(method, path, query, headers);
+    let stall_now = kind.is_some()
+        && p.stall
+            .lock()
+            .map(|mut s| {
+                let hit = *s == kind;
+                if hit {
+                    *s = None;
+                }
+                hit
+            })
+            .unwrap_or(false);
+    if !stall_now {
+        return None;
+    }
+    let mut release = p.stall_release.subscribe();
+    // notify_one keeps a permit, so a test that starts waiting late still sees it.
+    p.stall_arrived.notify_one();
+    let decided =
+        tokio::time::timeout(Duration::from_secs(120), release.wait_for(Option::is_some)).await;
+    match decided {
+        Ok(Ok(d)) if *d == Some(true) => {
+            Some((StatusCode::SERVICE_UNAVAILABLE, "dropped by the test").into_response())
+        }
+        _ => None,
     }
 }
 
