@@ -146,3 +146,26 @@ impl PatcherRig {
         bytes
     }
 }
+
+/// The entry of `logical_id` in a `deploy`/`rollback --json` report's `functions`.
+pub fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
+    doc["functions"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["logical_id"] == logical_id))
+        .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
+}
+
+/// The entry of the artifact whose key ends with `key_suffix` in a report's `artifacts`.
+pub fn artifact<'a>(doc: &'a Value, key_suffix: &str) -> &'a Value {
+    doc["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["artifact"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(key_suffix)
+            })
+        })
+        .unwrap_or_else(|| panic!("no artifact *{key_suffix} in {doc}"))
+}

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use testkit::app::{App, Rig};
+use testkit::fixtures::{artifact, function};
 use testkit::proxy::LambdaFault;
 use testkit::rig::Moto;
 use testkit::zipcheck::{independent, zip_crate_tree};
@@ -21,27 +22,6 @@ async fn rig() -> Rig {
 
 fn code_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
-}
-
-fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
-    doc["functions"]
-        .as_array()
-        .and_then(|fs| fs.iter().find(|f| f["logical_id"] == logical_id))
-        .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
-}
-
-fn artifact<'a>(doc: &'a Value, key_suffix: &str) -> &'a Value {
-    doc["artifacts"]
-        .as_array()
-        .and_then(|a| {
-            a.iter().find(|x| {
-                x["artifact"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .ends_with(key_suffix)
-            })
-        })
-        .unwrap_or_else(|| panic!("no artifact *{key_suffix} in {doc}"))
 }
 
 fn exit(out: &std::process::Output) -> Option<i32> {

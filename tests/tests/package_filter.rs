@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testkit::app::{App, Rig};
+use testkit::fixtures::function;
 
 /// A running `quickdeploy watch --json`, its JSON lines (one per round) on a channel.
 struct Watch {
@@ -72,13 +73,6 @@ impl Drop for Watch {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
-    doc["functions"]
-        .as_array()
-        .and_then(|fs| fs.iter().find(|f| f["logical_id"] == logical_id))
-        .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
 }
 
 fn shared_paths(doc: &Value) -> Value {

@@ -16,6 +16,7 @@
 use serde_json::Value;
 use testkit::app::{App, BUCKET, Rig};
 use testkit::fixtures::code_sha256;
+use testkit::fixtures::{artifact, function};
 use testkit::zipcheck::{Flavor, zip_crate_archive, zip_crate_tree};
 
 const SHARED_KEY: &str = "quickdeploy/quickdeploy-example/src-shared.zip";
@@ -26,27 +27,6 @@ const REPORT_B: &str = "def handler(event, context):\n    return {\"report\": \"
 
 fn exit(out: &std::process::Output) -> Option<i32> {
     out.status.code()
-}
-
-fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
-    doc["functions"]
-        .as_array()
-        .and_then(|fs| fs.iter().find(|f| f["logical_id"] == logical_id))
-        .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
-}
-
-fn artifact<'a>(doc: &'a Value, key_suffix: &str) -> &'a Value {
-    doc["artifacts"]
-        .as_array()
-        .and_then(|a| {
-            a.iter().find(|x| {
-                x["artifact"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .ends_with(key_suffix)
-            })
-        })
-        .unwrap_or_else(|| panic!("no artifact *{key_suffix} in {doc}"))
 }
 
 /// `deploy --ci`, which must succeed.

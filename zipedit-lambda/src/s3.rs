@@ -613,8 +613,8 @@ async fn abort_stale_uploads(s3: &Client, url: &S3Url, timeout: Duration) {
     }
 }
 
-/// Percent-encodes a key for `x-amz-copy-source`, keeping `/`.
-fn encode_key(key: &str) -> String {
+/// Percent-encodes a key (or version id) for `x-amz-copy-source`, keeping `/`.
+pub fn encode_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for b in key.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {

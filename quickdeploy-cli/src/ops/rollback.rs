@@ -573,8 +573,8 @@ async fn copy(
         .copy_source(format!(
             "{}/{}?versionId={}",
             at.bucket,
-            encode_key(&at.key),
-            encode_key(&version)
+            zipedit::s3::encode_key(&at.key),
+            zipedit::s3::encode_key(&version)
         ))
         .if_match(etag)
         .send()
@@ -683,19 +683,6 @@ async fn manifest_version(
     serde_json::from_slice::<Manifest>(&body)
         .ok()
         .filter(|m| m.format == FORMAT && m.code_sha256 == code.code_sha256)
-}
-
-/// Percent-encodes a key or version for `x-amz-copy-source`, keeping `/`.
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Versions listed at once, when looking for earlier manifests.
