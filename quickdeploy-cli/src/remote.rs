@@ -139,10 +139,11 @@ pub async fn get_remote(
 }
 
 /// Writes the manifest beside its artifact.
-pub async fn put_remote(s3: &aws_sdk_s3::Client, m: &Manifest) -> anyhow::Result<()> {
+pub async fn put_remote(s3: &aws_sdk_s3::Client, m: &Manifest) -> anyhow::Result<Option<String>> {
     let key = manifest::remote_key(&m.key);
     let body = serde_json::to_vec_pretty(&m.for_remote())?;
-    s3.put_object()
+    let put = s3
+        .put_object()
         .bucket(&m.bucket)
         .key(&key)
         .content_type("application/json")
@@ -151,7 +152,7 @@ pub async fn put_remote(s3: &aws_sdk_s3::Client, m: &Manifest) -> anyhow::Result
         .await
         .map_err(crate::aws::err)
         .with_context(|| format!("cannot write s3://{}/{key}", m.bucket))?;
-    Ok(())
+    Ok(put.version_id().filter(|v| *v != "null").map(str::to_owned))
 }
 
 /// Reads the whole artifact and hashes each entry.

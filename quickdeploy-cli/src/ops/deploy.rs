@@ -64,7 +64,10 @@ pub async fn deploy(
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     ui.event(Event::Step("reading the stack and diffing packages"));
-    let seen = inspect(project, clients).await?;
+    // Who deploys (STS) is asked while the stack is read, not after the functions are live:
+    // the history entry needs it, the quick path should not wait for it (it is cached).
+    let (seen, _) = tokio::join!(inspect(project, clients), crate::ops::history::who(clients));
+    let seen = seen?;
     let mut report = DeployReport {
         ok: false,
         outcome: DeployOutcome::NeedsFull,
@@ -80,8 +83,9 @@ pub async fn deploy(
             ..Timings::default()
         },
     };
+    let mut versions = ManifestVersions::new();
     if report.needs_full.is_empty() {
-        quick(&seen, clients, opts, ui, &mut report).await;
+        versions = quick(&seen, clients, opts, ui, &mut report).await;
     } else {
         report.artifacts = seen.groups.iter().map(artifact_report).collect();
         fall_back(&seen, clients, opts.fallback, ui, &mut report).await?;
@@ -89,7 +93,12 @@ pub async fn deploy(
     // Not the time the user took to answer the fallback's prompt.
     let answer = report.full.as_ref().map_or(0.0, |f| f.answer_ms());
     report.timings_ms.total = ms(started) - answer;
-    let entry = crate::history::of_deploy(&seen, &report);
+    let mut entry = crate::history::of_deploy(&seen, &report);
+    for a in entry.iter_mut().flat_map(|e| e.artifacts.iter_mut()) {
+        if let (Some(after), Some(v)) = (a.after.as_mut(), versions.get(&a.artifact)) {
+            after.manifest_version = Some(v.clone());
+        }
+    }
     let bucket = record_bucket(&seen);
     crate::ops::history::record(clients, &seen.project, bucket.as_deref(), entry, ui).await;
     Ok(report)
@@ -135,7 +144,7 @@ async fn quick(
     opts: &DeployOptions,
     ui: &dyn Ui,
     report: &mut DeployReport,
-) {
+) -> ManifestVersions {
     let t = Instant::now();
     ui.event(Event::Step("patching"));
     let names = seen
@@ -154,7 +163,8 @@ async fn quick(
     let (jobs, manifests) = decide(seen, &running, patched, report);
     save_manifests(seen, &manifests, ui);
     let t = Instant::now();
-    let outcomes = roll_out(seen, clients, opts, ui, jobs, &manifests, &report.stack).await;
+    let (outcomes, versions) =
+        roll_out(seen, clients, opts, ui, jobs, &manifests, &report.stack).await;
     let rollout_ms = ms(t);
     report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
     report.timings_ms.wait =
@@ -180,6 +190,7 @@ async fn quick(
     report.outcome =
         rollout::deploy_outcome(&report.functions, patch_failed, !manifests.is_empty());
     report.ok = report.outcome != DeployOutcome::Failed;
+    versions
 }
 
 /// An artifact's patch: the answer, the request bytes, the new manifest; `None` when its
@@ -277,7 +288,7 @@ async fn roll_out(
     jobs: Vec<Job>,
     manifests: &[Manifest],
     stack: &str,
-) -> Vec<update::Outcome> {
+) -> (Vec<update::Outcome>, ManifestVersions) {
     if !jobs.is_empty() {
         ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
     }
@@ -304,13 +315,24 @@ async fn roll_out(
             "{e:#}: status will not list these hot patches"
         )));
     }
-    for e in writes.into_iter().filter_map(Result::err) {
-        ui.event(Event::Warning(&format!(
-            "{e:#}: the next deploy from another machine will read the artifact instead"
-        )));
+    let mut versions = ManifestVersions::new();
+    for (m, written) in manifests.iter().zip(writes) {
+        match written {
+            Ok(Some(v)) => {
+                versions.insert(m.artifact().to_string(), v);
+            }
+            Ok(None) => {}
+            Err(e) => ui.event(Event::Warning(&format!(
+                "{e:#}: the next deploy from another machine will read the artifact instead"
+            ))),
+        }
     }
-    outcomes
+    (outcomes, versions)
 }
+
+/// The version of each manifest a deploy wrote beside its artifact, by `s3://bucket/key` of
+/// the artifact: the history entry records them without asking S3 again.
+type ManifestVersions = std::collections::BTreeMap<String, String>;
 
 /// The hot-patch record's entries for these updates.
 pub fn hot_patches(jobs: &[Job]) -> hotpatch::Record {

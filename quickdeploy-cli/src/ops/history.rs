@@ -161,7 +161,11 @@ pub async fn record(
 async fn manifest_versions(s3: &aws_sdk_s3::Client, entry: &Entry) -> Vec<Option<String>> {
     let heads = entry.artifacts.iter().map(|a| async move {
         let (bucket, key) = crate::history::split_artifact(&a.artifact)?;
-        a.after.as_ref()?;
+        // Known already when the deploy wrote the manifest (PutObject answers the version).
+        let after = a.after.as_ref()?;
+        if let Some(v) = &after.manifest_version {
+            return Some(v.clone());
+        }
         let head = s3
             .head_object()
             .bucket(bucket)
