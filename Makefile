@@ -57,7 +57,7 @@ bench-rollback: tools rig-deps build
 ## appends and rewrites (make test runs the same test at 4 x 5); prints the figures that
 ## BENCHMARKS.md records. The workspace's feature set, as make build, so nothing rebuilds.
 stress: tools rig-deps build
-	RACE_WRITERS=8 RACE_ROUNDS=50 cargo test --workspace --test patcher_race -- --nocapture
+	RACE_WRITERS=8 RACE_ROUNDS=50 cargo test --workspace --test e2e -- patcher_race:: --nocapture
 
 ## make install: the CLI (release) and the zipedit patcher packaged for arm64 and x86_64
 ## Lambda (cross-built for Amazon Linux 2023), into PREFIX (default ~/.local): bin/quickdeploy

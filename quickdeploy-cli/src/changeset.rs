@@ -1,6 +1,7 @@
 //! The CloudFormation side of a full deploy: a change set, what it will do, executing it, and
 //! waiting for the stack. A change set with no changes is a success, not an error.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -20,6 +21,12 @@ pub struct Planned {
     /// True, False or Conditional, where CloudFormation says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replacement: Option<String>,
+    /// The stack's template keeps the resource when it leaves the stack (`DeletionPolicy`,
+    /// or for a replacement `UpdateReplacePolicy`, `Retain`): nothing is deleted. SAM gives the
+    /// versions AutoPublishAlias makes and its layer versions this policy, and renames them
+    /// when their code changes, so every full deploy of such an app "removes" them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retained: bool,
 }
 
 /// A created change set.
@@ -82,6 +89,57 @@ pub async fn create(
     wait_ready(cfn, stack, id, stack_exists).await
 }
 
+/// The resources of the stack as CloudFormation runs it (its processed template: SAM
+/// expanded) with their `DeletionPolicy` and `UpdateReplacePolicy`, by logical id.
+async fn retained(cfn: &Client, stack: &str) -> anyhow::Result<BTreeMap<String, (bool, bool)>> {
+    let body = cfn
+        .get_template()
+        .stack_name(stack)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
+        .send()
+        .await
+        .map_err(crate::aws::err)
+        .with_context(|| format!("cannot read stack {stack}'s processed template (GetTemplate)"))?
+        .template_body()
+        .unwrap_or_default()
+        .to_owned();
+    let doc = crate::template::Template::parse(&body)
+        .map_err(|e| anyhow::anyhow!(e))
+        .with_context(|| format!("stack {stack}'s processed template"))?
+        .doc;
+    Ok(policies(&doc))
+}
+
+/// Each resource's (kept on deletion, kept on replacement).
+fn policies(doc: &serde_json::Value) -> BTreeMap<String, (bool, bool)> {
+    let keeps = |r: &serde_json::Value, policy: &str| {
+        matches!(r[policy].as_str(), Some("Retain" | "RetainExceptOnCreate"))
+    };
+    doc["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                (keeps(r, "DeletionPolicy"), keeps(r, "UpdateReplacePolicy")),
+            )
+        })
+        .collect()
+}
+
+/// Marks the removals and replacements whose resource the stack keeps.
+fn mark_retained(changes: &mut [Planned], kept: &BTreeMap<String, (bool, bool)>) {
+    for c in changes.iter_mut() {
+        let (on_delete, on_replace) = kept.get(&c.logical_id).copied().unwrap_or_default();
+        c.retained = if c.action == "Remove" {
+            on_delete
+        } else {
+            on_replace
+        };
+    }
+}
+
 /// Waits until the change set `id` is ready, with its changes; `None` (and deleted) when it
 /// holds none.
 async fn wait_ready(
@@ -116,11 +174,17 @@ async fn wait_ready(
                         logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
                         resource_type: r.resource_type().unwrap_or_default().to_owned(),
                         replacement: r.replacement().map(|x| x.as_str().to_owned()),
+                        retained: false,
                     })
                     .collect();
                 if changes.is_empty() && stack_exists {
                     let _ = delete(cfn, stack, &id).await;
                     return Ok(None);
+                }
+                let mut changes = changes;
+                if stack_exists && changes.iter().any(crate::consent::is_removal) {
+                    let kept = retained(cfn, stack).await?;
+                    mark_retained(&mut changes, &kept);
                 }
                 return Ok(Some(Created {
                     id,
@@ -297,4 +361,37 @@ pub async fn new_events(
             (line, st.ends_with("_FAILED"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_stack_keeps_is_marked_by_the_policy_that_applies() {
+        let doc = serde_json::json!({"Resources": {
+            "FnVersion1a2b3c4d5e": {"Type": "AWS::Lambda::Version", "DeletionPolicy": "Retain"},
+            "Deps1a2b3c4d5e": {"Type": "AWS::Lambda::LayerVersion", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
+            "Table": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain"},
+            "Queue": {"Type": "AWS::SQS::Queue"},
+        }});
+        let change = |action: &str, id: &str, replacement: Option<&str>| Planned {
+            action: action.into(),
+            logical_id: id.into(),
+            resource_type: String::new(),
+            replacement: replacement.map(str::to_owned),
+            retained: false,
+        };
+        let mut changes = vec![
+            change("Remove", "FnVersion1a2b3c4d5e", None),
+            change("Modify", "Deps1a2b3c4d5e", Some("True")),
+            // Kept on deletion, but a replacement follows UpdateReplacePolicy: deleted.
+            change("Modify", "Table", Some("True")),
+            change("Remove", "Queue", None),
+            change("Remove", "NotInTheTemplate", None),
+        ];
+        mark_retained(&mut changes, &policies(&doc));
+        let kept: Vec<bool> = changes.iter().map(|c| c.retained).collect();
+        assert_eq!(kept, [true, true, false, false, false]);
+    }
 }

@@ -30,10 +30,12 @@ pub enum Decision {
 }
 
 /// True for a change that deletes a resource, or replaces it (delete and create anew:
-/// its data and physical id are gone), or may do so.
+/// its data and physical id are gone), or may do so; not when the stack keeps the resource
+/// (`Retain`): then nothing is deleted.
 pub fn is_removal(change: &Planned) -> bool {
-    change.action == "Remove"
-        || matches!(change.replacement.as_deref(), Some("True" | "Conditional"))
+    !change.retained
+        && (change.action == "Remove"
+            || matches!(change.replacement.as_deref(), Some("True" | "Conditional")))
 }
 
 /// The changes that remove or replace resources.
@@ -115,6 +117,7 @@ mod tests {
             logical_id: id.into(),
             resource_type: "AWS::Lambda::Function".into(),
             replacement: replacement.map(str::to_owned),
+            retained: false,
         }
     }
 
@@ -140,6 +143,12 @@ mod tests {
             .map(|c| c.logical_id.as_str())
             .collect();
         assert_eq!(ids, ["Table", "Bucket", "Old"]);
+        // What the stack keeps (DeletionPolicy or UpdateReplacePolicy Retain) is not removed.
+        let mut kept = changes.to_vec();
+        for c in &mut kept {
+            c.retained = true;
+        }
+        assert!(removals(&kept).is_empty());
     }
 
     #[test]

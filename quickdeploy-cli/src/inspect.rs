@@ -74,6 +74,12 @@ impl Inspected {
                 for f in &g.group.not_quick {
                     why.push(format!("function {}: {}", f.logical_id, f.reason));
                 }
+                for l in g.group.layers.iter().filter(|l| l.version_arn.is_none()) {
+                    why.push(format!(
+                        "layer {} changed, and its stack names no version of it (no PhysicalResourceId) to publish a new one beside",
+                        l.logical_id
+                    ));
+                }
             }
             if let Change::Dependencies { files } = &g.change {
                 why.push(format!(

@@ -35,6 +35,21 @@ pub struct Group {
     /// Functions made from the same package that the quick path must not update (CodeDeploy
     /// traffic shifting): when the package changes, only a full deploy will do.
     pub not_quick: Vec<Skipped>,
+    /// The layers made from it: a change publishes a new version of each and moves their users.
+    pub layers: Vec<LayerPlan>,
+}
+
+/// A layer whose content is a local folder, as deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerPlan {
+    /// Its logical id.
+    pub logical_id: String,
+    /// The version its stack created (its physical id): what a new version is published
+    /// beside, with the same settings. `None` when the stack names none: a change to it then
+    /// needs a full deploy.
+    pub version_arn: Option<String>,
+    /// The functions whose `Layers` name it (`!Ref`), to move to the new version.
+    pub users: Vec<Target>,
 }
 
 /// A function the quick path cannot serve, and why.
@@ -148,27 +163,7 @@ pub fn plan(
                 continue;
             }
         };
-        let key = (artifact.bucket.clone(), artifact.key.clone());
-        let g = groups.entry(key).or_insert_with(|| Group {
-            artifact: artifact.clone(),
-            package: package.clone(),
-            functions: Vec::new(),
-            not_quick: Vec::new(),
-        });
-        if g.package != package {
-            let other = g
-                .functions
-                .first()
-                .map(|t| &t.logical_id)
-                .or(g.not_quick.first().map(|s| &s.logical_id))
-                .cloned()
-                .unwrap_or_default();
-            return Err(PlanError(format!(
-                "functions {other} and {id} share the artifact {artifact} but have different packages ({} and {}): give them the same package settings, or separate artifacts",
-                g.package.folder.display(),
-                package.folder.display()
-            )));
-        }
+        let g = group_for(&mut groups, &artifact, &package, &id)?;
         match not_quick_update(&f) {
             Some(why) => {
                 g.not_quick.push(skip(why.clone()));
@@ -177,8 +172,118 @@ pub fn plan(
             None => g.functions.push(target),
         }
     }
+    add_layers(local, deployed, config, template_dir, &mut groups)?;
     out.groups = groups.into_values().collect();
     Ok(out)
+}
+
+/// The groups, by artifact bucket and key.
+type Groups = BTreeMap<(String, String), Group>;
+
+/// The group of `artifact`, made from `package`, which `id` (a function or layer) joins;
+/// refused when the artifact's other users have another package.
+fn group_for<'a>(
+    groups: &'a mut Groups,
+    artifact: &S3Object,
+    package: &PackageSpec,
+    id: &str,
+) -> Result<&'a mut Group, PlanError> {
+    let key = (artifact.bucket.clone(), artifact.key.clone());
+    let g = groups.entry(key).or_insert_with(|| Group {
+        artifact: artifact.clone(),
+        package: package.clone(),
+        functions: Vec::new(),
+        not_quick: Vec::new(),
+        layers: Vec::new(),
+    });
+    if &g.package != package {
+        let other = g
+            .functions
+            .first()
+            .map(|t| &t.logical_id)
+            .or(g.not_quick.first().map(|s| &s.logical_id))
+            .or(g.layers.first().map(|l| &l.logical_id))
+            .cloned()
+            .unwrap_or_default();
+        return Err(PlanError(format!(
+            "{other} and {id} share the artifact {artifact} but have different packages ({} and {}): give them the same package settings, or separate artifacts",
+            g.package.folder.display(),
+            package.folder.display()
+        )));
+    }
+    Ok(g)
+}
+
+/// Adds each deployed layer whose content is a local folder to the group of its artifact,
+/// with the functions that use it. A layer the stack does not have yet is a template change
+/// (a full deploy); a user the quick path must not update makes a change to it need one too.
+fn add_layers(
+    local: &Template,
+    deployed: &Deployed,
+    config: &Config,
+    template_dir: &Path,
+    groups: &mut Groups,
+) -> Result<(), PlanError> {
+    let functions = local.functions();
+    for (package, ids) in local_layer_packages(local, config, template_dir) {
+        for id in ids {
+            let Ok(mut artifact) = deployed
+                .template
+                .layer_content(&id)
+                .resolve_s3(&deployed.parameters)
+            else {
+                continue; // A new layer, or not from S3: a template change already.
+            };
+            artifact.version = None;
+            let version_arn = layer_version_of(deployed, &id);
+            let mut layer = LayerPlan {
+                logical_id: id.clone(),
+                version_arn: version_arn.cloned(),
+                users: Vec::new(),
+            };
+            let mut not_quick = Vec::new();
+            let uses = serde_json::json!({ "Ref": id });
+            for f in functions.iter().filter(|f| f.layers.contains(&uses)) {
+                let Some(name) = deployed.physical.get(&f.logical_id) else {
+                    continue; // A new function: a template change already.
+                };
+                match not_quick_update(f) {
+                    Some(why) => not_quick.push(Skipped {
+                        logical_id: f.logical_id.clone(),
+                        reason: format!("it uses layer {id}, and {why}"),
+                    }),
+                    None => layer.users.push(Target {
+                        logical_id: f.logical_id.clone(),
+                        name: name.clone(),
+                        aliases: aliases_of(f, config),
+                    }),
+                }
+            }
+            let g = group_for(groups, &artifact, &package, &id)?;
+            g.not_quick.extend(not_quick);
+            g.layers.push(layer);
+        }
+    }
+    Ok(())
+}
+
+/// The version ARN the stack made for layer `id`: its physical id. SAM renames an
+/// `AWS::Serverless::LayerVersion` in the stack it makes: `<id><10 hex digits of a hash of its
+/// content location>`, so the stack's resources have that name, not `id`.
+fn layer_version_of<'a>(deployed: &'a Deployed, id: &str) -> Option<&'a String> {
+    let sam_named = |logical: &str| {
+        logical
+            .strip_prefix(id)
+            .is_some_and(|hash| hash.len() == 10 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let mut found = deployed
+        .physical
+        .iter()
+        .filter(|(logical, arn)| (*logical == id || sam_named(logical)) && !arn.is_empty());
+    match (found.next(), found.next()) {
+        (Some((_, arn)), None) => Some(arn),
+        _ => None, // None, or more than one: which one is unknown.
+    }
 }
 
 /// Where a function's code lives in the deployed stack (the artifact, without a version) and
@@ -199,18 +304,23 @@ fn target_of(
         .physical
         .get(id)
         .ok_or("the stack has no physical function for it")?;
+    let target = Target {
+        logical_id: id.clone(),
+        name: name.clone(),
+        aliases: aliases_of(f, config),
+    };
+    Ok((artifact, target))
+}
+
+/// The aliases to move after updating `f`: the template's and quickdeploy.toml's.
+fn aliases_of(f: &FunctionDef, config: &Config) -> Vec<String> {
     let mut aliases = f.aliases.clone();
-    if let Some(fc) = config.functions.get(id) {
+    if let Some(fc) = config.functions.get(&f.logical_id) {
         aliases.extend(fc.aliases.iter().cloned());
     }
     aliases.sort();
     aliases.dedup();
-    let target = Target {
-        logical_id: id.clone(),
-        name: name.clone(),
-        aliases,
-    };
-    Ok((artifact, target))
+    aliases
 }
 
 /// Why the quick path cannot serve a function at all, whatever changes: its code is not a
@@ -381,6 +491,66 @@ Resources:
         assert_eq!(p.new_functions, ["D"]);
         assert_eq!(p.skipped.len(), 1);
         assert!(p.skipped[0].reason.contains("inline"), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn a_deployed_local_layer_joins_its_artifact_group_with_its_users() {
+        let local = Template::parse(
+            r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {Layers: [!Ref Deps], Runtime: python3.12}
+Resources:
+  A: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Handler: a.h, AutoPublishAlias: live}}
+  B: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Handler: b.h, DeploymentPreference: {Type: AllAtOnce}}}
+  C: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Handler: c.h, Layers: ["arn:aws:lambda:us-east-1:1:layer:x:1"]}}
+  Deps: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/deps/}}
+  New: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/new/}}
+"#,
+        )
+        .expect("local");
+        let mut stack = deployed(
+            r#"
+Resources:
+  A: {Type: AWS::Serverless::Function, Properties: {CodeUri: {Bucket: art, Key: src.zip}}}
+  B: {Type: AWS::Serverless::Function, Properties: {CodeUri: {Bucket: art, Key: src.zip}}}
+  C: {Type: AWS::Serverless::Function, Properties: {CodeUri: {Bucket: art, Key: src.zip}}}
+  Deps: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: {Bucket: art, Key: deps.zip, Version: v3}}}
+"#,
+        );
+        // As SAM names the layer in the stack it makes.
+        let deps1 = "arn:aws:lambda:us-east-1:1:layer:Deps-abc:1";
+        stack.physical.insert("Depsa8dc2b3d32".into(), deps1.into());
+        stack
+            .physical
+            .insert("DepsTable".into(), "not a layer".into());
+        let p = plan(
+            &local,
+            &stack,
+            &Config::default(),
+            Path::new("/p"),
+            Path::new("/p"),
+        )
+        .expect("plan");
+        assert_eq!(p.groups.len(), 2, "{p:?}");
+        let deps = &p.groups[0];
+        assert_eq!(deps.artifact.to_string(), "s3://art/deps.zip");
+        assert_eq!(deps.package.folder, Path::new("/p/layers/deps"));
+        assert!(deps.functions.is_empty());
+        assert_eq!(deps.layers.len(), 1, "the new layer is a template change");
+        let layer = &deps.layers[0];
+        assert_eq!(layer.logical_id, "Deps");
+        assert_eq!(layer.version_arn.as_deref(), Some(deps1));
+        // SAM appends C's own Layers to the Globals' ones, so C uses Deps too.
+        let users: Vec<_> = layer.users.iter().map(|t| t.logical_id.as_str()).collect();
+        assert_eq!(users, ["A", "C"]);
+        assert_eq!(layer.users[0].aliases, ["live"]);
+        assert_eq!(deps.not_quick.len(), 1);
+        assert!(
+            deps.not_quick[0].reason.contains("uses layer Deps"),
+            "{:?}",
+            deps.not_quick
+        );
     }
 
     #[test]

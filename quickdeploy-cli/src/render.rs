@@ -124,10 +124,33 @@ fn artifact_lines(r: &DeployReport, a: &ArtifactReport, name: &str, out: &mut Ve
     if let Some(p) = &a.patch {
         out.push(format!("    {}", describe_patch(p)));
     }
+    layer_lines(a, out);
     match &a.error {
         Some(e) if shared(r, e) => out.push("    patch FAILED (why: below)".into()),
         Some(e) => out.push(format!("    patch FAILED: {e}")),
         None => {}
+    }
+}
+
+/// The layers made from an artifact: the version a deploy published (or why not), else the
+/// stack's; and their users.
+fn layer_lines(a: &ArtifactReport, out: &mut Vec<String>) {
+    for l in &a.layers {
+        let deployed = l
+            .deployed
+            .as_deref()
+            .unwrap_or("no version named by its stack");
+        let what = match (&l.published, &l.error) {
+            (Some(v), _) => format!("published {v} (the stack's: {deployed})"),
+            (None, Some(e)) => format!("publishing FAILED: {e}"),
+            (None, None) => deployed.to_owned(),
+        };
+        let users = if l.users.is_empty() {
+            "no function uses it".to_owned()
+        } else {
+            format!("used by {}", l.users.join(", "))
+        };
+        out.push(format!("    layer {}: {what}; {users}", l.logical_id));
     }
 }
 
@@ -142,6 +165,9 @@ fn function_detail(r: &DeployReport, f: &FunctionReport) -> String {
             if o.retries > 0 {
                 let s = if o.retries == 1 { "y" } else { "ies" };
                 d.push_str(&format!(", {} retr{s}", o.retries));
+            }
+            if !o.layers.is_empty() {
+                d.push_str(&format!(", layers {}", o.layers.join(", ")));
             }
             if let Some(v) = &o.version {
                 d.push_str(&format!(", version {v} -> {}", o.aliases.join(", ")));
@@ -304,10 +330,11 @@ pub fn changeset_lines(
             c.action,
             c.logical_id,
             c.resource_type,
-            c.replacement
-                .as_deref()
-                .map(|r| format!("replacement: {r}"))
-                .unwrap_or_default()
+            match (c.replacement.as_deref(), c.retained) {
+                (_, true) => "kept (Retain): nothing is deleted".to_owned(),
+                (Some(r), false) => format!("replacement: {r}"),
+                (None, false) => String::new(),
+            }
         )
     }));
     out
@@ -339,6 +366,7 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
             a.change.describe()
         ));
         out.extend(a.paths.iter().map(|p| format!("      {p}")));
+        layer_lines(a, &mut out);
     }
     for f in &status.functions {
         let what = match f.action {
@@ -1075,6 +1103,7 @@ mod tests {
             request_bytes: None,
             error: error.map(str::to_owned),
             code_sha256: None,
+            layers: Vec::new(),
         }
     }
 
@@ -1129,6 +1158,37 @@ mod tests {
   updated  Hello (app-Hello): 
   skipped  Report (app-Report): already runs this artifact
 deployed: 1 function(s) updated. diff 10 ms, patch 20 ms, update 30 ms, wait 40 ms; total 100 ms"
+        );
+    }
+
+    #[test]
+    fn a_layer_deploy_names_the_version_published_and_its_users() {
+        let mut r = deploy_report();
+        let v = |n: u32| format!("arn:aws:lambda:us-east-1:1:layer:Deps:{n}");
+        r.artifacts = vec![artifact("deps", 1, None)];
+        r.artifacts[0].layers = vec![LayerReport {
+            logical_id: "Deps".into(),
+            deployed: Some(v(1)),
+            published: Some(v(2)),
+            error: None,
+            users: vec!["Hello".into()],
+        }];
+        let text = deploy_lines(&r).join("\n");
+        assert!(
+            text.contains(&format!(
+                "    layer Deps: published {} (the stack's: {}); used by Hello",
+                v(2),
+                v(1)
+            )),
+            "{text}"
+        );
+        r.artifacts[0].layers[0].published = None;
+        r.artifacts[0].layers[0].error = Some("AccessDenied".into());
+        r.artifacts[0].layers[0].users.clear();
+        let text = deploy_lines(&r).join("\n");
+        assert!(
+            text.contains("    layer Deps: publishing FAILED: AccessDenied; no function uses it"),
+            "{text}"
         );
     }
 
@@ -1348,6 +1408,7 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
             code_sha256: Some("sha-v1-0123456789".into()),
             version: None,
             aliases: Vec::new(),
+            layers: Vec::new(),
             retries: 0,
             update_ms: 30.0,
             wait_ms: 5.0,

@@ -48,6 +48,27 @@ pub struct ArtifactReport {
     /// The CodeSha256 the functions should end up with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_sha256: Option<String>,
+    /// The layers made from it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerReport>,
+}
+
+/// A layer made from an artifact, in a deploy or status report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    /// Its logical id.
+    pub logical_id: String,
+    /// The version its stack created, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed: Option<String>,
+    /// The version this deploy published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// Why publishing failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The functions that use it, by logical id.
+    pub users: Vec<String>,
 }
 
 impl ArtifactReport {

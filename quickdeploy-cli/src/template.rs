@@ -199,6 +199,17 @@ impl Template {
         out
     }
 
+    /// Where layer `id`'s content is, read as a function's code is (`Content` as
+    /// `Code`, `ContentUri` as `CodeUri`): in a deployed template, the S3 object.
+    pub fn layer_content(&self, id: &str) -> CodeLocation {
+        let r = &self.doc["Resources"][id];
+        match r["Type"].as_str() {
+            Some(LAMBDA_LAYER) => lambda_code(&json!({"Code": r["Properties"]["Content"]})),
+            Some(SAM_LAYER) => sam_code(&json!({"CodeUri": r["Properties"]["ContentUri"]})),
+            _ => CodeLocation::Unknown,
+        }
+    }
+
     /// The layers whose content is a local folder (or zip), by logical id, the path as
     /// written (relative to the template): what `full` packages and uploads.
     pub fn local_layers(&self) -> BTreeMap<String, PathBuf> {
@@ -231,8 +242,8 @@ impl Template {
         }
     }
 
-    /// The template with every function's code location taken out: what must be equal for a
-    /// change to be code-only.
+    /// The template with every function's code location and layer's content location taken
+    /// out: what must be equal for a change to be code-only.
     pub fn without_code_locations(&self) -> Value {
         let mut doc = self.doc.clone();
         if let Some(Value::Object(resources)) = doc.get_mut("Resources") {
@@ -240,6 +251,8 @@ impl Template {
                 let field = match r["Type"].as_str() {
                     Some(LAMBDA_FUNCTION) => "Code",
                     Some(SAM_FUNCTION) => "CodeUri",
+                    Some(LAMBDA_LAYER) => "Content",
+                    Some(SAM_LAYER) => "ContentUri",
                     _ => continue,
                 };
                 if let Some(Value::Object(p)) = r.get_mut("Properties") {
@@ -856,6 +869,23 @@ Resources:
             props("PlainS3"),
             &t.doc["Resources"]["PlainS3"]["Properties"]
         );
+        // The packaged template, read back: where each layer's content is, and a layer's
+        // content moving to S3 is not a resource change (the quick path serves it).
+        let packaged = Template { doc };
+        assert_eq!(
+            packaged.layer_content("Deps"),
+            CodeLocation::S3 {
+                bucket: json!("b"),
+                key: json!("deps.zip"),
+                version: Some(json!("v1"))
+            }
+        );
+        assert!(matches!(
+            packaged.layer_content("Plain"),
+            CodeLocation::S3 { .. }
+        ));
+        assert_eq!(packaged.layer_content("Fn"), CodeLocation::Unknown);
+        assert!(t.resource_changes(&packaged).is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Pointing functions at a patched artifact: UpdateFunctionCode on each, in parallel with a
 //! bound, then waiting until each reports LastUpdateStatus Successful; then, where a function
-//! has aliases, publishing a version and moving them.
+//! has aliases, publishing a version and moving them. A function whose layer got a new
+//! version first moves to it (UpdateFunctionConfiguration with its `Layers`, only that
+//! layer's ARN replaced) and settles, so one published version holds both.
 //!
 //! Right after an update Lambda says InProgress, and a second update then gets
 //! ResourceConflictException: on a conflict we wait for the function to settle and retry.
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 use crate::aws::AwsError;
 use crate::backoff::Backoff;
+use crate::layer::{self, Swap};
 use crate::plan::Target;
 use crate::template::S3Object;
 
@@ -53,10 +56,13 @@ impl Default for Pace {
 pub struct Job {
     /// The function.
     pub target: Target,
-    /// The artifact version to point it at.
-    pub artifact: S3Object,
-    /// The CodeSha256 it must end up with.
+    /// The artifact version to point it at; `None` when its code stays and only its layers
+    /// move.
+    pub artifact: Option<S3Object>,
+    /// The CodeSha256 it must end up with (when only its layers move: the one it runs).
     pub code_sha256: String,
+    /// Layers to move to a new version before its code changes.
+    pub layers: Vec<Swap>,
     /// Update only if the function is still at this RevisionId (read before the update): a
     /// concurrent deploy is then refused by Lambda rather than overwritten.
     pub revision_id: Option<String>,
@@ -84,6 +90,9 @@ pub struct Outcome {
     /// The aliases moved to that version.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Its `Layers` at the end, read back, when the job moved any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
     /// Conflicts retried.
     pub retries: u32,
     /// Milliseconds in UpdateFunctionCode calls (with retries).
@@ -126,12 +135,21 @@ async fn update_one(
         code_sha256: None,
         version: None,
         aliases: Vec::new(),
+        layers: Vec::new(),
         retries: 0,
         update_ms: 0.0,
         wait_ms: 0.0,
     };
     let started = Instant::now();
-    let updated = update_code(lambda, &job, pace, progress, &mut out.retries).await;
+    let updated = match swap_layers(lambda, &job, pace, progress, &mut out.retries).await {
+        Ok(moved) => {
+            // Its RevisionId moved with our own configuration update: the code update follows
+            // it, not the one read before.
+            let revision = if moved { None } else { job.revision_id.clone() };
+            update_code(lambda, &job, revision, pace, progress, &mut out.retries).await
+        }
+        Err(e) => Err(e),
+    };
     out.update_ms = ms(started.elapsed());
     let first_status = match updated {
         Ok((status, code_sha256)) => {
@@ -144,15 +162,7 @@ async fn update_one(
         }
     };
     let waiting = Instant::now();
-    let live = settle(
-        lambda,
-        &job,
-        pace,
-        progress,
-        first_status,
-        &mut out.code_sha256,
-    )
-    .await;
+    let live = settle(lambda, &job, pace, progress, first_status, &mut out).await;
     out.wait_ms = ms(waiting.elapsed());
     match live {
         Ok(version) => {
@@ -168,28 +178,98 @@ async fn update_one(
     out
 }
 
-/// UpdateFunctionCode, retried after the function settles when another update holds it
-/// (ResourceConflictException, at most `pace.retries` times, counted in `retries`); its
-/// LastUpdateStatus and CodeSha256. Throttles were retried by the SDK already.
-async fn update_code(
+/// Moves the function's swapped layers to their new versions (UpdateFunctionConfiguration
+/// with its `Layers` as read, only those ARNs replaced) and waits until it settles; true when
+/// it did (a job without layers does nothing). A conflict (another update running, or a
+/// RevisionId that moved between our read and our update) reads and tries again, at most
+/// `pace.retries` times.
+async fn swap_layers(
     lambda: &aws_sdk_lambda::Client,
     job: &Job,
     pace: &Pace,
     progress: &(dyn Fn(&str, &str) + Sync),
     retries: &mut u32,
+) -> anyhow::Result<bool> {
+    if job.layers.is_empty() {
+        return Ok(false);
+    }
+    let name = job.target.name.as_str();
+    let mut revision = job.revision_id.clone();
+    loop {
+        let c = configuration(lambda, name).await?;
+        let current: Vec<String> = c
+            .layers()
+            .iter()
+            .filter_map(|l| l.arn())
+            .map(str::to_owned)
+            .collect();
+        let wanted = layer::swapped(&current, &job.layers).map_err(|why| anyhow!(why))?;
+        progress(name, "moving to the new layer version");
+        let sent = lambda
+            .update_function_configuration()
+            .function_name(name)
+            .set_layers(Some(wanted))
+            .set_revision_id(
+                revision
+                    .take()
+                    .or_else(|| c.revision_id().map(str::to_owned)),
+            )
+            .send()
+            .await
+            .map_err(AwsError::from);
+        match sent {
+            Ok(_) => break,
+            Err(e) if e.code() == Some("ResourceConflictException") && *retries < pace.retries => {
+                *retries += 1;
+                progress(name, "ResourceConflictException, retrying");
+                let _ = wait_settled(lambda, name, pace, progress).await;
+            }
+            Err(e)
+                if e.code() == Some("PreconditionFailedException")
+                    && job.revision_id.is_none()
+                    && *retries < pace.retries =>
+            {
+                // Changed between our read and our update: read it again.
+                *retries += 1;
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::from(e).context("UpdateFunctionConfiguration (Layers) failed")
+                );
+            }
+        }
+    }
+    wait_settled(lambda, name, pace, progress).await?;
+    Ok(true)
+}
+
+/// UpdateFunctionCode, conditioned on `revision` when given, retried after the function
+/// settles when another update holds it (ResourceConflictException, at most `pace.retries`
+/// times, counted in `retries`); its LastUpdateStatus and CodeSha256. Throttles were retried
+/// by the SDK already. A job without an artifact changes no code: nothing is sent.
+async fn update_code(
+    lambda: &aws_sdk_lambda::Client,
+    job: &Job,
+    revision: Option<String>,
+    pace: &Pace,
+    progress: &(dyn Fn(&str, &str) + Sync),
+    retries: &mut u32,
 ) -> anyhow::Result<(Option<LastUpdateStatus>, Option<String>)> {
+    let Some(artifact) = &job.artifact else {
+        return Ok((None, None));
+    };
     let name = job.target.name.as_str();
     loop {
         let mut call = lambda
             .update_function_code()
             .function_name(name)
-            .s3_bucket(&job.artifact.bucket)
-            .s3_key(&job.artifact.key);
-        if let Some(v) = &job.artifact.version {
+            .s3_bucket(&artifact.bucket)
+            .s3_key(&artifact.key);
+        if let Some(v) = &artifact.version {
             call = call.s3_object_version(v);
         }
         match call
-            .set_revision_id(job.revision_id.clone())
+            .set_revision_id(revision.clone())
             .send()
             .await
             .map_err(AwsError::from)
@@ -217,21 +297,37 @@ async fn update_code(
 }
 
 /// After the update: waits until it settles (unless it already has), checks the function
-/// reports the patched artifact's CodeSha256 (kept in `code_sha256`), then publishes a
-/// version and moves the aliases when it has any; that version.
+/// reports the patched artifact's CodeSha256 (kept in `out`) and, when its layers moved, runs
+/// their new versions (kept in `out` too), then publishes a version and moves the aliases
+/// when it has any; that version.
 async fn settle(
     lambda: &aws_sdk_lambda::Client,
     job: &Job,
     pace: &Pace,
     progress: &(dyn Fn(&str, &str) + Sync),
     first_status: Option<LastUpdateStatus>,
-    code_sha256: &mut Option<String>,
+    out: &mut Outcome,
 ) -> anyhow::Result<Option<String>> {
-    if first_status != Some(LastUpdateStatus::Successful) {
+    if first_status != Some(LastUpdateStatus::Successful) || !job.layers.is_empty() {
         let settled = wait_settled(lambda, &job.target.name, pace, progress).await?;
-        if settled.is_some() {
-            *code_sha256 = settled;
+        if settled.code_sha256.is_some() {
+            out.code_sha256 = settled.code_sha256;
         }
+        if !job.layers.is_empty() {
+            out.layers = settled.layers;
+        }
+    }
+    let code_sha256 = &out.code_sha256;
+    if let Some(missing) = job
+        .layers
+        .iter()
+        .find(|s| !out.layers.contains(&s.version_arn))
+    {
+        return Err(anyhow!(
+            "its Layers are [{}], without {}: someone else updated it meanwhile",
+            out.layers.join(", "),
+            missing.version_arn
+        ));
     }
     if code_sha256.as_deref() != Some(job.code_sha256.as_str()) {
         return Err(anyhow!(
@@ -251,27 +347,53 @@ fn reason(e: &anyhow::Error) -> String {
     format!("{e:#}")
 }
 
-/// Polls until LastUpdateStatus leaves InProgress; the CodeSha256 on success, why not on
+/// What a settled function runs.
+struct Settled {
+    /// Its CodeSha256.
+    code_sha256: Option<String>,
+    /// Its layer version ARNs, in order.
+    layers: Vec<String>,
+}
+
+/// The function's configuration, as GetFunctionConfiguration answers.
+async fn configuration(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+) -> anyhow::Result<
+    aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
+> {
+    lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| anyhow::Error::from(AwsError::from(e)))
+        .map_err(|e| e.context("GetFunctionConfiguration failed"))
+}
+
+/// Polls until LastUpdateStatus leaves InProgress; what it runs on success, why not on
 /// failure or timeout (an [`AwsError`] in the chain when a call failed).
 async fn wait_settled(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
     pace: &Pace,
     progress: &(dyn Fn(&str, &str) + Sync),
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Settled> {
     let deadline = Instant::now() + pace.timeout;
     let mut interval = Backoff::new(pace.first_poll, pace.max_poll);
     loop {
-        let c = lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(|e| anyhow::Error::from(AwsError::from(e)))
-            .map_err(|e| e.context("GetFunctionConfiguration failed"))?;
+        let c = configuration(lambda, name).await?;
         match c.last_update_status() {
             Some(LastUpdateStatus::Successful) | None => {
-                return Ok(c.code_sha256().map(str::to_owned));
+                return Ok(Settled {
+                    code_sha256: c.code_sha256().map(str::to_owned),
+                    layers: c
+                        .layers()
+                        .iter()
+                        .filter_map(|l| l.arn())
+                        .map(str::to_owned)
+                        .collect(),
+                });
             }
             Some(LastUpdateStatus::Failed) => {
                 return Err(anyhow!(

@@ -432,6 +432,13 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     {
         return refused;
     }
+    if parts.method == Method::POST && path.contains("/layers/") && path.ends_with("/versions") {
+        let out = upstream_request(&p, &parts, body);
+        return match out.send().await {
+            Ok(r) => layer_published(&p, r).await,
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        };
+    }
     let out = upstream_request(&p, &parts, body);
     match out.send().await {
         Ok(r) => {
@@ -496,6 +503,12 @@ async fn answer(
         (None, Some(action)) => stack_after(p, action, &bytes),
         _ if status.is_success() => uploads_after(p, method, query, &bytes),
         _ => None,
+    };
+    let rewritten = match cfn_action.as_deref() {
+        Some("DescribeStackResources") if status.is_success() && rewritten.is_none() => {
+            layer_physical_ids(p, &bytes).await
+        }
+        _ => rewritten,
     };
     let rewritten = match original_of {
         Some(t) if status.is_success() => std::str::from_utf8(&bytes)
@@ -837,7 +850,113 @@ fn stack_after(p: &Shared, action: &str, body: &[u8]) -> Option<Bytes> {
     }
 }
 
-// --- For the history and rollback tests (tests/tests/history.rs, tests/tests/rollback.rs):
+// --- Layer versions' physical ids, as CloudFormation gives them (moto gives none). ---
+
+/// A PublishLayerVersion answer, passed on as it is; its version noted as published through
+/// the proxy (not by CloudFormation).
+async fn layer_published(p: &Shared, r: reqwest::Response) -> Response {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await.unwrap_or_default();
+    let arn = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["LayerVersionArn"].as_str().map(str::to_owned));
+    if let (Some(arn), Ok(mut seen)) = (arn, p.extras.published_layers.lock()) {
+        seen.insert(arn);
+    }
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// A DescribeStackResources answer with each `AWS::Lambda::LayerVersion` given its
+/// PhysicalResourceId, the layer version ARN, as CloudFormation gives it: moto leaves it out.
+/// moto names a stack's layer `<stack>-<logical id>-<suffix>`; the version is its latest one
+/// not published through the proxy (a quick deploy's versions are not the stack's).
+async fn layer_physical_ids(p: &Shared, body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("<ResourceType>AWS::Lambda::LayerVersion</ResourceType>") {
+        return None;
+    }
+    let layers: serde_json::Value = lambda_get(p, "/2018-10-31/layers")
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let mut out = String::new();
+    for (i, member) in text.split("<member>").enumerate() {
+        if i > 0 {
+            out.push_str("<member>");
+        }
+        let tag = |name: &str| {
+            let start = member.find(&format!("<{name}>"))? + name.len() + 2;
+            let end = member[start..].find(&format!("</{name}>"))? + start;
+            Some(member[start..end].to_owned())
+        };
+        let stack_layer = (member.contains("AWS::Lambda::LayerVersion")
+            && tag("PhysicalResourceId").is_none_or(|id| id.is_empty()))
+        .then(|| Some((tag("StackName")?, tag("LogicalResourceId")?)))
+        .flatten();
+        let arn = match stack_layer {
+            Some((stack, id)) => stack_layer_version(p, &layers, &stack, &id).await,
+            None => None,
+        };
+        match (arn, member.find("</LogicalResourceId>")) {
+            (Some(arn), Some(at)) => {
+                let at = at + "</LogicalResourceId>".len();
+                out.push_str(&member[..at]);
+                out.push_str(&format!("<PhysicalResourceId>{arn}</PhysicalResourceId>"));
+                out.push_str(&member[at..]);
+            }
+            _ => out.push_str(member),
+        }
+    }
+    Some(Bytes::from(out))
+}
+
+/// A GET of the Lambda API at moto; moto tells the service from the credential scope.
+fn lambda_get(p: &Shared, path: &str) -> reqwest::RequestBuilder {
+    p.client.get(format!("{}{path}", p.upstream)).header(
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+    )
+}
+
+/// The latest version of the stack's layer `id` that the proxy did not see published.
+async fn stack_layer_version(
+    p: &Shared,
+    layers: &serde_json::Value,
+    stack: &str,
+    id: &str,
+) -> Option<String> {
+    let prefix = format!("{stack}-{id}-");
+    let name = layers["Layers"]
+        .as_array()?
+        .iter()
+        .filter_map(|l| l["LayerName"].as_str())
+        .find(|n| n.starts_with(&prefix))?
+        .to_owned();
+    let versions: serde_json::Value = lambda_get(p, &format!("/2018-10-31/layers/{name}/versions"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let ours = p.extras.published_layers.lock().ok()?.clone();
+    versions["LayerVersions"]
+        .as_array()?
+        .iter()
+        .filter_map(|v| Some((v["Version"].as_i64()?, v["LayerVersionArn"].as_str()?)))
+        .filter(|(_, arn)| !ours.contains(*arn))
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, arn)| arn.to_owned())
+}
+
+// --- For the history and rollback tests (tests/tests/e2e/history.rs, rollback.rs):
 // a race on the writes to one key, CopyObject's If-Match, and Lambda RevisionIds. ---
 
 /// The state behind [`S3Proxy::race_key`], CopyObject's If-Match and
@@ -855,6 +974,8 @@ struct Extras {
     code_updates: tokio::sync::Mutex<()>,
     /// UpdateFunctionCode honours S3ObjectVersion.
     object_versions: std::sync::atomic::AtomicBool,
+    /// Layer versions published through the proxy (by quickdeploy, not by CloudFormation).
+    published_layers: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl S3Proxy {

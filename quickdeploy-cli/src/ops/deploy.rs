@@ -12,12 +12,16 @@ use crate::config::Project;
 use crate::consent::{self, Consent};
 use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
+use crate::layer::{self, Swap};
 use crate::manifest::{self, FORMAT, Manifest};
 use crate::ops::{Event, Ui, full};
 use crate::patch::{self, PatchFailure, Patcher};
+use crate::plan::Target;
+use crate::publish;
 use crate::remote;
 use crate::report::{
-    ArtifactReport, DeployOutcome, DeployReport, FunctionReport, FunctionStatus, Timings,
+    ArtifactReport, DeployOutcome, DeployReport, FunctionReport, FunctionStatus, LayerReport,
+    Timings,
 };
 use crate::rollout::{self, Action, ArtifactState};
 use crate::template::S3Object;
@@ -147,24 +151,20 @@ async fn quick(
 ) -> ManifestVersions {
     let t = Instant::now();
     ui.event(Event::Step("patching"));
-    let names = seen
-        .groups
-        .iter()
-        .flat_map(|g| g.group.functions.iter().map(|f| f.name.clone()))
-        .collect();
-    let running = update::current_code(&clients.lambda, names);
+    let running = update::current_code(&clients.lambda, function_names(seen));
     let patches = seen
         .groups
         .iter()
         .map(|g| patch_group(g, &opts.patcher, clients, opts.mode));
     let (running, patched) = tokio::join!(running, futures::future::join_all(patches));
-    report.timings_ms.patch = ms(t);
 
-    let (jobs, manifests) = decide(seen, &running, patched, report);
+    let (mut jobs, manifests) = decide(seen, &running, patched, report);
+    let moves = publish_layers(seen, clients, ui, report).await;
+    add_layer_moves(&mut jobs, moves, &running, report);
+    report.timings_ms.patch = ms(t);
     save_manifests(seen, &manifests, ui);
     let t = Instant::now();
-    let (outcomes, versions) =
-        roll_out(seen, clients, opts, ui, jobs, &manifests, &report.stack).await;
+    let (outcomes, versions) = roll_out(seen, clients, opts, ui, jobs, &manifests, report).await;
     let rollout_ms = ms(t);
     report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
     report.timings_ms.wait =
@@ -186,7 +186,10 @@ async fn quick(
     report
         .functions
         .sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
-    let patch_failed = report.artifacts.iter().any(|a| a.error.is_some());
+    let patch_failed = report
+        .artifacts
+        .iter()
+        .any(|a| a.error.is_some() || a.layers.iter().any(|l| l.error.is_some()));
     report.outcome =
         rollout::deploy_outcome(&report.functions, patch_failed, !manifests.is_empty());
     report.ok = report.outcome != DeployOutcome::Failed;
@@ -235,11 +238,12 @@ fn decide(
                 Action::Update => {
                     jobs.push(Job {
                         target: f.clone(),
-                        artifact: S3Object {
+                        artifact: Some(S3Object {
                             version: version.clone(),
                             ..g.group.artifact.clone()
-                        },
+                        }),
                         code_sha256: code_sha256.clone(),
+                        layers: Vec::new(),
                         revision_id: None,
                     });
                     continue;
@@ -265,6 +269,181 @@ fn decide(
     (jobs, manifests)
 }
 
+/// Every function the quick path may update: those run from a package, and those using a
+/// local layer.
+pub fn function_names(seen: &Inspected) -> Vec<String> {
+    let names: std::collections::BTreeSet<String> = seen
+        .groups
+        .iter()
+        .flat_map(|g| {
+            let users = g.group.layers.iter().flat_map(|l| l.users.iter());
+            g.group.functions.iter().chain(users)
+        })
+        .map(|f| f.name.clone())
+        .collect();
+    names.into_iter().collect()
+}
+
+/// A function's moves to new layer versions, or why its layer has none.
+struct LayerMove {
+    target: Target,
+    swaps: Vec<Swap>,
+    failed: Option<String>,
+}
+
+/// Publishes a new version of each layer whose artifact was patched (in parallel), noted in
+/// the report's artifacts; the moves each user function needs, by logical id.
+async fn publish_layers(
+    seen: &Inspected,
+    clients: &Clients,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+) -> std::collections::BTreeMap<String, LayerMove> {
+    let mut work = Vec::new();
+    for (g, art) in seen.groups.iter().zip(&report.artifacts) {
+        let Some(p) = &art.patch else { continue };
+        let at = S3Object {
+            version: p.version_id.clone(),
+            ..g.group.artifact.clone()
+        };
+        // A layer without a version to publish beside needed a full deploy (Inspected).
+        work.extend(g.group.layers.iter().filter_map(|l| {
+            Some((
+                l,
+                l.version_arn.as_deref()?,
+                at.clone(),
+                p.code_sha256.clone(),
+            ))
+        }));
+    }
+    let mut moves = std::collections::BTreeMap::new();
+    if work.is_empty() {
+        return moves;
+    }
+    ui.event(Event::Step(&format!(
+        "publishing {} layer version(s)",
+        work.len()
+    )));
+    let published = futures::future::join_all(
+        work.iter()
+            .map(|(_, like, at, sha)| publish::layer_version(&clients.lambda, like, at, sha)),
+    )
+    .await;
+    for ((l, _, _, _), result) in work.iter().zip(published) {
+        let noted = report
+            .artifacts
+            .iter_mut()
+            .flat_map(|a| a.layers.iter_mut())
+            .find(|r| r.logical_id == l.logical_id);
+        let (swap, failed) = match result {
+            Ok(p) => {
+                let layer = layer::unversioned(&p.version_arn)
+                    .unwrap_or_default()
+                    .to_owned();
+                let swap = Swap {
+                    layer,
+                    version_arn: p.version_arn.clone(),
+                };
+                if let Some(n) = noted {
+                    n.published = Some(p.version_arn);
+                }
+                (Some(swap), None)
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                if let Some(n) = noted {
+                    n.error = Some(why.clone());
+                }
+                (
+                    None,
+                    Some(format!(
+                        "its layer {} was not published: {why}",
+                        l.logical_id
+                    )),
+                )
+            }
+        };
+        for u in &l.users {
+            let m = moves
+                .entry(u.logical_id.clone())
+                .or_insert_with(|| LayerMove {
+                    target: u.clone(),
+                    swaps: Vec::new(),
+                    failed: None,
+                });
+            m.swaps.extend(swap.clone());
+            if failed.is_some() {
+                m.failed.clone_from(&failed);
+            }
+        }
+    }
+    moves
+}
+
+/// Gives each layer user its moves: added to its code update when it has one, else a job of
+/// its own that keeps its code (the CodeSha256 it runs). A user whose layer was not published
+/// is not updated at all (new code on an old layer is a combination nobody deployed).
+fn add_layer_moves(
+    jobs: &mut Vec<Job>,
+    moves: std::collections::BTreeMap<String, LayerMove>,
+    running: &[(String, Result<Current, String>)],
+    report: &mut DeployReport,
+) {
+    for (id, m) in moves {
+        let failed = |why: String| FunctionReport {
+            logical_id: id.clone(),
+            name: m.target.name.clone(),
+            status: FunctionStatus::Failed,
+            reason: Some(why),
+            rollout: None,
+            not_patched: false,
+        };
+        let now = running
+            .iter()
+            .find(|(n, _)| n == &m.target.name)
+            .map(|(_, r)| r);
+        let why = match (&m.failed, now) {
+            (Some(why), _) => why.clone(),
+            (None, _)
+                if report
+                    .functions
+                    .iter()
+                    .any(|f| f.logical_id == id && f.status == FunctionStatus::Failed) =>
+            {
+                continue;
+            }
+            (None, _) if jobs.iter().any(|j| j.target.logical_id == id) => {
+                if let Some(job) = jobs.iter_mut().find(|j| j.target.logical_id == id) {
+                    job.layers = m.swaps;
+                }
+                continue;
+            }
+            (
+                None,
+                Some(Ok(Current {
+                    code_sha256: Some(sha),
+                    ..
+                })),
+            ) => {
+                report.functions.retain(|f| f.logical_id != id);
+                jobs.push(Job {
+                    target: m.target,
+                    artifact: None,
+                    code_sha256: sha.clone(),
+                    layers: m.swaps,
+                    revision_id: None,
+                });
+                continue;
+            }
+            (None, Some(Err(e))) => format!("cannot read it: {e}"),
+            (None, _) => "cannot read what it runs".to_owned(),
+        };
+        jobs.retain(|j| j.target.logical_id != id);
+        report.functions.retain(|f| f.logical_id != id);
+        report.functions.push(failed(why));
+    }
+}
+
 /// The local manifest cache of what was patched. The manifests describe the patched
 /// artifacts whatever happens to the functions: which function runs what is Lambda's to say,
 /// and the next deploy asks it.
@@ -287,8 +466,9 @@ async fn roll_out(
     ui: &dyn Ui,
     jobs: Vec<Job>,
     manifests: &[Manifest],
-    stack: &str,
+    report: &DeployReport,
 ) -> (Vec<update::Outcome>, ManifestVersions) {
+    let stack = report.stack.as_str();
     if !jobs.is_empty() {
         ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
     }
@@ -298,7 +478,7 @@ async fn roll_out(
     // Recorded as hot-patched before the outcome is known, alongside the rollout (it is off
     // the critical path): a function whose update fails may still have changed, so listing it
     // until the next full deploy is the safe side.
-    let record = hot_patches(&jobs);
+    let record = hot_patches(&jobs, &report.artifacts);
     let recorded = async {
         match record_bucket(seen) {
             Some(bucket) => hotpatch::add(&clients.s3, &bucket, stack, record).await,
@@ -334,21 +514,38 @@ async fn roll_out(
 /// the artifact: the history entry records them without asking S3 again.
 type ManifestVersions = std::collections::BTreeMap<String, String>;
 
-/// The hot-patch record's entries for these updates.
-pub fn hot_patches(jobs: &[Job]) -> hotpatch::Record {
-    jobs.iter()
-        .map(|j| {
-            (
-                j.target.logical_id.clone(),
-                hotpatch::Entry {
-                    name: j.target.name.clone(),
-                    code_sha256: j.code_sha256.clone(),
-                    artifact: j.artifact.to_string(),
-                    at: crate::clock::now_rfc3339(),
-                },
-            )
+/// The hot-patch record's entries for these updates (a function whose layers moved names
+/// its new layer versions in place of an artifact), and for the layers published: their
+/// stack's template still names the versions it created.
+pub fn hot_patches(jobs: &[Job], artifacts: &[ArtifactReport]) -> hotpatch::Record {
+    let functions = jobs.iter().map(|j| {
+        let artifact = match &j.artifact {
+            Some(a) => a.to_string(),
+            None => {
+                let arns: Vec<&str> = j.layers.iter().map(|s| s.version_arn.as_str()).collect();
+                format!("layers {}", arns.join(", "))
+            }
+        };
+        let entry = hotpatch::Entry {
+            name: j.target.name.clone(),
+            code_sha256: j.code_sha256.clone(),
+            artifact,
+            at: crate::clock::now_rfc3339(),
+        };
+        (j.target.logical_id.clone(), entry)
+    });
+    let layers = artifacts.iter().flat_map(|a| {
+        a.layers.iter().filter_map(move |l| {
+            let entry = hotpatch::Entry {
+                name: l.published.clone()?,
+                code_sha256: a.patch.as_ref()?.code_sha256.clone(),
+                artifact: a.artifact.clone(),
+                at: crate::clock::now_rfc3339(),
+            };
+            Some((l.logical_id.clone(), entry))
         })
-        .collect()
+    });
+    functions.chain(layers).collect()
 }
 
 /// Where the hot-patch record of a project lives: its artifact bucket.
@@ -409,5 +606,17 @@ pub fn artifact_report(g: &GroupState) -> ArtifactReport {
         request_bytes: None,
         error: None,
         code_sha256: None,
+        layers: g
+            .group
+            .layers
+            .iter()
+            .map(|l| LayerReport {
+                logical_id: l.logical_id.clone(),
+                deployed: l.version_arn.clone(),
+                published: None,
+                error: None,
+                users: l.users.iter().map(|u| u.logical_id.clone()).collect(),
+            })
+            .collect(),
     }
 }

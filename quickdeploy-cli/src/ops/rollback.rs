@@ -824,7 +824,7 @@ async fn update_all(
     }
     let progress = |name: &str, state: &str| ui.event(Event::Function { name, state });
     let (jobs, moves): (Vec<Job>, Vec<Move>) = jobs.into_iter().unzip();
-    let record = crate::ops::deploy::hot_patches(&jobs);
+    let record = crate::ops::deploy::hot_patches(&jobs, &[]);
     let (outcomes, recorded) = tokio::join!(
         update::roll_out(&clients.lambda, jobs, &opts.pace, &progress),
         hotpatch::add(&clients.s3, bucket, stack, record)
@@ -881,8 +881,9 @@ fn jobs_of(todo: Vec<Move>, artifacts: &[ArtifactPlan]) -> (Vec<(Job, Move)>, Ve
             Some(artifact) => jobs.push((
                 Job {
                     target: m.target.clone(),
-                    artifact,
+                    artifact: Some(artifact),
                     code_sha256: m.goal.code.code_sha256.clone(),
+                    layers: Vec::new(),
                     revision_id: m.revision.clone(),
                 },
                 m,

@@ -4,8 +4,8 @@
 use crate::aws::Clients;
 use crate::config::Project;
 use crate::inspect::{Inspected, inspect};
-use crate::ops::deploy::{artifact_report, record_bucket};
-use crate::report::{FunctionState, StatusReport};
+use crate::ops::deploy::{artifact_report, function_names, record_bucket};
+use crate::report::{FunctionState, StatusAction, StatusReport};
 use crate::rollout::{self, ArtifactState};
 use crate::update;
 
@@ -46,12 +46,7 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
 
 /// Each function's state and the action `deploy` would take, sorted by logical id.
 async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec<FunctionState> {
-    let names = seen
-        .groups
-        .iter()
-        .flat_map(|g| g.group.functions.iter().map(|f| f.name.clone()))
-        .collect();
-    let running = update::current_code(&clients.lambda, names).await;
+    let running = update::current_code(&clients.lambda, function_names(seen)).await;
     let mut out = Vec::new();
     for g in &seen.groups {
         let changed = !g.diff.is_empty();
@@ -80,6 +75,38 @@ async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec
             });
         }
     }
+    layer_users(seen, needs_full, &mut out);
     out.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
     out
+}
+
+/// The functions using a changed layer: `deploy` moves them to its new version.
+fn layer_users(seen: &Inspected, needs_full: bool, out: &mut Vec<FunctionState>) {
+    let action = if needs_full {
+        StatusAction::Full
+    } else {
+        StatusAction::Quick
+    };
+    for g in seen.groups.iter().filter(|g| !g.diff.is_empty()) {
+        for l in &g.group.layers {
+            for u in &l.users {
+                let why = format!("its layer {} changed", l.logical_id);
+                match out.iter_mut().find(|f| f.logical_id == u.logical_id) {
+                    Some(f) if f.action != StatusAction::Full => {
+                        f.action = action;
+                        f.reason.get_or_insert(why);
+                    }
+                    Some(_) => {}
+                    None => out.push(FunctionState {
+                        logical_id: u.logical_id.clone(),
+                        name: u.name.clone(),
+                        artifact: g.group.artifact.to_string(),
+                        live: None,
+                        action,
+                        reason: Some(why),
+                    }),
+                }
+            }
+        }
+    }
 }

@@ -242,11 +242,16 @@ fn start_watcher(
     Ok((watcher, rx))
 }
 
-/// The filter for a project: its packages, template and config.
+/// The filter for a project: its packages and local layer folders, template and config.
 fn filter(project: &Project) -> anyhow::Result<Filter> {
     let (template, template_dir) = project.template()?;
-    let packages =
+    let mut packages =
         crate::plan::local_packages(&template, &project.config, &project.root, &template_dir);
+    packages.extend(crate::plan::local_layer_packages(
+        &template,
+        &project.config,
+        &template_dir,
+    ));
     let files = [
         project.path(&project.config.template),
         project.root.join(FILE_NAME),

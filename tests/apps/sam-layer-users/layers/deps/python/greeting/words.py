@@ -1,0 +1,2 @@
+def hello_to(name):
+    return f"hello, {name}"
