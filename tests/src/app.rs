@@ -340,12 +340,33 @@ pub struct Rig {
 impl Rig {
     /// A fresh rig and the example app copied into it, not yet deployed.
     pub async fn start() -> Self {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/app");
+        Self::start_with(&example, BUCKET).await
+    }
+
+    /// A fresh rig and the test app `tests/apps/<name>` (artifact bucket `bucket`) copied into
+    /// it, not yet deployed.
+    pub async fn start_app(name: &str, bucket: &str) -> Self {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("apps")
+            .join(name);
+        Self::start_with(&source, bucket).await
+    }
+
+    async fn start_with(source: &Path, bucket: &str) -> Self {
         let moto = crate::rig::Moto::start();
         let proxy = crate::proxy::S3Proxy::start(&moto.endpoint()).await;
         let patcher =
             crate::rig::Patcher::start_named(&crate::bin("zipedit"), &moto.endpoint(), 1, PATCHER)
                 .await;
-        let app = App::new(&moto.endpoint(), &proxy.endpoint, &patcher.invoke_endpoint).await;
+        let app = App::from_dir(
+            source,
+            bucket,
+            &moto.endpoint(),
+            &proxy.endpoint,
+            &patcher.invoke_endpoint,
+        )
+        .await;
         Self {
             moto,
             proxy,

@@ -7,12 +7,9 @@
 //! makes the layer version from the uploaded object. moto's CloudFormation drops a function's
 //! `Layers`, so that the function uses the layer cannot be read back here.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
-use testkit::app::App;
-use testkit::proxy::S3Proxy;
-use testkit::rig::{Moto, Patcher};
+use testkit::app::{App, Rig};
+use testkit::rig::Moto;
 
 /// One test app: its folder under tests/apps, stack, bucket, layer and the packaged form.
 struct LayerApp {
@@ -44,26 +41,8 @@ fn zip_names(bytes: &[u8]) -> Vec<String> {
 /// `full --yes` twice: the layer's folder is uploaded the first time, as it is, the packaged
 /// template points at it, moto makes the layer from it; the second time it is not written.
 async fn full_uploads_the_layer_once(a: &LayerApp) {
-    let moto = Moto::start();
-    let proxy = S3Proxy::start(&moto.endpoint()).await;
-    let patcher = Patcher::start_named(
-        &testkit::bin("zipedit"),
-        &moto.endpoint(),
-        1,
-        testkit::app::PATCHER,
-    )
-    .await;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("apps")
-        .join(a.dir);
-    let app = App::from_dir(
-        &source,
-        a.bucket,
-        &moto.endpoint(),
-        &proxy.endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
+    let rig = Rig::start_app(a.dir, a.bucket).await;
+    let (moto, app) = (&rig.moto, &rig.app);
     let key = format!("quickdeploy/{}/layers-deps.zip", a.dir);
 
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
@@ -230,24 +209,8 @@ fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layer_change_publishes_a_version_moves_its_users_and_full_reconciles_it() {
     const STACK: &str = "sam-layer-users";
-    let moto = Moto::start();
-    let proxy = S3Proxy::start(&moto.endpoint()).await;
-    let patcher = Patcher::start_named(
-        &testkit::bin("zipedit"),
-        &moto.endpoint(),
-        1,
-        testkit::app::PATCHER,
-    )
-    .await;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/sam-layer-users");
-    let app = App::from_dir(
-        &source,
-        "sam-layer-users-artifacts",
-        &moto.endpoint(),
-        &proxy.endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
+    let rig = Rig::start_app(STACK, "sam-layer-users-artifacts").await;
+    let (proxy, app) = (&rig.proxy, &rig.app);
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");

@@ -11,59 +11,38 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use testkit::app::App;
-use testkit::proxy::S3Proxy;
-use testkit::rig::{Moto, Patcher};
+use testkit::app::{App, Rig};
 
+/// A SAM test app deployed on its rig.
 struct SamRig {
-    _moto: Moto,
-    proxy: S3Proxy,
-    _patcher: Patcher,
-    app: App,
+    rig: Rig,
     stack: &'static str,
+}
+
+impl std::ops::Deref for SamRig {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.rig
+    }
 }
 
 /// The test app `tests/apps/NAME` on a fresh rig, deployed by `quickdeploy full --yes`, with
 /// the aliases its expanded template declares.
 async fn deployed(name: &str, stack: &'static str, bucket: &str) -> SamRig {
-    let moto = Moto::start();
-    let proxy = S3Proxy::start(&moto.endpoint()).await;
-    let patcher = Patcher::start_named(
-        &testkit::bin("zipedit"),
-        &moto.endpoint(),
-        1,
-        testkit::app::PATCHER,
-    )
-    .await;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("apps")
-        .join(name);
-    let app = App::from_dir(
-        &source,
-        bucket,
-        &moto.endpoint(),
-        &proxy.endpoint,
-        &patcher.invoke_endpoint,
-    )
-    .await;
-    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    let rig = Rig::start_app(name, bucket).await;
+    let (out, doc) = rig.app.run_json(&["full", "--yes"]).await;
     assert!(
         out.status.success(),
         "full deploy of {name} failed: {doc}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let sam = proxy
+    let sam = rig
+        .proxy
         .sam_stack(stack)
         .expect("the proxy expanded the SAM template");
-    let physical = app.stack_functions(stack).await;
-    testkit::sam::make_aliases(&app.lambda, &sam, &physical).await;
-    SamRig {
-        _moto: moto,
-        proxy,
-        _patcher: patcher,
-        app,
-        stack,
-    }
+    let physical = rig.app.stack_functions(stack).await;
+    testkit::sam::make_aliases(&rig.app.lambda, &sam, &physical).await;
+    SamRig { rig, stack }
 }
 
 fn code_sha256(bytes: &[u8]) -> String {
