@@ -196,6 +196,118 @@ fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no artifact for layer {id} in {doc}"))
 }
 
+/// tests/apps/sam-layer-users after `full`, with CloudFormation's doing that moto skips.
+struct UsersApp {
+    rig: Rig,
+    /// Physical function names by logical id.
+    ids: std::collections::HashMap<String, String>,
+    /// The version of Extra the stack made.
+    extra1: String,
+}
+
+const USERS_STACK: &str = "sam-layer-users";
+const USERS: [&str; 3] = ["Audit", "Hello", "Report"];
+
+impl UsersApp {
+    /// Deployed by `full`; then, for moto's gaps, the aliases made and each function given
+    /// its `Layers` as CloudFormation would. Also the stack's version of Deps.
+    async fn deployed() -> (Self, String) {
+        let rig = Rig::start_app(USERS_STACK, "sam-layer-users-artifacts").await;
+        let app = &rig.app;
+        let (out, doc) = app.run_json(&["full", "--yes"]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
+        let ids = app.stack_functions(USERS_STACK).await;
+        let sam = rig
+            .proxy
+            .sam_stack(USERS_STACK)
+            .expect("the proxy expanded the SAM template");
+        testkit::sam::make_aliases(&app.lambda, &sam, &ids).await;
+        let deps1 = stack_layer(app, USERS_STACK, "Deps").await;
+        let extra1 = stack_layer(app, USERS_STACK, "Extra").await;
+        let me = Self { ids, extra1, rig };
+        for id in USERS {
+            me.rig
+                .app
+                .lambda
+                .update_function_configuration()
+                .function_name(&me.ids[id])
+                .set_layers(Some(me.wants(&deps1, id)))
+                .send()
+                .await
+                .expect("moto gap: Layers as CloudFormation sets them");
+        }
+        (me, deps1)
+    }
+
+    /// The layers function `id` should run with this version of Deps: Extra keeps its place.
+    fn wants(&self, deps: &str, id: &str) -> Vec<String> {
+        match id {
+            "Hello" => vec![deps.to_owned(), self.extra1.clone()],
+            _ => vec![deps.to_owned()],
+        }
+    }
+
+    /// Each user, read back: the report, `$LATEST` and the version `live` points at run
+    /// `deps` (and, when given, the code `code`).
+    async fn check_users(&self, doc: &Value, deps: &str, code: Option<&str>) {
+        let app = &self.rig.app;
+        for id in USERS {
+            let f = doc["functions"]
+                .as_array()
+                .and_then(|fs| fs.iter().find(|f| f["logical_id"] == id))
+                .unwrap_or_else(|| panic!("{id} in {doc}"));
+            assert_eq!(f["status"], "updated", "{doc}");
+            assert_eq!(f["layers"], json!(self.wants(deps, id)), "{doc}");
+            let live = alias_version(app, &self.ids[id], "live").await;
+            assert_eq!(f["version"], live.as_str(), "{doc}");
+            for qualifier in [None, Some(live.as_str())] {
+                let (layers, sha) = running(app, &self.ids[id], qualifier).await;
+                assert_eq!(layers, self.wants(deps, id), "{id} at {qualifier:?}");
+                if let Some(code) = code {
+                    assert_eq!(sha, code, "{id} at {qualifier:?}");
+                }
+            }
+        }
+    }
+}
+
+/// The version of Deps a deploy published, checked against the layer API: a new version of
+/// the same layer as `before`, from the patched artifact, with its settings; `before` kept.
+async fn check_published(app: &App, doc: &Value, before: &str) -> String {
+    let deps = layer_report(doc, "Deps");
+    let published = deps["layers"][0]["published"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a published version: {doc}"))
+        .to_owned();
+    let (layer, number) = published.rsplit_once(':').expect("a layer version ARN");
+    assert_eq!(
+        before.rsplit_once(':').map(|(l, _)| l),
+        Some(layer),
+        "the same layer"
+    );
+    let name = layer.rsplit(':').next().expect("a layer name");
+    let number: i64 = number.parse().expect("a version number");
+    let get = |n: i64| {
+        app.lambda
+            .get_layer_version()
+            .layer_name(name)
+            .version_number(n)
+            .send()
+    };
+    let new = get(number).await.expect("the new layer version");
+    assert_eq!(
+        new.content().and_then(|c| c.code_sha256()),
+        deps["patch"]["code_sha256"].as_str(),
+        "published from the patched artifact"
+    );
+    assert_eq!(new.compatible_runtimes().len(), 1, "settings copied");
+    get(number - 1)
+        .await
+        .expect("old versions are kept: they are the way back");
+    published
+}
+
 /// The quick layer path (issue 12), on tests/apps/sam-layer-users: Deps, a local layer, used
 /// by three functions through Globals (with Globals' AutoPublishAlias `live`); Hello also has
 /// Extra after it. A change to a file of Deps publishes a new version of Deps from the
@@ -208,118 +320,31 @@ fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
 /// the version's ARN, as CloudFormation does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layer_change_publishes_a_version_moves_its_users_and_full_reconciles_it() {
-    const STACK: &str = "sam-layer-users";
-    let rig = Rig::start_app(STACK, "sam-layer-users-artifacts").await;
-    let (proxy, app) = (&rig.proxy, &rig.app);
-    let (out, doc) = app.run_json(&["full", "--yes"]).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
-    let ids = app.stack_functions(STACK).await;
-    let sam = proxy
-        .sam_stack(STACK)
-        .expect("the proxy expanded the SAM template");
-    testkit::sam::make_aliases(&app.lambda, &sam, &ids).await;
-    let (deps1, extra1) = (
-        stack_layer(&app, STACK, "Deps").await,
-        stack_layer(&app, STACK, "Extra").await,
-    );
-    let wants = |deps: &str, id: &str| -> Vec<String> {
-        match id {
-            "Hello" => vec![deps.to_owned(), extra1.clone()],
-            _ => vec![deps.to_owned()],
-        }
-    };
-    let users = ["Audit", "Hello", "Report"];
-    for id in users {
-        app.lambda
-            .update_function_configuration()
-            .function_name(&ids[id])
-            .set_layers(Some(wants(&deps1, id)))
-            .send()
-            .await
-            .expect("moto gap: Layers as CloudFormation sets them");
-    }
-    let code_before = running(&app, &ids["Hello"], None).await.1;
+    let (users, deps1) = UsersApp::deployed().await;
+    let app = &users.rig.app;
+    let code_before = running(app, &users.ids["Hello"], None).await.1;
+    let words = "layers/deps/python/greeting/words.py";
 
     // A file of the layer changes: status says each user would be updated, and why.
-    app.write(
-        "layers/deps/python/greeting/words.py",
-        "def hello_to(name):\n    return f\"hi, {name}\"\n",
-    );
+    app.write(words, "def hello_to(name):\n    return f\"hi, {name}\"\n");
     let (out, doc) = app.run_json(&["status"]).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
-    assert_eq!(doc["outcome"], "quick-deploy", "{doc}\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["outcome"], "quick-deploy", "{doc}");
     for f in doc["functions"].as_array().expect("functions") {
         assert_eq!(f["action"], "quick", "{doc}");
         assert_eq!(f["reason"], "its layer Deps changed", "{doc}");
     }
 
-    // The quick layer path.
+    // The quick layer path: a new version, every user on it, the code unchanged.
     let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
     assert_eq!(doc["outcome"], "deployed", "{doc}");
-    let deps = layer_report(&doc, "Deps");
-    assert_eq!(deps["layers"][0]["deployed"], deps1.as_str(), "{doc}");
-    assert_eq!(deps["layers"][0]["users"], json!(users), "{doc}");
-    let deps2 = deps["layers"][0]["published"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a published version: {doc}"))
-        .to_owned();
-    let unversioned = |arn: &str| arn.rsplit_once(':').map(|(l, _)| l.to_owned());
-    assert_eq!(unversioned(&deps2), unversioned(&deps1), "the same layer");
-    assert_ne!(deps2, deps1);
-    let (name, number) = {
-        let (layer, v) = deps2.rsplit_once(':').expect("arn");
-        (
-            layer.rsplit(':').next().expect("name").to_owned(),
-            v.parse::<i64>().expect("n"),
-        )
-    };
-    let published = app
-        .lambda
-        .get_layer_version()
-        .layer_name(&name)
-        .version_number(number)
-        .send()
-        .await
-        .expect("the new layer version");
-    assert_eq!(
-        published.content().and_then(|c| c.code_sha256()),
-        deps["patch"]["code_sha256"].as_str(),
-        "published from the patched artifact"
-    );
-    assert_eq!(published.compatible_runtimes().len(), 1, "settings copied");
-    let old = app
-        .lambda
-        .get_layer_version()
-        .layer_name(&name)
-        .version_number(number - 1);
-    old.send()
-        .await
-        .expect("old versions are kept: they are the way back");
-    for id in users {
-        let f = doc["functions"]
-            .as_array()
-            .and_then(|fs| fs.iter().find(|f| f["logical_id"] == id))
-            .unwrap_or_else(|| panic!("{id} in {doc}"));
-        assert_eq!(f["status"], "updated", "{doc}");
-        assert_eq!(f["layers"], json!(wants(&deps2, id)), "{doc}");
-        // Read back: $LATEST and the version `live` points at run the new Deps, Extra kept
-        // in its place, the code unchanged.
-        let (layers, code) = running(&app, &ids[id], None).await;
-        assert_eq!(layers, wants(&deps2, id), "{id}");
-        let live = alias_version(&app, &ids[id], "live").await;
-        assert_eq!(f["version"], live.as_str(), "{doc}");
-        assert_eq!(
-            running(&app, &ids[id], Some(&live)).await.0,
-            wants(&deps2, id)
-        );
-        if id == "Hello" {
-            assert_eq!(code, code_before, "only its layers moved");
-        }
-    }
+    let deps = &layer_report(&doc, "Deps")["layers"][0];
+    assert_eq!(deps["deployed"], deps1.as_str(), "{doc}");
+    assert_eq!(deps["users"], json!(USERS), "{doc}");
+    let deps2 = check_published(app, &doc, &deps1).await;
+    users.check_users(&doc, &deps2, Some(&code_before)).await;
     let (_, doc) = app.run_json(&["status"]).await;
     assert_eq!(doc["outcome"], "nothing-to-deploy", "{doc}");
     let hot: Vec<&String> = doc["hot_patched"]
@@ -331,34 +356,22 @@ async fn a_layer_change_publishes_a_version_moves_its_users_and_full_reconciles_
     assert_eq!(doc["hot_patched"]["Deps"]["name"], deps2.as_str(), "{doc}");
 
     // The layer and a function's code in one deploy: one version with both.
-    app.write(
-        "layers/deps/python/greeting/words.py",
-        "def hello_to(name):\n    return f\"hey, {name}\"\n",
-    );
+    app.write(words, "def hello_to(name):\n    return f\"hey, {name}\"\n");
     let app_py = std::fs::read_to_string(app.path("src/app.py")).expect("app.py");
     app.write("src/app.py", &format!("{app_py}\n# changed\n"));
     let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
     assert_eq!(out.status.code(), Some(0), "{doc}");
-    let deps3 = layer_report(&doc, "Deps")["layers"][0]["published"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a published version: {doc}"))
-        .to_owned();
+    let deps3 = check_published(app, &doc, &deps2).await;
     let code = doc["artifacts"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["layers"].is_null()))
         .and_then(|a| a["patch"]["code_sha256"].as_str())
         .unwrap_or_else(|| panic!("the code artifact's patch: {doc}"))
         .to_owned();
-    for id in users {
-        let live = alias_version(&app, &ids[id], "live").await;
-        assert_eq!(
-            running(&app, &ids[id], Some(&live)).await,
-            (wants(&deps3, id), code.clone()),
-            "{id}: the version live points at has both"
-        );
-    }
+    users.check_users(&doc, &deps3, Some(&code)).await;
 
-    // full deploys the stack as the template says and clears the record.
+    // full deploys the stack as the template says and clears the record; SAM's renamed
+    // versions and layer versions are kept (Retain), so no removal consent is needed.
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
