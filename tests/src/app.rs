@@ -159,16 +159,21 @@ impl App {
 
     /// Each function's CodeSha256 by logical id, as Lambda (moto) reports it.
     pub async fn code_shas(&self) -> HashMap<String, String> {
+        self.code_shas_of(&self.function_names().await).await
+    }
+
+    /// Each of these functions' CodeSha256 (physical names by logical id), by logical id.
+    pub async fn code_shas_of(&self, names: &HashMap<String, String>) -> HashMap<String, String> {
         let mut out = HashMap::new();
-        for (id, name) in self.function_names().await {
+        for (id, name) in names {
             let c = self
                 .lambda
                 .get_function_configuration()
-                .function_name(&name)
+                .function_name(name)
                 .send()
                 .await
                 .expect("get_function_configuration");
-            out.insert(id, c.code_sha256().unwrap_or_default().to_owned());
+            out.insert(id.clone(), c.code_sha256().unwrap_or_default().to_owned());
         }
         out
     }

@@ -116,6 +116,28 @@ async fn full_uploads_the_layer_once(a: &LayerApp) {
     let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_eq!(doc["outcome"], "nothing-to-deploy", "{doc}");
+
+    // The function does not run the layer (moto's CloudFormation dropped its Layers: drift,
+    // as when someone changed it by hand). A layer change publishes a version, but the
+    // function is not moved onto a layer list nobody deployed: it fails, naming the fix.
+    let code_before = app.code_shas_of(&app.stack_functions(a.dir).await).await;
+    app.write(
+        "layers/deps/python/greeting/words.py",
+        "def hello_to(name):\n    return f\"hi, {name}\"\n",
+    );
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    let f = &doc["functions"][0];
+    assert_eq!(f["status"], "failed", "{doc}");
+    let why = f["reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("does not use layer") && why.contains("quickdeploy full"),
+        "{doc}"
+    );
+    assert_eq!(
+        app.code_shas_of(&app.stack_functions(a.dir).await).await,
+        code_before
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
