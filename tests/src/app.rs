@@ -178,6 +178,53 @@ impl App {
         out
     }
 
+    /// The latest version of a stack's layer, straight from moto, which names it
+    /// `<stack>-<logical id>-<suffix>` (SAM's logical id: `<id><hash>`).
+    pub async fn stack_layer(&self, stack: &str, id: &str) -> String {
+        let prefix = format!("{stack}-{id}");
+        let layers = self.lambda.list_layers().send().await.expect("list_layers");
+        layers
+            .layers()
+            .iter()
+            .find(|l| l.layer_name().is_some_and(|n| n.starts_with(&prefix)))
+            .and_then(|l| l.latest_matching_version()?.layer_version_arn())
+            .unwrap_or_else(|| panic!("no layer {prefix}* in {layers:?}"))
+            .to_owned()
+    }
+
+    /// A function's layer ARNs and CodeSha256, at `qualifier` (a version or alias) or
+    /// `$LATEST`.
+    pub async fn running(&self, name: &str, qualifier: Option<&str>) -> (Vec<String>, String) {
+        let c = self
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .send()
+            .await
+            .expect("get_function_configuration");
+        let layers = c
+            .layers()
+            .iter()
+            .filter_map(|l| l.arn().map(str::to_owned))
+            .collect();
+        (layers, c.code_sha256().unwrap_or_default().to_owned())
+    }
+
+    /// The version a function's alias points at.
+    pub async fn alias_version(&self, name: &str, alias: &str) -> String {
+        self.lambda
+            .get_alias()
+            .function_name(name)
+            .name(alias)
+            .send()
+            .await
+            .expect("get_alias")
+            .function_version()
+            .expect("a version")
+            .to_owned()
+    }
+
     /// A function's MemorySize, as Lambda (moto) reports it, by logical id.
     pub async fn memory_size(&self, id: &str) -> Option<i32> {
         let name = self.function_names().await.remove(id)?;

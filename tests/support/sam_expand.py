@@ -34,7 +34,51 @@ def main():
     except InvalidDocumentException as e:
         print("; ".join(str(c) for c in e.causes) or str(e), file=sys.stderr)
         sys.exit(1)
-    json.dump(out, sys.stdout)
+    json.dump(for_moto(out), sys.stdout)
+
+
+def for_moto(doc):
+    """What moto's CloudFormation cannot create, left out (moto gaps, not AWS behaviour): API
+    Gateway resources (moto reads no OpenAPI Body, so SAM's implicit API has no methods and
+    its Deployment fails), event source mappings and permissions whose FunctionName is an
+    alias (AutoPublishAlias: moto makes no aliases), and whatever refers to them. None is
+    anything quickdeploy reads."""
+    resources = doc.get("Resources", {})
+    aliases = {k for k, r in resources.items() if r.get("Type") == "AWS::Lambda::Alias"}
+    on_alias = ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission")
+    dropped = set()
+    for logical_id, r in resources.items():
+        function = r.get("Properties", {}).get("FunctionName")
+        if r.get("Type", "").startswith("AWS::ApiGateway::") or (
+            r.get("Type") in on_alias
+            and isinstance(function, dict)
+            and function.get("Ref") in aliases
+        ):
+            dropped.add(logical_id)
+    while True:
+        more = {k for k, r in resources.items() if k not in dropped and refers(r, dropped)}
+        if not more:
+            break
+        dropped |= more
+    for logical_id in dropped:
+        del resources[logical_id]
+    outputs = doc.get("Outputs", {})
+    for name in [n for n, o in outputs.items() if refers(o, dropped)]:
+        del outputs[name]
+    return doc
+
+
+def refers(value, ids):
+    """True when value names one of ids: Ref, Fn::GetAtt, DependsOn or a ${} in Fn::Sub."""
+    text = json.dumps(value)
+    return any(
+        f'"Ref": "{i}"' in text
+        or f'"Fn::GetAtt": ["{i}"' in text
+        or f'"{i}"' in text and '"DependsOn"' in text
+        or "${" + i + "}" in text
+        or "${" + i + "." in text
+        for i in ids
+    )
 
 
 main()

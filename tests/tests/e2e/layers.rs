@@ -164,52 +164,6 @@ async fn full_uploads_a_sam_layer_folder_once_and_points_content_uri_at_it() {
     .await;
 }
 
-/// The latest version of a stack's layer, straight from moto, which names it
-/// `<stack>-<logical id>-<suffix>` (SAM's logical id: `<id><hash>`).
-async fn stack_layer(app: &App, stack: &str, id: &str) -> String {
-    let prefix = format!("{stack}-{id}");
-    let layers = app.lambda.list_layers().send().await.expect("list_layers");
-    layers
-        .layers()
-        .iter()
-        .find(|l| l.layer_name().is_some_and(|n| n.starts_with(&prefix)))
-        .and_then(|l| l.latest_matching_version()?.layer_version_arn())
-        .unwrap_or_else(|| panic!("no layer {prefix}* in {layers:?}"))
-        .to_owned()
-}
-
-/// A function's layer ARNs and CodeSha256, at `qualifier` (a version or alias) or $LATEST.
-async fn running(app: &App, name: &str, qualifier: Option<&str>) -> (Vec<String>, String) {
-    let c = app
-        .lambda
-        .get_function_configuration()
-        .function_name(name)
-        .set_qualifier(qualifier.map(str::to_owned))
-        .send()
-        .await
-        .expect("get_function_configuration");
-    let layers = c
-        .layers()
-        .iter()
-        .filter_map(|l| l.arn().map(str::to_owned))
-        .collect();
-    (layers, c.code_sha256().unwrap_or_default().to_owned())
-}
-
-/// The version a function's alias points at.
-async fn alias_version(app: &App, name: &str, alias: &str) -> String {
-    app.lambda
-        .get_alias()
-        .function_name(name)
-        .name(alias)
-        .send()
-        .await
-        .expect("get_alias")
-        .function_version()
-        .expect("a version")
-        .to_owned()
-}
-
 /// The artifact of layer `id` in a deploy report.
 fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["artifacts"]
@@ -245,8 +199,8 @@ impl UsersApp {
             .sam_stack(USERS_STACK)
             .expect("the proxy expanded the SAM template");
         testkit::sam::make_aliases(&app.lambda, &sam, &ids).await;
-        let deps1 = stack_layer(app, USERS_STACK, "Deps").await;
-        let extra1 = stack_layer(app, USERS_STACK, "Extra").await;
+        let deps1 = app.stack_layer(USERS_STACK, "Deps").await;
+        let extra1 = app.stack_layer(USERS_STACK, "Extra").await;
         let me = Self { ids, extra1, rig };
         for id in USERS {
             me.rig
@@ -281,10 +235,10 @@ impl UsersApp {
                 .unwrap_or_else(|| panic!("{id} in {doc}"));
             assert_eq!(f["status"], "updated", "{doc}");
             assert_eq!(f["layers"], json!(self.wants(deps, id)), "{doc}");
-            let live = alias_version(app, &self.ids[id], "live").await;
+            let live = app.alias_version(&self.ids[id], "live").await;
             assert_eq!(f["version"], live.as_str(), "{doc}");
             for qualifier in [None, Some(live.as_str())] {
-                let (layers, sha) = running(app, &self.ids[id], qualifier).await;
+                let (layers, sha) = app.running(&self.ids[id], qualifier).await;
                 assert_eq!(layers, self.wants(deps, id), "{id} at {qualifier:?}");
                 if let Some(code) = code {
                     assert_eq!(sha, code, "{id} at {qualifier:?}");
@@ -344,7 +298,7 @@ async fn check_published(app: &App, doc: &Value, before: &str) -> String {
 async fn a_layer_change_publishes_a_version_moves_its_users_and_full_reconciles_it() {
     let (users, deps1) = UsersApp::deployed().await;
     let app = &users.rig.app;
-    let code_before = running(app, &users.ids["Hello"], None).await.1;
+    let code_before = app.running(&users.ids["Hello"], None).await.1;
     let words = "layers/deps/python/greeting/words.py";
 
     // A file of the layer changes: status says each user would be updated, and why.

@@ -1,0 +1,1 @@
+PRODUCTS = {"p1": "teapot", "p2": "kettle"}

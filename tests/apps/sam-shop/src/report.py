@@ -1,0 +1,2 @@
+def daily(event, context):
+    return {"report": "ok"}
