@@ -165,7 +165,7 @@ async fn full_uploads_a_sam_layer_folder_once_and_points_content_uri_at_it() {
 }
 
 /// The artifact of layer `id` in a deploy report.
-fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["artifacts"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["layers"][0]["logical_id"] == id))
@@ -173,10 +173,10 @@ fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
 }
 
 /// tests/apps/sam-layer-users after `full`, with CloudFormation's doing that moto skips.
-struct UsersApp {
-    rig: Rig,
+pub(crate) struct UsersApp {
+    pub(crate) rig: Rig,
     /// Physical function names by logical id.
-    ids: std::collections::HashMap<String, String>,
+    pub(crate) ids: std::collections::HashMap<String, String>,
     /// The version of Extra the stack made.
     extra1: String,
 }
@@ -187,7 +187,7 @@ const USERS: [&str; 3] = ["Audit", "Hello", "Report"];
 impl UsersApp {
     /// Deployed by `full`; then, for moto's gaps, the aliases made and each function given
     /// its `Layers` as CloudFormation would. Also the stack's version of Deps.
-    async fn deployed() -> (Self, String) {
+    pub(crate) async fn deployed() -> (Self, String) {
         let rig = Rig::start_app(USERS_STACK, "sam-layer-users-artifacts").await;
         let app = &rig.app;
         let (out, doc) = app.run_json(&["full", "--yes"]).await;
@@ -226,7 +226,7 @@ impl UsersApp {
 
     /// Each user, read back: the report, `$LATEST` and the version `live` points at run
     /// `deps` (and, when given, the code `code`).
-    async fn check_users(&self, doc: &Value, deps: &str, code: Option<&str>) {
+    pub(crate) async fn check_users(&self, doc: &Value, deps: &str, code: Option<&str>) {
         let app = &self.rig.app;
         for id in USERS {
             let f = doc["functions"]

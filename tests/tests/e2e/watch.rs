@@ -409,3 +409,29 @@ async fn enter_retries_a_failed_round() {
     let live = app.code_shas().await["HelloFunction"].clone();
     assert!(round.to_string().contains(&live), "{round}");
 }
+
+/// A save in a local layer's folder is a round of the quick layer path (issue 12): watch
+/// watches layer folders, publishes a new version of the layer and moves its users to it
+/// (tests/apps/sam-layer-users, with the moto gaps closed as in `layers`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_in_a_layer_folder_publishes_a_layer_version_and_moves_its_users() {
+    let (users, deps1) = crate::layers::UsersApp::deployed().await;
+    let app = &users.rig.app;
+    let w = Watch::start(app, &[]).await;
+    assert_eq!(outcome(&w.initial), "nothing-to-deploy", "{}", w.initial);
+    app.write(
+        "layers/deps/python/greeting/words.py",
+        "def hello_to(name):\n    return f\"hello again, {name}\"\n",
+    );
+    let round = w
+        .next(Duration::from_secs(30))
+        .expect("a round for the save");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    let report = &round["report"];
+    let published = crate::layers::layer_report(report, "Deps")["layers"][0]["published"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a published version: {round}"))
+        .to_owned();
+    assert_ne!(published, deps1);
+    users.check_users(report, &published, None).await;
+}
