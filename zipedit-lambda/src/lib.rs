@@ -31,6 +31,7 @@
 
 mod build;
 mod change;
+pub mod delta;
 mod digest;
 mod error;
 pub mod event;
