@@ -78,10 +78,14 @@ impl Change {
 }
 
 /// Classifies one package's changed paths, given what changed in the template.
+/// `dependencies_quick`: the package is a build's output (its dependencies are installed in
+/// it) and quickdeploy.toml says `dependencies = "quick"`, so a dependency file changing is
+/// one more file change: the build's output is the whole change.
 pub fn classify<'a>(
     changed_paths: impl IntoIterator<Item = &'a str>,
     extra_dependency_files: &[String],
     template_changes: &[String],
+    dependencies_quick: bool,
 ) -> Change {
     if !template_changes.is_empty() {
         return Change::Resources {
@@ -96,7 +100,7 @@ pub fn classify<'a>(
             deps.push(p.to_owned());
         }
     }
-    if !deps.is_empty() {
+    if !deps.is_empty() && !dependencies_quick {
         Change::Dependencies { files: deps }
     } else if any {
         Change::CodeOnly
@@ -111,21 +115,42 @@ mod tests {
 
     #[test]
     fn code_only_dependencies_resources_none() {
-        assert_eq!(classify(["src/app.py"], &[], &[]), Change::CodeOnly);
-        assert_eq!(classify([], &[], &[]), Change::None);
+        assert_eq!(classify(["src/app.py"], &[], &[], false), Change::CodeOnly);
+        assert_eq!(classify([], &[], &[], false), Change::None);
         assert_eq!(
             classify(
                 ["app.py", "requirements-dev.txt", "lib/package.json"],
                 &[],
-                &[]
+                &[],
+                false
             ),
             Change::Dependencies {
                 files: vec!["requirements-dev.txt".into(), "lib/package.json".into()]
             }
         );
-        let r = classify(["app.py"], &[], &["Q (AWS::SQS::Queue) added".into()]);
+        let r = classify(
+            ["app.py"],
+            &[],
+            &["Q (AWS::SQS::Queue) added".into()],
+            false,
+        );
         assert!(matches!(r, Change::Resources { .. }));
         assert!(r.describe().contains("SQS"));
+    }
+
+    #[test]
+    fn a_built_package_may_take_dependency_changes_quickly() {
+        let paths = ["app.py", "requirements.txt", "six.py"];
+        assert!(matches!(
+            classify(paths, &[], &[], false),
+            Change::Dependencies { .. }
+        ));
+        assert_eq!(classify(paths, &[], &[], true), Change::CodeOnly);
+        let r = classify(paths, &[], &["X added".into()], true);
+        assert!(
+            matches!(r, Change::Resources { .. }),
+            "never past a template change"
+        );
     }
 
     #[test]

@@ -77,9 +77,25 @@ pub struct Config {
     /// tagged `quickdeploy:protected=true` is protected too.
     #[serde(default)]
     pub protected: Vec<String>,
+    /// What a change to a dependency file of a package quickdeploy builds does: `full` (the
+    /// default) deploys in full; `quick` quick-deploys the files the build changed.
+    #[serde(default)]
+    pub dependencies: Dependencies,
     /// Per function, by logical id in the template.
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionConfig>,
+}
+
+/// `dependencies = "full" | "quick"` in quickdeploy.toml.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dependencies {
+    /// A dependency change is deployed in full (CloudFormation), as without a build.
+    #[default]
+    Full,
+    /// A dependency change of a built package is quick-deployed: the build installed the
+    /// dependencies, so the files it changed are the whole change.
+    Quick,
 }
 
 /// What the template cannot say about one function.
@@ -90,7 +106,8 @@ pub struct FunctionConfig {
     /// runtimes); default: the template's `Code`/`CodeUri` path.
     #[serde(default)]
     pub package: Option<PathBuf>,
-    /// A command that builds the package folder (run by `full`; `deploy` runs it too).
+    /// A command that builds the package folder, run in the project root before `full`,
+    /// `deploy` and `status` read the packages. Takes over from the template's BuildMethod.
     #[serde(default)]
     pub build: Option<String>,
     /// Extra folders or files outside the package folder that belong to it, relative to
@@ -252,6 +269,20 @@ mod tests {
         assert_eq!(api.package.as_deref(), Some(Path::new("build/api")));
         assert_eq!(api.include, [PathBuf::from("../shared")]);
         assert_eq!(api.aliases, ["live"]);
+        assert_eq!(c.dependencies, Dependencies::Full);
+        let quick = Config::parse(
+            "stack = \"a\"\ntemplate = \"t\"\ndependencies = \"quick\"",
+            Path::new("q"),
+        )
+        .expect("quick");
+        assert_eq!(quick.dependencies, Dependencies::Quick);
+        assert!(
+            Config::parse(
+                "stack = \"a\"\ntemplate = \"t\"\ndependencies = \"fast\"",
+                Path::new("q")
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub fn is_bad_input(error: &anyhow::Error) -> bool {
             || cause.is::<crate::config::BadConfig>()
             || cause.is::<crate::aws::AwsConfigError>()
             || cause
+                .downcast_ref::<crate::builder::BuildError>()
+                .is_some_and(crate::builder::BuildError::is_bad_input)
+            || cause
                 .downcast_ref::<zipedit::PatchError>()
                 .is_some_and(zipedit::PatchError::is_bad_change)
     })

@@ -119,15 +119,15 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
     let template_changes = template.resource_changes(&deployed_stack.template);
     let state_dir = project.state_dir();
     let extra = project.config.dependency_files.clone();
+    let builds = crate::build::plan(&template, &project.config, &project.root, &template_dir);
+    let quick = project.config.dependencies == crate::config::Dependencies::Quick;
     let reads = plan.groups.iter().map(|g| {
-        read_group(
-            g,
-            clients,
-            &project.root,
-            &state_dir,
-            &extra,
-            &template_changes,
-        )
+        let rules = Rules {
+            extra: &extra,
+            template_changes: &template_changes,
+            dependencies_quick: quick && builds.builds_folder(&g.package.folder),
+        };
+        read_group(g, clients, &project.root, &state_dir, rules)
     });
     let groups = futures::future::join_all(reads)
         .await
@@ -143,6 +143,13 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
     })
 }
 
+/// What classifies a package's change besides its paths ([`classify`]'s other arguments).
+struct Rules<'a> {
+    extra: &'a [String],
+    template_changes: &'a [String],
+    dependencies_quick: bool,
+}
+
 /// One artifact: its package scanned (off the async threads) while S3 is read, then diffed
 /// and classified.
 async fn read_group(
@@ -150,8 +157,7 @@ async fn read_group(
     clients: &Clients,
     root: &std::path::Path,
     state_dir: &std::path::Path,
-    extra: &[String],
-    template_changes: &[String],
+    rules: Rules<'_>,
 ) -> anyhow::Result<GroupState> {
     let (package, root) = (g.package.clone(), root.to_owned());
     let scanned = tokio::task::spawn_blocking(move || {
@@ -180,7 +186,12 @@ async fn read_group(
     .await
     .context("the diff stopped")?
     .with_context(|| format!("reading the package of {}", g.artifact))?;
-    let change = classify(d.paths(), extra, template_changes);
+    let change = classify(
+        d.paths(),
+        rules.extra,
+        rules.template_changes,
+        rules.dependencies_quick,
+    );
     Ok(GroupState {
         group: g.clone(),
         head,

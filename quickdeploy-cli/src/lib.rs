@@ -9,6 +9,8 @@
 
 pub mod aws;
 pub mod backoff;
+pub mod build;
+pub mod builder;
 pub mod changeset;
 pub mod classify;
 pub mod clock;

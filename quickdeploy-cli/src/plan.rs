@@ -136,6 +136,7 @@ pub fn plan(
         .collect();
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     let mut out = Plan::default();
+    let builds = crate::build::plan(local, config, root, template_dir);
     for f in local.functions() {
         let id = f.logical_id.clone();
         let skip = |reason: String| Skipped {
@@ -150,7 +151,7 @@ pub fn plan(
             out.skipped.push(skip(why));
             continue;
         }
-        let Some(package) = package_of(&f, config, root, template_dir) else {
+        let Some(package) = package_of(&f, config, root, template_dir, &builds) else {
             out.skipped.push(skip(format!(
                 "the template gives no local package folder: set `package` under [functions.{id}] in quickdeploy.toml"
             )));
@@ -172,7 +173,7 @@ pub fn plan(
             None => g.functions.push(target),
         }
     }
-    add_layers(local, deployed, config, template_dir, &mut groups)?;
+    add_layers(local, deployed, config, (root, template_dir), &mut groups)?;
     out.groups = groups.into_values().collect();
     Ok(out)
 }
@@ -221,11 +222,11 @@ fn add_layers(
     local: &Template,
     deployed: &Deployed,
     config: &Config,
-    template_dir: &Path,
+    (root, template_dir): (&Path, &Path),
     groups: &mut Groups,
 ) -> Result<(), PlanError> {
     let functions = local.functions();
-    for (package, ids) in local_layer_packages(local, config, template_dir) {
+    for (package, ids) in local_layer_packages(local, config, root, template_dir) {
         for id in ids {
             let Ok(mut artifact) = deployed
                 .template
@@ -354,8 +355,9 @@ pub fn local_packages(
     template_dir: &Path,
 ) -> BTreeMap<PackageSpec, Vec<String>> {
     let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
+    let builds = crate::build::plan(local, config, root, template_dir);
     for f in local.functions() {
-        let Some(spec) = package_of(&f, config, root, template_dir) else {
+        let Some(spec) = package_of(&f, config, root, template_dir, &builds) else {
             continue;
         };
         packages.entry(spec).or_default().push(f.logical_id.clone());
@@ -365,16 +367,22 @@ pub fn local_packages(
 
 /// Each local layer folder the template names (`Content`, `ContentUri`), with the layers made
 /// from it: packaged as it is (a Python layer keeps its `python/` folder), with the config's
-/// `ignore` patterns.
+/// `ignore` patterns; a layer with a `BuildMethod` is its build folder (`crate::build`).
 pub fn local_layer_packages(
     local: &Template,
     config: &Config,
+    root: &Path,
     template_dir: &Path,
 ) -> BTreeMap<PackageSpec, Vec<String>> {
     let mut packages: BTreeMap<PackageSpec, Vec<String>> = BTreeMap::new();
+    let builds = crate::build::plan(local, config, root, template_dir);
     for (id, path) in local.local_layers() {
+        let folder = match builds.output_of(&id) {
+            Some(out) => out.to_owned(),
+            None => normalize(&template_dir.join(path)),
+        };
         let spec = PackageSpec {
-            folder: normalize(&template_dir.join(path)),
+            folder,
             include: Vec::new(),
             ignore: config.ignore.clone(),
         };
@@ -384,12 +392,14 @@ pub fn local_layer_packages(
 }
 
 /// A function's package as the config and template say it; `None` when neither names a
-/// local folder (inline, image or S3 code).
+/// local folder (inline, image or S3 code). A function quickdeploy builds (its template's
+/// `BuildMethod`) is its build folder.
 fn package_of(
     f: &FunctionDef,
     config: &Config,
     root: &Path,
     template_dir: &Path,
+    builds: &crate::build::Builds,
 ) -> Option<PackageSpec> {
     let fc = config
         .functions
@@ -398,6 +408,9 @@ fn package_of(
         .unwrap_or_default();
     let folder = match (&fc.package, &f.code) {
         (Some(p), _) => root.join(p),
+        (None, CodeLocation::Local(_)) if builds.output_of(&f.logical_id).is_some() => {
+            builds.output_of(&f.logical_id)?.to_owned()
+        }
         (None, CodeLocation::Local(p)) => template_dir.join(p),
         _ => return None,
     };
@@ -627,7 +640,7 @@ Resources:
             ignore: vec!["*.pyc".into()],
             ..Config::default()
         };
-        let layers = local_layer_packages(&t, &config, Path::new("/app/infra"));
+        let layers = local_layer_packages(&t, &config, Path::new("/app"), Path::new("/app/infra"));
         assert_eq!(layers.len(), 1, "{layers:?}");
         let (spec, ids) = layers.iter().next().expect("one");
         assert_eq!(spec.folder, PathBuf::from("/app/infra/layers/deps"));

@@ -1136,7 +1136,9 @@ mod tests {
             ],
             not_served: Vec::new(),
             full: None,
+            builds: Vec::new(),
             timings_ms: Timings {
+                build: 0.0,
                 diff: 10.0,
                 patch: 20.0,
                 update: 30.0,
@@ -1249,6 +1251,7 @@ deployed: 1 function(s) updated. diff 10 ms, patch 20 ms, update 30 ms, wait 40 
             error: Some("it removes Table: --allow-removals".into()),
             reconciled: vec!["Hello".into()],
             verified: Vec::new(),
+            builds: Vec::new(),
             timings_ms: timings,
         };
         assert_eq!(

@@ -124,6 +124,9 @@ pub struct FunctionReport {
 /// Phase times of a deploy, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
+    /// Building (`BuildMethod`s, `build` commands); 0 without builds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub build: f64,
     /// Reading the stack, artifacts and manifests; scanning and diffing packages.
     pub diff: f64,
     /// Patching artifacts (in parallel): wall time.
@@ -177,6 +180,9 @@ pub struct DeployReport {
     /// The full deploy it fell back to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full: Option<FullReport>,
+    /// The builds run first (`BuildMethod`s, `build` commands).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<crate::build::Built>,
     /// Phase times.
     pub timings_ms: Timings,
 }
@@ -264,6 +270,10 @@ pub struct FullReport {
     /// Each function read back after the deploy: what it runs against what was meant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub verified: Vec<FunctionCheck>,
+    /// The builds run first (`BuildMethod`s, `build` commands); none when a deploy that fell
+    /// back had run them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<crate::build::Built>,
     /// Milliseconds per step (`build`, `package`, `changeset`, `execute`, `total`; `answer`
     /// is the time the user took to answer, not counted in `total`).
     pub timings_ms: BTreeMap<&'static str, f64>,
@@ -491,4 +501,9 @@ impl RollbackReport {
             .filter(|f| f.status == FunctionStatus::Updated)
             .count()
     }
+}
+
+/// For `skip_serializing_if`: a phase that did not run.
+fn is_zero(ms: &f64) -> bool {
+    *ms == 0.0
 }

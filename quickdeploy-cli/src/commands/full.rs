@@ -77,6 +77,7 @@ impl Args {
                 terminal: !self.ci && std::io::stdin().is_terminal(),
             },
             dry_run: self.dry_run,
+            built: false,
         })
     }
 }

@@ -67,6 +67,10 @@ pub async fn deploy(
     ui: &dyn Ui,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    // Before anything is read: the packages are the build folders. A failed build stops here,
+    // with nothing deployed.
+    let builds = crate::ops::build(&project, ui)?;
+    let build_ms = ms(started);
     ui.event(Event::Step("reading the stack and diffing packages"));
     // Who deploys (STS) is asked while the stack is read, not after the functions are live:
     // the history entry needs it, the quick path should not wait for it (it is cached).
@@ -82,7 +86,9 @@ pub async fn deploy(
         functions: Vec::new(),
         not_served: seen.plan.skipped.clone(),
         full: None,
+        builds,
         timings_ms: Timings {
+            build: build_ms,
             diff: seen.ms,
             ..Timings::default()
         },
@@ -129,6 +135,7 @@ async fn fall_back(
     )));
     let opts = full::FullOptions {
         consent,
+        built: true,
         ..full::FullOptions::default()
     };
     let done = full::full(&seen.project, clients, &opts, ui).await?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::aws::Clients;
 use crate::changeset::{self, Planned};
@@ -28,6 +28,8 @@ pub struct FullOptions {
     pub consent: Consent,
     /// Make and show the change set, then delete it.
     pub dry_run: bool,
+    /// The builds ran already (a `deploy` falling back): do not run them again.
+    pub built: bool,
 }
 
 /// The full deploy: `full`, and `deploy` when it falls back, call it.
@@ -46,7 +48,10 @@ pub async fn full(
     crate::plan::check_config_functions(&template, &project.config)?;
 
     let t = Instant::now();
-    run_builds(project, ui)?;
+    let builds = match opts.built {
+        true => Vec::new(),
+        false => crate::ops::build(project, ui)?,
+    };
     timings.insert("build", ms(t));
 
     let t = Instant::now();
@@ -73,6 +78,7 @@ pub async fn full(
         error: None,
         reconciled: Vec::new(),
         verified: Vec::new(),
+        builds,
         timings_ms: timings,
     };
     let Some(created) = created else {
@@ -149,32 +155,6 @@ async fn artifact_bucket(project: &Project, clients: &Clients) -> anyhow::Result
         })
 }
 
-/// Runs each distinct build command once, in the project root, in the order first named.
-/// The build's output goes to stderr: stdout is the report's (`--json` stays one document).
-fn run_builds(project: &Project, ui: &dyn Ui) -> anyhow::Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
-    let builds = project
-        .config
-        .functions
-        .values()
-        .filter_map(|f| f.build.as_deref())
-        .filter(|cmd| seen.insert(*cmd));
-    for cmd in builds {
-        ui.event(Event::Line(&format!("building: {cmd}")));
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(&project.root)
-            .stdout(std::io::stderr())
-            .status()
-            .with_context(|| format!("cannot run the build command {cmd:?}"))?;
-        if !status.success() {
-            bail!("the build command {cmd:?} failed ({status})");
-        }
-    }
-    Ok(())
-}
-
 /// Where each function's code and each local layer's content goes, by logical id.
 type Locations = BTreeMap<String, S3Object>;
 
@@ -194,7 +174,7 @@ fn packages_of(
 ) -> BTreeMap<crate::scan::PackageSpec, Users> {
     let config = &project.config;
     let functions = crate::plan::local_packages(template, config, &project.root, template_dir);
-    let layers = crate::plan::local_layer_packages(template, config, template_dir);
+    let layers = crate::plan::local_layer_packages(template, config, &project.root, template_dir);
     let mut out: BTreeMap<crate::scan::PackageSpec, Users> = BTreeMap::new();
     for (spec, ids) in functions {
         out.entry(spec).or_default().functions = ids;

@@ -230,9 +230,13 @@ pub fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) 
             ),
         }
         if let Some(m) = &f.build_method {
-            s.push_str(&format!(
-                "# `sam build` builds it (BuildMethod {m}): set `package` to the build output and `build` to the command\n"
-            ));
+            let props = &t.doc["Resources"][&f.logical_id]["Metadata"]["BuildProperties"];
+            s.push_str(&match crate::build::method_of(&f.logical_id, m, props) {
+                crate::build::Method::Unsupported { why, .. } => format!("# {why}\n"),
+                _ => format!(
+                    "# quickdeploy builds it (BuildMethod {m}) into .quickdeploy/build/; `package` or `build` here take over\n"
+                ),
+            });
         }
         if let Some(why) = not_quick(&f) {
             s.push_str(&format!("# not quick-deployed: {why}\n"));

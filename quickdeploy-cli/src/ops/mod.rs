@@ -61,6 +61,32 @@ pub trait Ui: Sync {
     }
 }
 
+/// Builds what the template's `BuildMethod`s and quickdeploy.toml's `build` commands say
+/// ([`crate::build`]), the tools' output shown live as [`Event::Line`]s: `deploy`, `status`
+/// and `full` run it before they read the packages, which are the build folders.
+pub fn build(
+    project: &crate::config::Project,
+    ui: &dyn Ui,
+) -> anyhow::Result<Vec<crate::build::Built>> {
+    let (template, template_dir) = project.template()?;
+    crate::plan::check_config_functions(&template, &project.config)?;
+    let builds = crate::build::plan(&template, &project.config, &project.root, &template_dir);
+    if builds.items.is_empty() {
+        return Ok(Vec::new());
+    }
+    /// The builder's progress as events.
+    struct Shown<'a>(&'a dyn Ui);
+    impl crate::builder::Output for Shown<'_> {
+        fn step(&self, what: &str) {
+            self.0.event(Event::Step(what));
+        }
+        fn line(&self, line: &str) {
+            self.0.event(Event::Line(line));
+        }
+    }
+    Ok(crate::builder::run(&builds, &project.root, &Shown(ui))?)
+}
+
 /// A [`Ui`] that hears nothing and answers no: for tests and machine callers.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Silent;

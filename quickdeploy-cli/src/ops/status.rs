@@ -11,7 +11,11 @@ use crate::update;
 
 /// Reads the stack, the artifacts, their manifests and what each function runs; diffs each
 /// package; says per function what `deploy` would do.
+///
+/// Builds first, as `deploy` does (writing only build folders and the build cache), so what
+/// it reports is what `deploy` would send; the tools' output goes nowhere.
 pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<StatusReport> {
+    crate::ops::build(&project, &crate::ops::Silent)?;
     let seen = inspect(project, clients).await?;
     let needs_full = rollout::needs_full(&seen, false);
     let functions = functions(&seen, clients, !needs_full.is_empty()).await;

@@ -242,16 +242,32 @@ fn start_watcher(
     Ok((watcher, rx))
 }
 
-/// The filter for a project: its packages and local layer folders, template and config.
+/// The filter for a project: its packages and local layer folders, template and config. A
+/// package quickdeploy builds is watched at its source folder, never at its build folder
+/// (each round's build writes there: watching it would start rounds by itself).
 fn filter(project: &Project) -> anyhow::Result<Filter> {
     let (template, template_dir) = project.template()?;
-    let mut packages =
-        crate::plan::local_packages(&template, &project.config, &project.root, &template_dir);
+    let config = &project.config;
+    let mut packages = crate::plan::local_packages(&template, config, &project.root, &template_dir);
     packages.extend(crate::plan::local_layer_packages(
         &template,
-        &project.config,
+        config,
+        &project.root,
         &template_dir,
     ));
+    let state = project.state_dir();
+    packages.retain(|spec, _| !spec.folder.starts_with(&state));
+    let builds = crate::build::plan(&template, config, &project.root, &template_dir);
+    for b in &builds.items {
+        if !matches!(b.method, crate::build::Method::Command(_)) {
+            let spec = crate::scan::PackageSpec {
+                folder: b.source.clone(),
+                include: Vec::new(),
+                ignore: b.ignore.clone(),
+            };
+            packages.insert(spec, b.ids.clone());
+        }
+    }
     let files = [
         project.path(&project.config.template),
         project.root.join(FILE_NAME),

@@ -7,6 +7,7 @@
 
 mod agreement;
 mod bootstrap_ops;
+mod builds;
 mod cli_behaviour;
 mod deploy;
 mod destroy;

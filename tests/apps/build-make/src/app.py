@@ -1,0 +1,5 @@
+from version import VERSION
+
+
+def handler(event, context):
+    return {"version": VERSION}

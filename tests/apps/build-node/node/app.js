@@ -1,0 +1,3 @@
+const isNumber = require("is-number");
+
+exports.handler = async (event) => ({ number: isNumber(event.value), message: "hello" });

@@ -1,0 +1,387 @@
+//! Builds (issue 12, point 3): functions and layers with a `Metadata: BuildMethod` are built
+//! into `.quickdeploy/build/<LogicalId>/`, which is their package. The apps
+//! (tests/apps/build-python, build-node, build-make) use real registries: six and
+//! typing_extensions from PyPI, is-number and esbuild (a devDependency: nothing is installed
+//! by hand) from npm. Deployed into moto by `quickdeploy full`, quick-deployed through the
+//! real zipedit patcher.
+
+use std::io::Read as _;
+
+use serde_json::Value;
+use testkit::app::{App, Rig};
+use testkit::fixtures::{artifact, code_sha256};
+
+/// The archive's files, by name.
+fn zip_files(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).expect("entry");
+        let name = f.name().expect("entry name").into_owned();
+        let mut body = Vec::new();
+        f.read_to_end(&mut body).expect("read entry");
+        out.insert(name, String::from_utf8_lossy(&body).into_owned());
+    }
+    out
+}
+
+/// The current artifact `key` of the app's bucket, unzipped.
+async fn artifact_files(
+    app: &App,
+    bucket: &str,
+    key: &str,
+) -> std::collections::BTreeMap<String, String> {
+    zip_files(&app.object_in(bucket, key, None).await)
+}
+
+/// The build of the report whose ids include `id`.
+fn build<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["builds"]
+        .as_array()
+        .and_then(|b| {
+            b.iter().find(|x| {
+                x["ids"]
+                    .as_array()
+                    .is_some_and(|i| i.iter().any(|v| v == id))
+            })
+        })
+        .unwrap_or_else(|| panic!("no build of {id} in {doc}"))
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `full --yes`, which must succeed.
+async fn full(app: &App) -> Value {
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    doc
+}
+
+const PY_BUCKET: &str = "build-python-artifacts";
+const PY_KEY: &str = "quickdeploy/build-python/quickdeploy-build-Py.zip";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_code_changes_go_quick_from_the_cache_and_dependency_changes_by_the_rule() {
+    let rig = Rig::start_app("build-python", PY_BUCKET).await;
+    let app = &rig.app;
+    let doc = full(app).await;
+    assert_eq!(build(&doc, "Py")["dependencies"], "installed", "{doc}");
+    eprintln!("python build, cold cache: {} ms", build(&doc, "Py")["ms"]);
+    let files = artifact_files(app, PY_BUCKET, PY_KEY).await;
+    for f in ["app.py", "requirements.txt", "six.py"] {
+        assert!(files.contains_key(f), "{f} in {:?}", files.keys());
+    }
+    // The layer is built into python/, as SAM builds a Python layer.
+    let layer = artifact_files(
+        app,
+        PY_BUCKET,
+        "quickdeploy/build-python/quickdeploy-build-Shared.zip",
+    )
+    .await;
+    assert!(
+        layer.contains_key("python/shared_util.py"),
+        "{:?}",
+        layer.keys()
+    );
+    let cache = app.path(".quickdeploy/build-cache");
+    let entries = || std::fs::read_dir(&cache).expect("cache").count();
+    assert_eq!(entries(), 1);
+
+    // A code-only change: no install, one file copied, one file patched, quickly.
+    app.write("src/app.py", "import six\n\n\ndef handler(event, context):\n    return {\"six\": six.__version__, \"message\": \"changed\"}\n");
+    let t = std::time::Instant::now();
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    let b = build(&doc, "Py");
+    assert_eq!(b["dependencies"], "cached", "{doc}");
+    assert_eq!(b["copied"], 1, "{doc}");
+    assert_eq!(
+        artifact(&doc, "quickdeploy-build-Py.zip")["paths"],
+        serde_json::json!(["app.py"]),
+        "{doc}"
+    );
+    eprintln!(
+        "code-only deploy after a build: {took:?} (build {} ms)",
+        doc["timings_ms"]["build"]
+    );
+    let files = artifact_files(app, PY_BUCKET, PY_KEY).await;
+    assert!(files["app.py"].contains("changed"));
+    assert!(files.contains_key("six.py"), "dependencies kept");
+    let running = app
+        .code_shas_of(&app.stack_functions("build-python").await)
+        .await;
+    assert_eq!(
+        running["Py"],
+        code_sha256(&app.object_in(PY_BUCKET, PY_KEY, None).await)
+    );
+    assert_eq!(entries(), 1, "nothing installed");
+
+    // A dependency change: rebuilt, then a full deploy is needed (refused here).
+    app.write(
+        "src/requirements.txt",
+        "six==1.16.0\ntyping_extensions==4.12.2\n",
+    );
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(3), "{doc}\n{}", stderr(&out));
+    assert!(
+        doc["needs_full"].to_string().contains("requirements.txt"),
+        "{doc}"
+    );
+    assert_eq!(build(&doc, "Py")["dependencies"], "installed", "{doc}");
+    assert_eq!(entries(), 2);
+    eprintln!(
+        "python rebuild, new dependency: {} ms",
+        build(&doc, "Py")["ms"]
+    );
+
+    // With `dependencies = "quick"`, the build's file changes are the deploy.
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("toml");
+    app.write(
+        "quickdeploy.toml",
+        &format!("{toml}dependencies = \"quick\"\n"),
+    );
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    assert_eq!(build(&doc, "Py")["dependencies"], "cached", "{doc}");
+    let a = artifact(&doc, "quickdeploy-build-Py.zip");
+    let paths: Vec<&str> = a["paths"]
+        .as_array()
+        .expect("paths")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(paths.contains(&"typing_extensions.py"), "{paths:?}");
+    assert!(paths.contains(&"requirements.txt"), "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| *p == "requirements.txt" || p.starts_with("typing_extensions")),
+        "only the new package and the requirements move: {paths:?}"
+    );
+    assert_eq!(a["deleted"], 0, "{doc}");
+    let files = artifact_files(app, PY_BUCKET, PY_KEY).await;
+    assert!(
+        files.contains_key("typing_extensions.py"),
+        "{:?}",
+        files.keys()
+    );
+    assert!(files.contains_key("six.py"));
+    let running = app
+        .code_shas_of(&app.stack_functions("build-python").await)
+        .await;
+    assert_eq!(
+        running["Py"],
+        code_sha256(&app.object_in(PY_BUCKET, PY_KEY, None).await)
+    );
+}
+
+const NODE_BUCKET: &str = "build-node-artifacts";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_esbuild_functions_build_with_npm_and_deploy_code_changes_quickly() {
+    let rig = Rig::start_app("build-node", NODE_BUCKET).await;
+    let app = &rig.app;
+    let doc = full(app).await;
+    assert_eq!(build(&doc, "Node")["dependencies"], "installed", "{doc}");
+    assert_eq!(build(&doc, "Bundle")["dependencies"], "installed", "{doc}");
+    eprintln!(
+        "node build, cold cache: {} ms; esbuild: {} ms",
+        build(&doc, "Node")["ms"],
+        build(&doc, "Bundle")["ms"]
+    );
+    let node_key = "quickdeploy/build-node/quickdeploy-build-Node.zip";
+    let bundle_key = "quickdeploy/build-node/quickdeploy-build-Bundle.zip";
+    let node = artifact_files(app, NODE_BUCKET, node_key).await;
+    for f in ["app.js", "package.json", "node_modules/is-number/index.js"] {
+        assert!(node.contains_key(f), "{f} in {:?}", node.keys());
+    }
+    assert!(
+        !node.keys().any(|k| k.starts_with("node_modules/is-odd")),
+        "no devDependencies: {:?}",
+        node.keys()
+    );
+    // esbuild's bundle alone: is-number inside it, no node_modules, no TypeScript.
+    let bundle = artifact_files(app, NODE_BUCKET, bundle_key).await;
+    assert_eq!(
+        bundle.keys().collect::<Vec<_>>(),
+        ["app.js"],
+        "{:?}",
+        bundle.keys()
+    );
+    assert!(
+        bundle["app.js"].contains("num - num === 0"),
+        "is-number bundled: {}",
+        bundle["app.js"]
+    );
+
+    app.write("esb/app.ts", "import isNumber from \"is-number\";\n\nexport const handler = async (event: { value: unknown }) => ({\n  number: isNumber(event.value),\n  message: \"bundled again\",\n});\n");
+    app.write("node/app.js", "const isNumber = require(\"is-number\");\n\nexports.handler = async (event) => ({ number: isNumber(event.value), message: \"changed\" });\n");
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    assert_eq!(build(&doc, "Node")["dependencies"], "cached", "{doc}");
+    assert_eq!(build(&doc, "Bundle")["dependencies"], "cached", "{doc}");
+    eprintln!(
+        "node build, warm cache: {} ms; esbuild: {} ms; deploy total {} ms",
+        build(&doc, "Node")["ms"],
+        build(&doc, "Bundle")["ms"],
+        doc["timings_ms"]["total"]
+    );
+    assert_eq!(
+        artifact(&doc, "quickdeploy-build-Node.zip")["paths"],
+        serde_json::json!(["app.js"]),
+        "{doc}"
+    );
+    assert_eq!(
+        artifact(&doc, "quickdeploy-build-Bundle.zip")["paths"],
+        serde_json::json!(["app.js"]),
+        "{doc}"
+    );
+    let bundle = artifact_files(app, NODE_BUCKET, bundle_key).await;
+    assert!(bundle["app.js"].contains("bundled again"));
+    let running = app
+        .code_shas_of(&app.stack_functions("build-node").await)
+        .await;
+    assert_eq!(
+        running["Bundle"],
+        code_sha256(&app.object_in(NODE_BUCKET, bundle_key, None).await)
+    );
+    assert_eq!(
+        running["Node"],
+        code_sha256(&app.object_in(NODE_BUCKET, node_key, None).await)
+    );
+
+    // A rebuild with nothing changed deploys nothing: unchanged outputs keep their times.
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    assert_eq!(doc["outcome"], "nothing-to-deploy", "{doc}");
+}
+
+const MAKE_BUCKET: &str = "build-make-artifacts";
+const MAKE_KEY: &str = "quickdeploy/build-make/quickdeploy-build-Made.zip";
+const FAILING: &str = "build-Made:\n\t@echo compiling app.py\n\t@echo 'error: the build is broken on purpose' >&2\n\t@exit 3\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_makefile_build_deploys_its_output_and_a_failing_build_deploys_nothing() {
+    let rig = Rig::start_app("build-make", MAKE_BUCKET).await;
+    let app = &rig.app;
+    let doc = full(app).await;
+    assert_eq!(build(&doc, "Made")["method"], "makefile", "{doc}");
+    let files = artifact_files(app, MAKE_BUCKET, MAKE_KEY).await;
+    assert_eq!(files["version.py"].trim(), "VERSION = \"1.0\"");
+    assert!(
+        !files.contains_key("Makefile"),
+        "only what make put in ARTIFACTS_DIR"
+    );
+
+    app.write("src/VERSION", "1.1\n");
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    assert_eq!(
+        artifact(&doc, "quickdeploy-build-Made.zip")["paths"],
+        serde_json::json!(["version.py"]),
+        "{doc}"
+    );
+
+    // A failing build: exit 1 with make's own words, and nothing written.
+    let before = app.object_in(MAKE_BUCKET, MAKE_KEY, None).await;
+    let running = app
+        .code_shas_of(&app.stack_functions("build-make").await)
+        .await;
+    app.write("src/Makefile", FAILING);
+    app.write("src/VERSION", "1.2\n");
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(1), "{doc}\n{}", stderr(&out));
+    let message = doc.to_string();
+    assert!(message.contains("broken on purpose"), "{doc}");
+    assert!(message.contains("make -C"), "{doc}");
+    assert_eq!(app.object_in(MAKE_BUCKET, MAKE_KEY, None).await, before);
+    assert_eq!(
+        app.code_shas_of(&app.stack_functions("build-make").await)
+            .await,
+        running
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_build_stops_full_before_anything_is_uploaded() {
+    let rig = Rig::start_app("build-make", MAKE_BUCKET).await;
+    let app = &rig.app;
+    app.write("src/Makefile", FAILING);
+    let out = app.run(&["full", "--yes"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("broken on purpose"), "{err}");
+    assert!(err.contains("nothing was deployed"), "{err}");
+    let objects = app
+        .s3
+        .list_objects_v2()
+        .bucket(MAKE_BUCKET)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+    let stacks = app
+        .cfn
+        .describe_stacks()
+        .stack_name("build-make")
+        .send()
+        .await;
+    assert!(stacks.is_err(), "no stack: {stacks:?}");
+}
+
+/// The JSON lines of a running `quickdeploy watch --json`, one per round.
+fn watch_rounds(app: &App) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
+    use std::io::BufRead as _;
+    let mut cmd = app.command(&["watch", "--json", "--no-fallback", "--debounce-ms", "250"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start quickdeploy watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_watches_the_source_of_a_build_and_its_own_build_starts_no_round() {
+    let rig = Rig::start_app("build-python", PY_BUCKET).await;
+    let app = &rig.app;
+    full(app).await;
+    let (mut child, rounds) = watch_rounds(app);
+    let wait = std::time::Duration::from_secs(30);
+    let first = rounds.recv_timeout(wait).expect("the first round");
+    assert_eq!(first["report"]["outcome"], "nothing-to-deploy", "{first}");
+    app.write(
+        "src/app.py",
+        "def handler(event, context):\n    return {\"message\": \"watched\"}\n",
+    );
+    let round = rounds.recv_timeout(wait).expect("a round for the save");
+    assert_eq!(round["report"]["outcome"], "deployed", "{round}");
+    assert_eq!(
+        round["report"]["builds"][0]["dependencies"], "cached",
+        "{round}"
+    );
+    // The build wrote into .quickdeploy/build/Py: not a change to deploy.
+    let more = rounds.recv_timeout(std::time::Duration::from_secs(2));
+    assert!(more.is_err(), "no round by itself: {more:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let files = artifact_files(app, PY_BUCKET, PY_KEY).await;
+    assert!(files["app.py"].contains("watched"));
+}
