@@ -82,14 +82,17 @@ pub fn run(args: Args) -> crate::error::Outcome {
         lines.push(format!("  aliases: {}", pairs(&aliases)));
     }
     if !f.layers.is_empty() {
-        let layers = f.layers.iter().map(|(id, p)| match p {
-            Some(p) => format!("{id} ({})", p.display()),
-            None => id.clone(),
-        });
-        lines.push(format!(
-            "  layers: {}",
-            layers.collect::<Vec<_>>().join(", ")
-        ));
+        for (id, p) in &f.layers {
+            let at = p
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default();
+            let users = match f.layer_users.get(id) {
+                Some(users) => format!("used by {}", users.join(", ")),
+                None => "no function names it".to_owned(),
+            };
+            lines.push(format!("  layer {id}{at}: {users}"));
+        }
     }
     if !f.build_methods.is_empty() {
         lines.push(format!("  build methods: {}", pairs(&f.build_methods)));

@@ -61,6 +61,8 @@ pub struct Found {
     pub aliases: Vec<(String, Vec<String>)>,
     /// The layers the template declares, with their local folders.
     pub layers: Vec<(String, Option<PathBuf>)>,
+    /// The functions whose `Layers` name each layer (`!Ref`, their own or from Globals).
+    pub layer_users: std::collections::BTreeMap<String, Vec<String>>,
     /// `Metadata.BuildMethod` per function that has one.
     pub build_methods: Vec<(String, String)>,
     /// Functions the quick path never updates, and why.
@@ -94,6 +96,15 @@ impl Found {
             }
             if !f.aliases.is_empty() {
                 found.aliases.push((id.clone(), f.aliases.clone()));
+            }
+            for (layer, _) in &found.layers {
+                if f.layers.contains(&serde_json::json!({ "Ref": layer })) {
+                    found
+                        .layer_users
+                        .entry(layer.clone())
+                        .or_default()
+                        .push(id.clone());
+                }
             }
             if let Some(m) = &f.build_method {
                 found.build_methods.push((id.clone(), m.clone()));
@@ -314,7 +325,7 @@ Globals:
 Resources:
   A: {Type: AWS::Serverless::Function, Properties: {Handler: a.h}}
   B: {Type: AWS::Serverless::Function, Properties: {Handler: b.h, CodeUri: ./src}}
-  C: {Type: AWS::Serverless::Function, Properties: {Handler: c.h, CodeUri: c/, DeploymentPreference: {Type: AllAtOnce}}, Metadata: {BuildMethod: esbuild}}
+  C: {Type: AWS::Serverless::Function, Properties: {Handler: c.h, CodeUri: c/, Layers: [!Ref Deps], DeploymentPreference: {Type: AllAtOnce}}, Metadata: {BuildMethod: esbuild}}
   Deps: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/deps}}
 "#,
         )
@@ -338,6 +349,7 @@ Resources:
         assert_eq!(found.functions, ["A", "B", "C"]);
         assert_eq!(found.shared_packages.len(), 1);
         assert_eq!(found.layers[0].0, "Deps");
+        assert_eq!(found.layer_users["Deps"], ["C"]);
         assert_eq!(
             found.build_methods,
             [("C".to_owned(), "esbuild".to_owned())]

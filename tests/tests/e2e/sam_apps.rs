@@ -321,7 +321,10 @@ async fn an_app_of_the_shape_issue_12_was_filed_on_deploys_with_init_and_full_th
     assert!(out.status.success(), "{said}");
     assert!(said.contains("with 8 function(s)"), "{said}");
     assert!(said.contains("AutoPublishAlias): live"), "{said}");
-    assert!(said.contains("Common"), "the layer is reported: {said}");
+    assert!(
+        said.contains("layer Common (./layers/): used by AddToCart, CartChanged, GetProduct, ListProducts, PlaceOrder, ProcessOrder, Report, ShipOrder"),
+        "the layer and its users: {said}"
+    );
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
