@@ -11,35 +11,12 @@
 //!
 //! Run: `make bench-deploy` (installs aws-sam-cli into .rig/sam-venv); `BENCH_RUNS` (default 7).
 
-use std::path::Path;
 use std::time::Instant;
 
-use testkit::app::App;
 use testkit::bench_app::{
     SAM_BUCKET, SAM_STACK, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
-    patched_code_sha256, require_sam, sam_built, sam_command,
+    patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_built,
 };
-
-fn sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String) {
-    let mut cmd = sam_command(app, home, args);
-    let t = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .expect("run sam (make bench-deploy installs it)");
-    {
-        use std::io::Write as _;
-        let mut input = child.stdin.take().expect("stdin");
-        let _ = input.write_all(stdin.as_bytes());
-    }
-    let out = child.wait_with_output().expect("sam");
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), ms, text)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -62,7 +39,7 @@ async fn main() {
 
     // Warm-up, untimed: SAM asks once whether this is a development stack.
     samapp.write("src/big/handler.py", &handler("warm-up"));
-    let (ok, _, text) = sam(samapp, sam_home, &sync_args, "y\n");
+    let (ok, _, text) = run_sam(samapp, sam_home, &sync_args, "y\n");
     assert!(ok, "sam sync warm-up failed:\n{text}");
     qd.write("src/big/handler.py", &handler("warm-up"));
     let (out, doc) = qd.run_json(&["deploy"]).await;
@@ -80,15 +57,7 @@ async fn main() {
                 let t = Instant::now();
                 let (out, doc) = qd.run_json(&["deploy"]).await;
                 let ms = t.elapsed().as_secs_f64() * 1e3;
-                let sent = proxy.take_sent_bytes()
-                    + doc["artifacts"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| x["request_bytes"].as_u64())
-                                .sum::<u64>()
-                        })
-                        .unwrap_or(0);
+                let sent = proxy.take_sent_bytes() + patcher_request_bytes(&doc);
                 let expected = patched_code_sha256(qd, &doc).await;
                 let now = code_of(qd, &rig.qd_big).await;
                 assert!(
@@ -102,7 +71,7 @@ async fn main() {
                 samapp.write("src/big/handler.py", &handler(&marker));
                 let before = code_of(samapp, &rig.sam_big).await;
                 proxy.take_sent_bytes();
-                let (_ok, ms, text) = sam(samapp, sam_home, &sync_args, "");
+                let (_ok, ms, text) = run_sam(samapp, sam_home, &sync_args, "");
                 let sent = proxy.take_sent_bytes();
                 let (built, expected) = sam_built(samapp);
                 let now = code_of(samapp, &rig.sam_big).await;

@@ -136,36 +136,71 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Deploys the two stacks: quickdeploy's with `quickdeploy full`, SAM's with `sam deploy`.
+/// Deploys the two stacks: quickdeploy's with `quickdeploy full`, SAM's with `sam deploy`, in
+/// two steps: `sam package` uploads the artifacts, then `sam deploy --use-json` of the packaged
+/// template, with no bucket, sends the template in the request as JSON, which the rig's proxy
+/// expands for moto when it is SAM's (given a bucket, `sam deploy` uploads the template and
+/// sends its URL; without `--use-json`, YAML).
 pub async fn deploy_both(qd: &App, sam: &App, sam_home: &Path) {
     eprintln!("deploying both stacks (quickdeploy full, sam deploy)...");
     let (out, doc) = qd.run_json(&["full", "--yes"]).await;
     assert!(out.status.success(), "quickdeploy full: {doc}");
-    let out = sam_command(
-        sam,
-        sam_home,
-        &[
-            "deploy",
-            "--stack-name",
-            SAM_STACK,
-            "--s3-bucket",
-            SAM_BUCKET,
-            "--capabilities",
-            "CAPABILITY_IAM",
-            "--no-confirm-changeset",
-            "--no-fail-on-empty-changeset",
-            "--no-progressbar",
-        ],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("run sam (make sam-deps installs it)");
-    assert!(
-        out.status.success(),
-        "sam deploy failed:\n{}{}",
+    let packaged = sam_home.join("packaged.json");
+    let packaged = packaged.to_str().expect("a UTF-8 path");
+    let package = [
+        "package",
+        "--s3-bucket",
+        SAM_BUCKET,
+        "--output-template-file",
+        packaged,
+    ];
+    let (ok, _, text) = run_sam(sam, sam_home, &package, "");
+    assert!(ok, "sam package failed:\n{text}");
+    let deploy = [
+        "deploy",
+        "--template-file",
+        packaged,
+        "--stack-name",
+        SAM_STACK,
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "--no-confirm-changeset",
+        "--no-fail-on-empty-changeset",
+        "--no-progressbar",
+        "--use-json",
+    ];
+    let (ok, _, text) = run_sam(sam, sam_home, &deploy, "");
+    assert!(ok, "sam deploy failed:\n{text}");
+}
+
+/// Runs `sam ARGS` to the end with `stdin` as its input (SAM asks before it syncs a stack
+/// the first time): whether it exited 0, its wall time in ms, and what it printed.
+pub fn run_sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String) {
+    let mut cmd = sam_command(app, home, args);
+    let t = std::time::Instant::now();
+    let mut child = cmd.spawn().expect("run sam (make sam-deps installs it)");
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().expect("stdin");
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().expect("sam");
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let text = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.success(), ms, text)
+}
+
+/// The bytes of the requests a quickdeploy report says it sent to the patcher (which the
+/// counting proxy does not see: the patcher is invoked straight).
+pub fn patcher_request_bytes(report: &Value) -> u64 {
+    report["artifacts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["request_bytes"].as_u64()).sum())
+        .unwrap_or(0)
 }
 
 /// Stops the benchmark unless `make sam-deps` installed SAM (`make_target` runs it).
@@ -224,7 +259,7 @@ pub fn sam_built(sam: &App) -> (String, String) {
 }
 
 /// Both stacks deployed on one moto, ready to be raced: the app's source, its two copies, the
-/// patcher, and the big function's name in each stack.
+/// patcher, and the name of the function the benchmark changes in each stack.
 pub struct SideBySide {
     /// quickdeploy's copy.
     pub qd: App,
@@ -232,9 +267,9 @@ pub struct SideBySide {
     pub sam: App,
     /// Where SAM keeps its "confirmed this dev stack" answer.
     pub sam_home: tempfile::TempDir,
-    /// BigFn of quickdeploy's stack.
+    /// The function the benchmark changes (BigFn of [`make_app`]'s app) in quickdeploy's stack.
     pub qd_big: String,
-    /// BigFn of SAM's stack.
+    /// The same function in SAM's stack.
     pub sam_big: String,
     /// The counting proxy both tools talk to, when asked for.
     pub proxy: Option<S3Proxy>,
@@ -250,6 +285,14 @@ impl SideBySide {
     /// Both tools talk to moto straight, or through a proxy that counts the bytes they send
     /// (`through_proxy`; it adds a hop to every call).
     pub async fn deployed(through_proxy: bool) -> Self {
+        Self::deployed_app(through_proxy, make_app, "BigFn").await
+    }
+
+    /// Like [`SideBySide::deployed`], for the app `make_app` writes into a folder (its
+    /// quickdeploy.toml naming [`QD_STACK`] and [`BUCKET`]); `function` is the logical id of
+    /// the function whose names `qd_big` and `sam_big` hold. A SAM template needs the proxy,
+    /// which expands it for moto.
+    pub async fn deployed_app(through_proxy: bool, make_app: fn(&Path), function: &str) -> Self {
         let moto = Moto::start();
         let proxy = match through_proxy {
             true => Some(S3Proxy::start(&moto.endpoint()).await),
@@ -281,8 +324,8 @@ impl SideBySide {
         let sam = copy(SAM_BUCKET).await;
         let sam_home = tempfile::tempdir().expect("sam home");
         deploy_both(&qd, &sam, sam_home.path()).await;
-        let qd_big = qd.stack_functions(QD_STACK).await["BigFn"].clone();
-        let sam_big = sam.stack_functions(SAM_STACK).await["BigFn"].clone();
+        let qd_big = qd.stack_functions(QD_STACK).await[function].clone();
+        let sam_big = sam.stack_functions(SAM_STACK).await[function].clone();
         Self {
             qd,
             sam,

@@ -361,7 +361,10 @@ async fn check_conditions(
 }
 
 async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if let Some(uri) = layer_by_name(&parts.uri) {
+        parts.uri = uri;
+    }
     let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -394,6 +397,14 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     let text = std::str::from_utf8(&body).unwrap_or_default().to_owned();
     let original_of = crate::sam::get_template_stack(&text)
         .and_then(|stack| p.sam.lock().ok()?.get(&stack).map(|s| s.original.clone()));
+    let cfn = CfnCall {
+        stack: cfn_action.as_ref().and_then(|_| {
+            crate::sam::form_decode(&text)
+                .into_iter()
+                .find_map(|(k, v)| (k == "StackName").then_some(v))
+        }),
+        action: cfn_action.clone(),
+    };
     let body = match cfn_action.as_deref() {
         Some("CreateChangeSet") => match expand_sam(&p, text, body).await {
             Ok(b) => b,
@@ -448,7 +459,7 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 &parts.method,
                 &query,
                 &lambda_call,
-                &cfn_action,
+                &cfn,
                 &original_of,
             )
             .await
@@ -483,6 +494,12 @@ fn upstream_request(
     out
 }
 
+/// A CloudFormation call (query protocol): its Action and the StackName it names.
+struct CfnCall {
+    action: Option<String>,
+    stack: Option<String>,
+}
+
 /// moto's answer as AWS would give it: Lambda states and RevisionIds, stack and upload
 /// details, a SAM stack's original template.
 async fn answer(
@@ -491,22 +508,24 @@ async fn answer(
     method: &Method,
     query: &str,
     lambda_call: &Option<(String, String)>,
-    cfn_action: &Option<String>,
+    cfn: &CfnCall,
     original_of: &Option<String>,
 ) -> Response {
     let status = r.status();
     let headers = r.headers().clone();
     let mut headers = headers;
     let mut bytes = r.bytes().await.unwrap_or_default();
-    let rewritten = match (lambda_call, cfn_action) {
+    let rewritten = match (lambda_call, &cfn.action) {
         (Some((function, op)), _) => lambda_after(p, method, function, op, status, &bytes),
         (None, Some(action)) => stack_after(p, action, &bytes),
         _ if status.is_success() => uploads_after(p, method, query, &bytes),
         _ => None,
     };
-    let rewritten = match cfn_action.as_deref() {
-        Some("DescribeStackResources") if status.is_success() && rewritten.is_none() => {
-            layer_physical_ids(p, &bytes).await
+    let rewritten = match cfn.action.as_deref() {
+        Some("DescribeStackResources" | "ListStackResources")
+            if status.is_success() && rewritten.is_none() =>
+        {
+            layer_physical_ids(p, &bytes, cfn.stack.as_deref()).await
         }
         _ => rewritten,
     };
@@ -675,6 +694,20 @@ fn iso8601_now() -> String {
         rest % 3_600 / 60,
         rest % 60
     )
+}
+
+/// Lambda's layer calls (`/2018-10-31/layers/LAYER/...`) take the layer's name or its ARN;
+/// moto looks some up by name only (ListLayerVersions by ARN finds no versions, which `sam
+/// sync` calls so). The same call with the name the ARN ends with, for an ARN.
+fn layer_by_name(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+    let rest = uri.path().strip_prefix("/2018-10-31/layers/")?;
+    let (layer, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let layer = layer.replace("%3A", ":").replace("%3a", ":");
+    let name = layer.strip_prefix("arn:")?.rsplit(':').next()?;
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("/2018-10-31/layers/{name}/{tail}{query}")
+        .parse()
+        .ok()
 }
 
 /// `(function, op)` for Lambda's `/2015-03-31/functions/NAME/OP` paths.
@@ -870,11 +903,13 @@ async fn layer_published(p: &Shared, r: reqwest::Response) -> Response {
     resp
 }
 
-/// A DescribeStackResources answer with each `AWS::Lambda::LayerVersion` given its
-/// PhysicalResourceId, the layer version ARN, as CloudFormation gives it: moto leaves it out.
-/// moto names a stack's layer `<stack>-<logical id>-<suffix>`; the version is its latest one
-/// not published through the proxy (a quick deploy's versions are not the stack's).
-async fn layer_physical_ids(p: &Shared, body: &[u8]) -> Option<Bytes> {
+/// A DescribeStackResources or ListStackResources answer (about `stack`, the request's
+/// StackName: ListStackResources' members do not name it) with each
+/// `AWS::Lambda::LayerVersion` given its PhysicalResourceId, the layer version ARN, as
+/// CloudFormation gives it: moto leaves it out (or empty). moto names a stack's layer
+/// `<stack>-<logical id>-<suffix>`; the version is its latest one not published through the
+/// proxy (a quick deploy's versions are not the stack's).
+async fn layer_physical_ids(p: &Shared, body: &[u8], stack: Option<&str>) -> Option<Bytes> {
     let text = std::str::from_utf8(body).ok()?;
     if !text.contains("<ResourceType>AWS::Lambda::LayerVersion</ResourceType>") {
         return None;
@@ -898,11 +933,20 @@ async fn layer_physical_ids(p: &Shared, body: &[u8]) -> Option<Bytes> {
         };
         let stack_layer = (member.contains("AWS::Lambda::LayerVersion")
             && tag("PhysicalResourceId").is_none_or(|id| id.is_empty()))
-        .then(|| Some((tag("StackName")?, tag("LogicalResourceId")?)))
+        .then(|| {
+            let stack = tag("StackName").or_else(|| stack.map(str::to_owned))?;
+            Some((stack, tag("LogicalResourceId")?))
+        })
         .flatten();
         let arn = match stack_layer {
-            Some((stack, id)) => stack_layer_version(p, &layers, &stack, &id).await,
+            Some((stack, id)) => stack_layer_id(p, &layers, &stack, &id).await,
             None => None,
+        };
+        let member = match arn {
+            Some(_) => member
+                .replace("<PhysicalResourceId></PhysicalResourceId>", "")
+                .replace("<PhysicalResourceId/>", ""),
+            None => member.to_owned(),
         };
         match (arn, member.find("</LogicalResourceId>")) {
             (Some(arn), Some(at)) => {
@@ -911,7 +955,7 @@ async fn layer_physical_ids(p: &Shared, body: &[u8]) -> Option<Bytes> {
                 out.push_str(&format!("<PhysicalResourceId>{arn}</PhysicalResourceId>"));
                 out.push_str(&member[at..]);
             }
-            _ => out.push_str(member),
+            _ => out.push_str(&member),
         }
     }
     Some(Bytes::from(out))
@@ -923,6 +967,27 @@ fn lambda_get(p: &Shared, path: &str) -> reqwest::RequestBuilder {
         "authorization",
         "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
     )
+}
+
+/// The physical id of the stack's layer `id`: [`stack_layer_version`], remembered, as
+/// CloudFormation keeps it when that version is deleted outside it (`sam sync` deletes the
+/// version it replaces).
+async fn stack_layer_id(
+    p: &Shared,
+    layers: &serde_json::Value,
+    stack: &str,
+    id: &str,
+) -> Option<String> {
+    let key = (stack.to_owned(), id.to_owned());
+    let found = stack_layer_version(p, layers, stack, id).await;
+    let mut known = p.extras.stack_layers.lock().ok()?;
+    match found {
+        Some(arn) => {
+            known.insert(key, arn.clone());
+            Some(arn)
+        }
+        None => known.get(&key).cloned(),
+    }
 }
 
 /// The latest version of the stack's layer `id` that the proxy did not see published.
@@ -976,6 +1041,8 @@ struct Extras {
     object_versions: std::sync::atomic::AtomicBool,
     /// Layer versions published through the proxy (by quickdeploy, not by CloudFormation).
     published_layers: Mutex<std::collections::BTreeSet<String>>,
+    /// The physical id last given to each (stack, layer logical id).
+    stack_layers: Mutex<HashMap<(String, String), String>>,
 }
 
 impl S3Proxy {
