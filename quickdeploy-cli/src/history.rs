@@ -34,7 +34,8 @@ pub enum Kind {
     Quick,
     /// `full`: a CloudFormation deploy.
     Full,
-    /// A layer update (reserved: nothing records it yet).
+    /// `deploy` that published a new version of a local layer and moved its users (code
+    /// may have changed in the same deploy).
     Layer,
     /// `rollback`: functions pointed back at an earlier artifact version.
     Rollback,
@@ -169,6 +170,22 @@ pub struct FunctionChange {
     pub reason: Option<String>,
 }
 
+/// A layer a deploy published a new version of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerChange {
+    /// Its logical id.
+    pub logical_id: String,
+    /// Its artifact, `s3://bucket/key`: see the entry's artifacts.
+    pub artifact: String,
+    /// The version its stack created.
+    #[serde(default)]
+    pub deployed: Option<String>,
+    /// The version published.
+    pub published: String,
+    /// The functions moved to it, by logical id.
+    pub users: Vec<String>,
+}
+
 /// One change to the stack's code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -194,6 +211,9 @@ pub struct Entry {
     /// Each function changed.
     #[serde(default)]
     pub functions: Vec<FunctionChange>,
+    /// Each layer published (kind `layer`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerChange>,
     /// Milliseconds per phase.
     #[serde(default)]
     pub timings_ms: BTreeMap<String, f64>,
@@ -220,6 +240,7 @@ impl Entry {
             files: Files::default(),
             artifacts: Vec::new(),
             functions: Vec::new(),
+            layers: Vec::new(),
             timings_ms: BTreeMap::new(),
             back_to: None,
             undid: Vec::new(),
@@ -374,6 +395,37 @@ fn change_of(f: &crate::report::FunctionReport, artifact: String) -> FunctionCha
     }
 }
 
+/// The layers a deploy published, and the functions it moved to them that no code change of
+/// the entry names; an entry with a layer is of kind `layer`.
+fn add_layers(entry: &mut Entry, report: &DeployReport) {
+    for a in &report.artifacts {
+        for l in &a.layers {
+            let Some(published) = &l.published else {
+                continue;
+            };
+            entry.layers.push(LayerChange {
+                logical_id: l.logical_id.clone(),
+                artifact: a.artifact.clone(),
+                deployed: l.deployed.clone(),
+                published: published.clone(),
+                users: l.users.clone(),
+            });
+            let moved = report
+                .functions
+                .iter()
+                .filter(|f| f.status != FunctionStatus::Skipped && l.users.contains(&f.logical_id));
+            for f in moved {
+                if !entry.functions.iter().any(|x| x.logical_id == f.logical_id) {
+                    entry.functions.push(change_of(f, a.artifact.clone()));
+                }
+            }
+        }
+    }
+    if !entry.layers.is_empty() {
+        entry.kind = Kind::Layer;
+    }
+}
+
 /// The entry of a quick deploy, from what it inspected and its report; `None` when it changed
 /// nothing (nothing to deploy, a full deploy needed: refused) or fell back to `full` (which
 /// records itself).
@@ -436,6 +488,7 @@ pub fn of_deploy(seen: &Inspected, report: &DeployReport) -> Option<Entry> {
                 .map(|f| change_of(f, artifact.clone())),
         );
     }
+    add_layers(&mut entry, report);
     entry.files.more = paths.len().saturating_sub(PATHS);
     paths.truncate(PATHS);
     entry.files.paths = paths;
@@ -609,6 +662,17 @@ pub enum PickError {
         /// The newest id.
         newest: u64,
     },
+    /// An entry to undo published a layer version: going back is not done by pointing
+    /// functions at an earlier artifact.
+    #[error(
+        "entry #{entry} published a new version of layer {layers} and moved functions to it: rolling back a layer change is not supported yet. Deploy the earlier layer content instead (`git checkout <commit> -- <the layer's folder>`, then `quickdeploy deploy`, which publishes it as a new version), or run `quickdeploy full` from the earlier commit"
+    )]
+    LayerChange {
+        /// The entry.
+        entry: u64,
+        /// Its layers' logical ids.
+        layers: String,
+    },
     /// A function asked for is neither in the stack nor in the history.
     #[error("--function {name}: no such function in stack {stack} or its history; known: {known}")]
     UnknownFunction {
@@ -700,6 +764,17 @@ pub fn pick(history: &History, how: Pick, selected: &[String]) -> Result<Picked,
         Pick::Steps(n) => undo_steps(entries, n, selected)?,
         Pick::To(id) => undo_to(entries, id, selected)?,
     };
+    if let Some(e) = undone
+        .iter()
+        .map(|&i| &entries[i])
+        .find(|e| e.kind == Kind::Layer)
+    {
+        let layers: Vec<&str> = e.layers.iter().map(|l| l.logical_id.as_str()).collect();
+        return Err(PickError::LayerChange {
+            entry: e.id,
+            layers: layers.join(", "),
+        });
+    }
     let mut out = Picked {
         goals: Vec::new(),
         undone: undone.iter().map(|&i| entries[i].id).collect(),
@@ -980,6 +1055,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_layer_change_is_recorded_as_such_and_not_rolled_back_by_artifact() {
+        let mut h = history();
+        let mut layer = entry(Kind::Layer, "s3://b/deps.zip", Some("d1"), "d2", &["Hello"]);
+        layer.layers.push(LayerChange {
+            logical_id: "Deps".into(),
+            artifact: "s3://b/deps.zip".into(),
+            deployed: Some("arn:aws:lambda:us-east-1:1:layer:deps:1".into()),
+            published: "arn:aws:lambda:us-east-1:1:layer:deps:2".into(),
+            users: vec!["Hello".into()],
+        });
+        h.append(layer, KEEP);
+        let json = serde_json::to_value(&h.entries[4]).expect("json");
+        assert_eq!(json["kind"], "layer");
+        assert_eq!(json["layers"][0]["users"], serde_json::json!(["Hello"]));
+        // Undoing it would point Hello's code at the layer's artifact: refused, naming it.
+        let refused = pick(&h, Pick::Steps(1), &[]).expect_err("refused");
+        assert!(
+            matches!(&refused, PickError::LayerChange { entry: 5, layers } if layers == "Deps"),
+            "{refused:?}"
+        );
+        assert!(
+            refused.to_string().contains("quickdeploy deploy"),
+            "{refused}"
+        );
+        assert!(pick(&h, Pick::To(3), &[]).is_err(), "nor across it");
+        // Entries before it can still be picked for functions it did not move.
+        assert!(pick(&h, Pick::Steps(1), &["Report".into()]).is_ok());
+        // An old history without layers reads as before.
+        let old: Entry = serde_json::from_value(serde_json::json!({
+            "id": 1, "at": "t", "who": "w", "kind": "quick", "outcome": "deployed"
+        }))
+        .expect("old entry");
+        assert!(old.layers.is_empty());
     }
 
     #[test]

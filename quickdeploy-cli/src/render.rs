@@ -906,6 +906,15 @@ fn entry_lines(e: &crate::history::Entry, folder: &str) -> Vec<String> {
             "      {name}: version {v0} -> {v1} (CodeSha256 {s0} -> {s1})"
         ));
     }
+    for l in &e.layers {
+        out.push(format!(
+            "      layer {}: published {} (the stack's: {}), moving {}",
+            l.logical_id,
+            l.published,
+            l.deployed.as_deref().unwrap_or("none named"),
+            l.users.join(", ")
+        ));
+    }
     let updated: Vec<String> = e
         .functions
         .iter()

@@ -102,6 +102,10 @@ pub async fn run(args: Args) -> Outcome {
     let report = rollback(&project, &clients, &args.options(), &ui).await;
     ui.done();
     let report = report.map_err(|e| match e.downcast_ref::<PickError>() {
+        // Not bad input: a rollback that crosses a layer change is refused, as across `full`.
+        Some(PickError::LayerChange { .. }) => {
+            Error::new(crate::error::Exit::NeedsFull, "LayerRollbackRefused", e)
+        }
         Some(_) => Error::bad_input("BadInput", e),
         None => Error::classify(e, "RollbackFailed"),
     })?;

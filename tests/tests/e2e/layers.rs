@@ -330,6 +330,23 @@ async fn a_layer_change_publishes_a_version_moves_its_users_and_full_reconciles_
         .collect();
     assert_eq!(hot, ["Audit", "Deps", "Hello", "Report"], "{doc}");
     assert_eq!(doc["hot_patched"]["Deps"]["name"], deps2.as_str(), "{doc}");
+    // The history says what happened; a rollback by artifact would point the users' code at
+    // the layer's zip, so it is refused (exit 3) naming the way back, and nothing moves.
+    let (_, doc) = app.run_json(&["history"]).await;
+    let last = &doc["entries"][0];
+    assert_eq!(last["kind"], "layer", "{doc}");
+    assert_eq!(last["layers"][0]["published"], deps2.as_str(), "{doc}");
+    let (out, doc) = app.run_json(&["rollback", "--steps", "1", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(3), "{doc}");
+    assert!(
+        doc.to_string().contains("rolling back a layer change"),
+        "{doc}"
+    );
+    let (layers, code) = app.running(&users.ids["Hello"], None).await;
+    assert_eq!(
+        (layers, code),
+        (users.wants(&deps2, "Hello"), code_before.clone())
+    );
 
     // The layer and a function's code in one deploy: one version with both.
     app.write(words, "def hello_to(name):\n    return f\"hey, {name}\"\n");
