@@ -10,7 +10,7 @@ MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 SAM_TRANSLATOR_VERSION := 1.110.0
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback stress install rig sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -52,6 +52,11 @@ bench-watch: tools rig-deps sam-deps build
 ## `quickdeploy rollback` vs `quickdeploy full` of that commit (BENCH_RUNS=5 by default).
 bench-rollback: tools rig-deps build
 	cargo bench --workspace --bench rollback --profile dev
+
+## make bench-layer: a one-line change in a 2 MiB layer used by 3 functions on the same moto:
+## `quickdeploy deploy` vs `sam sync --code` vs `quickdeploy full` (BENCH_RUNS=5 by default).
+bench-layer: tools rig-deps sam-deps build
+	cargo bench --workspace --bench layer_vs_sam --profile dev
 
 ## make stress: racing patchers through the zipedit Lambda on the rig, 8 writers x 50 rounds,
 ## appends and rewrites (make test runs the same test at 4 x 5); prints the figures that
