@@ -43,6 +43,13 @@ pub enum Method {
     /// `esbuild`: every dependency (dev ones too: esbuild is one) installed by npm, then the
     /// entry points bundled.
     Esbuild(Esbuild),
+    /// `rust-cargolambda`: the crate in the source folder built in release mode for the
+    /// function's architecture, its binary packaged as `bootstrap` (0755).
+    Rust {
+        /// `BuildProperties.Binary`: the binary to package (else the crate's only one, by
+        /// its package name).
+        binary: Option<String>,
+    },
     /// `makefile`: `make build-<LogicalId> ARTIFACTS_DIR=...` in the source folder.
     Makefile {
         /// The make target's logical id.
@@ -152,6 +159,7 @@ impl Method {
             Self::Python { runtime } | Self::Node { runtime } => runtime.clone(),
             Self::Esbuild(_) => "esbuild".into(),
             Self::Makefile { .. } => "makefile".into(),
+            Self::Rust { .. } => "rust-cargolambda".into(),
             Self::Command(_) => "command".into(),
             Self::Unsupported { method, .. } => method.clone(),
         }
@@ -175,7 +183,7 @@ impl Method {
             Self::Python { .. } => Some("python"),
             Self::Node { .. } => Some("nodejs"),
             Self::Makefile { .. } | Self::Command(_) | Self::Unsupported { .. } => Some(""),
-            Self::Esbuild(_) => None,
+            Self::Esbuild(_) | Self::Rust { .. } => None,
         }
     }
 }
@@ -199,6 +207,9 @@ pub fn method_of(id: &str, method: &str, props: &Value) -> Method {
     match method {
         "esbuild" => esbuild_of(id, props).map_or_else(unsupported, Method::Esbuild),
         "makefile" => Method::Makefile { target: id.into() },
+        "rust-cargolambda" => Method::Rust {
+            binary: props["Binary"].as_str().map(str::to_owned),
+        },
         _ => unsupported(format!(
             "{id}: BuildMethod {method} is not supported yet: use `build =` (with `package =`, the folder it builds) under [functions.{id}] in quickdeploy.toml"
         )),
@@ -521,6 +532,96 @@ pub fn tool(build: &Build, deps: Option<&Path>, work: &Path) -> Option<Command> 
     }
 }
 
+/// How a Rust function is compiled for its architecture on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RustTool {
+    /// `cargo lambda build`, which cross-compiles (with zig) for either architecture and
+    /// links against Amazon Linux's glibc.
+    CargoLambda,
+    /// Plain `cargo build --release`: only for the machine's own architecture.
+    Cargo,
+}
+
+/// Lambda's name for the machine's architecture (`x86_64`, `arm64`).
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The tool for a Rust build of `architecture`: cargo-lambda when installed, else plain
+/// cargo when the architecture is this machine's; else why neither will do.
+pub fn rust_tool(architecture: &str, cargo_lambda: bool) -> Result<RustTool, String> {
+    match (cargo_lambda, architecture == host_architecture()) {
+        (true, _) => Ok(RustTool::CargoLambda),
+        (false, true) => Ok(RustTool::Cargo),
+        (false, false) => Err(format!(
+            "the function runs on {architecture} and this machine is {}: cross-compiling needs cargo-lambda (`cargo install cargo-lambda`, with zig; see https://www.cargo-lambda.info)",
+            host_architecture()
+        )),
+    }
+}
+
+/// The command that compiles `binary` of the crate in `build.source`, into `target_dir`
+/// (cargo's target folder, kept in the build cache so rebuilds are incremental); with
+/// cargo-lambda the binary lands as `bootstrap` in `work`, with cargo at
+/// [`rust_binary`].
+pub fn rust_command(
+    build: &Build,
+    binary: &str,
+    tool: RustTool,
+    target_dir: &Path,
+    work: &Path,
+) -> Command {
+    let mut args: Vec<String> = match tool {
+        RustTool::CargoLambda => vec!["lambda".into(), "build".into()],
+        RustTool::Cargo => vec!["build".into()],
+    };
+    args.extend([
+        "--release".into(),
+        "--bin".into(),
+        binary.into(),
+        "--target-dir".into(),
+        target_dir.display().to_string(),
+    ]);
+    if tool == RustTool::CargoLambda {
+        let arch = if build.architecture == "arm64" {
+            "--arm64"
+        } else {
+            "--x86-64"
+        };
+        args.extend([
+            arch.into(),
+            "--lambda-dir".into(),
+            work.display().to_string(),
+            "--flatten".into(),
+            binary.into(),
+        ]);
+    }
+    Command {
+        program: "cargo".into(),
+        args,
+        cwd: build.source.clone(),
+        env: Vec::new(),
+    }
+}
+
+/// Where plain `cargo build --release` puts `binary` in `target_dir`.
+pub fn rust_binary(target_dir: &Path, binary: &str) -> PathBuf {
+    target_dir.join("release").join(binary)
+}
+
+/// The binary a Rust build packages: `BuildProperties.Binary`, else the crate's package
+/// name from its `Cargo.toml` text; `None` when neither names one.
+pub fn rust_binary_name(method_binary: Option<&str>, cargo_toml: &str) -> Option<String> {
+    if let Some(b) = method_binary {
+        return Some(b.to_owned());
+    }
+    let doc: toml::Table = toml::from_str(cargo_toml).ok()?;
+    doc.get("package")?.get("name")?.as_str().map(str::to_owned)
+}
+
 /// esbuild's arguments, as SAM's esbuild workflow makes them: the entry points, `--bundle
 /// --platform=node`, the output folder, SAM's defaults (`--target=es2020`, `--format=cjs`,
 /// `--minify`) unless the properties say otherwise, then the properties.
@@ -574,7 +675,7 @@ Resources:
   B: {Type: AWS::Serverless::Function, Properties: {CodeUri: ./src/py/, Handler: b.h}, Metadata: {BuildMethod: python3.12}}
   C: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/js, Handler: app.handler, Architectures: [arm64]}, Metadata: {BuildMethod: esbuild, BuildProperties: {EntryPoints: [app.ts], Minify: false, Sourcemap: true, External: ["@aws-sdk/*"]}}}
   D: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/mk, Handler: d.h}, Metadata: {BuildMethod: makefile}}
-  E: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/rs, Handler: bootstrap}, Metadata: {BuildMethod: rust-cargolambda}}
+  E: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/go, Handler: bootstrap}, Metadata: {BuildMethod: go1.x}}
   F: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/plain, Handler: f.h}}
   G: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/node, Handler: g.h}, Metadata: {BuildMethod: nodejs20.x}}
   H: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/own, Handler: h.h}, Metadata: {BuildMethod: python3.12}}
@@ -623,6 +724,53 @@ Resources:
         assert!(why.contains("`build =`"), "{why}");
         let none = method_of("X", "esbuild", &Value::Null);
         assert!(matches!(none, Method::Unsupported { why, .. } if why.contains("EntryPoints")));
+    }
+
+    #[test]
+    fn rust_builds_pick_their_tool_binary_and_arguments() {
+        let m = method_of(
+            "Fn",
+            "rust-cargolambda",
+            &serde_json::json!({"Binary": "api"}),
+        );
+        assert_eq!(
+            m,
+            Method::Rust {
+                binary: Some("api".into())
+            }
+        );
+        let host = host_architecture();
+        let other = if host == "arm64" { "x86_64" } else { "arm64" };
+        assert_eq!(rust_tool(host, false), Ok(RustTool::Cargo));
+        assert_eq!(rust_tool(other, true), Ok(RustTool::CargoLambda));
+        let why = rust_tool(other, false).expect_err("no cross compiler");
+        assert!(why.contains("cargo-lambda") && why.contains(other), "{why}");
+        assert_eq!(rust_binary_name(Some("api"), "junk"), Some("api".into()));
+        let toml = "[package]\nname = \"hello\"\nversion = \"0.1.0\"\n";
+        assert_eq!(rust_binary_name(None, toml), Some("hello".into()));
+        assert_eq!(rust_binary_name(None, "[workspace]\n"), None);
+        let b = Build {
+            ids: vec!["Fn".into()],
+            method: m,
+            source: "/app/rs".into(),
+            out: "/app/.quickdeploy/build/Fn".into(),
+            target: "/app/.quickdeploy/build/Fn".into(),
+            architecture: "arm64".into(),
+            ignore: Vec::new(),
+        };
+        let (t, w) = (Path::new("/c/t"), Path::new("/w"));
+        let lambda = rust_command(&b, "api", RustTool::CargoLambda, t, w).to_string();
+        assert!(
+            lambda.starts_with("cargo lambda build --release --bin api"),
+            "{lambda}"
+        );
+        assert!(
+            lambda.contains("--arm64 --lambda-dir /w --flatten api"),
+            "{lambda}"
+        );
+        let plain = rust_command(&b, "api", RustTool::Cargo, t, w).to_string();
+        assert_eq!(plain, "cargo build --release --bin api --target-dir /c/t");
+        assert_eq!(rust_binary(t, "api"), Path::new("/c/t/release/api"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use crate::build::{self, Build, Builds, Built, Command, DependencySource, Method};
+use crate::build::{self, Build, Builds, Built, Command, DependencySource, Method, RustTool};
 use crate::scan::{PackageSpec, scan_in};
 
 /// How many of a failed tool's last lines its error keeps.
@@ -105,7 +105,10 @@ fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<
     let (deps, dependencies, cache_key) = dependencies(b, &builds.cache, out)?;
     let work = builds.work.join(b.out.file_name().unwrap_or_default());
     let mut wanted: BTreeMap<String, PathBuf> = BTreeMap::new();
-    if let Some(cmd) = build::tool(b, deps.as_deref(), &work) {
+    if let Method::Rust { binary } = &b.method {
+        rust_build(b, binary.as_deref(), builds, out, &work)?;
+        add_tree(&mut wanted, &work, "", &ids)?;
+    } else if let Some(cmd) = build::tool(b, deps.as_deref(), &work) {
         if !matches!(b.method, Method::Command(_)) {
             fresh_dir(&work, &ids)?;
         }
@@ -135,6 +138,48 @@ fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<
         }
     ));
     Ok(report(b, dependencies, cache_key, counts, started))
+}
+
+/// A Rust build: the crate compiled by cargo-lambda (either architecture) or cargo (this
+/// machine's), its binary left in `work` as `bootstrap`, 0755. cargo's target folder is kept
+/// in the build cache, so a code change recompiles incrementally.
+fn rust_build(
+    b: &Build,
+    binary: Option<&str>,
+    builds: &Builds,
+    out: &dyn Output,
+    work: &Path,
+) -> Result<(), BuildError> {
+    let ids = b.ids.join(", ");
+    let manifest = b.source.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| io(&ids, "read", &manifest, e))?;
+    let name = build::rust_binary_name(binary, &text).ok_or_else(|| {
+        BuildError::Unsupported(format!(
+            "{ids}: {} names no package: set `Binary` under the function's Metadata.BuildProperties",
+            manifest.display()
+        ))
+    })?;
+    let cargo_lambda = std::process::Command::new("cargo")
+        .args(["lambda", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let tool = build::rust_tool(&b.architecture, cargo_lambda)
+        .map_err(|why| BuildError::Unsupported(format!("{ids}: {why}")))?;
+    let target_dir = builds.cache.join(format!("cargo-{}", b.ids[0]));
+    fresh_dir(work, &ids)?;
+    let cmd = build::rust_command(b, &name, tool, &target_dir, work);
+    out.line(&format!("{ids}: {cmd}"));
+    run_command(&cmd, &ids, out)?;
+    let bootstrap = work.join("bootstrap");
+    if tool == RustTool::Cargo {
+        let built = build::rust_binary(&target_dir, &name);
+        std::fs::copy(&built, &bootstrap).map_err(|e| io(&ids, "copy", &built, e))?;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| io(&ids, "make executable", &bootstrap, e))
 }
 
 fn report(

@@ -385,3 +385,60 @@ async fn watch_watches_the_source_of_a_build_and_its_own_build_starts_no_round()
     let files = artifact_files(app, PY_BUCKET, PY_KEY).await;
     assert!(files["app.py"].contains("watched"));
 }
+
+/// The archive's entries: name, Unix mode and the first bytes.
+fn zip_entries(bytes: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut f = archive.by_index(i).expect("entry");
+            let mut head = vec![0u8; 4];
+            f.read_exact(&mut head).expect("read entry");
+            let name = f.name().expect("entry name").into_owned();
+            (name, f.unix_mode().unwrap_or_default(), head)
+        })
+        .collect()
+}
+
+/// `BuildMethod: rust-cargolambda` (tests/apps/build-rust, a crate without dependencies): the
+/// crate is compiled in release mode for the function's architecture (this machine's, with
+/// plain cargo when cargo-lambda is not installed), its binary packaged alone as an
+/// executable `bootstrap`; a source change recompiles and goes the quick path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_function_is_compiled_packaged_as_bootstrap_and_quick_deployed() {
+    const BUCKET: &str = "build-rust-artifacts";
+    const KEY: &str = "quickdeploy/build-rust/quickdeploy-build-Hello.zip";
+    let rig = Rig::start_app("build-rust", BUCKET).await;
+    let app = &rig.app;
+    let doc = full(app).await;
+    eprintln!("rust build, cold: {} ms", build(&doc, "Hello")["ms"]);
+    let first = app.object_in(BUCKET, KEY, None).await;
+    let entries = zip_entries(&first);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let (name, mode, head) = &entries[0];
+    assert_eq!(name, "bootstrap");
+    assert_eq!(mode & 0o777, 0o755, "executable");
+    assert_eq!(head, b"\x7fELF", "a compiled binary");
+
+    app.write(
+        "hello/src/main.rs",
+        "fn main() {\n    println!(\"hello again from a Rust Lambda\");\n}\n",
+    );
+    let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    eprintln!("rust build, incremental: {} ms", build(&doc, "Hello")["ms"]);
+    assert_eq!(
+        artifact(&doc, KEY)["paths"],
+        serde_json::json!(["bootstrap"]),
+        "{doc}"
+    );
+    let second = app.object_in(BUCKET, KEY, None).await;
+    assert_ne!(code_sha256(&second), code_sha256(&first));
+    let names = app.stack_functions("build-rust").await;
+    assert_eq!(
+        app.code_shas_of(&names).await["Hello"],
+        code_sha256(&second),
+        "the function runs the new binary"
+    );
+}
