@@ -16,6 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::plan::normalize;
 use crate::template::{CodeLocation, Template};
 
 /// Where builds go, under the project's `.quickdeploy/`.
@@ -646,21 +647,6 @@ pub fn esbuild_args(e: &Esbuild, outdir: &Path) -> Vec<String> {
     args.extend(e.external.iter().map(|x| format!("--external:{x}")));
     args.extend(e.loader.iter().map(|x| format!("--loader:{x}")));
     args
-}
-
-/// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir if out.file_name().is_some() => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

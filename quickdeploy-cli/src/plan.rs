@@ -428,7 +428,7 @@ fn package_of(
 }
 
 /// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use testkit::bench_app::{
-    SAM_BUCKET, SAM_STACK, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
+    SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
     patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_built,
 };
 
@@ -26,16 +26,7 @@ async fn main() {
     let rig = SideBySide::deployed(true).await;
     let (qd, samapp, sam_home) = (&rig.qd, &rig.sam, rig.sam_home.path());
     let proxy = rig.proxy.as_ref().expect("the counting proxy");
-    let sync_args = [
-        "sync",
-        "--code",
-        "--stack-name",
-        SAM_STACK,
-        "--no-dependency-layer",
-        "--no-watch",
-        "--s3-bucket",
-        SAM_BUCKET,
-    ];
+    let sync_args = SAM_SYNC_CODE;
 
     // Warm-up, untimed: SAM asks once whether this is a development stack.
     samapp.write("src/big/handler.py", &handler("warm-up"));

@@ -44,7 +44,7 @@ use std::time::Instant;
 use serde_json::Value;
 use testkit::app::App;
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_BUCKET, SAM_STACK, SAM_VERSION, SideBySide, bench_runs, median,
+    BUCKET, QD_STACK, SAM_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, median,
     patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_expected_sha,
 };
 use testkit::noise;
@@ -418,16 +418,7 @@ async fn main() {
         rig: &rig,
         qd: Stack::new(&rig.qd, QD_STACK).await,
         sam: Stack::new(&rig.sam, SAM_STACK).await,
-        sync_args: [
-            "sync",
-            "--code",
-            "--stack-name",
-            SAM_STACK,
-            "--no-dependency-layer",
-            "--no-watch",
-            "--s3-bucket",
-            SAM_BUCKET,
-        ],
+        sync_args: SAM_SYNC_CODE,
     };
     bench.qd.give_layers().await;
     bench.sam.give_layers().await;

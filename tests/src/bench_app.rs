@@ -21,6 +21,18 @@ pub const SAM_STACK: &str = "sam-bench";
 pub const BUCKET: &str = "bench-artifacts";
 /// SAM's artifact bucket.
 pub const SAM_BUCKET: &str = "sam-bench-artifacts";
+
+/// `sam sync --code` of SAM's copy, as the benchmarks run it: no watch, no dependency layer.
+pub const SAM_SYNC_CODE: [&str; 8] = [
+    "sync",
+    "--code",
+    "--stack-name",
+    SAM_STACK,
+    "--no-dependency-layer",
+    "--no-watch",
+    "--s3-bucket",
+    SAM_BUCKET,
+];
 /// The aws-sam-cli version `make sam-deps` installs.
 pub const SAM_VERSION: &str = "1.170.0";
 

@@ -914,13 +914,7 @@ async fn layer_physical_ids(p: &Shared, body: &[u8], stack: Option<&str>) -> Opt
     if !text.contains("<ResourceType>AWS::Lambda::LayerVersion</ResourceType>") {
         return None;
     }
-    let layers: serde_json::Value = lambda_get(p, "/2018-10-31/layers")
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let layers = lambda_json(p, "/2018-10-31/layers").await?;
     let mut out = String::new();
     for (i, member) in text.split("<member>").enumerate() {
         if i > 0 {
@@ -959,6 +953,11 @@ async fn layer_physical_ids(p: &Shared, body: &[u8], stack: Option<&str>) -> Opt
         }
     }
     Some(Bytes::from(out))
+}
+
+/// The JSON answer to a GET of the Lambda API at moto; `None` when there is none.
+async fn lambda_json(p: &Shared, path: &str) -> Option<serde_json::Value> {
+    lambda_get(p, path).send().await.ok()?.json().await.ok()
 }
 
 /// A GET of the Lambda API at moto; moto tells the service from the credential scope.
@@ -1004,13 +1003,7 @@ async fn stack_layer_version(
         .filter_map(|l| l["LayerName"].as_str())
         .find(|n| n.starts_with(&prefix))?
         .to_owned();
-    let versions: serde_json::Value = lambda_get(p, &format!("/2018-10-31/layers/{name}/versions"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let versions = lambda_json(p, &format!("/2018-10-31/layers/{name}/versions")).await?;
     let ours = p.extras.published_layers.lock().ok()?.clone();
     versions["LayerVersions"]
         .as_array()?
