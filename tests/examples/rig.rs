@@ -1,15 +1,19 @@
 //! The local sandbox: moto (S3, Lambda, IAM, CloudFormation) and the real zipedit patcher
 //! behind the Lambda Invoke API, in the foreground until Ctrl-C. Prints the environment that
-//! points `quickdeploy` at it, so quickdeploy can be tried without an AWS account.
+//! points `quickdeploy` at it, so quickdeploy can be tried without an AWS account. quickdeploy
+//! talks to moto through the rig's proxy, which does what moto does not: it expands SAM
+//! templates as CloudFormation's transform does, and gives layer versions their physical ids.
 //!
 //! Run: `make rig` (or `cargo run -p quickdeploy-tests --example rig`).
 
 use testkit::app::{BUCKET, PATCHER};
+use testkit::proxy::S3Proxy;
 use testkit::rig::{Moto, Patcher, REGION, s3_client};
 
 #[tokio::main]
 async fn main() {
     let moto = Moto::start();
+    let proxy = S3Proxy::start(&moto.endpoint()).await;
     let patcher =
         Patcher::start_named(&testkit::bin("zipedit"), &moto.endpoint(), 2, PATCHER).await;
     // The example app's bucket, so `quickdeploy full` works in examples/app at once.
@@ -17,7 +21,7 @@ async fn main() {
     testkit::rig::make_bucket(&s3, BUCKET, true).await;
     println!("# the local rig is up: moto at {}", moto.endpoint());
     println!("# paste these into another shell, then use quickdeploy as on AWS:");
-    println!("export AWS_ENDPOINT_URL={}", moto.endpoint());
+    println!("export AWS_ENDPOINT_URL={}", proxy.endpoint);
     println!(
         "export QUICKDEPLOY_PATCHER_ENDPOINT={}",
         patcher.invoke_endpoint
@@ -30,5 +34,6 @@ async fn main() {
     println!("# Ctrl-C stops the rig; its state is gone with it.");
     let _ = tokio::signal::ctrl_c().await;
     drop(patcher);
+    drop(proxy);
     drop(moto);
 }
