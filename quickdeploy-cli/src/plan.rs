@@ -268,6 +268,27 @@ fn add_layers(
     Ok(())
 }
 
+/// The layer version ARNs a function's template `Layers` name in the deployed stack: literal
+/// ARNs as written, a `Ref` to one of the template's layers as the version the stack made.
+/// `None` when it names none, or any entry is something else (a parameter, an import): then
+/// what it resolves to is not known here.
+pub fn layers_of(f: &FunctionDef, local: &Template, deployed: &Deployed) -> Option<Vec<String>> {
+    if f.layers.is_empty() {
+        return None;
+    }
+    let ours: Vec<String> = local.layers().into_iter().map(|(id, _)| id).collect();
+    f.layers
+        .iter()
+        .map(|entry| match (entry.as_str(), entry["Ref"].as_str()) {
+            (Some(arn), _) => Some(arn.to_owned()),
+            (None, Some(id)) if ours.iter().any(|l| l == id) => {
+                layer_version_of(deployed, id).cloned()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The version ARN the stack made for layer `id`: its physical id. SAM renames an
 /// `AWS::Serverless::LayerVersion` in the stack it makes: `<id><10 hex digits of a hash of its
 /// content location>`, so the stack's resources have that name, not `id`.
@@ -564,6 +585,42 @@ Resources:
             "{:?}",
             deps.not_quick
         );
+    }
+
+    #[test]
+    fn a_functions_layers_resolve_to_the_stack_versions_or_stay_unknown() {
+        let local = Template::parse(
+            r#"
+Parameters: {Shared: {Type: String}}
+Resources:
+  Deps: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/deps/}}
+  A: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Layers: [!Ref Deps, "arn:aws:lambda:us-east-1:1:layer:x:3"]}}
+  B: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/, Layers: [!Ref Shared]}}
+  C: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/}}
+"#,
+        )
+        .expect("local");
+        let mut stack = deployed("Resources: {}\n");
+        stack.physical.insert(
+            "Depsa8dc2b3d32".into(),
+            "arn:aws:lambda:us-east-1:1:layer:d:4".into(),
+        );
+        let f = |id: &str| {
+            local
+                .functions()
+                .into_iter()
+                .find(|f| f.logical_id == id)
+                .expect("function")
+        };
+        assert_eq!(
+            layers_of(&f("A"), &local, &stack),
+            Some(vec![
+                "arn:aws:lambda:us-east-1:1:layer:d:4".to_owned(),
+                "arn:aws:lambda:us-east-1:1:layer:x:3".to_owned()
+            ])
+        );
+        assert_eq!(layers_of(&f("B"), &local, &stack), None, "a parameter");
+        assert_eq!(layers_of(&f("C"), &local, &stack), None, "none stated");
     }
 
     #[test]

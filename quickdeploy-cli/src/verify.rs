@@ -14,13 +14,17 @@ pub struct Observed {
     pub failed: bool,
     /// Its settings.
     pub settings: Settings,
+    /// Its layer version ARNs, in order.
+    pub layers: Vec<String>,
 }
 
 /// How `observed` differs from what the deploy meant: the CodeSha256 of its package (when
-/// `full` packaged it) and the template's settings; one line each, empty when it matches.
+/// `full` packaged it), the template's settings and its layers (when the template's are
+/// known, [`crate::plan::layers_of`]); one line each, empty when it matches.
 pub fn differences(
     code_sha256: Option<&str>,
     expected: &Settings,
+    layers: Option<&[String]>,
     observed: &Observed,
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -51,6 +55,13 @@ pub fn differences(
     check("Timeout", num(e.timeout), num(o.timeout));
     check("Handler", e.handler.clone(), o.handler.clone());
     check("Runtime", e.runtime.clone(), o.runtime.clone());
+    if let Some(want) = layers.filter(|want| *want != observed.layers.as_slice()) {
+        out.push(format!(
+            "Layers are [{}], the template says [{}]",
+            observed.layers.join(", "),
+            want.join(", ")
+        ));
+    }
     out
 }
 
@@ -76,10 +87,11 @@ mod tests {
                 timeout: Some(3),
                 ..settings(512)
             },
+            layers: Vec::new(),
         };
         // Timeout is not stated: whatever it is, it is not checked.
-        assert!(differences(Some("A"), &settings(512), &seen).is_empty());
-        assert!(differences(None, &settings(512), &seen).is_empty());
+        assert!(differences(Some("A"), &settings(512), None, &seen).is_empty());
+        assert!(differences(None, &settings(512), Some(&[]), &seen).is_empty());
     }
 
     #[test]
@@ -88,14 +100,17 @@ mod tests {
             code_sha256: Some("OLD".into()),
             failed: true,
             settings: settings(128),
+            layers: vec!["arn:aws:lambda:us-east-1:1:layer:deps:1".into()],
         };
-        let d = differences(Some("NEW"), &settings(512), &seen);
+        let want = ["arn:aws:lambda:us-east-1:1:layer:deps:2".to_owned()];
+        let d = differences(Some("NEW"), &settings(512), Some(&want), &seen);
         assert_eq!(
             d,
             [
                 "its last update failed",
                 "runs CodeSha256 OLD, not the package's NEW",
                 "MemorySize is 128, the template says 512",
+                "Layers are [arn:aws:lambda:us-east-1:1:layer:deps:1], the template says [arn:aws:lambda:us-east-1:1:layer:deps:2]",
             ]
         );
     }

@@ -407,7 +407,10 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     };
     let body = match cfn_action.as_deref() {
         Some("CreateChangeSet") => match expand_sam(&p, text, body).await {
-            Ok(b) => b,
+            Ok(b) => {
+                keep_template(&p, &b);
+                b
+            }
             Err(refused) => return refused,
         },
         _ => body,
@@ -453,7 +456,7 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     let out = upstream_request(&p, &parts, body);
     match out.send().await {
         Ok(r) => {
-            answer(
+            let resp = answer(
                 &p,
                 r,
                 &parts.method,
@@ -462,7 +465,13 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 &cfn,
                 &original_of,
             )
-            .await
+            .await;
+            if let (Some("ExecuteChangeSet"), Some(stack)) = (cfn.action.as_deref(), &cfn.stack)
+                && resp.status().is_success()
+            {
+                function_layers(&p, stack).await;
+            }
+            resp
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
@@ -955,6 +964,124 @@ async fn layer_physical_ids(p: &Shared, body: &[u8], stack: Option<&str>) -> Opt
     Some(Bytes::from(out))
 }
 
+// --- Functions' Layers, as CloudFormation sets them (moto's CloudFormation drops them). ---
+
+/// Keeps the template of a CreateChangeSet (form-encoded, SAM already expanded), by stack.
+fn keep_template(p: &Shared, body: &[u8]) {
+    let pairs = crate::sam::form_decode(std::str::from_utf8(body).unwrap_or_default());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(stack), Some(Ok(doc))) = (
+        get("StackName"),
+        get("TemplateBody").map(|t| serde_json::from_str::<serde_json::Value>(&t)),
+    ) else {
+        return;
+    };
+    if let Ok(mut t) = p.extras.stack_templates.lock() {
+        t.insert(stack, doc);
+    }
+}
+
+/// After a change set of `stack` ran: each function whose template `Layers` are literal
+/// ARNs or Refs to the stack's own layers is given them, as CloudFormation does (a Ref is the
+/// layer's version the stack made); a function with any other entry (a parameter, an import)
+/// is left as moto has it.
+async fn function_layers(p: &Shared, stack: &str) {
+    let Some(doc) = p
+        .extras
+        .stack_templates
+        .lock()
+        .ok()
+        .and_then(|t| t.get(stack).cloned())
+    else {
+        return;
+    };
+    let Some(resources) = doc["Resources"].as_object() else {
+        return;
+    };
+    let wanted: Vec<(&String, &Vec<serde_json::Value>)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+        .filter_map(|(id, r)| Some((id, r["Properties"]["Layers"].as_array()?)))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let (Some(names), Some(layers)) = (
+        stack_functions(p, stack).await,
+        lambda_json(p, "/2018-10-31/layers").await,
+    ) else {
+        return;
+    };
+    'functions: for (id, list) in wanted {
+        let Some(name) = names.get(id.as_str()) else {
+            continue;
+        };
+        let mut arns = Vec::new();
+        for entry in list {
+            let arn = match (entry.as_str(), entry["Ref"].as_str()) {
+                (Some(arn), _) => Some(arn.to_owned()),
+                (None, Some(layer))
+                    if resources
+                        .get(layer)
+                        .is_some_and(|r| r["Type"] == "AWS::Lambda::LayerVersion") =>
+                {
+                    stack_layer_version(p, &layers, stack, layer).await
+                }
+                _ => None,
+            };
+            let Some(arn) = arn else {
+                continue 'functions;
+            };
+            arns.push(arn);
+        }
+        let _ = p
+            .client
+            .put(format!(
+                "{}/2015-03-31/functions/{name}/configuration",
+                p.upstream
+            ))
+            .header("authorization", LAMBDA_AUTH)
+            .json(&serde_json::json!({ "Layers": arns }))
+            .send()
+            .await;
+    }
+}
+
+/// The stack's functions, physical name by logical id, from moto (DescribeStackResources).
+async fn stack_functions(p: &Shared, stack: &str) -> Option<HashMap<String, String>> {
+    let text = p
+        .client
+        .post(format!("{}/", p.upstream))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("Action=DescribeStackResources&Version=2010-05-15&StackName={stack}"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let tag = |member: &str, name: &str| {
+        let start = member.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = member[start..].find(&format!("</{name}>"))? + start;
+        Some(member[start..end].to_owned())
+    };
+    Some(
+        text.split("<member>")
+            .filter(|m| m.contains("<ResourceType>AWS::Lambda::Function</ResourceType>"))
+            .filter_map(|m| Some((tag(m, "LogicalResourceId")?, tag(m, "PhysicalResourceId")?)))
+            .collect(),
+    )
+}
+
 /// The JSON answer to a GET of the Lambda API at moto; `None` when there is none.
 async fn lambda_json(p: &Shared, path: &str) -> Option<serde_json::Value> {
     lambda_get(p, path).send().await.ok()?.json().await.ok()
@@ -962,11 +1089,13 @@ async fn lambda_json(p: &Shared, path: &str) -> Option<serde_json::Value> {
 
 /// A GET of the Lambda API at moto; moto tells the service from the credential scope.
 fn lambda_get(p: &Shared, path: &str) -> reqwest::RequestBuilder {
-    p.client.get(format!("{}{path}", p.upstream)).header(
-        "authorization",
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
-    )
+    p.client
+        .get(format!("{}{path}", p.upstream))
+        .header("authorization", LAMBDA_AUTH)
 }
+
+/// An Authorization header moto reads as the Lambda API's (it checks no signature).
+const LAMBDA_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0";
 
 /// The physical id of the stack's layer `id`: [`stack_layer_version`], remembered, as
 /// CloudFormation keeps it when that version is deleted outside it (`sam sync` deletes the
@@ -1034,6 +1163,8 @@ struct Extras {
     object_versions: std::sync::atomic::AtomicBool,
     /// Layer versions published through the proxy (by quickdeploy, not by CloudFormation).
     published_layers: Mutex<std::collections::BTreeSet<String>>,
+    /// The template of each stack's last change set, as moto got it (SAM expanded).
+    stack_templates: Mutex<HashMap<String, serde_json::Value>>,
     /// The physical id last given to each (stack, layer logical id).
     stack_layers: Mutex<HashMap<(String, String), String>>,
 }

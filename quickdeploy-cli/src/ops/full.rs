@@ -410,10 +410,16 @@ async fn verify(
             .find(|a| a.functions.contains(&f.logical_id))
             .map(|a| a.code_sha256.clone());
         let expected = template.function_settings(&f.logical_id);
+        let layers = crate::plan::layers_of(&f, template, &deployed);
         Some(async move {
             let observed = observe(&clients.lambda, &name).await?;
             anyhow::Ok(crate::report::FunctionCheck {
-                differences: crate::verify::differences(packaged.as_deref(), &expected, &observed),
+                differences: crate::verify::differences(
+                    packaged.as_deref(),
+                    &expected,
+                    layers.as_deref(),
+                    &observed,
+                ),
                 logical_id: f.logical_id,
                 name,
                 code_sha256: observed.code_sha256,
@@ -463,6 +469,11 @@ async fn observe(
             handler: c.handler().map(str::to_owned),
             runtime: c.runtime().map(|r| r.as_str().to_owned()),
         },
+        layers: c
+            .layers()
+            .iter()
+            .filter_map(|l| l.arn().map(str::to_owned))
+            .collect(),
     })
 }
 

@@ -5,7 +5,7 @@
 //! `{Bucket, Key, Version}`). The apps (tests/apps/cfn-layer, tests/apps/sam-layer) are
 //! deployed into moto through the rig's proxy, which expands SAM with SAM's translator; moto
 //! makes the layer version from the uploaded object. moto's CloudFormation drops a function's
-//! `Layers`, so that the function uses the layer cannot be read back here.
+//! `Layers`; the rig's proxy gives them back after each change set, as CloudFormation would.
 
 use serde_json::{Value, json};
 use testkit::app::{App, Rig};
@@ -117,10 +117,26 @@ async fn full_uploads_the_layer_once(a: &LayerApp) {
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_eq!(doc["outcome"], "nothing-to-deploy", "{doc}");
 
-    // The function does not run the layer (moto's CloudFormation dropped its Layers: drift,
-    // as when someone changed it by hand). A layer change publishes a version, but the
-    // function is not moved onto a layer list nobody deployed: it fails, naming the fix.
-    let code_before = app.code_shas_of(&app.stack_functions(a.dir).await).await;
+    // `full` read the function back with the layer (the rig's proxy sets functions' Layers as
+    // CloudFormation does). Someone then removes it by hand: drift. A layer change publishes
+    // a version, but the function is not moved onto a layer list nobody deployed: it fails,
+    // naming the fix.
+    let names = app.stack_functions(a.dir).await;
+    for name in names.values() {
+        app.lambda
+            .update_function_configuration()
+            .function_name(name)
+            .set_layers(Some(Vec::new()))
+            .send()
+            .await
+            .expect("drift by hand");
+    }
+    let code_before = app.code_shas_of(&names).await;
+    // `full` with nothing to change reads every function back, Layers too, and says so.
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    let why = doc["error"].as_str().unwrap_or_default();
+    assert!(why.contains("Layers are [], the template says ["), "{doc}");
     app.write(
         "layers/deps/python/greeting/words.py",
         "def hello_to(name):\n    return f\"hi, {name}\"\n",
@@ -172,7 +188,7 @@ pub(crate) fn layer_report<'a>(doc: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no artifact for layer {id} in {doc}"))
 }
 
-/// tests/apps/sam-layer-users after `full`, with CloudFormation's doing that moto skips.
+/// tests/apps/sam-layer-users after `full`, with the aliases CloudFormation would make.
 pub(crate) struct UsersApp {
     pub(crate) rig: Rig,
     /// Physical function names by logical id.
@@ -185,8 +201,9 @@ const USERS_STACK: &str = "sam-layer-users";
 const USERS: [&str; 3] = ["Audit", "Hello", "Report"];
 
 impl UsersApp {
-    /// Deployed by `full`; then, for moto's gaps, the aliases made and each function given
-    /// its `Layers` as CloudFormation would. Also the stack's version of Deps.
+    /// Deployed by `full` (the rig's proxy gives the functions their `Layers`, as
+    /// CloudFormation does), then the aliases made (moto makes none). Also the stack's
+    /// version of Deps.
     pub(crate) async fn deployed() -> (Self, String) {
         let rig = Rig::start_app(USERS_STACK, "sam-layer-users-artifacts").await;
         let app = &rig.app;
@@ -203,15 +220,8 @@ impl UsersApp {
         let extra1 = app.stack_layer(USERS_STACK, "Extra").await;
         let me = Self { ids, extra1, rig };
         for id in USERS {
-            me.rig
-                .app
-                .lambda
-                .update_function_configuration()
-                .function_name(&me.ids[id])
-                .set_layers(Some(me.wants(&deps1, id)))
-                .send()
-                .await
-                .expect("moto gap: Layers as CloudFormation sets them");
+            let layers = me.rig.app.running(&me.ids[id], None).await.0;
+            assert_eq!(layers, me.wants(&deps1, id), "{id} after full");
         }
         (me, deps1)
     }
@@ -289,11 +299,10 @@ async fn check_published(app: &App, doc: &Value, before: &str) -> String {
 /// Extra after it. A change to a file of Deps publishes a new version of Deps from the
 /// patched artifact, moves each user to it keeping Extra in its place, moves `live`, records
 /// the hot patch; a layer and code change together end in one version with both; `full`
-/// reconciles. Three moto gaps: its CloudFormation drops functions' `Layers`, so after `full`
-/// the test gives the functions theirs as CloudFormation would (UpdateFunctionConfiguration);
-/// it skips `AWS::Lambda::Alias` resources, which the test makes (`testkit::sam::make_aliases`);
-/// and it gives a layer version no PhysicalResourceId, which the rig's proxy fills in with
-/// the version's ARN, as CloudFormation does.
+/// reconciles. Three moto gaps: its CloudFormation drops functions' `Layers` and gives a
+/// layer version no PhysicalResourceId, which the rig's proxy puts right as CloudFormation
+/// would; and it skips `AWS::Lambda::Alias` resources, which the test makes
+/// (`testkit::sam::make_aliases`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layer_change_publishes_a_version_moves_its_users_and_full_reconciles_it() {
     let (users, deps1) = UsersApp::deployed().await;
