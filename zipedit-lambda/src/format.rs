@@ -272,6 +272,11 @@ pub(crate) struct CentralRecord {
 }
 
 impl CentralRecord {
+    /// Its compression method (0 stored, 8 deflated).
+    pub(crate) fn method(&self) -> u16 {
+        u16_at(&self.raw, 10)
+    }
+
     /// The local extent guessed from the central record alone (local extras may differ a
     /// little), for when local headers are not at hand.
     pub(crate) fn estimated_extent(&self) -> u64 {
@@ -403,11 +408,19 @@ pub(crate) fn parse_central(cd: &[u8], expected: u64) -> Result<Vec<CentralRecor
     Ok(out)
 }
 
-/// Finds the byte extent of an entry's local part: header, data, and data descriptor if any.
-pub(crate) fn local_extent<R: Read + Seek>(
+/// Where an entry's data starts: past its local header, name and (local) extra field.
+pub(crate) fn data_start<R: Read + Seek>(
     src: &mut Source<R>,
     rec: &CentralRecord,
 ) -> Result<u64, PatchError> {
+    Ok(local_header(src, rec)?.0)
+}
+
+/// An entry's local header: where its data starts, and its name and extra lengths.
+fn local_header<R: Read + Seek>(
+    src: &mut Source<R>,
+    rec: &CentralRecord,
+) -> Result<(u64, u64, u64), PatchError> {
     let mut h = [0u8; LOCAL_FIXED_LEN];
     src.read_at(rec.local_offset, &mut h).map_err(|_| {
         PatchError::Corrupt(format!(
@@ -424,6 +437,15 @@ pub(crate) fn local_extent<R: Read + Seek>(
     let name_len = u64::from(u16_at(&h, 26));
     let extra_len = u64::from(u16_at(&h, 28));
     let data_start = rec.local_offset + LOCAL_FIXED_LEN as u64 + name_len + extra_len;
+    Ok((data_start, name_len, extra_len))
+}
+
+/// Finds the byte extent of an entry's local part: header, data, and data descriptor if any.
+pub(crate) fn local_extent<R: Read + Seek>(
+    src: &mut Source<R>,
+    rec: &CentralRecord,
+) -> Result<u64, PatchError> {
+    let (data_start, name_len, extra_len) = local_header(src, rec)?;
     let data_end = data_start
         .checked_add(rec.compressed_size)
         .ok_or_else(|| PatchError::Corrupt(format!("entry {:?}: impossible size", rec.name)))?;

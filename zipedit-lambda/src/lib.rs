@@ -33,6 +33,7 @@ mod build;
 mod change;
 pub mod delta;
 mod digest;
+pub mod entry;
 mod error;
 pub mod event;
 mod format;

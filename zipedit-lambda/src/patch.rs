@@ -374,7 +374,7 @@ fn patch_source<R: Read + Seek>(
 
 /// Reads over the last bytes of an archive, as fetched from S3 by a suffix range; a read
 /// before them fails, which the directory-only path never does.
-struct TailReader<'a> {
+pub(crate) struct TailReader<'a> {
     tail: &'a [u8],
     offset: u64,
     total: u64,
@@ -382,7 +382,7 @@ struct TailReader<'a> {
 }
 
 impl<'a> TailReader<'a> {
-    fn new(tail: &'a [u8], offset: u64, total: u64) -> Self {
+    pub(crate) fn new(tail: &'a [u8], offset: u64, total: u64) -> Self {
         Self {
             tail,
             offset,
