@@ -123,10 +123,53 @@ pub(crate) struct EndRecord {
     pub(crate) comment: Vec<u8>,
 }
 
-// Long: one pass over the end record and its ZIP64 forms, each check next to the field it
-// reads; split, the bounds reasoning would scatter (the fuzzer exercises it as one).
 /// Finds and reads the end of central directory record, following the ZIP64 locator if any.
 pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord, PatchError> {
+    let len = src.len();
+    let (eocd_pos, rec) = find_end_record(src)?;
+    let (this_disk, cd_disk) = (u16_at(&rec, 4), u16_at(&rec, 6));
+    // In a one-disk archive both counts are the same; readers that disagree on which to trust
+    // see different entries (the fuzzer found one: the zip crate listed 2, unzip and Python 3).
+    let mut counts = (u64::from(u16_at(&rec, 8)), u64::from(u16_at(&rec, 10)));
+    let mut cd_size = u64::from(u32_at(&rec, 12));
+    let mut cd_offset = u64::from(u32_at(&rec, 16));
+    let comment = rec[EOCD_LEN..].to_vec();
+    // A comment holding an end record's signature reads differently to different readers (some
+    // take the first signature found from the end), and a patch would carry it over: refuse.
+    if comment.windows(4).any(|w| w == EOCD_SIG.to_le_bytes()) {
+        return Err(PatchError::Unsupported(
+            "the archive comment contains an end of central directory signature, which readers \
+             may take for the real end record"
+                .into(),
+        ));
+    }
+    let mut cd_end_bound = eocd_pos;
+    if let Some(z) = read_zip64_end(src, eocd_pos)? {
+        (counts, cd_size, cd_offset, cd_end_bound) = z;
+    }
+    if this_disk != 0 || cd_disk != 0 {
+        return Err(PatchError::Unsupported(
+            "a split (multi-disk) archive".into(),
+        ));
+    }
+    if counts.0 != counts.1 {
+        return Err(PatchError::Corrupt(format!(
+            "the end record counts {} entries on this disk but {} in all, in a one-disk archive",
+            counts.0, counts.1
+        )));
+    }
+    check_directory_bounds(cd_offset, cd_size, cd_end_bound, len)?;
+    Ok(EndRecord {
+        entries: counts.1,
+        cd_offset,
+        cd_size,
+        comment,
+    })
+}
+
+/// The end record's position and its bytes (with the comment): the last signature whose
+/// comment length reaches exactly the end of the archive.
+fn find_end_record<R: Read + Seek>(src: &mut Source<R>) -> Result<(u64, Vec<u8>), PatchError> {
     let len = src.len();
     if len < EOCD_LEN as u64 {
         return Err(PatchError::NotZip(format!(
@@ -140,7 +183,6 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
         )));
     }
     let tail = src.read_vec(len - window, window)?;
-    // The end record is the last signature whose comment length reaches exactly the end.
     let mut found = None;
     let mut loose = None;
     for at in (0..=tail.len() - EOCD_LEN).rev() {
@@ -166,92 +208,73 @@ pub(crate) fn read_end<R: Read + Seek>(src: &mut Source<R>) -> Result<EndRecord,
             ),
         });
     };
-    let eocd_pos = len - window + at as u64;
-    let rec = &tail[at..];
-    let (this_disk, cd_disk) = (u16_at(rec, 4), u16_at(rec, 6));
-    // In a one-disk archive both counts are the same; readers that disagree on which to trust
-    // see different entries (the fuzzer found one: the zip crate listed 2, unzip and Python 3).
-    let mut counts = (u64::from(u16_at(rec, 8)), u64::from(u16_at(rec, 10)));
-    let mut entries = u64::from(u16_at(rec, 10));
-    let mut cd_size = u64::from(u32_at(rec, 12));
-    let mut cd_offset = u64::from(u32_at(rec, 16));
-    let comment = rec[EOCD_LEN..].to_vec();
-    // A comment holding an end record's signature reads differently to different readers (some
-    // take the first signature found from the end), and a patch would carry it over: refuse.
-    if comment.windows(4).any(|w| w == EOCD_SIG.to_le_bytes()) {
-        return Err(PatchError::Unsupported(
-            "the archive comment contains an end of central directory signature, which readers              may take for the real end record"
-                .into(),
-        ));
-    }
-    let mut cd_end_bound = eocd_pos;
+    Ok((len - window + at as u64, tail[at..].to_vec()))
+}
 
-    // A ZIP64 locator sits right before the end record when the archive needs 64-bit fields.
-    if eocd_pos >= ZIP64_LOCATOR_LEN as u64 {
-        let mut loc = [0u8; ZIP64_LOCATOR_LEN];
-        src.read_at(eocd_pos - ZIP64_LOCATOR_LEN as u64, &mut loc)?;
-        if u32_at(&loc, 0) == ZIP64_LOCATOR_SIG {
-            let z64_pos = u64_at(&loc, 8);
-            if z64_pos
-                .checked_add(ZIP64_EOCD_LEN as u64)
-                .is_none_or(|end| end > eocd_pos - ZIP64_LOCATOR_LEN as u64)
-            {
-                return Err(PatchError::Corrupt(format!(
-                    "the ZIP64 locator points at offset {z64_pos}, outside the archive"
-                )));
-            }
-            let mut z = [0u8; ZIP64_EOCD_LEN];
-            src.read_at(z64_pos, &mut z)?;
-            if u32_at(&z, 0) != ZIP64_EOCD_SIG {
-                return Err(PatchError::Corrupt(format!(
-                    "no ZIP64 end record at offset {z64_pos}, where the locator points"
-                )));
-            }
-            if u32_at(&z, 16) != 0 || u32_at(&z, 20) != 0 {
-                return Err(PatchError::Unsupported(
-                    "a split (multi-disk) archive".into(),
-                ));
-            }
-            counts = (u64_at(&z, 24), u64_at(&z, 32));
-            entries = u64_at(&z, 32);
-            cd_size = u64_at(&z, 40);
-            cd_offset = u64_at(&z, 48);
-            cd_end_bound = z64_pos;
-        }
+/// The ZIP64 end record's (counts, directory size, directory offset, its own position), when
+/// a ZIP64 locator sits right before the end record (the archive needs 64-bit fields).
+#[allow(clippy::type_complexity)] // the four fields it overrides, as read_end holds them
+fn read_zip64_end<R: Read + Seek>(
+    src: &mut Source<R>,
+    eocd_pos: u64,
+) -> Result<Option<((u64, u64), u64, u64, u64)>, PatchError> {
+    if eocd_pos < ZIP64_LOCATOR_LEN as u64 {
+        return Ok(None);
     }
-    if this_disk != 0 || cd_disk != 0 {
+    let mut loc = [0u8; ZIP64_LOCATOR_LEN];
+    src.read_at(eocd_pos - ZIP64_LOCATOR_LEN as u64, &mut loc)?;
+    if u32_at(&loc, 0) != ZIP64_LOCATOR_SIG {
+        return Ok(None);
+    }
+    let z64_pos = u64_at(&loc, 8);
+    if z64_pos
+        .checked_add(ZIP64_EOCD_LEN as u64)
+        .is_none_or(|end| end > eocd_pos - ZIP64_LOCATOR_LEN as u64)
+    {
+        return Err(PatchError::Corrupt(format!(
+            "the ZIP64 locator points at offset {z64_pos}, outside the archive"
+        )));
+    }
+    let mut z = [0u8; ZIP64_EOCD_LEN];
+    src.read_at(z64_pos, &mut z)?;
+    if u32_at(&z, 0) != ZIP64_EOCD_SIG {
+        return Err(PatchError::Corrupt(format!(
+            "no ZIP64 end record at offset {z64_pos}, where the locator points"
+        )));
+    }
+    if u32_at(&z, 16) != 0 || u32_at(&z, 20) != 0 {
         return Err(PatchError::Unsupported(
             "a split (multi-disk) archive".into(),
         ));
     }
-    if counts.0 != counts.1 {
-        return Err(PatchError::Corrupt(format!(
-            "the end record counts {} entries on this disk but {} in all, in a one-disk archive",
-            counts.0, counts.1
-        )));
-    }
+    Ok(Some((
+        (u64_at(&z, 24), u64_at(&z, 32)),
+        u64_at(&z, 40),
+        u64_at(&z, 48),
+        z64_pos,
+    )))
+}
+
+/// The directory must end exactly where the end records begin (`bound`): anything between is
+/// a prefixed or self-extracting archive, anything past is a truncated or damaged one.
+fn check_directory_bounds(
+    cd_offset: u64,
+    cd_size: u64,
+    bound: u64,
+    len: u64,
+) -> Result<(), PatchError> {
     match cd_offset.checked_add(cd_size) {
-        Some(end) if end == cd_end_bound => {}
-        Some(end) if end < cd_end_bound && cd_offset < cd_end_bound => {
-            return Err(PatchError::Unsupported(format!(
-                "{} bytes between the central directory and the end record, or data \
-                 before the first entry (a self-extracting or prefixed archive)",
-                cd_end_bound - end
-            )));
-        }
-        _ => {
-            return Err(PatchError::Corrupt(format!(
-                "the end record places the central directory at {cd_offset}..+{cd_size}, \
-                 past where it can be in a {len}-byte archive (truncated?)"
-            )));
-        }
+        Some(end) if end == bound => Ok(()),
+        Some(end) if end < bound && cd_offset < bound => Err(PatchError::Unsupported(format!(
+            "{} bytes between the central directory and the end record, or data \
+             before the first entry (a self-extracting or prefixed archive)",
+            bound - end
+        ))),
+        _ => Err(PatchError::Corrupt(format!(
+            "the end record places the central directory at {cd_offset}..+{cd_size}, \
+             past where it can be in a {len}-byte archive (truncated?)"
+        ))),
     }
-    Ok(EndRecord {
-        entries,
-        cd_offset,
-        cd_size,
-        comment,
-    })
 }
 
 /// One central directory record: its bytes as they are, plus the fields the engine needs.

@@ -205,8 +205,8 @@ enum Access {
     DirectoryOnly,
 }
 
-// Long: strategy choice, hashing and writing share the plan and the running hash; to be split
-// into named phases when the delta work (issue 15) changes this function anyway.
+/// The engine: reads the old archive's directory, plans what is kept and put, chooses the
+/// strategy, and writes the new tail while hashing the whole new archive.
 fn patch_source<R: Read + Seek>(
     mut src: Source<R>,
     changes: &ChangeSet,
@@ -238,114 +238,41 @@ fn patch_source<R: Read + Seek>(
         .map(|&i| extents[i])
         .sum::<u64>()
         .min(end.cd_offset);
-
-    let strategy = if changes.is_empty() && opts.mode != Mode::Rewrite {
-        Strategy::Unchanged
-    } else {
-        match opts.mode {
-            Mode::Rewrite => Strategy::Rewrite,
-            Mode::Append => Strategy::Append,
-            Mode::Auto if !changes.deletes.is_empty() => Strategy::Rewrite,
-            Mode::Auto => {
-                let dead = end.cd_offset - live_kept;
-                let estimate = end.cd_offset
-                    + new_entries
-                        .iter()
-                        .map(|e| e.data.len() as u64 + 60)
-                        .sum::<u64>()
-                    + end.cd_size;
-                if dead as f64 > opts.max_dead_ratio * estimate as f64 {
-                    Strategy::Rewrite
-                } else {
-                    Strategy::Append
-                }
-            }
-        }
-    };
-
+    let strategy = choose_strategy(changes, opts, &end, live_kept, &new_entries);
     if access == Access::DirectoryOnly {
-        let resumable = opts
-            .checkpoint
-            .as_ref()
-            .is_some_and(|cp| cp.offset == end.cd_offset);
-        if strategy == Strategy::Rewrite {
-            return Err(PatchError::NeedsWholeArchive(
-                "this change is written by rewrite (it deletes, or dead bytes are past the limit)"
-                    .into(),
-            ));
-        }
-        if !resumable {
-            return Err(PatchError::NeedsWholeArchive(
-                "no hash checkpoint at this archive's central directory".into(),
-            ));
-        }
+        directory_only_possible(strategy, opts, &end)?;
     }
 
-    let (kept_prefix, dead_bytes, mut tail) = match strategy {
-        Strategy::Unchanged => (src.len(), end.cd_offset - live_kept, Vec::new()),
-        Strategy::Append => (end.cd_offset, end.cd_offset - live_kept, Vec::new()),
-        Strategy::Rewrite => (0, 0, Vec::new()),
+    let (kept_prefix, dead_bytes) = match strategy {
+        Strategy::Unchanged => (src.len(), end.cd_offset - live_kept),
+        Strategy::Append => (end.cd_offset, end.cd_offset - live_kept),
+        Strategy::Rewrite => (0, 0),
     };
-
-    let mut central = Vec::new();
-    let mut hasher = match (&opts.checkpoint, strategy) {
-        (_, Strategy::Rewrite) => Sha256::new(),
-        (Some(cp), _) if cp.offset == end.cd_offset => cp.resume()?,
-        _ => {
-            let mut h = Sha256::new();
-            src.copy_range(0, end.cd_offset, |chunk| h.update(chunk))?;
-            h
-        }
-    };
-
-    let checkpoint;
-    match strategy {
+    let mut hasher = start_hash(&mut src, opts, strategy, &end)?;
+    let mut tail = Vec::new();
+    let checkpoint = match strategy {
         Strategy::Unchanged => {
-            checkpoint = HashCheckpoint::capture(&hasher, end.cd_offset);
+            let checkpoint = HashCheckpoint::capture(&hasher, end.cd_offset);
             src.copy_range(end.cd_offset, src.len() - end.cd_offset, |c| {
                 hasher.update(c)
             })?;
+            checkpoint
         }
         Strategy::Append | Strategy::Rewrite => {
-            if strategy == Strategy::Rewrite {
-                tail.reserve((live_kept + end.cd_size) as usize);
-            }
-            for &i in &plan.kept {
-                let rec = &records[i];
-                if strategy == Strategy::Append {
-                    central.extend_from_slice(&rec.raw);
-                } else {
-                    let at = tail.len() as u64;
-                    let len = extents[i];
-                    let start = tail.len();
-                    tail.resize(start + len as usize, 0);
-                    src.read_at(rec.local_offset, &mut tail[start..])?;
-                    central.extend_from_slice(&rec.with_offset(at)?);
-                }
-            }
-            for e in &new_entries {
-                let at = kept_prefix + tail.len() as u64;
-                e.entry().write_local(&mut tail);
-                central.extend_from_slice(&e.entry().central_record(at));
-            }
-            let cd_offset = kept_prefix + tail.len() as u64;
-            hasher.update(&tail);
-            checkpoint = HashCheckpoint::capture(&hasher, cd_offset);
-            let entries = (plan.kept.len() + new_entries.len()) as u64;
-            let cd_start = tail.len();
-            tail.extend_from_slice(&central);
-            let cd_size = central.len() as u64;
-            format::write_end(
-                &mut tail,
-                entries,
-                cd_offset,
-                cd_size,
-                &end.comment,
-                cd_offset + cd_size,
-            );
-            hasher.update(&tail[cd_start..]);
+            let kept = Kept {
+                records: &records,
+                extents: &extents,
+                indexes: &plan.kept,
+                live: live_kept,
+            };
+            let new = NewTail {
+                strategy,
+                kept_prefix,
+                end: &end,
+            };
+            new.write(&mut src, &kept, &new_entries, &mut tail, &mut hasher)?
         }
-    }
+    };
 
     let entries = match strategy {
         Strategy::Unchanged => records.len(),
@@ -370,6 +297,156 @@ fn patch_source<R: Read + Seek>(
         tail,
         report,
     })
+}
+
+/// Unchanged when there is nothing to do (unless a rewrite is asked for); else the mode asked
+/// for, or in auto mode: rewrite when something is deleted (a streaming reader could still see
+/// it) or when dead bytes would pass the limit, append otherwise.
+fn choose_strategy(
+    changes: &ChangeSet,
+    opts: &PatchOptions,
+    end: &format::EndRecord,
+    live_kept: u64,
+    new_entries: &[Compressed],
+) -> Strategy {
+    if changes.is_empty() && opts.mode != Mode::Rewrite {
+        return Strategy::Unchanged;
+    }
+    match opts.mode {
+        Mode::Rewrite => Strategy::Rewrite,
+        Mode::Append => Strategy::Append,
+        Mode::Auto if !changes.deletes.is_empty() => Strategy::Rewrite,
+        Mode::Auto => {
+            let dead = end.cd_offset - live_kept;
+            let estimate = end.cd_offset
+                + new_entries
+                    .iter()
+                    .map(|e| e.data.len() as u64 + 60)
+                    .sum::<u64>()
+                + end.cd_size;
+            if dead as f64 > opts.max_dead_ratio * estimate as f64 {
+                Strategy::Rewrite
+            } else {
+                Strategy::Append
+            }
+        }
+    }
+}
+
+/// Whether the patch can be made knowing only the directory: not a rewrite (it reads every
+/// kept entry), and only with a hash checkpoint at the old directory (the prefix is not read).
+fn directory_only_possible(
+    strategy: Strategy,
+    opts: &PatchOptions,
+    end: &format::EndRecord,
+) -> Result<(), PatchError> {
+    if strategy == Strategy::Rewrite {
+        return Err(PatchError::NeedsWholeArchive(
+            "this change is written by rewrite (it deletes, or dead bytes are past the limit)"
+                .into(),
+        ));
+    }
+    let resumable = opts
+        .checkpoint
+        .as_ref()
+        .is_some_and(|cp| cp.offset == end.cd_offset);
+    if !resumable {
+        return Err(PatchError::NeedsWholeArchive(
+            "no hash checkpoint at this archive's central directory".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The running hash of the new archive up to its kept prefix: empty for a rewrite, resumed
+/// from the checkpoint at the old directory when there is one, else hashed from the old bytes.
+fn start_hash<R: Read + Seek>(
+    src: &mut Source<R>,
+    opts: &PatchOptions,
+    strategy: Strategy,
+    end: &format::EndRecord,
+) -> Result<Sha256, PatchError> {
+    Ok(match (&opts.checkpoint, strategy) {
+        (_, Strategy::Rewrite) => Sha256::new(),
+        (Some(cp), _) if cp.offset == end.cd_offset => cp.resume()?,
+        _ => {
+            let mut h = Sha256::new();
+            src.copy_range(0, end.cd_offset, |chunk| h.update(chunk))?;
+            h
+        }
+    })
+}
+
+/// The old entries a patch keeps.
+struct Kept<'a> {
+    records: &'a [CentralRecord],
+    extents: &'a [u64],
+    /// Their indexes in `records`, in archive order.
+    indexes: &'a [usize],
+    /// Their bytes in all.
+    live: u64,
+}
+
+/// How the new tail is written: after the kept prefix (append), or the whole archive anew
+/// (rewrite), ending with the old end record's comment.
+struct NewTail<'a> {
+    strategy: Strategy,
+    kept_prefix: u64,
+    end: &'a format::EndRecord,
+}
+
+impl NewTail<'_> {
+    /// Writes the kept entries (rewrite: their bytes, moved; append: only their records),
+    /// the new entries, the central directory and the end record into `tail`, hashing it;
+    /// the checkpoint at the new directory.
+    fn write<R: Read + Seek>(
+        &self,
+        src: &mut Source<R>,
+        kept: &Kept<'_>,
+        new_entries: &[Compressed],
+        tail: &mut Vec<u8>,
+        hasher: &mut Sha256,
+    ) -> Result<HashCheckpoint, PatchError> {
+        let rewrite = self.strategy == Strategy::Rewrite;
+        if rewrite {
+            tail.reserve((kept.live + self.end.cd_size) as usize);
+        }
+        let mut central = Vec::new();
+        for &i in kept.indexes {
+            let rec = &kept.records[i];
+            if rewrite {
+                let at = tail.len() as u64;
+                let start = tail.len();
+                tail.resize(start + kept.extents[i] as usize, 0);
+                src.read_at(rec.local_offset, &mut tail[start..])?;
+                central.extend_from_slice(&rec.with_offset(at)?);
+            } else {
+                central.extend_from_slice(&rec.raw);
+            }
+        }
+        for e in new_entries {
+            let at = self.kept_prefix + tail.len() as u64;
+            e.entry().write_local(tail);
+            central.extend_from_slice(&e.entry().central_record(at));
+        }
+        let cd_offset = self.kept_prefix + tail.len() as u64;
+        hasher.update(&*tail);
+        let checkpoint = HashCheckpoint::capture(hasher, cd_offset);
+        let entries = (kept.indexes.len() + new_entries.len()) as u64;
+        let cd_start = tail.len();
+        tail.extend_from_slice(&central);
+        let cd_size = central.len() as u64;
+        format::write_end(
+            tail,
+            entries,
+            cd_offset,
+            cd_size,
+            &self.end.comment,
+            cd_offset + cd_size,
+        );
+        hasher.update(&tail[cd_start..]);
+        Ok(checkpoint)
+    }
 }
 
 /// Reads over the last bytes of an archive, as fetched from S3 by a suffix range; a read

@@ -232,9 +232,8 @@ fn is_staged_key(key: &str, prefix: &str) -> bool {
     })
 }
 
-// Long: read, choose append or rewrite, stage, write conditionally, answer; to be split into
-// named phases when deltas (issue 15) add a step to it.
-/// [`patch_artifact`] with the patcher's settings.
+/// [`patch_artifact`] with the patcher's settings: the change set read from the event, staged
+/// changes fetched, the artifact's end read (or all of it), patched, written conditionally.
 pub async fn patch_artifact_with(
     s3: &Client,
     event: &PatchEvent,
@@ -243,59 +242,11 @@ pub async fn patch_artifact_with(
     let started = Instant::now();
     let url = S3Url::parse(&event.src)?;
     let mut timings = Timings::default();
-    let mut read_bytes = 0u64;
 
     // The change set is checked before anything is read.
-    let mut changes = ChangeSet::new();
-    let mut staged = Vec::new();
-    for (path, content) in &event.changes {
-        let (source, executable) = content.resolve(path)?;
-        match source {
-            Source::Inline(data) => changes.puts.push(PutFile {
-                path: path.clone(),
-                data,
-                executable,
-            }),
-            Source::Staged(at) => {
-                if at.bucket != url.bucket || !is_staged_key(&at.key, &settings.staging_prefix) {
-                    return Err(ArtifactError::StagedOutside {
-                        path: path.clone(),
-                        url: at.to_string(),
-                        allowed: format!("s3://{}/{}", url.bucket, settings.staging_prefix),
-                    });
-                }
-                staged.push((changes.puts.len(), at));
-                changes.puts.push(PutFile {
-                    path: path.clone(),
-                    data: Vec::new(),
-                    executable,
-                });
-            }
-        }
-    }
-    changes.deletes = event.deletes.clone();
-    let patch_err = |source| ArtifactError::Patch {
-        url: url.to_string(),
-        source,
-    };
-    changes.validate().map_err(patch_err)?;
-    if let Some(r) = event.max_dead_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
-        return Err(EventError(format!("max_dead_ratio must be between 0 and 1, got {r}")).into());
-    }
-
+    let (mut changes, staged) = change_set(event, &url, settings)?;
     let t = Instant::now();
-    let fetches = staged.iter().map(|(_, at)| get_staged(s3, at));
-    for ((index, at), got) in staged.iter().zip(futures::future::join_all(fetches).await) {
-        let data = got.map_err(|e| match e {
-            ArtifactError::ArtifactMissing(_) => ArtifactError::StagedMissing {
-                path: changes.puts[*index].path.clone(),
-                url: at.to_string(),
-            },
-            other => other,
-        })?;
-        read_bytes += data.len() as u64;
-        changes.puts[*index].data = data;
-    }
+    let mut read_bytes = fetch_staged(s3, &mut changes, &staged).await?;
     timings.staged = ms(t);
 
     let t = Instant::now();
@@ -306,85 +257,24 @@ pub async fn patch_artifact_with(
         checkpoint: current.checkpoint.clone(),
         ..PatchOptions::default()
     };
-
-    // Directory only when the prefix would be copied server side; otherwise the whole object.
-    let mut whole: Option<Vec<u8>> = None;
-    let mut directory: Option<(Vec<u8>, u64)> = None;
-    if event.mode != Mode::Rewrite && current.checkpoint.is_some() && current.size > MIN_PART {
-        let mut guess_from = current.size.saturating_sub(TAIL_GUESS);
-        let mut tail = get_range(s3, &url, &current, guess_from, current.size).await?;
-        let mut found = directory_offset(&tail, guess_from, current.size);
-        if found.is_err() && guess_from > 0 {
-            // A long archive comment can push the end record out of the first guess.
-            read_bytes += tail.len() as u64;
-            guess_from = current.size.saturating_sub(TAIL_MAX);
-            tail = get_range(s3, &url, &current, guess_from, current.size).await?;
-            found = directory_offset(&tail, guess_from, current.size);
-        }
-        let cd = found.map_err(patch_err)?;
-        if cd < guess_from {
-            let mut rest = get_range(s3, &url, &current, cd, guess_from).await?;
-            rest.append(&mut tail);
-            tail = rest;
-        }
-        let from = cd.min(guess_from);
-        read_bytes += tail.len() as u64;
-        if cd >= MIN_PART {
-            directory = Some((tail, from));
-        }
-    }
+    let directory = read_directory(s3, &url, &current, event, &mut read_bytes).await?;
     timings.read = ms(t);
 
-    let mut patched = None;
-    if let Some((tail, from)) = &directory {
-        let t = Instant::now();
-        let result = patch_directory(tail, *from, current.size, &changes, &opts);
-        timings.patch = ms(t);
-        match result {
-            Ok(p) => patched = Some(p),
-            Err(PatchError::NeedsWholeArchive(_)) => {}
-            Err(e) => return Err(patch_err(e)),
-        }
-    }
-    let patched: Patched = match patched {
-        Some(p) => p,
-        None => {
-            let t_read = Instant::now();
-            let bytes = get_range(s3, &url, &current, 0, current.size).await?;
-            read_bytes += bytes.len() as u64;
-            timings.read += ms(t_read);
-            let t = Instant::now();
-            let p = patch_bytes(&bytes, &changes, &opts).map_err(patch_err)?;
-            timings.patch += ms(t);
-            whole = Some(bytes);
-            p
-        }
-    };
+    let (patched, whole) = patch(
+        s3,
+        &url,
+        &current,
+        directory.as_ref(),
+        &changes,
+        &opts,
+        &mut timings,
+        &mut read_bytes,
+    )
+    .await?;
 
     let t = Instant::now();
-    let report = &patched.report;
-    let (etag, version_id, written_bytes, copied_bytes) = match report.strategy {
-        Strategy::Unchanged => (current.etag.clone(), current.version_id.clone(), 0, 0),
-        Strategy::Append if patched.kept_prefix >= MIN_PART => {
-            abort_stale_uploads(s3, &url, settings.timeout).await;
-            let (etag, version) = write_multipart(s3, &url, &current, &patched).await?;
-            (
-                etag,
-                version,
-                patched.tail.len() as u64,
-                patched.kept_prefix,
-            )
-        }
-        _ => {
-            let body = match &whole {
-                Some(old) => patched.to_vec(old),
-                None => patched.tail.clone(),
-            };
-            let len = body.len() as u64;
-            let (etag, version) = put_whole(s3, &url, &current, body, &report.checkpoint).await?;
-            (etag, version, len, 0)
-        }
-    };
+    let (etag, version_id, written_bytes, copied_bytes) =
+        write(s3, &url, &current, &patched, whole.as_deref(), settings).await?;
     timings.write = ms(t);
     timings.total = ms(started);
     // Sums of rounded figures are not rounded: round once more for the answer.
@@ -396,7 +286,7 @@ pub async fn patch_artifact_with(
     ] {
         *v = (*v * 100.0).round() / 100.0;
     }
-
+    let report = &patched.report;
     Ok(PatchAnswer {
         added: report.added,
         modified: report.modified,
@@ -414,6 +304,182 @@ pub async fn patch_artifact_with(
         read_bytes,
         written_bytes,
         timings_ms: timings,
+    })
+}
+
+/// A staged change: the index of its put, and where its bytes are.
+type Staged = Vec<(usize, S3Url)>;
+
+/// The event's change set, checked; staged puts have no data yet. A staged change must be
+/// below the staging prefix of the artifact's own bucket.
+fn change_set(
+    event: &PatchEvent,
+    url: &S3Url,
+    settings: &Settings,
+) -> Result<(ChangeSet, Staged), ArtifactError> {
+    let mut changes = ChangeSet::new();
+    let mut staged = Vec::new();
+    for (path, content) in &event.changes {
+        let (source, executable) = content.resolve(path)?;
+        let data = match source {
+            Source::Inline(data) => data,
+            Source::Staged(at) => {
+                if at.bucket != url.bucket || !is_staged_key(&at.key, &settings.staging_prefix) {
+                    return Err(ArtifactError::StagedOutside {
+                        path: path.clone(),
+                        url: at.to_string(),
+                        allowed: format!("s3://{}/{}", url.bucket, settings.staging_prefix),
+                    });
+                }
+                staged.push((changes.puts.len(), at));
+                Vec::new()
+            }
+        };
+        changes.puts.push(PutFile {
+            path: path.clone(),
+            data,
+            executable,
+        });
+    }
+    changes.deletes = event.deletes.clone();
+    changes.validate().map_err(|source| ArtifactError::Patch {
+        url: url.to_string(),
+        source,
+    })?;
+    if let Some(r) = event.max_dead_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
+        return Err(EventError(format!("max_dead_ratio must be between 0 and 1, got {r}")).into());
+    }
+    Ok((changes, staged))
+}
+
+/// Fetches the staged changes' bytes (in parallel) into their puts; the bytes read.
+async fn fetch_staged(
+    s3: &Client,
+    changes: &mut ChangeSet,
+    staged: &Staged,
+) -> Result<u64, ArtifactError> {
+    let mut read = 0u64;
+    let fetches = staged.iter().map(|(_, at)| get_staged(s3, at));
+    for ((index, at), got) in staged.iter().zip(futures::future::join_all(fetches).await) {
+        let data = got.map_err(|e| match e {
+            ArtifactError::ArtifactMissing(_) => ArtifactError::StagedMissing {
+                path: changes.puts[*index].path.clone(),
+                url: at.to_string(),
+            },
+            other => other,
+        })?;
+        read += data.len() as u64;
+        changes.puts[*index].data = data;
+    }
+    Ok(read)
+}
+
+/// The artifact's central directory and the bytes from where it starts (or from the end
+/// record's guess, if earlier), when appending may copy the prefix server side; `None` when
+/// the whole object must be read. Bytes read are added to `read_bytes`.
+async fn read_directory(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    event: &PatchEvent,
+    read_bytes: &mut u64,
+) -> Result<Option<(Vec<u8>, u64)>, ArtifactError> {
+    if event.mode == Mode::Rewrite || current.checkpoint.is_none() || current.size <= MIN_PART {
+        return Ok(None);
+    }
+    let mut guess_from = current.size.saturating_sub(TAIL_GUESS);
+    let mut tail = get_range(s3, url, current, guess_from, current.size).await?;
+    let mut found = directory_offset(&tail, guess_from, current.size);
+    if found.is_err() && guess_from > 0 {
+        // A long archive comment can push the end record out of the first guess.
+        *read_bytes += tail.len() as u64;
+        guess_from = current.size.saturating_sub(TAIL_MAX);
+        tail = get_range(s3, url, current, guess_from, current.size).await?;
+        found = directory_offset(&tail, guess_from, current.size);
+    }
+    let cd = found.map_err(|source| ArtifactError::Patch {
+        url: url.to_string(),
+        source,
+    })?;
+    if cd < guess_from {
+        let mut rest = get_range(s3, url, current, cd, guess_from).await?;
+        rest.append(&mut tail);
+        tail = rest;
+    }
+    *read_bytes += tail.len() as u64;
+    Ok((cd >= MIN_PART).then(|| (tail, cd.min(guess_from))))
+}
+
+/// Patches from the directory alone when the engine can; else reads the whole object and
+/// patches that, which is then returned too (a rewrite writes from it).
+#[allow(clippy::too_many_arguments)] // the phases' shared state, passed as it is
+async fn patch(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    directory: Option<&(Vec<u8>, u64)>,
+    changes: &ChangeSet,
+    opts: &PatchOptions,
+    timings: &mut Timings,
+    read_bytes: &mut u64,
+) -> Result<(Patched, Option<Vec<u8>>), ArtifactError> {
+    let patch_err = |source| ArtifactError::Patch {
+        url: url.to_string(),
+        source,
+    };
+    if let Some((tail, from)) = directory {
+        let t = Instant::now();
+        let result = patch_directory(tail, *from, current.size, changes, opts);
+        timings.patch = ms(t);
+        match result {
+            Ok(p) => return Ok((p, None)),
+            Err(PatchError::NeedsWholeArchive(_)) => {}
+            Err(e) => return Err(patch_err(e)),
+        }
+    }
+    let t_read = Instant::now();
+    let bytes = get_range(s3, url, current, 0, current.size).await?;
+    *read_bytes += bytes.len() as u64;
+    timings.read += ms(t_read);
+    let t = Instant::now();
+    let p = patch_bytes(&bytes, changes, opts).map_err(patch_err)?;
+    timings.patch += ms(t);
+    Ok((p, Some(bytes)))
+}
+
+/// Writes the patched archive, conditional on the version read: nothing when unchanged, the
+/// tail after a server-side copy of the kept prefix when appending past a part's size, else
+/// the whole object. Its ETag, version, bytes written and bytes copied by S3.
+async fn write(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    patched: &Patched,
+    whole: Option<&[u8]>,
+    settings: &Settings,
+) -> Result<(String, Option<String>, u64, u64), ArtifactError> {
+    let report = &patched.report;
+    Ok(match report.strategy {
+        Strategy::Unchanged => (current.etag.clone(), current.version_id.clone(), 0, 0),
+        Strategy::Append if patched.kept_prefix >= MIN_PART => {
+            abort_stale_uploads(s3, url, settings.timeout).await;
+            let (etag, version) = write_multipart(s3, url, current, patched).await?;
+            (
+                etag,
+                version,
+                patched.tail.len() as u64,
+                patched.kept_prefix,
+            )
+        }
+        _ => {
+            let body = match whole {
+                Some(old) => patched.to_vec(old),
+                None => patched.tail.clone(),
+            };
+            let len = body.len() as u64;
+            let (etag, version) = put_whole(s3, url, current, body, &report.checkpoint).await?;
+            (etag, version, len, 0)
+        }
     })
 }
 
