@@ -482,6 +482,18 @@ mod tests {
         }
     }
 
+    /// The plan of `local` against `stack`, project and template in `/p`, default config.
+    fn plan_in(local: &Template, stack: &Deployed) -> Plan {
+        plan(
+            local,
+            stack,
+            &Config::default(),
+            Path::new("/p"),
+            Path::new("/p"),
+        )
+        .expect("plan")
+    }
+
     const LOCAL: &str = r#"
 Resources:
   A: {Type: AWS::Lambda::Function, Properties: {Code: ./src/shared}}
@@ -558,14 +570,7 @@ Resources:
         stack
             .physical
             .insert("DepsTable".into(), "not a layer".into());
-        let p = plan(
-            &local,
-            &stack,
-            &Config::default(),
-            Path::new("/p"),
-            Path::new("/p"),
-        )
-        .expect("plan");
+        let p = plan_in(&local, &stack);
         assert_eq!(p.groups.len(), 2, "{p:?}");
         let deps = &p.groups[0];
         assert_eq!(deps.artifact.to_string(), "s3://art/deps.zip");
@@ -646,14 +651,7 @@ Resources:
   C: {Type: AWS::Serverless::Function, Properties: {PackageType: Image, ImageUri: "repo:1"}}
 "#,
         );
-        let p = plan(
-            &local,
-            &there,
-            &Config::default(),
-            Path::new("/p"),
-            Path::new("/p"),
-        )
-        .expect("plan");
+        let p = plan_in(&local, &there);
         assert_eq!(p.groups.len(), 1);
         let g = &p.groups[0];
         assert_eq!(g.functions.len(), 1);

@@ -335,53 +335,29 @@ async fn a_failing_build_stops_full_before_anything_is_uploaded() {
     assert!(stacks.is_err(), "no stack: {stacks:?}");
 }
 
-/// The JSON lines of a running `quickdeploy watch --json`, one per round.
-fn watch_rounds(app: &App) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
-    use std::io::BufRead as _;
-    let mut cmd = app.command(&["watch", "--json", "--no-fallback", "--debounce-ms", "250"]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("start quickdeploy watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    (child, rx)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_watches_the_source_of_a_build_and_its_own_build_starts_no_round() {
     let rig = Rig::start_app("build-python", PY_BUCKET).await;
     let app = &rig.app;
     full(app).await;
-    let (mut child, rounds) = watch_rounds(app);
+    let watch = crate::watch::Watch::start(app, &["--no-fallback"]).await;
     let wait = std::time::Duration::from_secs(30);
-    let first = rounds.recv_timeout(wait).expect("the first round");
+    let first = &watch.initial;
     assert_eq!(first["report"]["outcome"], "nothing-to-deploy", "{first}");
     app.write(
         "src/app.py",
         "def handler(event, context):\n    return {\"message\": \"watched\"}\n",
     );
-    let round = rounds.recv_timeout(wait).expect("a round for the save");
+    let round = watch.next(wait).expect("a round for the save");
     assert_eq!(round["report"]["outcome"], "deployed", "{round}");
     assert_eq!(
         round["report"]["builds"][0]["dependencies"], "cached",
         "{round}"
     );
     // The build wrote into .quickdeploy/build/Py: not a change to deploy.
-    let more = rounds.recv_timeout(std::time::Duration::from_secs(2));
-    assert!(more.is_err(), "no round by itself: {more:?}");
-    let _ = child.kill();
-    let _ = child.wait();
+    let more = watch.next(std::time::Duration::from_secs(2));
+    assert!(more.is_none(), "no round by itself: {more:?}");
+    drop(watch);
     let files = artifact_files(app, PY_BUCKET, PY_KEY).await;
     assert!(files["app.py"].contains("watched"));
 }

@@ -3,77 +3,13 @@
 //! for `quickdeploy watch` to start a round; a normal file is both. The real CLI against the
 //! example app on the rig (moto, the real zipedit binary as the patcher).
 
-use std::io::BufRead as _;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use testkit::app::{App, Rig};
 use testkit::fixtures::function;
 
-/// A running `quickdeploy watch --json`, its JSON lines (one per round) on a channel.
-struct Watch {
-    child: Child,
-    lines: Receiver<Value>,
-    /// The round watch runs as it starts, for what was pending then.
-    initial: Value,
-}
-
-impl Watch {
-    async fn start(app: &App) -> Self {
-        let mut cmd = app.command(&["watch", "--json", "--debounce-ms", "250"]);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("start quickdeploy watch");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let initial = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the round watch runs as it starts");
-        Self {
-            child,
-            lines,
-            initial,
-        }
-    }
-
-    /// The next round, or `None` if none comes within `wait`.
-    fn next(&self, wait: Duration) -> Option<Value> {
-        self.lines.recv_timeout(wait).ok()
-    }
-
-    /// Every round that comes within `wait`.
-    fn rounds(&self, wait: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + wait;
-        let mut out = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(v) => out.push(v),
-                Err(_) => break,
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::watch::{Watch, greeting};
 
 fn shared_paths(doc: &Value) -> Value {
     doc["artifacts"]
@@ -87,10 +23,6 @@ fn shared_paths(doc: &Value) -> Value {
         })
         .map(|x| x["paths"].clone())
         .unwrap_or(Value::Null)
-}
-
-fn greeting(text: &str) -> String {
-    format!("def greeting(name):\n    return f\"{text}, {{name}}!\"\n")
 }
 
 /// Files the nested `.gitignore` (in `src/shared/data/`) ignores: a folder and a pattern.
@@ -135,7 +67,7 @@ async fn a_nested_gitignore_hides_a_file_from_status_and_watch_alike() {
 
     // watch deploys it as it starts (it was pending), with the ignored files left out.
     let before = app.code_shas().await;
-    let watch = Watch::start(app).await;
+    let watch = Watch::start(app, &[]).await;
     assert_eq!(
         watch.initial["report"]["outcome"], "deployed",
         "{}",

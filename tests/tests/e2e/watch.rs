@@ -12,17 +12,18 @@ use serde_json::Value;
 use testkit::app::{App, Rig};
 use testkit::proxy::LambdaFault;
 
-/// A running `quickdeploy watch --json`, its JSON lines on a channel.
-struct Watch {
+/// A running `quickdeploy watch --json`, its JSON lines on a channel (used by the other
+/// modules that watch too).
+pub(crate) struct Watch {
     child: Child,
     lines: Receiver<Value>,
     /// The round watch runs as it starts, for what was pending then.
-    initial: Value,
+    pub(crate) initial: Value,
 }
 
 impl Watch {
     /// Starts watch and waits for its first round (what was pending at start).
-    async fn start(app: &App, extra: &[&str]) -> Self {
+    pub(crate) async fn start(app: &App, extra: &[&str]) -> Self {
         // 250 ms rather than the default 100: a loaded CI machine can stall a burst of saves.
         let mut args = vec!["watch", "--json", "--debounce-ms", "250"];
         args.extend_from_slice(extra);
@@ -63,12 +64,12 @@ impl Watch {
     }
 
     /// The next round, or `None` if none comes within `wait`.
-    fn next(&self, wait: Duration) -> Option<Value> {
+    pub(crate) fn next(&self, wait: Duration) -> Option<Value> {
         self.lines.recv_timeout(wait).ok()
     }
 
     /// Every round that comes within `wait`.
-    fn rounds(&self, wait: Duration) -> Vec<Value> {
+    pub(crate) fn rounds(&self, wait: Duration) -> Vec<Value> {
         let deadline = Instant::now() + wait;
         let mut out = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -105,7 +106,7 @@ fn outcome(round: &Value) -> &str {
     round["report"]["outcome"].as_str().unwrap_or("error")
 }
 
-fn greeting(text: &str) -> String {
+pub(crate) fn greeting(text: &str) -> String {
     format!("def greeting(name):\n    return f\"{text}, {{name}}!\"\n")
 }
 
