@@ -68,24 +68,14 @@ async fn read(
     bucket: &str,
     stack: &str,
 ) -> anyhow::Result<(Record, Option<String>)> {
-    match s3.get_object().bucket(bucket).key(key(stack)).send().await {
-        Ok(out) => {
-            let etag = out.e_tag().map(str::to_owned);
-            let body = out
-                .body
-                .collect()
-                .await
-                .context("cannot read the hot-patch record")?;
-            // An unreadable record is replaced (still only if nobody changed it meanwhile).
-            let record = serde_json::from_slice(&body.into_bytes()).unwrap_or_default();
-            Ok((record, etag))
-        }
-        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
-            Ok((Record::new(), None))
-        }
-        Err(e) => Err(crate::aws::err(e))
-            .with_context(|| format!("cannot read s3://{bucket}/{}", key(stack))),
-    }
+    let got = crate::remote::get_object(s3, bucket, &key(stack))
+        .await
+        .context("cannot read the hot-patch record")?;
+    Ok(match got {
+        // An unreadable record is replaced (still only if nobody changed it meanwhile).
+        Some((body, etag)) => (serde_json::from_slice(&body).unwrap_or_default(), etag),
+        None => (Record::new(), None),
+    })
 }
 
 /// How many times [`add`] reads, merges and writes before giving up on a record that keeps

@@ -114,27 +114,40 @@ pub async fn deployed_manifest(
     Ok((from_artifact(s3, at, head).await?, Source::Artifact))
 }
 
+/// The manifest kept beside the artifact, if there is a readable one.
 pub async fn get_remote(
     s3: &aws_sdk_s3::Client,
     at: &S3Object,
 ) -> anyhow::Result<Option<Manifest>> {
     let key = manifest::remote_key(&at.key);
-    match s3.get_object().bucket(&at.bucket).key(&key).send().await {
+    let Some((body, _)) = get_object(s3, &at.bucket, &key).await? else {
+        return Ok(None);
+    };
+    // A manifest that does not parse is as good as none: the artifact is the truth.
+    Ok(serde_json::from_slice::<Manifest>(&body)
+        .ok()
+        .filter(|m| m.format == FORMAT))
+}
+
+/// An object's bytes and ETag; `None` when there is no such object (404).
+pub async fn get_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => {
+            let etag = out.e_tag().map(str::to_owned);
             let body = out
                 .body
                 .collect()
                 .await
-                .with_context(|| format!("cannot read s3://{}/{key}", at.bucket))?;
-            // A manifest that does not parse is as good as none: the artifact is the truth.
-            Ok(serde_json::from_slice::<Manifest>(&body.into_bytes())
-                .ok()
-                .filter(|m| m.format == FORMAT))
+                .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
+            Ok(Some((body.into_bytes().to_vec(), etag)))
         }
         Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(None),
-        Err(e) => {
-            Err(crate::aws::err(e)).with_context(|| format!("cannot read s3://{}/{key}", at.bucket))
-        }
+        Err(e) => Err(crate::aws::err(e))
+            .with_context(|| format!("cannot read s3://{bucket}/{key} (GetObject)")),
     }
 }
 

@@ -88,21 +88,9 @@ async fn read(
     bucket: &str,
     key: &str,
 ) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
-    match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(out) => {
-            let etag = out.e_tag().map(str::to_owned);
-            let body = out
-                .body
-                .collect()
-                .await
-                .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
-            Ok(Some((body.into_bytes().to_vec(), etag)))
-        }
-        Err(e) if status(&e) == Some(404) => Ok(None),
-        Err(e) => Err(crate::aws::err(e)).with_context(|| {
-            format!("cannot read the deploy history s3://{bucket}/{key} (GetObject)")
-        }),
-    }
+    crate::remote::get_object(s3, bucket, key)
+        .await
+        .context("cannot read the deploy history")
 }
 
 /// The HTTP status of a failed S3 call, when it got an answer.
