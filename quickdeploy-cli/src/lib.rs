@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod backoff;
+pub mod bases;
 pub mod build;
 pub mod builder;
 pub mod changeset;
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod consent;
 pub mod diff;
+pub mod encode;
 pub mod error;
 pub mod filter;
 pub mod history;

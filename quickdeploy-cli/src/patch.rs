@@ -2,9 +2,11 @@
 //! the same engine and S3 logic on this machine. Either way the event and the answer are the
 //! zipedit crate's, so both give byte-identical artifacts.
 //!
-//! A change too large for Lambda's 6 MB request limit has its largest files staged in S3
-//! first (below the artifact bucket's staging prefix), and the event points at them.
+//! Each file goes whole, compressed or as a delta, whichever is smaller (`encode`). A change
+//! still too large for Lambda's 6 MB request limit has its largest files staged in S3 first
+//! (below the artifact bucket's staging prefix, as encoded), and the event points at them.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
@@ -12,7 +14,6 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use zipedit::event::{Content, PatchAnswer, PatchEvent, S3Url};
 
-use crate::diff::Diff;
 use crate::template::S3Object;
 
 /// Where staged changes go, in the artifact's bucket (the patcher stack lets the patcher read,
@@ -53,36 +54,42 @@ pub enum PatchFailure {
     Other(#[from] anyhow::Error),
 }
 
-/// Builds the event for a diff; `expected_etag` makes the write conditional on the artifact
-/// still being what the diff was made against.
+/// Builds the event: each changed file's content as `encode` chose it, the deletes, and
+/// `expected_etag`, which makes the write conditional on the artifact still being what the
+/// diff was made against.
 pub fn event(
     artifact: &S3Object,
-    diff: &Diff,
+    changes: BTreeMap<String, Content>,
+    deletes: &[String],
     expected_etag: &str,
     mode: zipedit::Mode,
 ) -> PatchEvent {
     PatchEvent {
         src: artifact.to_string(),
-        changes: diff
-            .puts
-            .iter()
-            .map(|p| (p.path.clone(), Content::bytes(&p.data, Some(p.executable))))
-            .collect(),
-        deletes: diff.deletes.clone(),
+        changes,
+        deletes: deletes.to_vec(),
         mode,
         expected_etag: Some(expected_etag.to_owned()),
         ..PatchEvent::default()
     }
 }
 
-/// Runs the patch. `diff` supplies the bytes of any file that must be staged.
+/// The bytes a patch sent from this machine (none for a local patch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// The invoke request.
+    pub request: u64,
+    /// Objects staged in S3 for it.
+    pub staged: u64,
+}
+
+/// Runs the patch; the answer, and the bytes sent from this machine.
 pub async fn run(
     patcher: &Patcher,
     s3: &aws_sdk_s3::Client,
     mut event: PatchEvent,
-    diff: &Diff,
     artifact: &S3Object,
-) -> Result<(PatchAnswer, u64), PatchFailure> {
+) -> Result<(PatchAnswer, Wire), PatchFailure> {
     match patcher {
         Patcher::Local(client) => {
             let answer = zipedit::s3::patch_artifact(client, &event)
@@ -91,19 +98,27 @@ pub async fn run(
                     kind: e.kind().to_owned(),
                     message: e.to_string(),
                 })?;
-            Ok((answer, 0))
+            Ok((answer, Wire::default()))
         }
         Patcher::Lambda { client, function } => {
-            let staged = stage_if_needed(s3, &mut event, diff, artifact).await?;
+            let (staged, staged_bytes) = stage_if_needed(s3, &mut event, artifact).await?;
             let result = invoke(client, function, &event).await;
             if !staged.is_empty() {
                 // Best effort: a leftover staged object costs storage, not correctness.
                 let _ = unstage(s3, &artifact.bucket, &staged).await;
             }
-            let sent = serde_json::to_vec(&event)
+            let request = serde_json::to_vec(&event)
                 .map(|v| v.len() as u64)
                 .unwrap_or(0);
-            result.map(|a| (a, sent))
+            result.map(|a| {
+                (
+                    a,
+                    Wire {
+                        request,
+                        staged: staged_bytes,
+                    },
+                )
+            })
         }
     }
 }
@@ -153,54 +168,53 @@ async fn invoke(
         .map_err(PatchFailure::Other)
 }
 
-/// Moves the largest files to S3 until the request fits inline; returns the staged keys.
+/// Moves the largest files (as encoded) to S3 until the request fits inline; the staged keys
+/// and their bytes.
 async fn stage_if_needed(
     s3: &aws_sdk_s3::Client,
     event: &mut PatchEvent,
-    diff: &Diff,
     artifact: &S3Object,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, u64)> {
     let size = |e: &PatchEvent| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(usize::MAX);
     if size(event) <= MAX_INLINE {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
-    let mut by_size: Vec<_> = diff.puts.iter().collect();
-    by_size.sort_by_key(|p| std::cmp::Reverse(p.data.len()));
+    let mut by_size: Vec<(String, Vec<u8>)> = event
+        .changes
+        .iter()
+        .filter_map(|(path, c)| Some((path.clone(), c.inline_bytes()?)))
+        .collect();
+    by_size.sort_by_key(|(_, bytes)| std::cmp::Reverse(bytes.len()));
     let nonce = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let base = format!("{STAGING_PREFIX}{nonce:x}-{}/", std::process::id());
-    let mut staged = Vec::new();
-    for put in by_size {
+    let (mut staged, mut staged_bytes) = (Vec::new(), 0u64);
+    for (path, bytes) in by_size {
         if size(event) <= MAX_INLINE {
             break;
         }
-        let key = format!("{base}{}", put.path);
+        let key = format!("{base}{path}");
+        staged_bytes += bytes.len() as u64;
         s3.put_object()
             .bucket(&artifact.bucket)
             .key(&key)
-            .body(ByteStream::from(put.data.clone()))
+            .body(ByteStream::from(bytes))
             .send()
             .await
             .map_err(crate::aws::err)
-            .with_context(|| {
-                format!(
-                    "cannot stage {} at s3://{}/{key}",
-                    put.path, artifact.bucket
-                )
-            })?;
+            .with_context(|| format!("cannot stage {path} at s3://{}/{key}", artifact.bucket))?;
         let url = S3Url {
             bucket: artifact.bucket.clone(),
             key: key.clone(),
         };
-        event.changes.insert(
-            put.path.clone(),
-            Content::staged(&url, Some(put.executable)),
-        );
+        if let Some(content) = event.changes.get_mut(&path) {
+            *content = content.moved_to(&url);
+        }
         staged.push(key);
     }
-    Ok(staged)
+    Ok((staged, staged_bytes))
 }
 
 async fn unstage(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> anyhow::Result<()> {
@@ -216,34 +230,31 @@ async fn unstage(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> anyh
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::Put;
 
     #[test]
-    fn the_event_carries_puts_deletes_modes_and_the_etag() {
-        let diff = Diff {
-            puts: vec![
-                Put {
-                    path: "app.py".into(),
-                    data: b"print(1)\n".to_vec(),
-                    executable: false,
-                    added: false,
-                },
-                Put {
-                    path: "bin/tool".into(),
-                    data: vec![0, 159, 146, 150],
-                    executable: true,
-                    added: true,
-                },
-            ],
-            deletes: vec!["old.py".into()],
-            ..Diff::default()
-        };
+    fn the_event_carries_changes_deletes_modes_and_the_etag() {
+        let changes = BTreeMap::from([
+            (
+                "app.py".to_owned(),
+                Content::bytes(b"print(1)\n", Some(false)),
+            ),
+            (
+                "bin/tool".to_owned(),
+                Content::bytes(&[0, 159, 146, 150], Some(true)),
+            ),
+        ]);
         let at = S3Object {
             bucket: "b".into(),
             key: "k.zip".into(),
             version: None,
         };
-        let e = event(&at, &diff, "\"etag\"", zipedit::Mode::Auto);
+        let e = event(
+            &at,
+            changes,
+            &["old.py".into()],
+            "\"etag\"",
+            zipedit::Mode::Auto,
+        );
         let v = serde_json::to_value(&e).expect("json");
         assert_eq!(v["src"], "s3://b/k.zip");
         assert_eq!(v["changes"]["app.py"]["text"], "print(1)\n");

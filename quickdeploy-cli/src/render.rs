@@ -124,6 +124,12 @@ fn artifact_lines(r: &DeployReport, a: &ArtifactReport, name: &str, out: &mut Ve
     if let Some(p) = &a.patch {
         out.push(format!("    {}", describe_patch(p)));
     }
+    out.extend(sent_line(a));
+    if let Some(e) = &a.base_error {
+        out.push(format!(
+            "    warning: previous content not read ({e}); those files went compressed instead of as deltas"
+        ));
+    }
     layer_lines(a, out);
     match &a.error {
         Some(e) if shared(r, e) => out.push("    patch FAILED (why: below)".into()),
@@ -224,6 +230,57 @@ fn verdict(r: &DeployReport) -> String {
             format!("FAILED: {live} function(s) live, {failed} failed")
         }
     }
+}
+
+/// What went over the wire for an artifact's patch, and how the larger files went.
+fn sent_line(a: &ArtifactReport) -> Option<String> {
+    let total = a.request_bytes? + a.staged_bytes.unwrap_or(0);
+    let size: u64 = a.files.iter().map(|f| f.size).sum();
+    let mut how: Vec<String> = a
+        .files
+        .iter()
+        .filter(|f| f.sent != crate::encode::Sent::Whole)
+        .take(3)
+        .map(|f| {
+            let base = match f.base {
+                Some(crate::bases::Origin::Cache) => ", base from the local cache",
+                Some(crate::bases::Origin::Artifact) => ", base read from the artifact",
+                None => "",
+            };
+            let kind = match f.sent {
+                crate::encode::Sent::Delta => "delta",
+                _ => "zstd",
+            };
+            format!(
+                "{} as {kind} {} of {}{base}",
+                f.path,
+                human_bytes(f.bytes),
+                human_bytes(f.size)
+            )
+        })
+        .collect();
+    let encoded = a
+        .files
+        .iter()
+        .filter(|f| f.sent != crate::encode::Sent::Whole)
+        .count();
+    if encoded > how.len() {
+        how.push(format!("{} more encoded", encoded - how.len()));
+    }
+    let base = a
+        .base_bytes
+        .map(|b| format!("; {} read back for previous content", human_bytes(b)))
+        .unwrap_or_default();
+    let how = if how.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", how.join(", "))
+    };
+    Some(format!(
+        "    sent {} for {} of changed files{how}{base}",
+        human_bytes(total),
+        human_bytes(size)
+    ))
 }
 
 /// One line about a patch, for people.
@@ -1110,6 +1167,10 @@ mod tests {
             manifest: crate::remote::Source::Remote,
             patch: None,
             request_bytes: None,
+            files: Vec::new(),
+            staged_bytes: None,
+            base_bytes: None,
+            base_error: None,
             error: error.map(str::to_owned),
             code_sha256: None,
             layers: Vec::new(),

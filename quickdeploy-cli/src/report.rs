@@ -42,6 +42,19 @@ pub struct ArtifactReport {
     /// Bytes of the patch request sent from this machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_bytes: Option<u64>,
+    /// Bytes staged in S3 for the patch (files too large for the request), sent too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged_bytes: Option<u64>,
+    /// How each changed file was sent: whole, compressed or as a delta.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<SentFile>,
+    /// Bytes read from the artifact for the deltas' previous content (none when the local
+    /// cache had it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_bytes: Option<u64>,
+    /// Why the previous content of some files could not be read (they went compressed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_error: Option<String>,
     /// Why patching failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -51,6 +64,22 @@ pub struct ArtifactReport {
     /// The layers made from it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerReport>,
+}
+
+/// How one changed file went to the patcher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentFile {
+    /// Its path in the archive.
+    pub path: String,
+    /// Whole, `zstd` or `delta`.
+    pub sent: crate::encode::Sent,
+    /// Its size.
+    pub size: u64,
+    /// The bytes sent for it.
+    pub bytes: u64,
+    /// Where a delta's previous content came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<crate::bases::Origin>,
 }
 
 /// A layer made from an artifact, in a deploy or status report.

@@ -82,7 +82,29 @@ pub fn apply(old: &[u8], delta: &[u8], size: u64, sha256: &str) -> Result<Vec<u8
         zstd::stream::read::Decoder::with_ref_prefix(std::io::BufReader::new(delta), old)
             .map_err(zstd_error)?;
     decoder.window_log_max(log).map_err(zstd_error)?;
-    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    read_checked(decoder, size, sha256)
+}
+
+/// `data` as one zstd frame at `level`, with long-distance matching over a window that covers
+/// it: how an inline or staged change travels when that is smaller than the file itself.
+pub fn compress(data: &[u8], level: i32) -> Result<Vec<u8>, DeltaError> {
+    make(&[], data, level)
+}
+
+/// The content of the zstd frame `frame` ([`compress`]), checked against the `size` and
+/// SHA-256 it names, as [`apply`] checks a delta.
+pub fn decompress(frame: &[u8], size: u64, sha256: &str) -> Result<Vec<u8>, DeltaError> {
+    apply(&[], frame, size, sha256)
+}
+
+/// Reads at most `size + 1` bytes from `decoder` and checks the size and SHA-256.
+fn read_checked(
+    decoder: impl std::io::Read,
+    size: u64,
+    sha256: &str,
+) -> Result<Vec<u8>, DeltaError> {
+    // Capacity from the announced size, but bounded: a false size must not allocate a gigabyte.
+    let mut out = Vec::with_capacity(usize::try_from(size.min(64 << 20)).unwrap_or(0));
     decoder
         .take(size + 1)
         .read_to_end(&mut out)
@@ -164,6 +186,20 @@ mod tests {
             Err(DeltaError::Sha256 { .. })
         ));
         assert!(apply(&old, b"not zstd at all", size, &sha).is_err());
+    }
+
+    #[test]
+    fn a_compressed_frame_round_trips_and_is_checked() {
+        let text = b"def handler(event, context):\n    return 'hello'\n".repeat(500);
+        let frame = compress(&text, 3).expect("compress");
+        assert!(frame.len() < text.len() / 20, "{} bytes", frame.len());
+        let sha = sha256_hex(&text);
+        assert_eq!(
+            decompress(&frame, text.len() as u64, &sha).expect("decompress"),
+            text
+        );
+        assert!(decompress(&frame, text.len() as u64, &sha256_hex(b"x")).is_err());
+        assert!(decompress(&frame[..frame.len() - 3], text.len() as u64, &sha).is_err());
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //!
 //! The original QuickBuild event is accepted unchanged:
 //! `{"src": "s3://bucket/key", "changes": {"path": "new text content"}}`.
+//!
+//! A change's bytes (`base64` or `s3`) may be encoded, so a large file travels small:
+//! `"encoding": "zstd"` is a zstd frame of the content; `"encoding": "zstd-delta"` is a zstd
+//! frame made against the entry's previous content in the artifact ([`crate::delta`]). Either
+//! names the content's `size` and `sha256` (hex), which the patcher checks before writing.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +53,8 @@ pub enum Content {
     Detailed(Detailed),
 }
 
-/// Exactly one of `text`, `base64` or `s3`, and optionally `executable`.
+/// Exactly one of `text`, `base64` or `s3`, and optionally `executable`; `base64` and `s3`
+/// may be encoded (`encoding`, with the content's `size` and `sha256`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Detailed {
@@ -64,6 +70,97 @@ pub struct Detailed {
     /// `true` for 0755, `false` for 0644; absent keeps a replaced entry's mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executable: Option<bool>,
+    /// How the bytes of `base64` or `s3` are encoded; absent: they are the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// The content's size in bytes, once decoded (required with `encoding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The content's SHA-256, lowercase hex, once decoded (required with `encoding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// How a change's bytes are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// One zstd frame of the content ([`crate::delta::compress`]).
+    Zstd,
+    /// One zstd frame made against the entry's previous content in the artifact
+    /// ([`crate::delta::make`]): the entry must exist, and the result is checked.
+    ZstdDelta,
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Zstd => "zstd",
+            Self::ZstdDelta => "zstd-delta",
+        })
+    }
+}
+
+/// What an encoded change decodes to: checked by the patcher before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoding {
+    /// How the bytes are encoded.
+    pub encoding: Encoding,
+    /// The content's size.
+    pub size: u64,
+    /// The content's SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+/// A change read from the event: where its bytes come from, its executable flag, and how to
+/// decode them (`None`: they are the content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Where the bytes are.
+    pub source: Source,
+    /// `Some(true)` for 0755, `Some(false)` for 0644, `None` keeps the entry's mode.
+    pub executable: Option<bool>,
+    /// How the bytes decode to the content.
+    pub decoding: Option<Decoding>,
+}
+
+/// The largest content an encoded change may announce: Lambda unzips at most 250 MB, and
+/// the patcher must not be made to allocate more than it can hold.
+pub const MAX_DECODED: u64 = 512 << 20;
+
+impl Detailed {
+    /// The decoding `encoding`, `size` and `sha256` describe, checked: all three or none of
+    /// them, not with `text`, a plausible size and a 64-digit hex SHA-256.
+    fn decoding(&self, path: &str) -> Result<Option<Decoding>, EventError> {
+        let bad = |why: &str| Err(EventError(format!("change {path:?}: {why}")));
+        let Some(encoding) = self.encoding else {
+            if self.size.is_some() || self.sha256.is_some() {
+                return bad(
+                    "\"size\" and \"sha256\" describe encoded content: give \"encoding\" too, or leave them out",
+                );
+            }
+            return Ok(None);
+        };
+        if self.text.is_some() {
+            return bad("\"text\" cannot be encoded: send encoded bytes as \"base64\" or \"s3\"");
+        }
+        let (Some(size), Some(sha256)) = (self.size, &self.sha256) else {
+            return bad("an encoded change needs the content's \"size\" and \"sha256\"");
+        };
+        if size > MAX_DECODED {
+            return bad(&format!(
+                "\"size\" {size} is past the {MAX_DECODED} bytes a change may decode to"
+            ));
+        }
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad("\"sha256\" must be 64 hex digits");
+        }
+        Ok(Some(Decoding {
+            encoding,
+            size,
+            sha256: sha256.to_ascii_lowercase(),
+        }))
+    }
 }
 
 /// Where a file's bytes come from once the event is read.
@@ -114,10 +211,14 @@ impl S3Url {
 }
 
 impl Content {
-    /// Where the bytes come from, and the executable flag.
-    pub fn resolve(&self, path: &str) -> Result<(Source, Option<bool>), EventError> {
+    /// Where the bytes come from, the executable flag, and how they decode.
+    pub fn resolve(&self, path: &str) -> Result<Resolved, EventError> {
         match self {
-            Self::Text(t) => Ok((Source::Inline(t.clone().into_bytes()), None)),
+            Self::Text(t) => Ok(Resolved {
+                source: Source::Inline(t.clone().into_bytes()),
+                executable: None,
+                decoding: None,
+            }),
             Self::Detailed(d) => {
                 let given = [d.text.is_some(), d.base64.is_some(), d.s3.is_some()];
                 if given.iter().filter(|g| **g).count() != 1 {
@@ -138,7 +239,11 @@ impl Content {
                             .map_err(|e| EventError(format!("change {path:?}: {}", e.0)))?,
                     )
                 };
-                Ok((source, d.executable))
+                Ok(Resolved {
+                    source,
+                    executable: d.executable,
+                    decoding: d.decoding(path)?,
+                })
             }
         }
     }
@@ -160,6 +265,44 @@ impl Content {
         }
     }
 
+    /// Encoded bytes, inline: they decode as `decoding` says.
+    pub fn encoded(data: &[u8], decoding: &Decoding, executable: Option<bool>) -> Self {
+        Self::Detailed(Detailed {
+            base64: Some(STANDARD.encode(data)),
+            executable,
+            encoding: Some(decoding.encoding),
+            size: Some(decoding.size),
+            sha256: Some(decoding.sha256.clone()),
+            ..Detailed::default()
+        })
+    }
+
+    /// The bytes this content carries inline, as sent (still encoded, if it is); `None` for
+    /// staged content or base64 that does not decode.
+    pub fn inline_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Self::Text(t) => Some(t.clone().into_bytes()),
+            Self::Detailed(d) => match (&d.text, &d.base64) {
+                (Some(t), _) => Some(t.clone().into_bytes()),
+                (None, Some(b)) => STANDARD.decode(b).ok(),
+                (None, None) => None,
+            },
+        }
+    }
+
+    /// The same content with its bytes at `url` instead of inline: executable flag and
+    /// encoding kept.
+    pub fn moved_to(&self, url: &S3Url) -> Self {
+        let mut d = match self {
+            Self::Text(_) => Detailed::default(),
+            Self::Detailed(d) => d.clone(),
+        };
+        d.text = None;
+        d.base64 = None;
+        d.s3 = Some(url.to_string());
+        Self::Detailed(d)
+    }
+
     /// Content staged in S3.
     pub fn staged(url: &S3Url, executable: Option<bool>) -> Self {
         Self::Detailed(Detailed {
@@ -177,6 +320,10 @@ pub struct Timings {
     pub read: f64,
     /// Fetching staged changes.
     pub staged: f64,
+    /// Decoding compressed changes and deltas, with the ranged reads of their previous
+    /// content.
+    #[serde(default)]
+    pub decode: f64,
     /// Running the engine.
     pub patch: f64,
     /// Writing the new artifact.
@@ -220,4 +367,106 @@ pub struct PatchAnswer {
     pub written_bytes: u64,
     /// Time spent per step.
     pub timings_ms: Timings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(change: serde_json::Value) -> Result<Resolved, EventError> {
+        let content: Content = serde_json::from_value(change).expect("parses");
+        content.resolve("bootstrap")
+    }
+
+    const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn the_seed_event_still_reads_as_plain_content() {
+        let event: PatchEvent = serde_json::from_value(serde_json::json!({
+            "src": "s3://b/k.zip",
+            "changes": {"app.py": "print(1)\n"}
+        }))
+        .expect("the QuickBuild event");
+        let r = event.changes["app.py"].resolve("app.py").expect("resolves");
+        assert_eq!(r.source, Source::Inline(b"print(1)\n".to_vec()));
+        assert_eq!(r.decoding, None);
+    }
+
+    #[test]
+    fn an_encoded_change_names_its_decoding() {
+        let r = resolve(serde_json::json!({
+            "base64": "AAEC", "encoding": "zstd-delta", "size": 4, "sha256": SHA.to_uppercase(),
+            "executable": true
+        }))
+        .expect("resolves");
+        assert_eq!(r.source, Source::Inline(vec![0, 1, 2]));
+        assert_eq!(r.executable, Some(true));
+        let d = r.decoding.expect("decoding");
+        assert_eq!(
+            (d.encoding, d.size, d.sha256.as_str()),
+            (Encoding::ZstdDelta, 4, SHA)
+        );
+        let staged = resolve(serde_json::json!({
+            "s3": "s3://b/.quickdeploy/staging/x/bootstrap", "encoding": "zstd", "size": 4,
+            "sha256": SHA
+        }))
+        .expect("staged");
+        assert!(matches!(staged.source, Source::Staged(_)));
+        assert_eq!(staged.decoding.map(|d| d.encoding), Some(Encoding::Zstd));
+    }
+
+    #[test]
+    fn an_encoding_without_its_checks_or_on_text_is_refused() {
+        let cases = [
+            (
+                serde_json::json!({"text": "x", "encoding": "zstd", "size": 1, "sha256": SHA}),
+                "cannot be encoded",
+            ),
+            (
+                serde_json::json!({"base64": "AA==", "encoding": "zstd", "sha256": SHA}),
+                "needs the content's",
+            ),
+            (
+                serde_json::json!({"base64": "AA==", "encoding": "zstd", "size": 1, "sha256": "abc"}),
+                "64 hex digits",
+            ),
+            (
+                serde_json::json!({"base64": "AA==", "encoding": "zstd", "size": MAX_DECODED + 1, "sha256": SHA}),
+                "past the",
+            ),
+            (
+                serde_json::json!({"base64": "AA==", "size": 1}),
+                "give \"encoding\" too",
+            ),
+        ];
+        for (change, want) in cases {
+            let err = resolve(change.clone()).expect_err("refused");
+            assert!(err.0.contains(want), "{change}: {}", err.0);
+        }
+        let unknown: Result<Content, _> =
+            serde_json::from_value(serde_json::json!({"base64": "AA==", "encoding": "gzip"}));
+        assert!(
+            unknown.is_err(),
+            "an unknown encoding is not read as plain content"
+        );
+    }
+
+    #[test]
+    fn moving_encoded_content_to_s3_keeps_its_decoding_and_mode() {
+        let d = Decoding {
+            encoding: Encoding::ZstdDelta,
+            size: 4,
+            sha256: SHA.to_owned(),
+        };
+        let inline = Content::encoded(&[7, 8, 9], &d, Some(true));
+        assert_eq!(inline.inline_bytes(), Some(vec![7, 8, 9]));
+        let url = S3Url::parse("s3://b/.quickdeploy/staging/n/bootstrap").expect("url");
+        let moved = inline.moved_to(&url);
+        assert_eq!(moved.inline_bytes(), None);
+        let r = moved.resolve("bootstrap").expect("resolves");
+        assert_eq!(r.source, Source::Staged(url));
+        assert_eq!((r.executable, r.decoding), (Some(true), Some(d)));
+        let json = serde_json::to_value(&moved).expect("json");
+        assert_eq!(json["encoding"], "zstd-delta");
+    }
 }

@@ -23,9 +23,13 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::change::{ChangeSet, PutFile};
+use crate::delta::{self, DeltaError};
 use crate::digest::HashCheckpoint;
+use crate::entry;
 use crate::error::PatchError;
-use crate::event::{EventError, PatchAnswer, PatchEvent, S3Url, Source, Timings};
+use crate::event::{
+    Decoding, Encoding, EventError, PatchAnswer, PatchEvent, Resolved, S3Url, Source, Timings,
+};
 use crate::patch::{
     Mode, PatchOptions, Patched, Strategy, directory_offset, patch_bytes, patch_directory,
 };
@@ -142,6 +146,29 @@ pub enum ArtifactError {
         /// The engine's reason.
         source: PatchError,
     },
+    /// An encoded change does not decode to the content it names (a delta made against other
+    /// bytes than the entry's, or corrupted); nothing was written.
+    #[error(
+        "change {path:?} ({encoding}) refused: {source}; nothing was written: send the file whole (or diff again against what is deployed)"
+    )]
+    Decode {
+        /// The path inside the archive.
+        path: String,
+        /// How it was encoded.
+        encoding: Encoding,
+        /// What decoding found.
+        source: DeltaError,
+    },
+    /// A delta names an entry the artifact does not have; nothing was written.
+    #[error(
+        "change {path:?} is a delta against the previous content, but {url} has no entry {path:?}; nothing was written: send the file whole"
+    )]
+    DeltaBaseMissing {
+        /// The path inside the archive.
+        path: String,
+        /// The artifact.
+        url: String,
+    },
     /// Someone else changed the artifact; nothing was written.
     #[error(
         "artifact {url} changed under this patch ({detail}); nothing was written: diff again and retry"
@@ -173,6 +200,8 @@ impl ArtifactError {
             Self::StagedMissing { .. } => "StagedObjectMissing",
             Self::StagedOutside { .. } => "StagedOutsideStaging",
             Self::Patch { source, .. } => source.kind(),
+            Self::Decode { .. } => "DecodeRefused",
+            Self::DeltaBaseMissing { .. } => "DeltaBaseMissing",
             Self::Conflict { .. } => "ArtifactChanged",
             Self::S3 { .. } => "S3Error",
         }
@@ -244,7 +273,11 @@ pub async fn patch_artifact_with(
     let mut timings = Timings::default();
 
     // The change set is checked before anything is read.
-    let (mut changes, staged) = change_set(event, &url, settings)?;
+    let Incoming {
+        mut changes,
+        staged,
+        encoded,
+    } = change_set(event, &url, settings)?;
     let t = Instant::now();
     let mut read_bytes = fetch_staged(s3, &mut changes, &staged).await?;
     timings.staged = ms(t);
@@ -260,11 +293,28 @@ pub async fn patch_artifact_with(
     let directory = read_directory(s3, &url, &current, event, &mut read_bytes).await?;
     timings.read = ms(t);
 
+    let t = Instant::now();
+    let reader = ArtifactReader {
+        s3,
+        url: &url,
+        current: &current,
+    };
+    let whole = decode(
+        &reader,
+        directory.as_ref(),
+        &mut changes,
+        &encoded,
+        &mut read_bytes,
+    )
+    .await?;
+    timings.decode = ms(t);
+
     let (patched, whole) = patch(
         s3,
         &url,
         &current,
         directory.as_ref(),
+        whole,
         &changes,
         &opts,
         &mut timings,
@@ -281,6 +331,7 @@ pub async fn patch_artifact_with(
     for v in [
         &mut timings.read,
         &mut timings.staged,
+        &mut timings.decode,
         &mut timings.patch,
         &mut timings.write,
     ] {
@@ -310,17 +361,33 @@ pub async fn patch_artifact_with(
 /// A staged change: the index of its put, and where its bytes are.
 type Staged = Vec<(usize, S3Url)>;
 
-/// The event's change set, checked; staged puts have no data yet. A staged change must be
-/// below the staging prefix of the artifact's own bucket.
+/// The event read and checked: the change set (staged puts have no data yet, encoded puts
+/// hold their encoded bytes), the staged puts, and the encoded ones with their decoding.
+struct Incoming {
+    changes: ChangeSet,
+    staged: Staged,
+    encoded: Vec<(usize, Decoding)>,
+}
+
+/// The event's change set, checked. A staged change must be below the staging prefix of the
+/// artifact's own bucket.
 fn change_set(
     event: &PatchEvent,
     url: &S3Url,
     settings: &Settings,
-) -> Result<(ChangeSet, Staged), ArtifactError> {
+) -> Result<Incoming, ArtifactError> {
     let mut changes = ChangeSet::new();
     let mut staged = Vec::new();
+    let mut encoded = Vec::new();
     for (path, content) in &event.changes {
-        let (source, executable) = content.resolve(path)?;
+        let Resolved {
+            source,
+            executable,
+            decoding,
+        } = content.resolve(path)?;
+        if let Some(d) = decoding {
+            encoded.push((changes.puts.len(), d));
+        }
         let data = match source {
             Source::Inline(data) => data,
             Source::Staged(at) => {
@@ -349,7 +416,122 @@ fn change_set(
     if let Some(r) = event.max_dead_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
         return Err(EventError(format!("max_dead_ratio must be between 0 and 1, got {r}")).into());
     }
-    Ok((changes, staged))
+    Ok(Incoming {
+        changes,
+        staged,
+        encoded,
+    })
+}
+
+/// Reads byte ranges of the artifact as HEAD saw it.
+struct ArtifactReader<'a> {
+    s3: &'a Client,
+    url: &'a S3Url,
+    current: &'a Current,
+}
+
+impl ArtifactReader<'_> {
+    async fn range(&self, from: u64, to: u64) -> Result<Vec<u8>, ArtifactError> {
+        get_range(self.s3, self.url, self.current, from, to).await
+    }
+}
+
+/// Decodes the encoded puts in place. A delta's previous content is its entry in the
+/// artifact: located from the directory already read (then one ranged GET per entry, in
+/// parallel), or from the whole artifact when it is small, which is then returned so the
+/// patch does not read it again. Any decode that does not give exactly the content named
+/// refuses the whole patch before anything is written.
+async fn decode(
+    reader: &ArtifactReader<'_>,
+    directory: Option<&(Vec<u8>, u64)>,
+    changes: &mut ChangeSet,
+    encoded: &[(usize, Decoding)],
+    read_bytes: &mut u64,
+) -> Result<Option<Vec<u8>>, ArtifactError> {
+    let refused = |path: &str, d: &Decoding, source| ArtifactError::Decode {
+        path: path.to_owned(),
+        encoding: d.encoding,
+        source,
+    };
+    let deltas: Vec<&(usize, Decoding)> = encoded
+        .iter()
+        .filter(|(_, d)| d.encoding == Encoding::ZstdDelta)
+        .collect();
+    let (bases, whole) = delta_bases(reader, directory, changes, &deltas, read_bytes).await?;
+    for (index, d) in encoded {
+        let put = &mut changes.puts[*index];
+        let decoded = match d.encoding {
+            Encoding::Zstd => delta::decompress(&put.data, d.size, &d.sha256),
+            Encoding::ZstdDelta => {
+                let base = bases.get(index).map(Vec::as_slice).unwrap_or_default();
+                delta::apply(base, &put.data, d.size, &d.sha256)
+            }
+        };
+        put.data = decoded.map_err(|e| refused(&put.path, d, e))?;
+    }
+    Ok(whole)
+}
+
+/// The previous content of each delta's entry, by put index, and the whole artifact when it
+/// had to be read for them.
+async fn delta_bases(
+    reader: &ArtifactReader<'_>,
+    directory: Option<&(Vec<u8>, u64)>,
+    changes: &ChangeSet,
+    deltas: &[&(usize, Decoding)],
+    read_bytes: &mut u64,
+) -> Result<(std::collections::HashMap<usize, Vec<u8>>, Option<Vec<u8>>), ArtifactError> {
+    let mut bases = std::collections::HashMap::new();
+    if deltas.is_empty() {
+        return Ok((bases, None));
+    }
+    let url = reader.url.to_string();
+    let corrupt = |source| ArtifactError::Patch {
+        url: url.clone(),
+        source,
+    };
+    let size = reader.current.size;
+    let (located, whole) = match directory {
+        Some((tail, from)) => (entry::locate(tail, *from, size).map_err(corrupt)?, None),
+        None => {
+            let whole = reader.range(0, size).await?;
+            *read_bytes += whole.len() as u64;
+            (
+                entry::locate(&whole, 0, size).map_err(corrupt)?,
+                Some(whole),
+            )
+        }
+    };
+    let mut wanted = Vec::new();
+    for (index, _) in deltas {
+        let path = &changes.puts[*index].path;
+        let found = located.iter().find(|l| &l.name == path).ok_or_else(|| {
+            ArtifactError::DeltaBaseMissing {
+                path: path.clone(),
+                url: url.clone(),
+            }
+        })?;
+        wanted.push((*index, found));
+    }
+    let fetches = wanted.iter().map(|(_, l)| {
+        let (start, end) = l.range();
+        let whole = whole.as_deref();
+        async move {
+            match whole {
+                Some(w) => Ok(w[start as usize..end as usize].to_vec()),
+                None => reader.range(start, end).await,
+            }
+        }
+    });
+    let fetched = futures::future::join_all(fetches).await;
+    for ((index, l), bytes) in wanted.into_iter().zip(fetched) {
+        let bytes = bytes?;
+        if whole.is_none() {
+            *read_bytes += bytes.len() as u64;
+        }
+        bases.insert(index, l.content(&bytes).map_err(corrupt)?);
+    }
+    Ok((bases, whole))
 }
 
 /// Fetches the staged changes' bytes (in parallel) into their puts; the bytes read.
@@ -418,6 +600,7 @@ async fn patch(
     url: &S3Url,
     current: &Current,
     directory: Option<&(Vec<u8>, u64)>,
+    whole: Option<Vec<u8>>,
     changes: &ChangeSet,
     opts: &PatchOptions,
     timings: &mut Timings,
@@ -437,10 +620,16 @@ async fn patch(
             Err(e) => return Err(patch_err(e)),
         }
     }
-    let t_read = Instant::now();
-    let bytes = get_range(s3, url, current, 0, current.size).await?;
-    *read_bytes += bytes.len() as u64;
-    timings.read += ms(t_read);
+    let bytes = match whole {
+        Some(bytes) => bytes,
+        None => {
+            let t_read = Instant::now();
+            let bytes = get_range(s3, url, current, 0, current.size).await?;
+            *read_bytes += bytes.len() as u64;
+            timings.read += ms(t_read);
+            bytes
+        }
+    };
     let t = Instant::now();
     let p = patch_bytes(&bytes, changes, opts).map_err(patch_err)?;
     timings.patch += ms(t);

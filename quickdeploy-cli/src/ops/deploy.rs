@@ -4,12 +4,16 @@
 
 use std::time::Instant;
 
-use anyhow::anyhow;
-use zipedit::event::PatchAnswer;
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, anyhow};
+use zipedit::event::{Content, PatchAnswer};
 
 use crate::aws::Clients;
+use crate::bases;
 use crate::config::Project;
 use crate::consent::{self, Consent};
+use crate::encode;
 use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
 use crate::layer::{self, Swap};
@@ -21,7 +25,7 @@ use crate::publish;
 use crate::remote;
 use crate::report::{
     ArtifactReport, DeployOutcome, DeployReport, FunctionReport, FunctionStatus, LayerReport,
-    Timings,
+    SentFile, Timings,
 };
 use crate::rollout::{self, Action, ArtifactState};
 use crate::template::S3Object;
@@ -159,10 +163,11 @@ async fn quick(
     let t = Instant::now();
     ui.event(Event::Step("patching"));
     let running = update::current_code(&clients.lambda, function_names(seen));
+    let cache = bases::Cache::new(&seen.project.state_dir(), bases::CACHE_LIMIT);
     let patches = seen
         .groups
         .iter()
-        .map(|g| patch_group(g, &opts.patcher, clients, opts.mode));
+        .map(|g| patch_group(g, &opts.patcher, clients, &cache, opts.mode));
     let (running, patched) = tokio::join!(running, futures::future::join_all(patches));
 
     let (mut jobs, manifests) = decide(seen, &running, patched, report);
@@ -203,9 +208,15 @@ async fn quick(
     versions
 }
 
-/// An artifact's patch: the answer, the request bytes, the new manifest; `None` when its
-/// package did not change.
-type Patched = Option<(PatchAnswer, u64, Manifest)>;
+/// An artifact's patch: the answer, what was sent, the new manifest.
+struct PatchedArtifact {
+    answer: PatchAnswer,
+    sent: Sent,
+    manifest: Manifest,
+}
+
+/// An artifact's patch; `None` when its package did not change.
+type Patched = Option<PatchedArtifact>;
 
 /// Applies [`rollout::action`] to every function: the artifacts and skipped or failed
 /// functions go into the report; the updates to make and the manifests to save are returned.
@@ -221,8 +232,16 @@ fn decide(
         let mut art = artifact_report(g);
         let (version, code_sha256) = match result {
             Ok(None) => (g.head.version_id.clone(), g.base.code_sha256.clone()),
-            Ok(Some((answer, sent, manifest))) => {
-                art.request_bytes = (sent > 0).then_some(sent);
+            Ok(Some(PatchedArtifact {
+                answer,
+                sent,
+                manifest,
+            })) => {
+                art.request_bytes = (sent.wire.request > 0).then_some(sent.wire.request);
+                art.staged_bytes = (sent.wire.staged > 0).then_some(sent.wire.staged);
+                art.base_bytes = (sent.base_bytes > 0).then_some(sent.base_bytes);
+                art.files = sent.files;
+                art.base_error = sent.base_error;
                 manifests.push(manifest);
                 let at = (answer.version_id.clone(), answer.code_sha256.clone());
                 art.patch = Some(answer);
@@ -569,13 +588,21 @@ async fn patch_group(
     g: &GroupState,
     patcher: &Patcher,
     clients: &Clients,
+    cache: &bases::Cache,
     mode: zipedit::Mode,
 ) -> anyhow::Result<Patched> {
     if g.diff.is_empty() {
         return Ok(None);
     }
-    let event = patch::event(&g.group.artifact, &g.diff, &g.head.etag, mode);
-    let (answer, sent) = patch::run(patcher, &clients.s3, event, &g.diff, &g.group.artifact)
+    let (changes, mut sent) = encode_changes(g, patcher, clients, cache).await?;
+    let event = patch::event(
+        &g.group.artifact,
+        changes,
+        &g.diff.deletes,
+        &g.head.etag,
+        mode,
+    );
+    let (answer, wire) = patch::run(patcher, &clients.s3, event, &g.group.artifact)
         .await
         .map_err(|e| match e {
             PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => anyhow!(
@@ -583,6 +610,16 @@ async fn patch_group(
             ),
             other => anyhow!(other),
         })?;
+    sent.wire = wire;
+    // The next deploy's deltas are made against what this one deployed.
+    for put in g
+        .diff
+        .puts
+        .iter()
+        .filter(|p| p.data.len() >= encode::DELTA_OVER)
+    {
+        let _ = cache.put(&put.data);
+    }
     let manifest = Manifest {
         format: FORMAT,
         bucket: answer.bucket.clone(),
@@ -593,7 +630,80 @@ async fn patch_group(
         size: answer.size,
         files: g.diff.next.clone(),
     };
-    Ok(Some((answer, sent, manifest)))
+    Ok(Some(PatchedArtifact {
+        answer,
+        sent,
+        manifest,
+    }))
+}
+
+/// What went to the patcher for one artifact.
+#[derive(Debug, Default)]
+struct Sent {
+    /// The request and staged objects, in bytes.
+    wire: patch::Wire,
+    /// How each file went.
+    files: Vec<SentFile>,
+    /// Bytes read from the artifact for deltas' previous content.
+    base_bytes: u64,
+    /// Why some previous content could not be read.
+    base_error: Option<String>,
+}
+
+/// Each changed file encoded for the patcher (whole, compressed or as a delta against its
+/// previous content, whichever is smaller), off the async threads: compressing a large
+/// binary is CPU work. A local patch sends everything whole: there is no wire to save.
+async fn encode_changes(
+    g: &GroupState,
+    patcher: &Patcher,
+    clients: &Clients,
+    cache: &bases::Cache,
+) -> anyhow::Result<(BTreeMap<String, Content>, Sent)> {
+    let compress = matches!(patcher, Patcher::Lambda { .. });
+    let wanted: Vec<(String, String)> = g
+        .diff
+        .puts
+        .iter()
+        .filter(|p| compress && !p.added && p.data.len() >= encode::DELTA_OVER)
+        .filter_map(|p| Some((p.path.clone(), g.base.files.get(&p.path)?.sha256.clone())))
+        .collect();
+    let (found, base_error) =
+        bases::find(&clients.s3, cache, &g.group.artifact, &g.head, &wanted).await;
+    let puts = g.diff.puts.clone();
+    let bases::Bases {
+        content,
+        from,
+        read_bytes,
+    } = found;
+    let encoded = tokio::task::spawn_blocking(move || {
+        puts.iter()
+            .map(|p| {
+                let e = encode::encode(p, content.get(&p.path).map(Vec::as_slice), compress);
+                (p.path.clone(), p.data.len(), e)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .context("encoding the changed files failed")?;
+    let mut sent = Sent {
+        base_bytes: read_bytes,
+        base_error: base_error.map(|e| format!("{e:#}")),
+        ..Sent::default()
+    };
+    let mut changes = BTreeMap::new();
+    for (path, size, e) in encoded {
+        sent.files.push(SentFile {
+            path: path.clone(),
+            sent: e.sent,
+            size: size as u64,
+            bytes: e.bytes as u64,
+            base: (e.sent == encode::Sent::Delta)
+                .then(|| from.get(&path).copied())
+                .flatten(),
+        });
+        changes.insert(path, e.content);
+    }
+    Ok((changes, sent))
 }
 
 /// The report of one artifact before any patch.
@@ -611,6 +721,10 @@ pub fn artifact_report(g: &GroupState) -> ArtifactReport {
         manifest: g.source,
         patch: None,
         request_bytes: None,
+        files: Vec::new(),
+        staged_bytes: None,
+        base_bytes: None,
+        base_error: None,
         error: None,
         code_sha256: None,
         layers: g

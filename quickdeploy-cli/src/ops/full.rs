@@ -13,7 +13,7 @@ use crate::consent::{self, Consent, Decision};
 use crate::inspect::ms;
 use crate::manifest::{self, FORMAT, Manifest};
 use crate::ops::{Event, Ui};
-use crate::package::package;
+use crate::package::{Package, package};
 use crate::report::{FullOutcome, FullReport, Uploaded};
 use crate::scan::scan_in;
 use crate::template::S3Object;
@@ -208,6 +208,7 @@ async fn upload_packages(
     for (spec, users, files) in scanned {
         let pkg = package(&files, &project.state_dir().join("packages"))?;
         let at = upload_package(project, clients, spec, &pkg, bucket, ui.bars()).await?;
+        cache_large_files(project, &files, &pkg);
         for id in users.functions.iter().chain(&users.layers) {
             locations.insert(id.clone(), at.object.clone());
         }
@@ -221,6 +222,26 @@ async fn upload_packages(
         });
     }
     Ok((locations, uploaded))
+}
+
+/// Keeps the package's large files in the content cache, so the next quick deploy sends them
+/// as deltas without reading the artifact back. A file that changed since it was packaged
+/// (its SHA-256 no longer the manifest's) is not kept: it is not what was deployed.
+fn cache_large_files(project: &Project, files: &[crate::diff::LocalFile], pkg: &Package) {
+    let cache = crate::bases::Cache::new(&project.state_dir(), crate::bases::CACHE_LIMIT);
+    for f in files
+        .iter()
+        .filter(|f| f.size >= crate::encode::DELTA_OVER as u64)
+    {
+        let Some(entry) = pkg.files.get(&f.path) else {
+            continue;
+        };
+        if let Ok(data) = std::fs::read(&f.source)
+            && zipedit::delta::sha256_hex(&data) == entry.sha256
+        {
+            let _ = cache.put(&data);
+        }
+    }
 }
 
 /// Where a package went, and whether it had to be uploaded.

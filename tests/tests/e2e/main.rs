@@ -9,6 +9,7 @@ mod agreement;
 mod bootstrap_ops;
 mod builds;
 mod cli_behaviour;
+mod deltas;
 mod deploy;
 mod destroy;
 mod full;

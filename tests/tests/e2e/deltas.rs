@@ -1,0 +1,315 @@
+//! Deltas and compressed changes (issue 15), end to end: the zipedit binary behind the Invoke
+//! API decodes `zstd` and `zstd-delta` changes (the previous content read by ranged GET from
+//! artifacts of every flavor, or from the whole artifact when it is small) and refuses, with
+//! the artifact byte-identical, a delta made against other bytes, a corrupted one, and one for
+//! an entry the artifact does not have. Then `quickdeploy deploy` on the rig sends a large
+//! binary's one-line change as a delta: its base from the local cache, then on a fresh clone
+//! from a ranged read of the artifact.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use testkit::app::Rig;
+use testkit::fixtures::{PatcherRig, artifact, code_sha256};
+use testkit::rig::Moto;
+use testkit::zipcheck::{Flavor, assert_reads_as, zip_crate_archive, zip_crate_tree};
+use zipedit::delta;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A compiled binary's stand-in (incompressible) and the same after a one-line change.
+fn binary_and_edit(len: usize) -> (Vec<u8>, Vec<u8>) {
+    let old = testkit::noise(15, len);
+    let mut new = old.clone();
+    let at = len / 3;
+    new[at..at + 24].copy_from_slice(b"Hello from the new line!");
+    (old, new)
+}
+
+/// A change as the CLI sends it encoded.
+fn encoded(bytes: &[u8], encoding: &str, content: &[u8]) -> Value {
+    json!({
+        "base64": b64(bytes), "encoding": encoding, "size": content.len(),
+        "sha256": delta::sha256_hex(content), "executable": true
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_and_compressed_changes_decode_for_every_flavor() {
+    let env = PatcherRig::start(1).await;
+    let (old, new) = binary_and_edit(300_000);
+    let text = b"def handler(event, context):\n    return 'compressed'\n".repeat(200);
+    for (i, flavor) in [Flavor::Seekable, Flavor::Stream, Flavor::Zip64]
+        .into_iter()
+        .enumerate()
+    {
+        // bootstrap deflated (first entry), handler.py stored: both kinds of base.
+        let files = [
+            ("bootstrap", old.as_slice(), 0o755),
+            ("lib.so", old.as_slice(), 0o644),
+            ("handler.py", b"v = 1\n".as_slice(), 0o644),
+        ];
+        let key = format!("app-{i}.zip");
+        env.artifact(
+            "artifacts",
+            false,
+            &key,
+            zip_crate_archive(&files, &[], "", flavor),
+        )
+        .await;
+        let patch = delta::make(&old, &new, 9).expect("delta");
+        assert!(patch.len() < 2_000, "{} bytes", patch.len());
+        let frame = delta::compress(&text, 3).expect("zstd");
+        let answer = env
+            .invoke(&json!({
+                "src": format!("s3://artifacts/{key}"),
+                "changes": {
+                    "bootstrap": encoded(&patch, "zstd-delta", &new),
+                    "lib.so": encoded(&delta::make(&old, &new, 3).expect("delta"), "zstd-delta", &new),
+                    "handler.py": encoded(&frame, "zstd", &text),
+                },
+            }))
+            .await
+            .unwrap_or_else(|e| panic!("{flavor:?}: {e:?}"));
+        assert_eq!(answer["modified"], 3, "{flavor:?}: {answer}");
+        assert!(
+            answer["timings_ms"]["decode"].as_f64().is_some(),
+            "{answer}"
+        );
+        let bytes = env.check_answer(&answer).await;
+        let want = [
+            ("bootstrap", new.as_slice(), 0o100755),
+            ("lib.so", new.as_slice(), 0o100755),
+            ("handler.py", text.as_slice(), 0o100755),
+        ];
+        let tree = zip_crate_tree(&bytes);
+        for (name, data, _) in want {
+            assert!(tree[name].0 == data, "{flavor:?}: {name} decoded exactly");
+        }
+        assert_eq!(tree["bootstrap"].1 & 0o777, 0o755, "{flavor:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_base_a_corrupt_delta_or_a_missing_entry_is_refused_and_nothing_written() {
+    let env = PatcherRig::start(1).await;
+    let (old, new) = binary_and_edit(200_000);
+    let files = [
+        ("bootstrap", old.as_slice(), 0o755),
+        ("handler.py", b"v = 1\n".as_slice(), 0o644),
+    ];
+    let zip = zip_crate_archive(&files, &[], "", Flavor::Seekable);
+    env.artifact("artifacts", true, "app.zip", zip.clone())
+        .await;
+    // The same files, but another bootstrap: a delta made against `old` applied to it makes
+    // other bytes than `new`.
+    let other = testkit::noise(99, 200_000);
+    let moved = [
+        ("bootstrap", other.as_slice(), 0o755),
+        ("handler.py", b"v = 1\n".as_slice(), 0o644),
+    ];
+    let moved = zip_crate_archive(&moved, &[], "", Flavor::Seekable);
+    env.artifact("artifacts", true, "moved.zip", moved.clone())
+        .await;
+    let good = delta::make(&old, &new, 9).expect("delta");
+    let mut corrupt = good.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0x5a;
+    let frame = delta::compress(b"x = 2\n".repeat(100).as_slice(), 3).expect("zstd");
+    let cases = [
+        (
+            "moved.zip",
+            "bootstrap",
+            encoded(&good, "zstd-delta", &new),
+            "DecodeRefused",
+        ),
+        (
+            "app.zip",
+            "bootstrap",
+            encoded(&corrupt, "zstd-delta", &new),
+            "DecodeRefused",
+        ),
+        // The right delta, but a content SHA-256 that is not what it makes.
+        (
+            "app.zip",
+            "bootstrap",
+            encoded(&good, "zstd-delta", &old),
+            "DecodeRefused",
+        ),
+        (
+            "app.zip",
+            "handler.py",
+            encoded(&frame, "zstd", b"something else"),
+            "DecodeRefused",
+        ),
+        (
+            "app.zip",
+            "new/tool",
+            encoded(&good, "zstd-delta", &new),
+            "DeltaBaseMissing",
+        ),
+    ];
+    for (key, path, change, kind) in cases {
+        env.moto.start_recording();
+        let got = env
+            .invoke(&json!({"src": format!("s3://artifacts/{key}"), "changes": {path: change}}))
+            .await;
+        let (got_kind, message) = got.expect_err("refused");
+        assert_eq!(got_kind, kind, "{key} {path}: {message}");
+        assert!(message.contains("nothing was written"), "{message}");
+        assert_eq!(
+            Moto::writes(&env.moto.recording()),
+            Vec::<String>::new(),
+            "{path}"
+        );
+        let want = if key == "app.zip" { &zip } else { &moved };
+        assert!(
+            env.get("artifacts", key).await == *want,
+            "{key} {path}: byte-identical"
+        );
+    }
+    // And the right delta goes through.
+    let answer = env
+        .invoke(&json!({"src": "s3://artifacts/app.zip", "changes": {"bootstrap": encoded(&good, "zstd-delta", &new)}}))
+        .await
+        .expect("patched");
+    let bytes = env.check_answer(&answer).await;
+    let mut want = testkit::zipcheck::Tree::new();
+    want.insert("bootstrap".into(), (new.clone(), 0o755));
+    want.insert("handler.py".into(), (b"v = 1\n".to_vec(), 0o644));
+    assert_reads_as(&bytes, &want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appended_delta_reads_only_the_directory_and_its_entry() {
+    let env = PatcherRig::start(1).await;
+    let (old, new) = binary_and_edit(4 << 20);
+    let vendor = testkit::noise(3, 8 << 20);
+    let files = [
+        ("bootstrap", old.as_slice(), 0o755),
+        ("vendor.so", vendor.as_slice(), 0o644),
+        ("handler.py", b"v = 1\n".as_slice(), 0o644),
+    ];
+    env.artifact(
+        "artifacts",
+        true,
+        "big.zip",
+        zip_crate_archive(&files, &[], "", Flavor::Seekable),
+    )
+    .await;
+    // A first patch stores the hash checkpoint that lets later ones append.
+    let first = env
+        .invoke(&json!({"src": "s3://artifacts/big.zip", "changes": {"handler.py": "v = 2\n"}}))
+        .await
+        .expect("first");
+    env.check_answer(&first).await;
+    let patch = delta::make(&old, &new, 9).expect("delta");
+    env.moto.start_recording();
+    let answer = env
+        .invoke(&json!({
+            "src": "s3://artifacts/big.zip", "mode": "append",
+            "changes": {"bootstrap": encoded(&patch, "zstd-delta", &new)}
+        }))
+        .await
+        .expect("patched");
+    assert_eq!(answer["mode"], "append", "{answer}");
+    let ranged: Vec<String> = env
+        .moto
+        .recording()
+        .iter()
+        .filter_map(|r| Moto::header(r, "range").map(str::to_owned))
+        .collect();
+    assert!(
+        ranged.len() >= 2,
+        "the directory and the entry read by range: {ranged:?}"
+    );
+    // The base's 4 MiB (and the directory) were read, not the whole 12 MiB archive.
+    let read = answer["read_bytes"].as_u64().expect("read bytes");
+    assert!(read < 5 << 20, "read {read}");
+    let bytes = env.check_answer(&answer).await;
+    assert!(zip_crate_tree(&bytes)["bootstrap"].0 == new);
+}
+
+/// The example app with a 2 MiB binary in the report function's package, deployed in full.
+async fn app_with_binary() -> (Rig, Vec<u8>) {
+    let rig = Rig::start().await;
+    let (old, _) = binary_and_edit(2 << 20);
+    std::fs::write(rig.app.path("src/report/engine.bin"), &old).expect("write");
+    let (out, doc) = rig.app.run_json(&["full", "--yes"]).await;
+    assert!(out.status.success(), "{doc}");
+    (rig, old)
+}
+
+/// Deploys `new` as engine.bin with `deploy --ci`, checks it runs, and returns the report of
+/// its artifact.
+async fn deploy_binary(rig: &Rig, new: &[u8]) -> Value {
+    let app = &rig.app;
+    std::fs::write(app.path("src/report/engine.bin"), new).expect("write");
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let report = artifact(&doc, "src-report.zip").clone();
+    let key = report["patch"]["key"].as_str().expect("key");
+    let bytes = app
+        .object(key, report["patch"]["version_id"].as_str())
+        .await;
+    assert!(
+        zip_crate_tree(&bytes)["engine.bin"].0 == new,
+        "the new binary is in the artifact"
+    );
+    assert_eq!(
+        app.code_shas().await["ReportFunction"],
+        code_sha256(&bytes),
+        "the function runs it"
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_sends_a_binarys_edit_as_a_delta_from_the_cache_then_from_the_artifact() {
+    let (rig, old) = app_with_binary().await;
+    let mut new = old.clone();
+    new[700_000..700_020].copy_from_slice(b"first one-line edit.");
+
+    let report = deploy_binary(&rig, &new).await;
+    let file = &report["files"][0];
+    assert_eq!(
+        (
+            file["path"].as_str(),
+            file["sent"].as_str(),
+            file["base"].as_str()
+        ),
+        (Some("engine.bin"), Some("delta"), Some("cache")),
+        "{report}"
+    );
+    let sent = report["request_bytes"].as_u64().expect("request bytes");
+    assert!(
+        sent < 16_000,
+        "a 2 MiB file's edit sent in {sent} bytes: {report}"
+    );
+    assert!(
+        report["base_bytes"].is_null(),
+        "nothing read back: {report}"
+    );
+
+    // A fresh clone (a CI runner): no cache; the base is read from the artifact by range.
+    std::fs::remove_dir_all(rig.app.path(".quickdeploy")).expect("local state");
+    let mut newer = new.clone();
+    newer[1_500_000..1_500_021].copy_from_slice(b"second one-line edit.");
+    let report = deploy_binary(&rig, &newer).await;
+    let file = &report["files"][0];
+    assert_eq!(
+        (file["sent"].as_str(), file["base"].as_str()),
+        (Some("delta"), Some("artifact")),
+        "{report}"
+    );
+    let base = report["base_bytes"].as_u64().expect("base bytes");
+    assert!(
+        base < 3 << 20,
+        "the entry and the directory, not the artifact: {base}"
+    );
+    assert!(
+        report["request_bytes"].as_u64().expect("sent") < 16_000,
+        "{report}"
+    );
+}
