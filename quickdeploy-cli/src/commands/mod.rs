@@ -138,6 +138,10 @@ pub struct DeployArgs {
     /// Give up on a function still InProgress after this many seconds.
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub wait_timeout: u64,
+    /// Send changed files whole or zstd-compressed, never as deltas against their previous
+    /// content (which is otherwise read from .quickdeploy/content or the artifact).
+    #[arg(long)]
+    pub no_delta: bool,
     /// When dependencies or resources changed, exit 3 instead of falling back to a full deploy.
     #[arg(long)]
     pub no_fallback: bool,
@@ -187,6 +191,7 @@ impl DeployArgs {
         };
         Ok(DeployOptions {
             patcher,
+            deltas: !self.no_delta,
             mode: self
                 .mode
                 .parse()

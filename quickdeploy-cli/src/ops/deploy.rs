@@ -39,6 +39,8 @@ pub const NOT_PATCHED: &str = "its artifact was not patched: ";
 pub struct DeployOptions {
     /// Who patches: this machine, or the zipedit Lambda.
     pub patcher: Patcher,
+    /// Send large modified files as deltas against their previous content, when smaller.
+    pub deltas: bool,
     /// How the patcher writes.
     pub mode: zipedit::Mode,
     /// How the functions are updated.
@@ -55,6 +57,7 @@ impl DeployOptions {
     pub fn local(clients: &Clients) -> Self {
         Self {
             patcher: Patcher::Local(clients.s3.clone()),
+            deltas: true,
             mode: zipedit::Mode::Auto,
             pace: Pace::default(),
             force: false,
@@ -167,7 +170,7 @@ async fn quick(
     let patches = seen
         .groups
         .iter()
-        .map(|g| patch_group(g, &opts.patcher, clients, &cache, opts.mode));
+        .map(|g| patch_group(g, opts, clients, &cache));
     let (running, patched) = tokio::join!(running, futures::future::join_all(patches));
 
     let (mut jobs, manifests) = decide(seen, &running, patched, report);
@@ -586,23 +589,22 @@ pub fn record_bucket(seen: &Inspected) -> Option<String> {
 /// Patches one artifact if its package changed.
 async fn patch_group(
     g: &GroupState,
-    patcher: &Patcher,
+    opts: &DeployOptions,
     clients: &Clients,
     cache: &bases::Cache,
-    mode: zipedit::Mode,
 ) -> anyhow::Result<Patched> {
     if g.diff.is_empty() {
         return Ok(None);
     }
-    let (changes, mut sent) = encode_changes(g, patcher, clients, cache).await?;
+    let (changes, mut sent) = encode_changes(g, opts, clients, cache).await?;
     let event = patch::event(
         &g.group.artifact,
         changes,
         &g.diff.deletes,
         &g.head.etag,
-        mode,
+        opts.mode,
     );
-    let (answer, wire) = patch::run(patcher, &clients.s3, event, &g.group.artifact)
+    let (answer, wire) = patch::run(&opts.patcher, &clients.s3, event, &g.group.artifact)
         .await
         .map_err(|e| match e {
             PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => anyhow!(
@@ -655,16 +657,17 @@ struct Sent {
 /// binary is CPU work. A local patch sends everything whole: there is no wire to save.
 async fn encode_changes(
     g: &GroupState,
-    patcher: &Patcher,
+    opts: &DeployOptions,
     clients: &Clients,
     cache: &bases::Cache,
 ) -> anyhow::Result<(BTreeMap<String, Content>, Sent)> {
-    let compress = matches!(patcher, Patcher::Lambda { .. });
+    let compress = matches!(opts.patcher, Patcher::Lambda { .. });
+    let deltas = compress && opts.deltas;
     let wanted: Vec<(String, String)> = g
         .diff
         .puts
         .iter()
-        .filter(|p| compress && !p.added && p.data.len() >= encode::DELTA_OVER)
+        .filter(|p| deltas && !p.added && p.data.len() >= encode::DELTA_OVER)
         .filter_map(|p| Some((p.path.clone(), g.base.files.get(&p.path)?.sha256.clone())))
         .collect();
     let (found, base_error) =
