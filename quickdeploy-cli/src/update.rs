@@ -10,6 +10,13 @@
 //! in `aws`); a throttle that outlasts its attempts fails the function. Polling starts at
 //! 100 ms, since a zip function outside a VPC usually settles in about a second, and backs off
 //! to 2 s.
+//!
+//! Lambda's control plane has two account-wide quotas: 15 requests/s for most calls
+//! (UpdateFunctionCode, UpdateFunctionConfiguration, PublishVersion, UpdateAlias,
+//! GetFunctionConfiguration) and 100/s for GetFunction. Every rollout call waits for a token
+//! of its quota ([`Pace::writes_per_second`], [`Pace::reads_per_second`]), shared by all
+//! functions, and reads go through GetFunction, so a deploy of 200 functions is paced at the
+//! rate Lambda allows rather than throttled, and its polls do not eat the updates' quota.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +24,8 @@ use anyhow::anyhow;
 use aws_sdk_lambda::types::LastUpdateStatus;
 use futures::StreamExt as _;
 use serde::Serialize;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::aws::AwsError;
 use crate::backoff::Backoff;
@@ -37,6 +46,11 @@ pub struct Pace {
     pub max_poll: Duration,
     /// How often a conflict (ResourceConflictException) is retried.
     pub retries: u32,
+    /// Updates (and other control-plane calls) per second, all functions together: Lambda's
+    /// default quota is 15.
+    pub writes_per_second: u32,
+    /// GetFunction reads per second, all functions together: Lambda's quota is 100.
+    pub reads_per_second: u32,
 }
 
 impl Default for Pace {
@@ -47,6 +61,8 @@ impl Default for Pace {
             first_poll: Duration::from_millis(100),
             max_poll: Duration::from_secs(2),
             retries: 8,
+            writes_per_second: 15,
+            reads_per_second: 100,
         }
     }
 }
@@ -101,6 +117,43 @@ pub struct Outcome {
     pub wait_ms: f64,
 }
 
+/// A token bucket per control-plane quota, shared by every function of a rollout.
+struct Quotas {
+    writes: DefaultDirectRateLimiter,
+    reads: DefaultDirectRateLimiter,
+}
+
+impl Quotas {
+    fn new(pace: &Pace) -> Self {
+        let per_second = |n: u32| {
+            let n = std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+            RateLimiter::direct(Quota::per_second(n))
+        };
+        Self {
+            writes: per_second(pace.writes_per_second),
+            reads: per_second(pace.reads_per_second),
+        }
+    }
+
+    /// Waits for a token of the 15/s quota.
+    async fn write(&self) {
+        self.writes.until_ready().await;
+    }
+
+    /// Waits for a token of GetFunction's quota.
+    async fn read(&self) {
+        self.reads.until_ready().await;
+    }
+}
+
+/// What every step of one function's rollout is given.
+struct Ctx<'a> {
+    lambda: &'a aws_sdk_lambda::Client,
+    pace: &'a Pace,
+    progress: &'a (dyn Fn(&str, &str) + Sync),
+    quotas: &'a Quotas,
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e5).round() / 100.0
 }
@@ -112,8 +165,15 @@ pub async fn roll_out(
     pace: &Pace,
     progress: &(dyn Fn(&str, &str) + Sync),
 ) -> Vec<Outcome> {
+    let quotas = Quotas::new(pace);
+    let ctx = Ctx {
+        lambda,
+        pace,
+        progress,
+        quotas: &quotas,
+    };
     futures::stream::iter(jobs)
-        .map(|job| update_one(lambda, job, pace, progress))
+        .map(|job| update_one(&ctx, job))
         .buffer_unordered(pace.concurrency.max(1))
         .collect()
         .await
@@ -121,12 +181,7 @@ pub async fn roll_out(
 
 /// One function: update its code, wait until it settles, check it runs the patched code,
 /// move its aliases.
-async fn update_one(
-    lambda: &aws_sdk_lambda::Client,
-    job: Job,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
-) -> Outcome {
+async fn update_one(ctx: &Ctx<'_>, job: Job) -> Outcome {
     let mut out = Outcome {
         logical_id: job.target.logical_id.clone(),
         name: job.target.name.clone(),
@@ -141,12 +196,12 @@ async fn update_one(
         wait_ms: 0.0,
     };
     let started = Instant::now();
-    let updated = match swap_layers(lambda, &job, pace, progress, &mut out.retries).await {
+    let updated = match swap_layers(ctx, &job, &mut out.retries).await {
         Ok(moved) => {
             // Its RevisionId moved with our own configuration update: the code update follows
             // it, not the one read before.
             let revision = if moved { None } else { job.revision_id.clone() };
-            update_code(lambda, &job, revision, pace, progress, &mut out.retries).await
+            update_code(ctx, &job, revision, &mut out.retries).await
         }
         Err(e) => Err(e),
     };
@@ -162,7 +217,7 @@ async fn update_one(
         }
     };
     let waiting = Instant::now();
-    let live = settle(lambda, &job, pace, progress, first_status, &mut out).await;
+    let live = settle(ctx, &job, first_status, &mut out).await;
     out.wait_ms = ms(waiting.elapsed());
     match live {
         Ok(version) => {
@@ -171,7 +226,7 @@ async fn update_one(
             }
             out.version = version;
             out.updated = true;
-            progress(&job.target.name, "live");
+            (ctx.progress)(&job.target.name, "live");
         }
         Err(e) => out.reason = Some(reason(&e)),
     }
@@ -183,20 +238,15 @@ async fn update_one(
 /// it did (a job without layers does nothing). A conflict (another update running, or a
 /// RevisionId that moved between our read and our update) reads and tries again, at most
 /// `pace.retries` times.
-async fn swap_layers(
-    lambda: &aws_sdk_lambda::Client,
-    job: &Job,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
-    retries: &mut u32,
-) -> anyhow::Result<bool> {
+async fn swap_layers(ctx: &Ctx<'_>, job: &Job, retries: &mut u32) -> anyhow::Result<bool> {
     if job.layers.is_empty() {
         return Ok(false);
     }
+    let (pace, progress) = (ctx.pace, ctx.progress);
     let name = job.target.name.as_str();
     let mut revision = job.revision_id.clone();
     loop {
-        let c = configuration(lambda, name).await?;
+        let c = configuration(ctx, name).await?;
         let current: Vec<String> = c
             .layers()
             .iter()
@@ -205,7 +255,9 @@ async fn swap_layers(
             .collect();
         let wanted = layer::swapped(&current, &job.layers).map_err(|why| anyhow!(why))?;
         progress(name, "moving to the new layer version");
-        let sent = lambda
+        ctx.quotas.write().await;
+        let sent = ctx
+            .lambda
             .update_function_configuration()
             .function_name(name)
             .set_layers(Some(wanted))
@@ -222,7 +274,7 @@ async fn swap_layers(
             Err(e) if e.code() == Some("ResourceConflictException") && *retries < pace.retries => {
                 *retries += 1;
                 progress(name, "ResourceConflictException, retrying");
-                let _ = wait_settled(lambda, name, pace, progress).await;
+                let _ = wait_settled(ctx, name).await;
             }
             Err(e)
                 if e.code() == Some("PreconditionFailedException")
@@ -239,7 +291,7 @@ async fn swap_layers(
             }
         }
     }
-    wait_settled(lambda, name, pace, progress).await?;
+    wait_settled(ctx, name).await?;
     Ok(true)
 }
 
@@ -248,19 +300,20 @@ async fn swap_layers(
 /// times, counted in `retries`); its LastUpdateStatus and CodeSha256. Throttles were retried
 /// by the SDK already. A job without an artifact changes no code: nothing is sent.
 async fn update_code(
-    lambda: &aws_sdk_lambda::Client,
+    ctx: &Ctx<'_>,
     job: &Job,
     revision: Option<String>,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
     retries: &mut u32,
 ) -> anyhow::Result<(Option<LastUpdateStatus>, Option<String>)> {
     let Some(artifact) = &job.artifact else {
         return Ok((None, None));
     };
+    let (pace, progress) = (ctx.pace, ctx.progress);
     let name = job.target.name.as_str();
     loop {
-        let mut call = lambda
+        ctx.quotas.write().await;
+        let mut call = ctx
+            .lambda
             .update_function_code()
             .function_name(name)
             .s3_bucket(&artifact.bucket)
@@ -284,7 +337,7 @@ async fn update_code(
                 *retries += 1;
                 progress(name, "ResourceConflictException, retrying");
                 // Another update is running: wait for it to settle, then try again.
-                let _ = wait_settled(lambda, name, pace, progress).await;
+                let _ = wait_settled(ctx, name).await;
             }
             Err(e) if e.code() == Some("PreconditionFailedException") => {
                 return Err(anyhow::Error::from(e).context(format!(
@@ -301,15 +354,13 @@ async fn update_code(
 /// their new versions (kept in `out` too), then publishes a version and moves the aliases
 /// when it has any; that version.
 async fn settle(
-    lambda: &aws_sdk_lambda::Client,
+    ctx: &Ctx<'_>,
     job: &Job,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
     first_status: Option<LastUpdateStatus>,
     out: &mut Outcome,
 ) -> anyhow::Result<Option<String>> {
     if first_status != Some(LastUpdateStatus::Successful) || !job.layers.is_empty() {
-        let settled = wait_settled(lambda, &job.target.name, pace, progress).await?;
+        let settled = wait_settled(ctx, &job.target.name).await?;
         if settled.code_sha256.is_some() {
             out.code_sha256 = settled.code_sha256;
         }
@@ -339,7 +390,7 @@ async fn settle(
     if job.target.aliases.is_empty() {
         return Ok(None);
     }
-    publish(lambda, job, progress).await.map(Some)
+    publish(ctx, job).await.map(Some)
 }
 
 /// A failure as `Outcome::reason` says it: the message with its context, one line.
@@ -355,34 +406,40 @@ struct Settled {
     layers: Vec<String>,
 }
 
-/// The function's configuration, as GetFunctionConfiguration answers.
+/// The function's configuration, read with GetFunction (its own 100/s quota, so polling does
+/// not slow the updates).
 async fn configuration(
+    ctx: &Ctx<'_>,
+    name: &str,
+) -> anyhow::Result<aws_sdk_lambda::types::FunctionConfiguration> {
+    ctx.quotas.read().await;
+    get_configuration(ctx.lambda, name).await
+}
+
+/// GetFunction's `Configuration`.
+async fn get_configuration(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
-) -> anyhow::Result<
-    aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
-> {
+) -> anyhow::Result<aws_sdk_lambda::types::FunctionConfiguration> {
     lambda
-        .get_function_configuration()
+        .get_function()
         .function_name(name)
         .send()
         .await
         .map_err(|e| anyhow::Error::from(AwsError::from(e)))
-        .map_err(|e| e.context("GetFunctionConfiguration failed"))
+        .map_err(|e| e.context("GetFunction failed"))?
+        .configuration
+        .ok_or_else(|| anyhow!("GetFunction answered no Configuration for {name}"))
 }
 
 /// Polls until LastUpdateStatus leaves InProgress; what it runs on success, why not on
 /// failure or timeout (an [`AwsError`] in the chain when a call failed).
-async fn wait_settled(
-    lambda: &aws_sdk_lambda::Client,
-    name: &str,
-    pace: &Pace,
-    progress: &(dyn Fn(&str, &str) + Sync),
-) -> anyhow::Result<Settled> {
+async fn wait_settled(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<Settled> {
+    let (pace, progress) = (ctx.pace, ctx.progress);
     let deadline = Instant::now() + pace.timeout;
     let mut interval = Backoff::new(pace.first_poll, pace.max_poll);
     loop {
-        let c = configuration(lambda, name).await?;
+        let c = configuration(ctx, name).await?;
         match c.last_update_status() {
             Some(LastUpdateStatus::Successful) | None => {
                 return Ok(Settled {
@@ -417,15 +474,13 @@ async fn wait_settled(
     }
 }
 
-async fn publish(
-    lambda: &aws_sdk_lambda::Client,
-    job: &Job,
-    progress: &(dyn Fn(&str, &str) + Sync),
-) -> anyhow::Result<String> {
+async fn publish(ctx: &Ctx<'_>, job: &Job) -> anyhow::Result<String> {
     let name = job.target.name.as_str();
-    progress(name, "publishing a version");
+    (ctx.progress)(name, "publishing a version");
     // CodeSha256 makes Lambda refuse to publish anything but the code we just rolled out.
-    let published = lambda
+    ctx.quotas.write().await;
+    let published = ctx
+        .lambda
         .publish_version()
         .function_name(name)
         .code_sha256(&job.code_sha256)
@@ -438,7 +493,8 @@ async fn publish(
         .ok_or_else(|| anyhow!("PublishVersion answered no version"))?
         .to_owned();
     for alias in &job.target.aliases {
-        lambda
+        ctx.quotas.write().await;
+        ctx.lambda
             .update_alias()
             .function_name(name)
             .name(alias)
@@ -477,16 +533,13 @@ pub async fn current_code(
 ) -> Vec<(String, Result<Current, String>)> {
     futures::stream::iter(names)
         .map(|name| async move {
-            let r = lambda
-                .get_function_configuration()
-                .function_name(&name)
-                .send()
+            let r = get_configuration(lambda, &name)
                 .await
                 .map(|c| Current {
                     code_sha256: c.code_sha256().map(str::to_owned),
                     failed: c.last_update_status() == Some(&LastUpdateStatus::Failed),
                 })
-                .map_err(|e| AwsError::from(e).to_string());
+                .map_err(|e| format!("{e:#}"));
             (name, r)
         })
         .buffer_unordered(16)

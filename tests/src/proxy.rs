@@ -719,10 +719,14 @@ fn layer_by_name(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
         .ok()
 }
 
-/// `(function, op)` for Lambda's `/2015-03-31/functions/NAME/OP` paths.
+/// `(function, op)` for Lambda's `/2015-03-31/functions/NAME/OP` paths; GetFunction's
+/// `/2015-03-31/functions/NAME` has op "".
 fn lambda_call(path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix("/2015-03-31/functions/")?;
-    let (name, op) = rest.split_once('/')?;
+    let (name, op) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return None;
+    }
     let name = name.rsplit(':').next().unwrap_or(name).replace("%3A", ":");
     Some((name, op.to_owned()))
 }
@@ -781,7 +785,16 @@ fn lambda_before(p: &Shared, method: &Method, function: &str, op: &str) -> Optio
     None
 }
 
-/// The answer with LastUpdateStatus rewritten, if this function's fault says so.
+/// Sets a configuration's LastUpdateStatus, its reason and reason code.
+fn set_update_status(config: &mut serde_json::Value, status: &str, reason: &str, code: &str) {
+    config["LastUpdateStatus"] = status.into();
+    config["LastUpdateStatusReason"] = reason.into();
+    config["LastUpdateStatusReasonCode"] = code.into();
+}
+
+/// The answer with LastUpdateStatus rewritten, if this function's fault says so: in
+/// GetFunctionConfiguration's and UpdateFunctionCode's answer, and in GetFunction's
+/// `Configuration`.
 fn lambda_after(
     p: &Shared,
     method: &Method,
@@ -790,21 +803,20 @@ fn lambda_after(
     status: StatusCode,
     body: &[u8],
 ) -> Option<Bytes> {
+    let at = if op.is_empty() {
+        function.to_owned()
+    } else {
+        format!("{function}/{op}")
+    };
     let mut all = p.lambda.lock().ok()?;
     let Some(state) = all.get_mut(function) else {
-        log(
-            p,
-            format!("{method} {function}/{op} -> {}", status.as_u16()),
-        );
+        log(p, format!("{method} {at} -> {}", status.as_u16()));
         return None;
     };
     let is_update = *method == Method::PUT && op == "code";
-    let is_read = *method == Method::GET && op == "configuration";
+    let is_read = *method == Method::GET && (op == "configuration" || op.is_empty());
     if !status.is_success() || !(is_update || is_read) {
-        log(
-            p,
-            format!("{method} {function}/{op} -> {}", status.as_u16()),
-        );
+        log(p, format!("{method} {at} -> {}", status.as_u16()));
         return None;
     }
     if is_update {
@@ -813,36 +825,34 @@ fn lambda_after(
         state.pending = state.fault.in_progress;
     }
     let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let config = if op.is_empty() {
+        &mut doc["Configuration"]
+    } else {
+        &mut doc
+    };
     if let Some(reason) = &state.failed {
-        doc["LastUpdateStatus"] = "Failed".into();
-        doc["LastUpdateStatusReason"] = reason.clone().into();
-        doc["LastUpdateStatusReasonCode"] = "InternalError".into();
+        set_update_status(config, "Failed", reason, "InternalError");
         log(
             p,
-            format!(
-                "{method} {function}/{op} -> {} Failed (still)",
-                status.as_u16()
-            ),
+            format!("{method} {at} -> {} Failed (still)", status.as_u16()),
         );
         return serde_json::to_vec(&doc).ok().map(Bytes::from);
     }
     if !state.updating {
-        log(
-            p,
-            format!("{method} {function}/{op} -> {}", status.as_u16()),
-        );
+        log(p, format!("{method} {at} -> {}", status.as_u16()));
         return None;
     }
     let said = if state.pending > 0 {
         state.pending -= 1;
-        doc["LastUpdateStatus"] = "InProgress".into();
-        doc["LastUpdateStatusReason"] = "The function is being created.".into();
-        doc["LastUpdateStatusReasonCode"] = "Creating".into();
+        set_update_status(
+            config,
+            "InProgress",
+            "The function is being created.",
+            "Creating",
+        );
         "InProgress".to_owned()
     } else if let Some(reason) = state.fault.fail_with.clone() {
-        doc["LastUpdateStatus"] = "Failed".into();
-        doc["LastUpdateStatusReason"] = reason.clone().into();
-        doc["LastUpdateStatusReasonCode"] = "InternalError".into();
+        set_update_status(config, "Failed", &reason, "InternalError");
         state.updating = false;
         state.failed = Some(reason);
         "Failed".to_owned()
@@ -850,10 +860,7 @@ fn lambda_after(
         state.updating = false;
         "Successful".to_owned()
     };
-    log(
-        p,
-        format!("{method} {function}/{op} -> {} {said}", status.as_u16()),
-    );
+    log(p, format!("{method} {at} -> {} {said}", status.as_u16()));
     serde_json::to_vec(&doc).ok().map(Bytes::from)
 }
 
@@ -1321,7 +1328,7 @@ async fn revision_turn<'a>(
     Ok(Some(turn))
 }
 
-/// A GetFunctionConfiguration or UpdateFunctionCode answer with its RevisionId, when the
+/// A GetFunction, GetFunctionConfiguration or UpdateFunctionCode answer with its RevisionId, when the
 /// proxy gives them ([`S3Proxy::lambda_revisions`]).
 fn with_revision(
     p: &Shared,
@@ -1331,13 +1338,18 @@ fn with_revision(
     body: &[u8],
 ) -> Option<Bytes> {
     let (_, op) = call.as_ref()?;
-    let answer = (*method == Method::GET && op == "configuration")
+    let answer = (*method == Method::GET && (op == "configuration" || op.is_empty()))
         || (*method == Method::PUT && op == "code");
     if !p.extras.revisions.load(Ordering::SeqCst) || !status.is_success() || !answer {
         return None;
     }
     let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
-    doc["RevisionId"] = revision_of(&doc).into();
+    let config = if op.is_empty() {
+        &mut doc["Configuration"]
+    } else {
+        &mut doc
+    };
+    config["RevisionId"] = revision_of(config).into();
     serde_json::to_vec(&doc).ok().map(Bytes::from)
 }
 

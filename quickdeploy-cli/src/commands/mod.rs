@@ -138,6 +138,10 @@ pub struct DeployArgs {
     /// Give up on a function still InProgress after this many seconds.
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub wait_timeout: u64,
+    /// Lambda control-plane calls (UpdateFunctionCode and the like) per second, all functions
+    /// together: Lambda's quota is 15 per account and Region, so more only provokes throttling.
+    #[arg(long, default_value_t = 15, value_name = "PER_SECOND", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rate: u32,
     /// Send changed files whole or zstd-compressed, never as deltas against their previous
     /// content (which is otherwise read from .quickdeploy/content or the artifact).
     #[arg(long)]
@@ -199,6 +203,7 @@ impl DeployArgs {
             pace: Pace {
                 concurrency: self.concurrency.into(),
                 timeout: Duration::from_secs(self.wait_timeout),
+                writes_per_second: self.rate,
                 ..Pace::default()
             },
             force: self.force,

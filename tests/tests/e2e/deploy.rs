@@ -362,14 +362,11 @@ async fn a_function_that_fails_to_update_is_reported_and_the_rest_go_live() {
         "{log:#?}"
     );
     assert!(
-        said(&format!("{hello}/configuration -> 200 InProgress")) >= 2,
+        said(&format!("GET {hello} -> 200 InProgress")) >= 2,
         "{log:#?}"
     );
     assert_eq!(
-        said(&format!(
-            "GET {}/configuration -> 200 InProgress",
-            names["GreetFunction"]
-        )),
+        said(&format!("GET {} -> 200 InProgress", names["GreetFunction"])),
         1,
         "{log:#?}"
     );
