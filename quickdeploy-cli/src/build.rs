@@ -19,6 +19,8 @@ use crate::config::Config;
 use crate::plan::normalize;
 use crate::template::{CodeLocation, Template};
 
+pub mod rust;
+
 /// Where builds go, under the project's `.quickdeploy/`.
 pub const BUILD_DIR: &str = "build";
 /// Where dependency installs are cached, under the project's `.quickdeploy/`.
@@ -246,8 +248,9 @@ fn esbuild_of(id: &str, props: &Value) -> Result<Esbuild, String> {
     })
 }
 
-/// The builds of a project: each function with a `BuildMethod` and neither `package` nor
-/// `build` in quickdeploy.toml (those take over), each layer with a `BuildMethod`, and each
+/// The builds of a project: each function with a `BuildMethod` or a `binary` (a Rust crate)
+/// and neither `package` nor `build` in quickdeploy.toml (those take over), each layer with
+/// a `BuildMethod`, and each
 /// distinct `build` command. Functions with the same source, method and settings share one
 /// build (named after the first), so they keep sharing one artifact.
 pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path) -> Builds {
@@ -282,11 +285,19 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
             b.ids.push(f.logical_id.clone());
             continue;
         }
-        let (Some(m), None) = (&f.build_method, &fc.package) else {
+        if fc.package.is_some() {
             continue;
-        };
+        }
         let props = &local.doc["Resources"][&f.logical_id]["Metadata"]["BuildProperties"];
-        let method = method_of(&f.logical_id, m, props);
+        // `binary` in quickdeploy.toml makes the code folder a Rust crate, whatever the
+        // template says (a plain CloudFormation template has no BuildMethod).
+        let method = match (&fc.binary, &f.build_method) {
+            (Some(bin), _) => Method::Rust {
+                binary: Some(bin.clone()),
+            },
+            (None, Some(m)) => method_of(&f.logical_id, m, props),
+            (None, None) => continue,
+        };
         let arch = f
             .architectures
             .first()
@@ -479,11 +490,15 @@ pub fn cached_files(method: &Method) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Source patterns left out of the copy besides the configured ones: a Node package's own
-/// `node_modules/` (its dependencies come from the cache, without the dev ones).
+/// Source patterns left out of the copy (and of what `watch` watches) besides the configured
+/// ones: a Node package's own `node_modules/` (its dependencies come from the cache, without
+/// the dev ones), a crate's `target/`.
 pub fn source_ignores(method: &Method) -> &'static [&'static str] {
     match method {
         Method::Node { .. } => &["node_modules/"],
+        // cargo's own output when run in the crate (rust-analyzer's `cargo check` too): not
+        // source, and watching it would start rounds by itself.
+        Method::Rust { .. } => &["target/"],
         _ => &[],
     }
 }
@@ -531,96 +546,6 @@ pub fn tool(build: &Build, deps: Option<&Path>, work: &Path) -> Option<Command> 
         }),
         _ => None,
     }
-}
-
-/// How a Rust function is compiled for its architecture on this machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RustTool {
-    /// `cargo lambda build`, which cross-compiles (with zig) for either architecture and
-    /// links against Amazon Linux's glibc.
-    CargoLambda,
-    /// Plain `cargo build --release`: only for the machine's own architecture.
-    Cargo,
-}
-
-/// Lambda's name for the machine's architecture (`x86_64`, `arm64`).
-pub fn host_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
-/// The tool for a Rust build of `architecture`: cargo-lambda when installed, else plain
-/// cargo when the architecture is this machine's; else why neither will do.
-pub fn rust_tool(architecture: &str, cargo_lambda: bool) -> Result<RustTool, String> {
-    match (cargo_lambda, architecture == host_architecture()) {
-        (true, _) => Ok(RustTool::CargoLambda),
-        (false, true) => Ok(RustTool::Cargo),
-        (false, false) => Err(format!(
-            "the function runs on {architecture} and this machine is {}: cross-compiling needs cargo-lambda (`cargo install cargo-lambda`, with zig; see https://www.cargo-lambda.info)",
-            host_architecture()
-        )),
-    }
-}
-
-/// The command that compiles `binary` of the crate in `build.source`, into `target_dir`
-/// (cargo's target folder, kept in the build cache so rebuilds are incremental); with
-/// cargo-lambda the binary lands as `bootstrap` in `work`, with cargo at
-/// [`rust_binary`].
-pub fn rust_command(
-    build: &Build,
-    binary: &str,
-    tool: RustTool,
-    target_dir: &Path,
-    work: &Path,
-) -> Command {
-    let mut args: Vec<String> = match tool {
-        RustTool::CargoLambda => vec!["lambda".into(), "build".into()],
-        RustTool::Cargo => vec!["build".into()],
-    };
-    args.extend([
-        "--release".into(),
-        "--bin".into(),
-        binary.into(),
-        "--target-dir".into(),
-        target_dir.display().to_string(),
-    ]);
-    if tool == RustTool::CargoLambda {
-        let arch = if build.architecture == "arm64" {
-            "--arm64"
-        } else {
-            "--x86-64"
-        };
-        args.extend([
-            arch.into(),
-            "--lambda-dir".into(),
-            work.display().to_string(),
-            "--flatten".into(),
-            binary.into(),
-        ]);
-    }
-    Command {
-        program: "cargo".into(),
-        args,
-        cwd: build.source.clone(),
-        env: Vec::new(),
-    }
-}
-
-/// Where plain `cargo build --release` puts `binary` in `target_dir`.
-pub fn rust_binary(target_dir: &Path, binary: &str) -> PathBuf {
-    target_dir.join("release").join(binary)
-}
-
-/// The binary a Rust build packages: `BuildProperties.Binary`, else the crate's package
-/// name from its `Cargo.toml` text; `None` when neither names one.
-pub fn rust_binary_name(method_binary: Option<&str>, cargo_toml: &str) -> Option<String> {
-    if let Some(b) = method_binary {
-        return Some(b.to_owned());
-    }
-    let doc: toml::Table = toml::from_str(cargo_toml).ok()?;
-    doc.get("package")?.get("name")?.as_str().map(str::to_owned)
 }
 
 /// esbuild's arguments, as SAM's esbuild workflow makes them: the entry points, `--bundle
@@ -713,7 +638,7 @@ Resources:
     }
 
     #[test]
-    fn rust_builds_pick_their_tool_binary_and_arguments() {
+    fn rust_builds_name_their_binary() {
         let m = method_of(
             "Fn",
             "rust-cargolambda",
@@ -725,38 +650,21 @@ Resources:
                 binary: Some("api".into())
             }
         );
-        let host = host_architecture();
-        let other = if host == "arm64" { "x86_64" } else { "arm64" };
-        assert_eq!(rust_tool(host, false), Ok(RustTool::Cargo));
-        assert_eq!(rust_tool(other, true), Ok(RustTool::CargoLambda));
-        let why = rust_tool(other, false).expect_err("no cross compiler");
-        assert!(why.contains("cargo-lambda") && why.contains(other), "{why}");
-        assert_eq!(rust_binary_name(Some("api"), "junk"), Some("api".into()));
-        let toml = "[package]\nname = \"hello\"\nversion = \"0.1.0\"\n";
-        assert_eq!(rust_binary_name(None, toml), Some("hello".into()));
-        assert_eq!(rust_binary_name(None, "[workspace]\n"), None);
-        let b = Build {
-            ids: vec!["Fn".into()],
-            method: m,
-            source: "/app/rs".into(),
-            out: "/app/.quickdeploy/build/Fn".into(),
-            target: "/app/.quickdeploy/build/Fn".into(),
-            architecture: "arm64".into(),
-            ignore: Vec::new(),
-        };
-        let (t, w) = (Path::new("/c/t"), Path::new("/w"));
-        let lambda = rust_command(&b, "api", RustTool::CargoLambda, t, w).to_string();
-        assert!(
-            lambda.starts_with("cargo lambda build --release --bin api"),
-            "{lambda}"
+        // `binary` in quickdeploy.toml: F has no BuildMethod, and becomes a Rust build.
+        let b = builds("[functions.F]\nbinary = \"api\"\n");
+        let f = b.items.iter().find(|x| x.ids == ["F"]).expect("F");
+        assert_eq!(
+            f.method,
+            Method::Rust {
+                binary: Some("api".into())
+            }
         );
-        assert!(
-            lambda.contains("--arm64 --lambda-dir /w --flatten api"),
-            "{lambda}"
+        assert_eq!(f.source, Path::new("/app/infra/src/plain"));
+        assert_eq!(
+            b.output_of("F"),
+            Some(Path::new("/app/.quickdeploy/build/F"))
         );
-        let plain = rust_command(&b, "api", RustTool::Cargo, t, w).to_string();
-        assert_eq!(plain, "cargo build --release --bin api --target-dir /c/t");
-        assert_eq!(rust_binary(t, "api"), Path::new("/c/t/release/api"));
+        assert_eq!(source_ignores(&f.method), ["target/"]);
     }
 
     #[test]

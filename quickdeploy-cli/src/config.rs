@@ -110,6 +110,12 @@ pub struct FunctionConfig {
     /// `deploy` and `status` read the packages. Takes over from the template's BuildMethod.
     #[serde(default)]
     pub build: Option<String>,
+    /// The function's code folder is a Rust crate: quickdeploy compiles this binary of it
+    /// for the function's architecture and packages it as `bootstrap` (as the template's
+    /// `BuildMethod: rust-cargolambda`, whose `Binary` this overrides). Not with `build` or
+    /// `package`.
+    #[serde(default)]
+    pub binary: Option<String>,
     /// Extra folders or files outside the package folder that belong to it, relative to
     /// quickdeploy.toml (not to the package folder or the template); each is put in the
     /// archive under its own name (`lib/shared` becomes `shared/`).
@@ -154,6 +160,15 @@ impl Config {
             return Err(invalid(
                 "`template` is empty: give the template's path".into(),
             ));
+        }
+        if let Some((id, _)) = config
+            .functions
+            .iter()
+            .find(|(_, f)| f.binary.is_some() && (f.build.is_some() || f.package.is_some()))
+        {
+            return Err(invalid(format!(
+                "[functions.{id}] has `binary` (quickdeploy builds the Rust crate) and `build` or `package` (you build it): keep one"
+            )));
         }
         Ok(config)
     }
@@ -311,6 +326,22 @@ mod tests {
         let tagged =
             std::collections::HashMap::from([(PROTECTED_TAG.to_owned(), "true".to_owned())]);
         assert!(c.protection(&tagged).expect("tagged").contains("tagged"));
+    }
+
+    #[test]
+    fn binary_names_a_rust_crate_quickdeploy_builds_alone() {
+        let ok = Config::parse(
+            "stack = \"a\"\ntemplate = \"t\"\n[functions.Fn]\nbinary = \"api\"\n",
+            Path::new("q"),
+        )
+        .expect("binary");
+        assert_eq!(ok.functions["Fn"].binary.as_deref(), Some("api"));
+        let both = Config::parse(
+            "stack = \"a\"\ntemplate = \"t\"\n[functions.Fn]\nbinary = \"api\"\nbuild = \"make\"\n",
+            Path::new("q"),
+        )
+        .expect_err("binary and build");
+        assert!(both.to_string().contains("keep one"), "{both}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn show_shas(
             Some(false) => "  (unchanged)",
             None => "",
         };
-        println!("     {id:<16} {}{mark}", shas[id]);
+        println!("     {id:<18} {}{mark}", shas[id]);
     }
 }
 

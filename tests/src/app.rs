@@ -40,8 +40,57 @@ fn copy_dir(from: &Path, to: &Path) {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
+            // The original's modification time, as `cp -p` keeps it: cargo decides by
+            // times, and a copy that looked newer than the shared build of its crate
+            // ([`rust_target_dir`]) would recompile it in every test.
+            let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
+            std::fs::File::options()
+                .write(true)
+                .open(&target)
+                .and_then(|f| f.set_modified(modified))
+                .expect("set mtime");
         }
     }
+}
+
+/// cargo's target folder for the Rust functions of every copy of the test apps
+/// (`CARGO_TARGET_DIR` for the CLI): their dependencies (lambda_runtime, tokio) are compiled
+/// once for all tests, not once per temporary copy.
+pub fn rust_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("rust-apps")
+}
+
+/// Compiles the crate in `source/src/wordcount` (the example app's Rust function) into
+/// [`rust_target_dir`] once per test process, before any test's clock starts: on a fresh
+/// clone that compiles its dependencies (about 50 s on two cores), which would otherwise
+/// land inside the first tests' deadlines. cargo's lock keeps processes from doing it twice.
+fn warm_rust(source: &Path) {
+    static WARM: std::sync::Once = std::sync::Once::new();
+    let krate = source.join("src/wordcount");
+    if !krate.join("Cargo.toml").is_file() {
+        return;
+    }
+    WARM.call_once(|| {
+        let triple = match std::env::consts::ARCH {
+            "aarch64" => "aarch64-unknown-linux-gnu",
+            _ => "x86_64-unknown-linux-gnu",
+        };
+        let out = Command::new("cargo")
+            .args(["build", "--release", "--target", triple, "--target-dir"])
+            .arg(rust_target_dir())
+            .current_dir(&krate)
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building {} failed:\n{}",
+            krate.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
 }
 
 impl App {
@@ -61,6 +110,10 @@ impl App {
         patcher_endpoint: &str,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tmp");
+        let warm = source.to_owned();
+        tokio::task::spawn_blocking(move || warm_rust(&warm))
+            .await
+            .expect("join");
         copy_dir(source, dir.path());
         let s3 = s3_client(moto_endpoint).await;
         crate::rig::make_bucket(&s3, bucket, true).await;
@@ -97,7 +150,8 @@ impl App {
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.root().join(".no-aws-credentials"),
             )
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("CARGO_TARGET_DIR", rust_target_dir());
         cmd
     }
 

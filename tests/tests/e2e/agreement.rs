@@ -160,10 +160,15 @@ async fn status_then_deploy(app: &App, case: &str, deploy_args: &[&str]) -> (Val
 }
 
 /// The example app's functions, in the order of [`Actions`].
-const FUNCTIONS: [&str; 3] = ["GreetFunction", "HelloFunction", "ReportFunction"];
+const FUNCTIONS: [&str; 4] = [
+    "GreetFunction",
+    "HelloFunction",
+    "ReportFunction",
+    "WordCountFunction",
+];
 
 /// A value for each of [`FUNCTIONS`]: status's actions, or deploy's statuses.
-type Actions = [&'static str; 3];
+type Actions = [&'static str; 4];
 
 /// [`FUNCTIONS`] with `values`, as [`by_id`] gives them.
 fn named(values: Actions) -> BTreeMap<String, String> {
@@ -196,7 +201,7 @@ async fn quick_case(app: &App, case: &str, want: Actions) {
 
 /// (a) Nothing changed: nothing to deploy, and deploy updates nothing.
 async fn nothing_changed(app: &App, case: &str) {
-    quick_case(app, case, ["none", "none", "none"]).await;
+    quick_case(app, case, ["none", "none", "none", "none"]).await;
 }
 
 /// (e), (f), (g): status says a full deploy is needed, and `deploy --no-fallback` refuses it
@@ -220,7 +225,7 @@ async fn needs_full(app: &App, case: &str, want: Option<Actions>) -> (Value, Val
 }
 
 /// Every function `full`.
-const ALL_FULL: Actions = ["full", "full", "full"];
+const ALL_FULL: Actions = ["full", "full", "full", "full"];
 
 /// Rewrites the app's file at `path` with `edit`; the text it had.
 fn edit(app: &App, path: &str, edit: impl Fn(&str) -> String) -> String {
@@ -239,7 +244,7 @@ async fn status_says_what_the_quick_path_then_does() {
     // (b) A code change in the shared package: its two functions, not the report's.
     app.write("src/shared/greeting.py", GREETING);
     let case = "(b) code change in src/shared";
-    quick_case(app, case, ["quick", "quick", "none"]).await;
+    quick_case(app, case, ["quick", "quick", "none", "none"]).await;
     nothing_changed(app, "(a) after (b)").await;
 
     // (c) The report function's code changed out of band, to a zip of something else: it does
@@ -258,7 +263,7 @@ async fn status_says_what_the_quick_path_then_does() {
         .await
         .expect("update_function_code out of band");
     let case = "(c) ReportFunction changed out of band";
-    quick_case(app, case, ["none", "none", "update"]).await;
+    quick_case(app, case, ["none", "none", "update", "none"]).await;
     nothing_changed(app, "(a) after (c)").await;
 
     // (d) A Failed function. moto's updates never fail, so the fault proxy reports Hello's
@@ -277,13 +282,13 @@ async fn status_says_what_the_quick_path_then_does() {
     assert_eq!(out.status.code(), Some(1), "setup of (d): {setup}");
     assert_eq!(
         by_id(&setup, "functions", "status"),
-        named(["updated", "failed", "skipped"]),
+        named(["updated", "failed", "skipped", "skipped"]),
         "setup of (d): {setup}"
     );
     // The fault is gone; Hello is still reported Failed until it is updated again.
     proxy.lambda_fault(hello, LambdaFault::default());
     let case = "(d) HelloFunction's last update Failed";
-    quick_case(app, case, ["none", "update", "none"]).await;
+    quick_case(app, case, ["none", "update", "none", "none"]).await;
     nothing_changed(app, "(a) after (d)").await;
 }
 

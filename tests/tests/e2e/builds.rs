@@ -418,3 +418,107 @@ async fn a_rust_function_is_compiled_packaged_as_bootstrap_and_quick_deployed() 
         "the function runs the new binary"
     );
 }
+
+/// The example app's Rust function (examples/app/src/wordcount, `binary = "wordcount"` in
+/// quickdeploy.toml) through `watch` (issue 15): the crate is compiled for the function's
+/// architecture with an explicit `--target`; a one-line change to its source is rebuilt and
+/// its new `bootstrap` deployed, live (the function's CodeSha256 is the artifact's, whose
+/// `bootstrap` is the new binary, 0755); a build that fails (a syntax error) is reported with
+/// the compiler's words and watching goes on; the fix deploys. Its dependencies come compiled
+/// from the tests' shared cargo target folder (`testkit::app::rust_target_dir`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_function_is_rebuilt_and_deployed_by_watch_and_a_failed_build_is_survived() {
+    const ID: &str = "WordCountFunction";
+    const MAIN: &str = "src/wordcount/src/main.rs";
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let original = std::fs::read_to_string(app.path(MAIN)).expect("main.rs");
+    assert!(original.contains("counted by Rust"), "{original}");
+    let watch = crate::watch::Watch::start(app, &["--no-fallback"]).await;
+    let first = &watch.initial;
+    assert_eq!(
+        first["report"]["outcome"], "nothing-to-deploy",
+        "the same source builds the same binary: {first}"
+    );
+    let wait = std::time::Duration::from_secs(120);
+
+    app.write(
+        MAIN,
+        &original.replace("counted by Rust", "counted by Rust, watched"),
+    );
+    let round = watch.next(wait).expect("a round for the save");
+    assert_eq!(round["report"]["outcome"], "deployed", "{round}");
+    eprintln!(
+        "rust build in watch, one-line change: {} ms",
+        build(&round["report"], ID)["ms"]
+    );
+    assert_live_bootstrap(app, &round["report"], "counted by Rust, watched").await;
+
+    app.write(
+        MAIN,
+        &original.replace("async fn handler", "async fn handler("),
+    );
+    let broken = watch.next(wait).expect("a round for the broken save");
+    assert_eq!(broken["ok"], false, "{broken}");
+    let error = broken["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("building WordCountFunction failed") && error.contains("error"),
+        "the compiler's words: {broken}"
+    );
+
+    app.write(
+        MAIN,
+        &original.replace("counted by Rust", "counted by Rust, fixed"),
+    );
+    let fixed = watch.next(wait).expect("watching went on");
+    assert_eq!(fixed["report"]["outcome"], "deployed", "{fixed}");
+    assert_live_bootstrap(app, &fixed["report"], "counted by Rust, fixed").await;
+}
+
+/// The function runs the artifact just deployed (same CodeSha256), whose only entry is an
+/// executable `bootstrap`, byte for byte the binary in the build folder, saying `text`.
+async fn assert_live_bootstrap(app: &App, report: &Value, text: &str) {
+    const ID: &str = "WordCountFunction";
+    let artifact = report["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["package"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!(".quickdeploy/build/{ID}")))
+            })
+        })
+        .unwrap_or_else(|| panic!("no artifact of {ID} in {report}"));
+    assert_eq!(
+        artifact["paths"],
+        serde_json::json!(["bootstrap"]),
+        "{report}"
+    );
+    let url = artifact["artifact"].as_str().expect("artifact");
+    let (bucket, key) = url
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .expect("s3://bucket/key");
+    let names = app.function_names().await;
+    let (_, code_sha) = app.running(&names[ID], None).await;
+    let deployed = app.object_in(bucket, key, None).await;
+    assert_eq!(code_sha, code_sha256(&deployed), "live");
+    let entries = zip_entries(&deployed);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].0, "bootstrap");
+    assert_eq!(entries[0].1 & 0o777, 0o755, "executable");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&deployed)).expect("a zip");
+    let mut body = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .expect("bootstrap")
+        .read_to_end(&mut body)
+        .expect("read bootstrap");
+    let built = std::fs::read(app.path(".quickdeploy/build/WordCountFunction/bootstrap"))
+        .expect("the built bootstrap");
+    assert!(body == built, "the artifact holds the binary just built");
+    assert!(
+        String::from_utf8_lossy(&built).contains(text),
+        "the new binary"
+    );
+}

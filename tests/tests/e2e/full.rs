@@ -415,7 +415,7 @@ async fn full_reads_every_function_back_and_fails_when_one_is_not_as_the_templat
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
     assert_eq!(exit(&out), Some(0), "{doc}");
     let verified = doc["verified"].as_array().expect("verified");
-    assert_eq!(verified.len(), 3, "{doc}");
+    assert_eq!(verified.len(), 4, "{doc}");
     assert!(
         verified.iter().all(|c| c.get("differences").is_none()),
         "{doc}"

@@ -113,10 +113,16 @@ async fn every_change_is_recorded_with_who_where_and_what() {
     assert_eq!(full["who"], MOTO_ARN);
     assert_eq!(full["git"]["commit"], head.as_str());
     assert_eq!(full["git"]["dirty"], false, "{full}");
-    assert_eq!(full["artifacts"].as_array().map(Vec::len), Some(2));
+    // src/shared, src/report and the Rust function's bootstrap.
+    assert_eq!(full["artifacts"].as_array().map(Vec::len), Some(3));
     assert_eq!(
         changed(full),
-        ["GreetFunction", "HelloFunction", "ReportFunction"]
+        [
+            "GreetFunction",
+            "HelloFunction",
+            "ReportFunction",
+            "WordCountFunction"
+        ]
     );
     // The quick deploy: the file, the versions, the functions, the time.
     assert_eq!(quick["kind"], "quick");
@@ -203,6 +209,15 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
+            // Times kept, as a clone's are older than its first build: otherwise B's build
+            // recompiles the Rust function for seconds, and A's deploy ends before B reads
+            // anything: no race left to test.
+            let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
+            std::fs::File::options()
+                .write(true)
+                .open(&target)
+                .and_then(|f| f.set_modified(modified))
+                .expect("set mtime");
         }
     }
 }
