@@ -125,11 +125,7 @@ fn artifact_lines(r: &DeployReport, a: &ArtifactReport, name: &str, out: &mut Ve
         out.push(format!("    {}", describe_patch(p)));
     }
     out.extend(sent_line(a));
-    if let Some(e) = &a.base_error {
-        out.push(format!(
-            "    warning: previous content not read ({e}); those files went compressed instead of as deltas"
-        ));
-    }
+    out.extend(a.warnings.iter().map(|w| format!("    warning: {w}")));
     layer_lines(a, out);
     match &a.error {
         Some(e) if shared(r, e) => out.push("    patch FAILED (why: below)".into()),
@@ -1170,7 +1166,7 @@ mod tests {
             files: Vec::new(),
             staged_bytes: None,
             base_bytes: None,
-            base_error: None,
+            warnings: Vec::new(),
             error: error.map(str::to_owned),
             code_sha256: None,
             layers: Vec::new(),

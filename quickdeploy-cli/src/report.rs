@@ -52,9 +52,11 @@ pub struct ArtifactReport {
     /// cache had it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_bytes: Option<u64>,
-    /// Why the previous content of some files could not be read (they went compressed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_error: Option<String>,
+    /// What went less well than it could and was worked around: previous content that could
+    /// not be read (those files went compressed), a patcher too old for encoded changes (they
+    /// went whole).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why patching failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

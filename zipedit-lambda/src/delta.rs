@@ -236,5 +236,37 @@ mod tests {
             let back = apply(&old, &delta, new.len() as u64, &sha256_hex(&new)).expect("apply");
             prop_assert_eq!(back, new);
         }
+
+        /// Against any other base, or with any byte of it changed, a delta gives exactly the
+        /// new content or is refused: never other bytes. (It may still succeed when what it
+        /// needs of the base is unchanged, e.g. a delta of literals only.)
+        #[test]
+        fn a_wrong_base_or_a_damaged_delta_never_gives_other_content(
+            old in proptest::collection::vec(any::<u8>(), 1..8_000),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..20),
+            flip in any::<usize>(),
+            mask in 1u8..=255,
+        ) {
+            let mut new = old.clone();
+            for (at, byte) in &edits {
+                let i = at % new.len();
+                new[i] = *byte;
+            }
+            new.extend_from_slice(&old[..old.len() / 2]);
+            let (size, sha) = (new.len() as u64, sha256_hex(&new));
+            let delta = make(&old, &new, 3).expect("make");
+            let mut other = old.clone();
+            let i = flip % other.len();
+            other[i] ^= mask;
+            if let Ok(got) = apply(&other, &delta, size, &sha) {
+                prop_assert_eq!(&got, &new);
+            }
+            let mut damaged = delta.clone();
+            let j = flip % damaged.len();
+            damaged[j] ^= mask;
+            if let Ok(got) = apply(&old, &damaged, size, &sha) {
+                prop_assert_eq!(&got, &new);
+            }
+        }
     }
 }

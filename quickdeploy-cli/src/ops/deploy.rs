@@ -244,7 +244,7 @@ fn decide(
                 art.staged_bytes = (sent.wire.staged > 0).then_some(sent.wire.staged);
                 art.base_bytes = (sent.base_bytes > 0).then_some(sent.base_bytes);
                 art.files = sent.files;
-                art.base_error = sent.base_error;
+                art.warnings = sent.warnings;
                 manifests.push(manifest);
                 let at = (answer.version_id.clone(), answer.code_sha256.clone());
                 art.patch = Some(answer);
@@ -597,21 +597,46 @@ async fn patch_group(
         return Ok(None);
     }
     let (changes, mut sent) = encode_changes(g, opts, clients, cache).await?;
-    let event = patch::event(
+    let encoded = sent.files.iter().any(|f| f.sent != encode::Sent::Whole);
+    let event = |changes| {
+        patch::event(
+            &g.group.artifact,
+            changes,
+            &g.diff.deletes,
+            &g.head.etag,
+            opts.mode,
+        )
+    };
+    let mut ran = patch::run(
+        &opts.patcher,
+        &clients.s3,
+        event(changes),
         &g.group.artifact,
-        changes,
-        &g.diff.deletes,
-        &g.head.etag,
-        opts.mode,
-    );
-    let (answer, wire) = patch::run(&opts.patcher, &clients.s3, event, &g.group.artifact)
-        .await
-        .map_err(|e| match e {
-            PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => anyhow!(
-                "{message} (someone else deployed this artifact meanwhile: run deploy again)"
-            ),
-            other => anyhow!(other),
-        })?;
+    )
+    .await;
+    if encoded && matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent") {
+        // A patcher older than encoded changes refuses them as a bad event (nothing written):
+        // send the files whole instead, and say how to update it.
+        sent.warnings.push(
+            "the patcher does not read compressed changes or deltas (it is older than this quickdeploy), so the files went whole: update it with `quickdeploy bootstrap`".into(),
+        );
+        for f in &mut sent.files {
+            (f.sent, f.bytes, f.base) = (encode::Sent::Whole, f.size, None);
+        }
+        let whole = g
+            .diff
+            .puts
+            .iter()
+            .map(|p| (p.path.clone(), encode::encode(p, None, false).content))
+            .collect();
+        ran = patch::run(&opts.patcher, &clients.s3, event(whole), &g.group.artifact).await;
+    }
+    let (answer, wire) = ran.map_err(|e| match e {
+        PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => {
+            anyhow!("{message} (someone else deployed this artifact meanwhile: run deploy again)")
+        }
+        other => anyhow!(other),
+    })?;
     sent.wire = wire;
     // The next deploy's deltas are made against what this one deployed.
     for put in g
@@ -648,8 +673,8 @@ struct Sent {
     files: Vec<SentFile>,
     /// Bytes read from the artifact for deltas' previous content.
     base_bytes: u64,
-    /// Why some previous content could not be read.
-    base_error: Option<String>,
+    /// What was worked around.
+    warnings: Vec<String>,
 }
 
 /// Each changed file encoded for the patcher (whole, compressed or as a delta against its
@@ -690,7 +715,12 @@ async fn encode_changes(
     .context("encoding the changed files failed")?;
     let mut sent = Sent {
         base_bytes: read_bytes,
-        base_error: base_error.map(|e| format!("{e:#}")),
+        warnings: base_error
+            .map(|e| {
+                format!("previous content not read ({e:#}); those files went compressed instead of as deltas")
+            })
+            .into_iter()
+            .collect(),
         ..Sent::default()
     };
     let mut changes = BTreeMap::new();
@@ -727,7 +757,7 @@ pub fn artifact_report(g: &GroupState) -> ArtifactReport {
         files: Vec::new(),
         staged_bytes: None,
         base_bytes: None,
-        base_error: None,
+        warnings: Vec::new(),
         error: None,
         code_sha256: None,
         layers: g
