@@ -226,6 +226,16 @@ fn copy_tree(from: &Path, to: &Path) {
 async fn two_machines_appending_at_once_keep_both_entries() {
     let rig = Rig::deployed().await;
     let a = &rig.app;
+    // The Rust function's binary as built, as its package: the two deploys must both diff
+    // before either patches, and two copies sharing one cargo target folder take turns at
+    // cargo (and rebuild, each copy being another crate to it), which staggers them.
+    let toml = std::fs::read_to_string(a.path("quickdeploy.toml")).expect("toml");
+    let prebuilt = toml.replace(
+        "functions.WordCountFunction.binary = \"wordcount\"",
+        "functions.WordCountFunction.package = \".quickdeploy/build/WordCountFunction\"",
+    );
+    assert_ne!(prebuilt, toml, "the example app builds WordCountFunction");
+    std::fs::write(a.path("quickdeploy.toml"), prebuilt).expect("toml");
     // Machine B: another clone of the same project.
     let b = tempfile::tempdir().expect("tmp");
     copy_tree(a.root(), b.path());
