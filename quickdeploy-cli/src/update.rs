@@ -526,13 +526,18 @@ impl Current {
     }
 }
 
-/// What each function runs now, or the error that kept it from being read.
+/// What each function runs now, or the error that kept it from being read: one GetFunction
+/// each, at most GetFunction's quota per second (ListFunctions would read 50 at a time, but
+/// leaves out LastUpdateStatus, and a function whose last update failed must be retried).
 pub async fn current_code(
     lambda: &aws_sdk_lambda::Client,
     names: Vec<String>,
 ) -> Vec<(String, Result<Current, String>)> {
+    let quotas = Quotas::new(&Pace::default());
+    let quotas = &quotas;
     futures::stream::iter(names)
         .map(|name| async move {
+            quotas.read().await;
             let r = get_configuration(lambda, &name)
                 .await
                 .map(|c| Current {

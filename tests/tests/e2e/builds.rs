@@ -494,6 +494,14 @@ async fn assert_live_bootstrap(app: &App, report: &Value, text: &str) {
         serde_json::json!(["bootstrap"]),
         "{report}"
     );
+    // The rebuilt binary went as a delta against the one deployed, a fraction of its size.
+    let sent = &artifact["files"][0];
+    assert_eq!(sent["sent"], "delta", "{report}");
+    let (bytes, size) = (sent["bytes"].as_u64(), sent["size"].as_u64());
+    assert!(
+        bytes.zip(size).is_some_and(|(b, s)| b * 10 < s),
+        "{bytes:?} of {size:?} bytes: {report}"
+    );
     let url = artifact["artifact"].as_str().expect("artifact");
     let (bucket, key) = url
         .trim_start_matches("s3://")
