@@ -1173,6 +1173,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn what_went_over_the_wire_is_one_line_naming_deltas_and_their_base() {
+        let mut a = artifact("rust", 1, None);
+        assert_eq!(sent_line(&a), None, "nothing sent to a patcher");
+        a.request_bytes = Some(74_000);
+        a.staged_bytes = Some(1_000);
+        a.base_bytes = Some(4_300_000);
+        a.files = vec![SentFile {
+            path: "bootstrap".into(),
+            sent: crate::encode::Sent::Delta,
+            size: 13_014_032,
+            bytes: 72_864,
+            base: Some(crate::bases::Origin::Artifact),
+        }];
+        a.warnings = vec!["previous content not read".into()];
+        assert_eq!(
+            sent_line(&a).as_deref(),
+            Some(
+                "    sent 73.2 KiB for 12.4 MiB of changed files: bootstrap as delta 71.2 KiB of 12.4 MiB, base read from the artifact; 4.1 MiB read back for previous content"
+            )
+        );
+        let mut out = Vec::new();
+        artifact_lines(&deploy_report(), &a, "rust", &mut out);
+        assert!(
+            out.contains(&"    warning: previous content not read".to_owned()),
+            "{out:?}"
+        );
+    }
+
     fn function(id: &str, status: FunctionStatus, reason: &str) -> FunctionReport {
         FunctionReport {
             logical_id: id.into(),
