@@ -1,7 +1,8 @@
 //! The demo of the deploy path, from nothing: start the local rig (moto, and the real zipedit
 //! binary behind the Lambda Runtime and Invoke APIs), install the patcher with `quickdeploy
 //! bootstrap`, deploy the example app (`examples/app`) with `quickdeploy full`, change one line
-//! and quick-deploy it, then change the template and see deploy fall back to a full deploy:
+//! and quick-deploy it, change one line of the Rust function (rebuilt, and its new binary sent
+//! as a delta), then change the template and see deploy fall back to a full deploy:
 //! each function's CodeSha256 before and after, and the time of each step. Everything it
 //! started stops when it ends.
 //!
@@ -133,13 +134,32 @@ async fn main() {
     let after = app.code_shas().await;
     show_shas("functions' CodeSha256 now:", &after, Some(&before));
 
-    step(7, "deploy again: nothing changed, nothing is written");
+    step(
+        7,
+        "a one-line change in the Rust function: rebuilt, its new bootstrap sent as a delta",
+    );
+    let main_rs = "src/wordcount/src/main.rs";
+    let source = std::fs::read_to_string(app.path(main_rs)).expect("read main.rs");
+    let edited = source.replacen("counted by Rust", "counted by Rust (demo)", 1);
+    assert_ne!(edited, source, "the Rust function's reply");
+    app.write(main_rs, &edited);
+    let before = app.code_shas().await;
+    let (ok, ms) = run(&app, &["deploy"]).await;
+    assert!(ok, "the Rust quick deploy failed");
+    times.push(("quickdeploy deploy (Rust: build + delta)", ms));
+    show_shas(
+        "functions' CodeSha256 now:",
+        &app.code_shas().await,
+        Some(&before),
+    );
+
+    step(8, "deploy again: nothing changed, nothing is written");
     let (ok, ms) = run(&app, &["deploy"]).await;
     assert!(ok, "the no-op deploy failed");
     times.push(("quickdeploy deploy (no change)", ms));
 
     step(
-        8,
+        9,
         "change the template (ReportFunction gets more memory): deploy falls back to full",
     );
     let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
@@ -152,7 +172,7 @@ async fn main() {
     times.push(("quickdeploy deploy (template change: full)", ms));
 
     step(
-        9,
+        10,
         "quickdeploy status: up to date, the hot patches reconciled",
     );
     let (_, ms) = run(&app, &["status"]).await;
