@@ -58,6 +58,41 @@ bench-rollback: tools rig-deps build
 bench-layer: tools rig-deps sam-deps build
 	cargo bench --workspace --bench layer_vs_sam --profile dev
 
+.PHONY: bench-rust bench-bundle bench-uplink
+
+## make bench-rust: a one-line change in a Rust function (lambda_runtime + aws-sdk-s3, release,
+## stripped): `quickdeploy deploy` with deltas and with --no-delta vs `sam sync --code` (which
+## builds with cargo-lambda, from PyPI, into .rig/sam-venv), build time apart; then the zstd
+## delta level on the real old/new binary (BENCH_RUNS=3 by default).
+CARGO_LAMBDA_VERSION := 1.9.2
+bench-rust: tools rig-deps sam-deps build $(SAM_VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
+	cargo bench --workspace --bench rust_vs_sam --profile dev
+
+$(SAM_VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION): $(SAM_VENV)/.installed-$(SAM_VERSION)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
+	touch $@
+
+## make bench-bundle: a one-line change in a 2.3 MB esbuild bundle (500 modules): `quickdeploy
+## deploy` with deltas and with --no-delta vs `sam sync --code`, each building with esbuild
+## (from npm, pinned, into .rig/esbuild) (BENCH_RUNS=3 by default).
+ESBUILD_VERSION := 0.24.2
+bench-bundle: tools rig-deps sam-deps build .rig/esbuild/.installed-$(ESBUILD_VERSION)
+	cargo bench --workspace --bench bundle_vs_sam --profile dev
+
+.rig/esbuild/.installed-$(ESBUILD_VERSION):
+	mkdir -p .rig/esbuild
+	echo '{"name":"bench-bundle","version":"1.0.0","private":true}' > .rig/esbuild/package.json
+	rm -f .rig/esbuild/package-lock.json
+	cd .rig/esbuild && npm install --save-exact --no-audit --no-fund 'esbuild@$(ESBUILD_VERSION)'
+	touch $@
+
+## make bench-uplink: `quickdeploy deploy` vs `sam sync --code`, a one-line change in a 30 MB
+## function over a 20 Mbit/s, 40 ms link: a network namespace of the bench's own (root), HTB on
+## its loopback, relays adding the delay (BENCH_RUNS=3 by default).
+bench-uplink: tools rig-deps sam-deps build
+	@command -v tc >/dev/null || $(SUDO) apt-get install -y -qq iproute2
+	cargo bench --workspace --bench uplink --profile dev
+
 ## make stress: racing patchers through the zipedit Lambda on the rig, 8 writers x 50 rounds,
 ## appends and rewrites (make test runs the same test at 4 x 5); prints the figures that
 ## BENCHMARKS.md records. The workspace's feature set, as make build, so nothing rebuilds.

@@ -351,3 +351,106 @@ impl SideBySide {
         }
     }
 }
+
+/// [`run_sam`] with extra environment: SAM's builds of compiled functions need their tools
+/// on `PATH` (cargo-lambda, zig) and their settings (cargo's target folder, beta flags).
+pub fn run_sam_env(
+    app: &App,
+    home: &Path,
+    args: &[&str],
+    stdin: &str,
+    env: &[(String, String)],
+) -> (bool, f64, String) {
+    let mut cmd = sam_command(app, home, args);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let t = std::time::Instant::now();
+    let mut child = cmd.spawn().expect("run sam (make sam-deps installs it)");
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().expect("stdin");
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().expect("sam");
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), ms, text)
+}
+
+/// `PATH` with `.rig/sam-venv/bin` first: the tools `make sam-deps` and the benches install
+/// there (cargo-lambda and zig for SAM's Rust builds) are found by SAM's builders.
+pub fn path_with_sam_venv() -> String {
+    let venv = sam_bin().parent().expect("venv bin").display().to_string();
+    format!("{venv}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// Bytes a quickdeploy deploy report says it read back as previous content (deltas' bases
+/// fetched by ranged GETs of the artifact), over all artifacts.
+pub fn base_bytes(report: &Value) -> u64 {
+    report["artifacts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["base_bytes"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// How each changed file went to the patcher, from a deploy report: `path sent size->bytes
+/// (base)` per file, for the log and the checks.
+pub fn files_sent(report: &Value) -> Vec<String> {
+    let files = report["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["files"].as_array().into_iter().flatten());
+    files
+        .map(|f| {
+            format!(
+                "{} {} {}->{}{}",
+                f["path"].as_str().unwrap_or("?"),
+                f["sent"].as_str().unwrap_or("?"),
+                f["size"],
+                f["bytes"],
+                f["base"]
+                    .as_str()
+                    .map(|b| format!(" ({b})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// One entry of the artifact a quickdeploy deploy report says it patched, read from the
+/// object's bytes in quickdeploy's bucket by the `zip` crate: what Lambda runs, not what the
+/// tool meant to send.
+pub async fn patched_entry(qd: &App, report: &Value, path: &str) -> Vec<u8> {
+    let art = report["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
+        .unwrap_or_else(|| panic!("no patch in {report}"));
+    let bytes = qd
+        .object_in(
+            BUCKET,
+            art["patch"]["key"].as_str().expect("key"),
+            art["patch"]["version_id"].as_str(),
+        )
+        .await;
+    let mut tree = crate::zipcheck::zip_crate_tree(&bytes);
+    tree.remove(path)
+        .unwrap_or_else(|| panic!("{path} is not in the patched artifact"))
+        .0
+}
+
+/// The order the tools run in, run `run`: rotated by one each run, so each goes first,
+/// second, ... equally often over a multiple of their number of runs.
+pub fn rotation<T: Copy>(tools: &[T], run: usize) -> Vec<T> {
+    let mut order = tools.to_vec();
+    order.rotate_left(run % tools.len().max(1));
+    order
+}
+
+/// Whether `needle` occurs in `haystack` (a marker string in a compiled binary or bundle).
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
