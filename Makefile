@@ -10,7 +10,7 @@ MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 SAM_TRANSLATOR_VERSION := 1.110.0
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer stress install rig sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -57,6 +57,12 @@ bench-rollback: tools rig-deps build
 ## `quickdeploy deploy` vs `sam sync --code` vs `quickdeploy full` (BENCH_RUNS=5 by default).
 bench-layer: tools rig-deps sam-deps build
 	cargo bench --workspace --bench layer_vs_sam --profile dev
+
+## make bench-scale: one package shared by 1, 10, 50 and 200 functions, a one-line change on
+## the same moto: `quickdeploy deploy` paced at Lambda's quota and unpaced, and `sam sync --code`
+## at 50 (SCALE_NS="1,10,50,200", BENCH_RUNS=3 by default).
+bench-scale: tools rig-deps sam-deps build
+	cargo bench --workspace --bench scale --profile dev
 
 .PHONY: bench-rust bench-bundle bench-uplink
 
