@@ -123,6 +123,7 @@ mod tests {
         Ok(Current {
             code_sha256: Some(sha.to_owned()),
             failed,
+            listed: false,
         })
     }
 

@@ -517,6 +517,9 @@ pub struct Current {
     pub code_sha256: Option<String>,
     /// Its last update failed: whatever it reports, it is not live.
     pub failed: bool,
+    /// Read by ListFunctions, which leaves out LastUpdateStatus: `failed` is not known until
+    /// [`confirm`] reads it.
+    pub listed: bool,
 }
 
 impl Current {
@@ -526,10 +529,91 @@ impl Current {
     }
 }
 
-/// What each function runs now, or the error that kept it from being read: one GetFunction
-/// each, at most GetFunction's quota per second (ListFunctions would read 50 at a time, but
-/// leaves out LastUpdateStatus, and a function whose last update failed must be retried).
+/// From this many functions on, what they run is read by listing (ListFunctions, 50 a call)
+/// rather than one GetFunction each: fewer calls, unless the account holds far more functions
+/// than the app, which a small app cannot tell and should not pay for.
+pub const LIST_FROM: usize = 20;
+
+/// What each function runs now, or the error that kept it from being read. Below
+/// [`LIST_FROM`] functions, one GetFunction each, at most GetFunction's quota per second;
+/// from there on, ListFunctions pages (on the control-plane quota) until all are found, and
+/// GetFunction for any not listed. A listed function's `failed` is not known: call [`confirm`]
+/// before deciding that one running its target code is live.
 pub async fn current_code(
+    lambda: &aws_sdk_lambda::Client,
+    names: Vec<String>,
+) -> Vec<(String, Result<Current, String>)> {
+    if names.len() < LIST_FROM {
+        return read_each(lambda, names).await;
+    }
+    let quotas = Quotas::new(&Pace::default());
+    let mut listed = std::collections::HashMap::new();
+    let mut pages = lambda
+        .list_functions()
+        .into_paginator()
+        .page_size(50)
+        .send();
+    loop {
+        quotas.write().await;
+        match pages.next().await {
+            Some(Ok(page)) => {
+                for f in page.functions() {
+                    if let Some(name) = f.function_name().filter(|n| names.iter().any(|w| w == n)) {
+                        listed.insert(name.to_owned(), f.code_sha256().map(str::to_owned));
+                    }
+                }
+                if listed.len() == names.len() {
+                    break;
+                }
+            }
+            // A listing that fails (a denied ListFunctions) costs the reads one at a time.
+            Some(Err(_)) => return read_each(lambda, names).await,
+            None => break,
+        }
+    }
+    let (found, missing): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| listed.contains_key(n));
+    let mut out: Vec<_> = found
+        .into_iter()
+        .map(|n| {
+            let code_sha256 = listed.remove(&n).flatten();
+            let current = Current {
+                code_sha256,
+                failed: false,
+                listed: true,
+            };
+            (n, Ok(current))
+        })
+        .collect();
+    out.extend(read_each(lambda, missing).await);
+    out
+}
+
+/// Reads again, by GetFunction, the listed functions that run their target code (`targets`:
+/// function name to CodeSha256): whether their last update failed decides between skipping
+/// them and updating them again. The others need no second read: they are updated anyway.
+pub async fn confirm(
+    lambda: &aws_sdk_lambda::Client,
+    running: &mut [(String, Result<Current, String>)],
+    targets: &std::collections::HashMap<String, String>,
+) {
+    let todo: Vec<String> = running
+        .iter()
+        .filter(|(name, r)| {
+            matches!(r, Ok(c) if c.listed
+                && targets.get(name).is_some_and(|t| c.code_sha256.as_deref() == Some(t.as_str())))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for (name, read) in read_each(lambda, todo).await {
+        if let Some(slot) = running.iter_mut().find(|(n, _)| *n == name) {
+            slot.1 = read;
+        }
+    }
+}
+
+/// One GetFunction per function, at most GetFunction's quota per second.
+async fn read_each(
     lambda: &aws_sdk_lambda::Client,
     names: Vec<String>,
 ) -> Vec<(String, Result<Current, String>)> {
@@ -543,6 +627,7 @@ pub async fn current_code(
                 .map(|c| Current {
                     code_sha256: c.code_sha256().map(str::to_owned),
                     failed: c.last_update_status() == Some(&LastUpdateStatus::Failed),
+                    listed: false,
                 })
                 .map_err(|e| format!("{e:#}"));
             (name, r)

@@ -459,7 +459,9 @@ impl Rig {
         Self::start_with(&source, bucket).await
     }
 
-    async fn start_with(source: &Path, bucket: &str) -> Self {
+    /// A fresh rig and the app in `source` (artifact bucket `bucket`) copied into it, not yet
+    /// deployed: for apps a test writes itself.
+    pub async fn start_with(source: &Path, bucket: &str) -> Self {
         let moto = crate::rig::Moto::start();
         let proxy = crate::proxy::S3Proxy::start(&moto.endpoint()).await;
         let patcher =

@@ -171,7 +171,8 @@ async fn quick(
         .groups
         .iter()
         .map(|g| patch_group(g, opts, clients, &cache));
-    let (running, patched) = tokio::join!(running, futures::future::join_all(patches));
+    let (mut running, patched) = tokio::join!(running, futures::future::join_all(patches));
+    update::confirm(&clients.lambda, &mut running, &targets(seen, &patched)).await;
 
     let (mut jobs, manifests) = decide(seen, &running, patched, report);
     let moves = publish_layers(seen, clients, ui, report).await;
@@ -209,6 +210,26 @@ async fn quick(
         rollout::deploy_outcome(&report.functions, patch_failed, !manifests.is_empty());
     report.ok = report.outcome != DeployOutcome::Failed;
     versions
+}
+
+/// The CodeSha256 each function should end up with: its artifact's as patched, or as it was
+/// when its package did not change (none when the patch failed).
+fn targets(
+    seen: &Inspected,
+    patched: &[anyhow::Result<Patched>],
+) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for (g, result) in seen.groups.iter().zip(patched) {
+        let sha = match result {
+            Ok(Some(p)) => p.answer.code_sha256.clone(),
+            Ok(None) => g.base.code_sha256.clone(),
+            Err(_) => continue,
+        };
+        for f in &g.group.functions {
+            out.insert(f.name.clone(), sha.clone());
+        }
+    }
+    out
 }
 
 /// An artifact's patch: the answer, what was sent, the new manifest.

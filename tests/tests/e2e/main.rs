@@ -17,6 +17,7 @@ mod history;
 mod hotpatch_record;
 mod init;
 mod layers;
+mod many_functions;
 mod package_filter;
 mod patch_zip;
 mod patcher_race;
