@@ -11,7 +11,8 @@
 //! the tool made (quickdeploy: the patched object, read back; SAM: the zip SAM's own packager
 //! makes of its build folder). The requests each quickdeploy run made are counted by kind
 //! from moto's recorder (the patcher's S3 calls included), to show what grows with N: one
-//! UpdateFunctionCode and one GetFunction per function, everything else constant.
+//! UpdateFunctionCode per function; the reads of what they run (GetFunction each below 20
+//! functions, ListFunctions pages from there on) and everything else constant or near it.
 //!
 //! Run: `make bench-scale`; `SCALE_NS` (default "1,10,50,200"), `BENCH_RUNS` (default 3).
 
@@ -69,6 +70,7 @@ fn kind(request: &serde_json::Value) -> String {
             ("PUT", Some("code")) => "UpdateFunctionCode",
             ("GET", Some("configuration")) => "GetFunctionConfiguration",
             ("GET", None) if !rest.is_empty() => "GetFunction",
+            ("GET", None) => "ListFunctions",
             ("POST", Some("invocations")) => "Invoke",
             _ => "other Lambda",
         }
