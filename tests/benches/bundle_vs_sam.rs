@@ -32,7 +32,7 @@ use std::time::Instant;
 use testkit::bench_app::{
     BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, contains_bytes,
     files_sent, median, patched_code_sha256, patched_entry, patcher_request_bytes,
-    path_with_sam_venv, require_sam, rotation, run_sam_env, sam_expected_sha,
+    path_with_sam_venv, require_sam, rotation, run_sam_env, sam_sync_verified,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -249,27 +249,14 @@ async fn quickdeploy_run(rig: &SideBySide, marker: &str, no_delta: bool, s: &mut
 
 /// One `sam sync --code` run (its build included): edit, sync (timed), verify.
 async fn sam_run(rig: &SideBySide, marker: &str, s: &mut Samples) {
-    let sam = &rig.sam;
-    let proxy = rig.proxy.as_ref().expect("the counting proxy");
-    set_greeting(sam.root(), marker);
-    let before = code_of(sam, &rig.sam_big).await;
-    proxy.take_sent_bytes();
-    let (ok, ms, text) = run_sam_env(sam, rig.sam_home.path(), &SAM_SYNC_CODE, "", &sam_env());
-    let sent = proxy.take_sent_bytes();
-    let build = sam.root().join(".aws-sam/build/BundleFn");
-    let bundle = std::fs::read(build.join("app.js")).unwrap_or_default();
-    let expected = sam_expected_sha(&build);
-    let now = code_of(sam, &rig.sam_big).await;
-    assert!(
-        ok && contains_bytes(&bundle, marker.as_bytes()) && now == expected && now != before,
-        "sam sync ({marker}) not verified: {now} vs {expected} (before {before})\n{text}"
-    );
+    set_greeting(rig.sam.root(), marker);
+    let run = sam_sync_verified(rig, &sam_env(), "BundleFn", "app.js", marker).await;
     eprintln!(
-        "  sam sync --code: {ms:.0} ms (build included), {sent} bytes sent, bundle {} bytes",
-        bundle.len()
+        "  sam sync --code: {:.0} ms (build included), {} bytes sent, bundle {} bytes",
+        run.ms, run.sent, run.built
     );
-    s.total_ms.push(ms);
-    s.bytes.push(sent as f64);
+    s.total_ms.push(run.ms);
+    s.bytes.push(run.sent as f64);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -33,7 +33,7 @@ use std::time::Instant;
 use testkit::bench_app::{
     BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, contains_bytes,
     files_sent, median, patched_code_sha256, patched_entry, patcher_request_bytes,
-    path_with_sam_venv, require_sam, rotation, run_sam_env, sam_expected_sha,
+    path_with_sam_venv, require_sam, rotation, run_sam_env, sam_sync_verified,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -224,28 +224,15 @@ async fn quickdeploy_run(rig: &SideBySide, marker: &str, no_delta: bool, s: &mut
 
 /// One `sam sync --code` run (its build included): edit, sync (timed), verify.
 async fn sam_run(rig: &SideBySide, marker: &str, s: &mut Samples) {
-    let sam = &rig.sam;
-    let proxy = rig.proxy.as_ref().expect("the counting proxy");
-    set_greeting(sam.root(), marker);
-    let before = code_of(sam, &rig.sam_big).await;
-    proxy.take_sent_bytes();
-    let (ok, ms, text) = run_sam_env(sam, rig.sam_home.path(), &SAM_SYNC_CODE, "", &sam_env());
-    let sent = proxy.take_sent_bytes();
-    let build = sam.root().join(".aws-sam/build/RustFn");
-    let built = std::fs::read(build.join("bootstrap")).unwrap_or_default();
-    let expected = sam_expected_sha(&build);
-    let now = code_of(sam, &rig.sam_big).await;
-    assert!(
-        ok && contains_bytes(&built, marker.as_bytes()) && now == expected && now != before,
-        "sam sync ({marker}) not verified: {now} vs {expected} (before {before})\n{text}"
-    );
+    set_greeting(rig.sam.root(), marker);
+    let run = sam_sync_verified(rig, &sam_env(), "RustFn", "bootstrap", marker).await;
     eprintln!(
-        "  sam sync --code: {ms:.0} ms (build included), {sent} bytes sent; bootstrap {} bytes",
-        built.len()
+        "  sam sync --code: {:.0} ms (build included), {} bytes sent; bootstrap {} bytes",
+        run.ms, run.sent, run.built
     );
-    s.deploy_ms.push(ms);
-    s.total_ms.push(ms);
-    s.bytes.push(sent as f64);
+    s.deploy_ms.push(run.ms);
+    s.total_ms.push(run.ms);
+    s.bytes.push(run.sent as f64);
 }
 
 /// Untimed: the bench's own cargo build of the crate (so `make_app` finds a binary), then

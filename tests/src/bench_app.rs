@@ -352,6 +352,48 @@ impl SideBySide {
     }
 }
 
+/// What one verified `sam sync --code` took.
+pub struct SamSync {
+    /// Wall time, build included.
+    pub ms: f64,
+    /// Bytes sent, as the counting proxy saw them.
+    pub sent: u64,
+    /// The size of the built file that was checked.
+    pub built: usize,
+}
+
+/// One `sam sync --code` of SAM's copy (already edited to hold `marker`), with `env` added,
+/// verified, not by exit code: `file` in the build folder of `function` holds the marker, and
+/// the function's CodeSha256 moved and is that of the zip SAM's own packager makes of that
+/// folder.
+pub async fn sam_sync_verified(
+    rig: &SideBySide,
+    env: &[(String, String)],
+    function: &str,
+    file: &str,
+    marker: &str,
+) -> SamSync {
+    let sam = &rig.sam;
+    let proxy = rig.proxy.as_ref().expect("the counting proxy");
+    let before = code_of(sam, &rig.sam_big).await;
+    proxy.take_sent_bytes();
+    let (ok, ms, text) = run_sam_env(sam, rig.sam_home.path(), &SAM_SYNC_CODE, "", env);
+    let sent = proxy.take_sent_bytes();
+    let build = sam.root().join(".aws-sam/build").join(function);
+    let built = std::fs::read(build.join(file)).unwrap_or_default();
+    let expected = sam_expected_sha(&build);
+    let now = code_of(sam, &rig.sam_big).await;
+    assert!(
+        ok && contains_bytes(&built, marker.as_bytes()) && now == expected && now != before,
+        "sam sync ({marker}) not verified: {now} vs {expected} (before {before})\n{text}"
+    );
+    SamSync {
+        ms,
+        sent,
+        built: built.len(),
+    }
+}
+
 /// [`run_sam`] with extra environment: SAM's builds of compiled functions need their tools
 /// on `PATH` (cargo-lambda, zig) and their settings (cargo's target folder, beta flags).
 pub fn run_sam_env(
