@@ -387,6 +387,9 @@ async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
     {
         return r;
     }
+    if let Some(r) = as_old_patcher(&p, &lambda_call, &body) {
+        return r;
+    }
     // RevisionIds, as Lambda checks them (S3Proxy::lambda_revisions).
     let _revision_turn =
         match revision_turn(&p, &parts.method, &lambda_call, &parts.headers, &body).await {
@@ -1174,6 +1177,10 @@ struct Extras {
     stack_templates: Mutex<HashMap<String, serde_json::Value>>,
     /// The physical id last given to each (stack, layer logical id).
     stack_layers: Mutex<HashMap<(String, String), String>>,
+    /// Invokes whose event has encoded changes are refused as a patcher older than them
+    /// refuses them ([`S3Proxy::old_patcher`]); how many were.
+    old_patcher: std::sync::atomic::AtomicBool,
+    refused_invokes: AtomicUsize,
 }
 
 impl S3Proxy {
@@ -1197,6 +1204,43 @@ impl S3Proxy {
     pub fn lambda_revisions(&self) {
         self.shared.extras.revisions.store(true, Ordering::SeqCst);
     }
+
+    /// From now on, in front of a patcher's Invoke API: an invoke whose event has encoded
+    /// changes (`"encoding"`) is answered as a zipedit patcher older than them answers it, a
+    /// BadEvent function error, and not forwarded; the rest pass.
+    pub fn old_patcher(&self) {
+        self.shared.extras.old_patcher.store(true, Ordering::SeqCst);
+    }
+
+    /// Invokes refused by [`S3Proxy::old_patcher`] so far.
+    pub fn refused_invokes(&self) -> usize {
+        self.shared.extras.refused_invokes.load(Ordering::SeqCst)
+    }
+}
+
+/// [`S3Proxy::old_patcher`]'s answer to an invoke with encoded changes, if this is one.
+fn as_old_patcher(p: &Shared, call: &Option<(String, String)>, body: &[u8]) -> Option<Response> {
+    let (_, op) = call.as_ref()?;
+    let encoded = std::str::from_utf8(body).is_ok_and(|b| b.contains("\"encoding\""));
+    if !p.extras.old_patcher.load(Ordering::SeqCst) || op != "invocations" || !encoded {
+        return None;
+    }
+    p.extras.refused_invokes.fetch_add(1, Ordering::SeqCst);
+    let body = serde_json::json!({
+        "errorType": "BadEvent",
+        "errorMessage": "bad event: data did not match any variant of untagged enum Content; see the zipedit README for the schema",
+    });
+    Some(
+        (
+            StatusCode::OK,
+            [
+                ("x-amz-function-error", "Unhandled"),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+            .into_response(),
+    )
 }
 
 /// The turn of an object write to a raced key ([`S3Proxy::race_key`]), once every racer

@@ -313,3 +313,45 @@ async fn deploy_sends_a_binarys_edit_as_a_delta_from_the_cache_then_from_the_art
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
+    let (rig, old) = app_with_binary().await;
+    let app = &rig.app;
+    // In front of the patcher's Invoke API: a proxy answering encoded events as a patcher
+    // from before them does (BadEvent), and passing the rest.
+    let front = testkit::proxy::S3Proxy::start(&app.patcher_endpoint).await;
+    front.old_patcher();
+    let mut new = old.clone();
+    new[300_000..300_015].copy_from_slice(b"edit for an old");
+    std::fs::write(app.path("src/report/engine.bin"), &new).expect("write");
+    let mut cmd = app.command(&["deploy", "--ci"]);
+    cmd.env("QUICKDEPLOY_PATCHER_ENDPOINT", &front.endpoint);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("deploy"))
+        .await
+        .expect("join");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(
+        front.refused_invokes(),
+        1,
+        "the encoded event was refused once"
+    );
+    let report = artifact(&doc, "src-report.zip");
+    assert_eq!(report["files"][0]["sent"], "whole", "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("older than this quickdeploy")
+            && warnings.contains("quickdeploy bootstrap"),
+        "{report}"
+    );
+    let key = report["patch"]["key"].as_str().expect("key");
+    let bytes = app
+        .object(key, report["patch"]["version_id"].as_str())
+        .await;
+    assert!(
+        zip_crate_tree(&bytes)["engine.bin"].0 == new,
+        "the file went whole"
+    );
+    assert_eq!(app.code_shas().await["ReportFunction"], code_sha256(&bytes));
+}
