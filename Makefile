@@ -9,8 +9,11 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
 SAM_TRANSLATOR_VERSION := 1.110.0
+# AWS SAM CLI for the side-by-side benchmarks, in a virtualenv of its own (`make sam-deps`).
+SAM_VERSION := 1.170.0
+SAM_VENV := .rig/sam-venv
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale stress install rig sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-rust bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -114,9 +117,8 @@ install:
 	scripts/install.sh "$(PREFIX)"
 
 ## sam-deps: AWS SAM CLI for the side-by-side benchmark, in its own virtualenv (its pins and
-## moto's differ). Not needed by make test.
-SAM_VERSION := 1.170.0
-SAM_VENV := .rig/sam-venv
+## moto's differ). Not needed by make test. (SAM_VERSION and SAM_VENV are set at the top: make
+## expands a rule's prerequisites where it reads the rule.)
 sam-deps: $(SAM_VENV)/.installed-$(SAM_VERSION)
 
 $(SAM_VENV)/.installed-$(SAM_VERSION):
