@@ -101,8 +101,17 @@ pub async fn deploy(
         },
     };
     let mut versions = ManifestVersions::new();
+    let bucket = record_bucket(&seen);
+    let mut history = None;
     if report.needs_full.is_empty() {
-        versions = quick(&seen, clients, opts, ui, &mut report).await;
+        // The history is read while the deploy runs: only its write is left for the end.
+        let read = async {
+            let b = bucket.as_deref()?;
+            crate::ops::history::load(&clients.s3, b, &seen.project.config.stack)
+                .await
+                .ok()
+        };
+        (versions, history) = tokio::join!(quick(&seen, clients, opts, ui, &mut report), read);
     } else {
         report.artifacts = seen.groups.iter().map(artifact_report).collect();
         fall_back(&seen, clients, opts.fallback, ui, &mut report).await?;
@@ -116,8 +125,15 @@ pub async fn deploy(
             after.manifest_version = Some(v.clone());
         }
     }
-    let bucket = record_bucket(&seen);
-    crate::ops::history::record(clients, &seen.project, bucket.as_deref(), entry, ui).await;
+    crate::ops::history::record(
+        clients,
+        &seen.project,
+        bucket.as_deref(),
+        entry,
+        history,
+        ui,
+    )
+    .await;
     Ok(report)
 }
 

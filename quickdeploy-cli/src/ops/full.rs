@@ -114,7 +114,7 @@ pub async fn full(
         .timings_ms
         .insert("total", ms(started) - report.answer_ms());
     let entry = crate::history::of_full(&report, &locations);
-    crate::ops::history::record(clients, project, Some(&bucket), entry, ui).await;
+    crate::ops::history::record(clients, project, Some(&bucket), entry, None, ui).await;
     Ok(report)
 }
 

@@ -66,11 +66,7 @@ pub fn decode(bytes: &[u8]) -> Option<History> {
 
 /// Reads the history and its ETag; an empty history (and no ETag) when there is none. A
 /// history that does not parse reads as empty (the versioned bucket keeps its bytes).
-pub async fn load(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    stack: &str,
-) -> anyhow::Result<(History, Option<String>)> {
+pub async fn load(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> anyhow::Result<Loaded> {
     match read(s3, bucket, &key(stack)).await? {
         Some((bytes, etag)) => Ok((decode(&bytes).unwrap_or_else(|| History::new(stack)), etag)),
         // No compressed history yet: the one written before, if any (its ETag is not the
@@ -81,6 +77,9 @@ pub async fn load(
         },
     }
 }
+
+/// A stack's history as read, and the ETag it was read at (`None`: not written yet).
+pub type Loaded = (History, Option<String>);
 
 /// An object's bytes and ETag; `None` when there is no such object.
 async fn read(
@@ -105,11 +104,17 @@ pub async fn append(
     bucket: &str,
     stack: &str,
     entry: Entry,
+    mut read_before: Option<Loaded>,
 ) -> anyhow::Result<u64> {
     let key = key(stack);
     let mut last = None;
     for attempt in 0..ATTEMPTS {
-        let (mut history, etag) = load(s3, bucket, stack).await?;
+        // A history read while the deploy ran saves a round trip; if it is stale by now, the
+        // conditional write says so and the loop reads it again.
+        let (mut history, etag) = match read_before.take() {
+            Some(loaded) => loaded,
+            None => load(s3, bucket, stack).await?,
+        };
         let id = history.append(entry.clone(), KEEP);
         let mut put = s3
             .put_object()
@@ -151,6 +156,7 @@ pub async fn record(
     project: &Project,
     bucket: Option<&str>,
     entry: Option<Entry>,
+    read_before: Option<Loaded>,
     ui: &dyn Ui,
 ) -> Option<u64> {
     let (Some(bucket), Some(mut entry)) = (bucket, entry) else {
@@ -175,7 +181,7 @@ pub async fn record(
     entry.git = git;
     entry.at = crate::clock::now_rfc3339();
     let stack = &project.config.stack;
-    match append(&clients.s3, bucket, stack, entry).await {
+    match append(&clients.s3, bucket, stack, entry, read_before).await {
         Ok(id) => Some(id),
         Err(e) => {
             ui.event(Event::Warning(&format!(

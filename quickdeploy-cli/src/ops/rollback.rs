@@ -149,6 +149,7 @@ pub async fn rollback(
         project,
         Some(&bucket),
         history::of_rollback(&report),
+        None,
         ui,
     )
     .await;
