@@ -69,10 +69,10 @@ impl Cache {
         Some(data)
     }
 
-    /// Keeps `data` (written whole or not at all), then trims the cache to its limit.
-    pub fn put(&self, data: &[u8]) -> anyhow::Result<()> {
-        let sha = sha256_hex(data);
-        let path = self.dir.join(&sha);
+    /// Keeps `data`, whose SHA-256 (hex) is `sha256` (the diff or the package computed it),
+    /// written whole or not at all; then trims the cache to its limit.
+    pub fn put(&self, sha256: &str, data: &[u8]) -> anyhow::Result<()> {
+        let path = self.dir.join(sha256);
         if !path.exists() {
             std::fs::create_dir_all(&self.dir)
                 .with_context(|| format!("cannot create {}", self.dir.display()))?;
@@ -241,8 +241,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::new(dir.path(), 250);
         let (a, b, c) = (vec![1u8; 100], vec![2u8; 100], vec![3u8; 100]);
-        cache.put(&a).expect("put a");
-        cache.put(&b).expect("put b");
+        cache.put(&sha256_hex(&a), &a).expect("put a");
+        cache.put(&sha256_hex(&b), &b).expect("put b");
         // a is used after b was written: b is now the least recently used.
         let old = SystemTime::now() - std::time::Duration::from_secs(60);
         for (data, age) in [(&a, 0), (&b, 30)] {
@@ -254,7 +254,7 @@ mod tests {
                 .expect("mtime");
         }
         assert_eq!(cache.get(&sha256_hex(&a)), Some(a.clone()));
-        cache.put(&c).expect("put c");
+        cache.put(&sha256_hex(&c), &c).expect("put c");
         assert_eq!(
             cache.get(&sha256_hex(&b)),
             None,

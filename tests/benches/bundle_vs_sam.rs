@@ -27,12 +27,11 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, contains_bytes,
-    files_sent, median, patched_code_sha256, patched_entry, patcher_request_bytes,
-    path_with_sam_venv, require_sam, rotation, run_sam_env, sam_sync_verified,
+    BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, deploy_verified,
+    files_sent, median, patcher_request_bytes, path_with_sam_venv, require_sam, rotation,
+    run_sam_env, sam_sync_verified,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -208,43 +207,23 @@ struct Samples {
 /// One quickdeploy run: edit, deploy (its build included; timed), verify.
 async fn quickdeploy_run(rig: &SideBySide, marker: &str, no_delta: bool, s: &mut Samples) {
     let qd = &rig.qd;
-    let proxy = rig.proxy.as_ref().expect("the counting proxy");
     set_greeting(qd.root(), marker);
-    let before = code_of(qd, &rig.qd_big).await;
-    proxy.take_sent_bytes();
-    let args: &[&str] = if no_delta {
-        &["deploy", "--no-delta"]
-    } else {
-        &["deploy"]
-    };
-    let t = Instant::now();
-    let (out, doc) = qd.run_json(args).await;
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    let sent = proxy.take_sent_bytes() + patcher_request_bytes(&doc);
-    let expected = patched_code_sha256(qd, &doc).await;
-    let now = code_of(qd, &rig.qd_big).await;
-    let deployed = patched_entry(qd, &doc, "app.js").await;
-    let built = std::fs::read(qd.root().join(".quickdeploy/build/BundleFn/app.js"))
-        .expect("quickdeploy's bundle");
-    assert!(
-        out.status.success()
-            && now == expected
-            && now != before
-            && deployed == built
-            && contains_bytes(&deployed, marker.as_bytes()),
-        "quickdeploy {args:?} ({marker}) not verified: {now} vs {expected} (before {before})\n{doc}"
-    );
+    let bundle = qd.root().join(".quickdeploy/build/BundleFn/app.js");
+    let run = deploy_verified(rig, no_delta, "app.js", &bundle, marker).await;
+    let doc = &run.doc;
     let build_ms = doc["timings_ms"]["build"].as_f64().unwrap_or(0.0);
     eprintln!(
-        "  quickdeploy {args:?}: {ms:.0} ms (build {build_ms:.0}), {sent} bytes sent (invoke {}), bundle {} bytes; {:?}; timings {}",
-        patcher_request_bytes(&doc),
-        built.len(),
-        files_sent(&doc),
+        "  quickdeploy (no_delta {no_delta}): {:.0} ms (build {build_ms:.0}), {} bytes sent (invoke {}), bundle {} bytes; {:?}; timings {}",
+        run.ms,
+        run.sent,
+        patcher_request_bytes(doc),
+        run.built.len(),
+        files_sent(doc),
         doc["timings_ms"]
     );
     s.build_ms.push(build_ms);
-    s.total_ms.push(ms);
-    s.bytes.push(sent as f64);
+    s.total_ms.push(run.ms);
+    s.bytes.push(run.sent as f64);
 }
 
 /// One `sam sync --code` run (its build included): edit, sync (timed), verify.

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, contains_bytes,
-    files_sent, median, patched_code_sha256, patched_entry, patcher_request_bytes,
-    path_with_sam_venv, require_sam, rotation, run_sam_env, sam_sync_verified,
+    BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, deploy_verified,
+    files_sent, median, patcher_request_bytes, path_with_sam_venv, require_sam, rotation,
+    run_sam_env, sam_sync_verified,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -179,46 +179,28 @@ type Pair = (Vec<u8>, Vec<u8>);
 /// One quickdeploy run: edit, build (timed), deploy (timed), verify. The old and new binary.
 async fn quickdeploy_run(rig: &SideBySide, marker: &str, no_delta: bool, s: &mut Samples) -> Pair {
     let qd = &rig.qd;
-    let proxy = rig.proxy.as_ref().expect("the counting proxy");
     let old = std::fs::read(qd.root().join("pkg/bootstrap")).expect("old bootstrap");
     set_greeting(qd.root(), marker);
     let (binary, build_ms) = cargo_build(&qd.root().join("fn"));
     install_bootstrap(&qd.root().join("pkg"), &binary);
-    let before = code_of(qd, &rig.qd_big).await;
-    proxy.take_sent_bytes();
-    let args: &[&str] = if no_delta {
-        &["deploy", "--no-delta"]
-    } else {
-        &["deploy"]
-    };
-    let t = Instant::now();
-    let (out, doc) = qd.run_json(args).await;
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    let sent = proxy.take_sent_bytes() + patcher_request_bytes(&doc);
-    let expected = patched_code_sha256(qd, &doc).await;
-    let now = code_of(qd, &rig.qd_big).await;
-    let deployed = patched_entry(qd, &doc, "bootstrap").await;
-    assert!(
-        out.status.success()
-            && now == expected
-            && now != before
-            && deployed == binary
-            && contains_bytes(&deployed, marker.as_bytes()),
-        "quickdeploy {args:?} ({marker}) not verified: {now} vs {expected} (before {before})\n{doc}"
-    );
-    let files = files_sent(&doc);
+    let installed = qd.root().join("pkg/bootstrap");
+    let run = deploy_verified(rig, no_delta, "bootstrap", &installed, marker).await;
+    let doc = &run.doc;
     let way = if no_delta { "--no-delta" } else { "deltas" };
     eprintln!(
-        "  quickdeploy {way}: build {build_ms:.0} ms, deploy {ms:.0} ms, {sent} bytes sent (invoke {}, staged {}), base read {} bytes; {files:?}; timings {}",
-        patcher_request_bytes(&doc),
+        "  quickdeploy {way}: build {build_ms:.0} ms, deploy {:.0} ms, {} bytes sent (invoke {}, staged {}), base read {} bytes; {:?}; timings {}",
+        run.ms,
+        run.sent,
+        patcher_request_bytes(doc),
         doc["artifacts"][0]["staged_bytes"],
-        testkit::bench_app::base_bytes(&doc),
+        testkit::bench_app::base_bytes(doc),
+        files_sent(doc),
         doc["timings_ms"]
     );
     s.build_ms.push(build_ms);
-    s.deploy_ms.push(ms);
-    s.total_ms.push(build_ms + ms);
-    s.bytes.push(sent as f64);
+    s.deploy_ms.push(run.ms);
+    s.total_ms.push(build_ms + run.ms);
+    s.bytes.push(run.sent as f64);
     (old, binary)
 }
 

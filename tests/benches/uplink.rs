@@ -28,10 +28,9 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, TEMPLATE, bench_runs, code_of,
-    handler, median, patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_built,
+    SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
+    patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_built,
 };
-use testkit::noise;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The relays' ports: the AWS APIs (the counting proxy), and the patcher's Invoke API. The
@@ -49,25 +48,7 @@ const NS_ENV: &str = "QD_UPLINK_NETNS";
 
 /// The side-by-side app with 30 MiB of data in the big function.
 fn make_app(dir: &Path) {
-    std::fs::create_dir_all(dir.join("src/small")).expect("mkdir");
-    std::fs::create_dir_all(dir.join("src/big/data")).expect("mkdir");
-    std::fs::write(dir.join("template.yaml"), TEMPLATE).expect("template");
-    std::fs::write(dir.join("src/small/handler.py"), handler("small")).expect("small");
-    std::fs::write(dir.join("src/big/handler.py"), handler("start")).expect("big");
-    for i in 0..DATA_MIB {
-        std::fs::write(
-            dir.join(format!("src/big/data/blob{i:02}.bin")),
-            noise(100 + i, 1024 * 1024),
-        )
-        .expect("blob");
-    }
-    std::fs::write(
-        dir.join("quickdeploy.toml"),
-        format!(
-            "stack = \"{QD_STACK}\"\ntemplate = \"template.yaml\"\nartifact_bucket = \"{BUCKET}\"\n"
-        ),
-    )
-    .expect("toml");
+    testkit::bench_app::make_app_with_data(dir, DATA_MIB);
 }
 
 /// Runs `program args`, panicking with its output unless it succeeds.

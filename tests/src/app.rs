@@ -31,7 +31,8 @@ pub struct App {
     pub cfn: aws_sdk_cloudformation::Client,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the folder `from` into `to`, keeping each file's modification time (as `cp -p`).
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read example") {
         let entry = entry.expect("entry");

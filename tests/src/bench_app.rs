@@ -73,14 +73,19 @@ pub fn handler(marker: &str) -> String {
 
 /// The app's source, once: both copies start from it.
 pub fn make_app(dir: &Path) {
+    make_app_with_data(dir, 5);
+}
+
+/// [`make_app`] with `mib` 1 MiB files of incompressible bytes in the big function.
+pub fn make_app_with_data(dir: &Path, mib: u64) {
     std::fs::create_dir_all(dir.join("src/small")).expect("mkdir");
     std::fs::create_dir_all(dir.join("src/big/data")).expect("mkdir");
     std::fs::write(dir.join("template.yaml"), TEMPLATE).expect("template");
     std::fs::write(dir.join("src/small/handler.py"), handler("small")).expect("small");
     std::fs::write(dir.join("src/big/handler.py"), handler("start")).expect("big");
-    for i in 0..5 {
+    for i in 0..mib {
         std::fs::write(
-            dir.join(format!("src/big/data/blob{i}.bin")),
+            dir.join(format!("src/big/data/blob{i:02}.bin")),
             noise(i + 1, 1024 * 1024),
         )
         .expect("blob");
@@ -188,22 +193,7 @@ pub async fn deploy_both(qd: &App, sam: &App, sam_home: &Path) {
 /// Runs `sam ARGS` to the end with `stdin` as its input (SAM asks before it syncs a stack
 /// the first time): whether it exited 0, its wall time in ms, and what it printed.
 pub fn run_sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64, String) {
-    let mut cmd = sam_command(app, home, args);
-    let t = std::time::Instant::now();
-    let mut child = cmd.spawn().expect("run sam (make sam-deps installs it)");
-    {
-        use std::io::Write as _;
-        let mut input = child.stdin.take().expect("stdin");
-        let _ = input.write_all(stdin.as_bytes());
-    }
-    let out = child.wait_with_output().expect("sam");
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), ms, text)
+    run_sam_env(app, home, args, stdin, &[])
 }
 
 /// The bytes of the requests a quickdeploy report says it sent to the patcher (which the
@@ -349,6 +339,62 @@ impl SideBySide {
             moto,
             _source: source,
         }
+    }
+}
+
+/// What one verified `quickdeploy deploy` took.
+pub struct QdDeploy {
+    /// Wall time, its own build included.
+    pub ms: f64,
+    /// Bytes sent: what the counting proxy saw, and the Invoke request to the patcher.
+    pub sent: u64,
+    /// Its `--json` report.
+    pub doc: Value,
+    /// The built file that was checked.
+    pub built: Vec<u8>,
+}
+
+/// `quickdeploy deploy` (with `--no-delta` when asked) of quickdeploy's copy (already edited
+/// to hold `marker`), timed and verified, not by exit code: the function's CodeSha256 moved
+/// and is the patched object's, whose `entry` is byte for byte the file at `built` (read
+/// after the deploy: quickdeploy may have built it) and holds the marker.
+pub async fn deploy_verified(
+    rig: &SideBySide,
+    no_delta: bool,
+    entry: &str,
+    built: &Path,
+    marker: &str,
+) -> QdDeploy {
+    let qd = &rig.qd;
+    let proxy = rig.proxy.as_ref().expect("the counting proxy");
+    let before = code_of(qd, &rig.qd_big).await;
+    proxy.take_sent_bytes();
+    let args: &[&str] = if no_delta {
+        &["deploy", "--no-delta"]
+    } else {
+        &["deploy"]
+    };
+    let t = std::time::Instant::now();
+    let (out, doc) = qd.run_json(args).await;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let sent = proxy.take_sent_bytes() + patcher_request_bytes(&doc);
+    let expected = patched_code_sha256(qd, &doc).await;
+    let now = code_of(qd, &rig.qd_big).await;
+    let deployed = patched_entry(qd, &doc, entry).await;
+    let built = std::fs::read(built).expect("the built file");
+    assert!(
+        out.status.success()
+            && now == expected
+            && now != before
+            && deployed == built
+            && contains_bytes(&deployed, marker.as_bytes()),
+        "quickdeploy {args:?} ({marker}) not verified: {now} vs {expected} (before {before})\n{doc}"
+    );
+    QdDeploy {
+        ms,
+        sent,
+        doc,
+        built,
     }
 }
 

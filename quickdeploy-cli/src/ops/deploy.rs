@@ -13,6 +13,7 @@ use crate::aws::Clients;
 use crate::bases;
 use crate::config::Project;
 use crate::consent::{self, Consent};
+use crate::diff::Put;
 use crate::encode;
 use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
@@ -664,7 +665,10 @@ async fn patch_group(
             .diff
             .puts
             .iter()
-            .map(|p| (p.path.clone(), encode::encode(p, None, false).content))
+            .map(|p| {
+                let whole = encode::encode(p, &sha256_of(g, &p.path), None, false);
+                (p.path.clone(), whole.content)
+            })
             .collect();
         ran = patch::run(&opts.patcher, &clients.s3, event(whole), &g.group.artifact).await;
     }
@@ -682,7 +686,7 @@ async fn patch_group(
         .iter()
         .filter(|p| p.data.len() >= encode::DELTA_OVER)
     {
-        let _ = cache.put(&put.data);
+        let _ = cache.put(&sha256_of(g, &put.path), &put.data);
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -699,6 +703,21 @@ async fn patch_group(
         sent,
         manifest,
     }))
+}
+
+/// The SHA-256 (hex) of a changed file, as the diff computed it (hashed again only if the
+/// diff somehow has no entry for it).
+fn sha256_of(g: &GroupState, path: &str) -> String {
+    match g.diff.next.get(path) {
+        Some(entry) => entry.sha256.clone(),
+        None => g
+            .diff
+            .puts
+            .iter()
+            .find(|p| p.path == path)
+            .map(|p| zipedit::delta::sha256_hex(&p.data))
+            .unwrap_or_default(),
+    }
 }
 
 /// What went to the patcher for one artifact.
@@ -734,7 +753,12 @@ async fn encode_changes(
         .collect();
     let (found, base_error) =
         bases::find(&clients.s3, cache, &g.group.artifact, &g.head, &wanted).await;
-    let puts = g.diff.puts.clone();
+    let puts: Vec<(Put, String)> = g
+        .diff
+        .puts
+        .iter()
+        .map(|p| (p.clone(), sha256_of(g, &p.path)))
+        .collect();
     let bases::Bases {
         content,
         from,
@@ -742,8 +766,9 @@ async fn encode_changes(
     } = found;
     let encoded = tokio::task::spawn_blocking(move || {
         puts.iter()
-            .map(|p| {
-                let e = encode::encode(p, content.get(&p.path).map(Vec::as_slice), compress);
+            .map(|(p, sha)| {
+                let base = content.get(&p.path).map(Vec::as_slice);
+                let e = encode::encode(p, sha, base, compress);
                 (p.path.clone(), p.data.len(), e)
             })
             .collect::<Vec<_>>()

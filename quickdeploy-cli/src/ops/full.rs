@@ -239,7 +239,7 @@ fn cache_large_files(project: &Project, files: &[crate::diff::LocalFile], pkg: &
         if let Ok(data) = std::fs::read(&f.source)
             && zipedit::delta::sha256_hex(&data) == entry.sha256
         {
-            let _ = cache.put(&data);
+            let _ = cache.put(&entry.sha256, &data);
         }
     }
 }

@@ -200,28 +200,6 @@ async fn every_change_is_recorded_with_who_where_and_what() {
     assert_eq!(doc["entries"][0]["who"], "unknown", "{doc}");
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-            // Times kept, as a clone's are older than its first build: otherwise B's build
-            // recompiles the Rust function for seconds, and A's deploy ends before B reads
-            // anything: no race left to test.
-            let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
-            std::fs::File::options()
-                .write(true)
-                .open(&target)
-                .and_then(|f| f.set_modified(modified))
-                .expect("set mtime");
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_machines_appending_at_once_keep_both_entries() {
     let rig = Rig::deployed().await;
@@ -238,7 +216,10 @@ async fn two_machines_appending_at_once_keep_both_entries() {
     std::fs::write(a.path("quickdeploy.toml"), prebuilt).expect("toml");
     // Machine B: another clone of the same project.
     let b = tempfile::tempdir().expect("tmp");
-    copy_tree(a.root(), b.path());
+    // Times kept (copy_dir), as a clone's are older than its first build: otherwise B's
+    // build recompiles the Rust function for seconds, and A's deploy ends before B reads
+    // anything: no race left to test.
+    testkit::app::copy_dir(a.root(), b.path());
     a.write("src/report/report.py", REPORT_B);
     std::fs::write(b.path().join("src/shared/greeting.py"), GREETING_A).expect("write");
 
