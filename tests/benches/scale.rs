@@ -100,6 +100,8 @@ async fn quickdeploy_run(
     let t = Instant::now();
     let (out, doc) = qd.run_json(&args).await;
     let ms = t.elapsed().as_secs_f64() * 1e3;
+    // Off again before SAM's runs: the recorder's cost is quickdeploy's alone here.
+    rig.moto().stop_recording();
     let mut calls = BTreeMap::new();
     for r in rig.moto().recording() {
         *calls.entry(kind(&r)).or_insert(0) += 1;

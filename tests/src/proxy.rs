@@ -34,7 +34,8 @@
 //!   UpdateFunctionCode's S3ObjectVersion ([`S3Proxy::lambda_object_versions`]: moto reads
 //!   the key's current version whatever version is named).
 //!
-//! Everything else passes through untouched.
+//! Everything else passes through untouched. `QD_PROXY_TRACE=1` prints each request with its
+//! time (see `forward`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -360,7 +361,30 @@ async fn check_conditions(
     None
 }
 
-async fn forward(State(p): State<Arc<Shared>>, req: Request) -> Response {
+/// Every request, timed on stderr when `QD_PROXY_TRACE` is set: when it arrived (ms of the
+/// wall clock, modulo 1,000 s, so traces of other processes line up), how long it took, its
+/// status and its method and URI. What a slow deploy waits on, one line each.
+async fn forward(state: State<Arc<Shared>>, req: Request) -> Response {
+    if std::env::var_os("QD_PROXY_TRACE").is_none() {
+        return forward_inner(state, req).await;
+    }
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() % 1_000_000)
+    };
+    let what = format!("{} {}", req.method(), req.uri());
+    let start = now();
+    let r = forward_inner(state, req).await;
+    eprintln!(
+        "proxy {start:>7} +{:>5} ms {} {what}",
+        now().saturating_sub(start),
+        r.status().as_u16()
+    );
+    r
+}
+
+async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     if let Some(uri) = layer_by_name(&parts.uri) {
         parts.uri = uri;

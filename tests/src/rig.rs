@@ -90,6 +90,9 @@ pub fn python() -> PathBuf {
     }
 }
 
+/// The size up to which moto keeps an object in memory (`MOTO_S3_DEFAULT_KEY_BUFFER_SIZE`).
+pub const MOTO_KEY_BUFFER: u64 = 1 << 30;
+
 /// moto's server on a free loopback port.
 pub struct Moto {
     child: Child,
@@ -114,8 +117,20 @@ impl Moto {
             "-p",
             &port.to_string(),
         ])
-        .env("MOTO_ENABLE_RECORDING", "True")
+        // The recorder stays off until a test starts it (Moto::start_recording): while on,
+        // moto writes every request's body, base64 in JSON, to a file, which slowed the big
+        // uploads of the tools the benchmarks compare (SAM's inline zips most).
         .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+        // Objects in memory: by default moto spools every object over 5 MiB to a temporary
+        // file, so its server-side copies (UploadPartCopy, CompleteMultipartUpload) and Lambda's
+        // reads of a zip from S3 cost disk time that S3 does not have. Tests and benchmarks
+        // hold at most a few hundred MB at once; the machine has 24 GiB.
+        // (A value already in the environment wins: moto's own default is 5,241,856.)
+        .env(
+            "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE",
+            std::env::var("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE")
+                .unwrap_or_else(|_| MOTO_KEY_BUFFER.to_string()),
+        )
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -164,6 +179,16 @@ impl Moto {
                 "moto recorder {step}: {status} {body}"
             );
         }
+    }
+
+    /// Stops the recorder (what it recorded stays readable by [`Moto::recording`]).
+    pub fn stop_recording(&self) {
+        let (status, body) =
+            http("POST", self.port, "/moto-api/recorder/stop-recording", "").expect("recorder");
+        assert!(
+            (200..300).contains(&status),
+            "moto recorder stop-recording: {status} {body}"
+        );
     }
 
     /// Every request moto saw since [`Moto::start_recording`], one JSON object each

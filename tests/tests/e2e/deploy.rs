@@ -268,6 +268,49 @@ async fn a_fresh_clone_diffs_against_the_artifact_in_s3() {
     assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
 }
 
+/// The local manifests only say which artifacts to HEAD early (while the stack is read): the
+/// HEAD decides whether a manifest still describes the artifact, and a manifest of an artifact
+/// that is gone costs nothing but its HEAD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_manifests_are_a_cache_that_the_artifacts_head_overrules() {
+    let rig = rig().await;
+    let app = &rig.app;
+    let dir = app.path(".quickdeploy/manifests");
+    let shared_path = std::fs::read_dir(&dir)
+        .expect("local manifests")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("src-shared.zip"))
+        .expect("the shared artifact's local manifest");
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(&shared_path).expect("read")).expect("json");
+    // One of an artifact that no longer exists, and the real one made stale (as after a
+    // deploy from another machine: its ETag is not the object's).
+    let mut gone = doc.clone();
+    gone["key"] = "quickdeploy/gone/src-gone.zip".into();
+    std::fs::write(dir.join("gone.json"), gone.to_string()).expect("write");
+    doc["etag"] = "\"0123456789abcdef0123456789abcdef\"".into();
+    std::fs::write(&shared_path, doc.to_string()).expect("write");
+
+    app.write("src/shared/greeting.py", GREETING);
+    let (out, report) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{report}");
+    let shared = artifact(&report, "src-shared.zip");
+    assert_eq!(
+        shared["manifest"], "remote",
+        "the stale local one was not used"
+    );
+    assert_eq!(shared["paths"], serde_json::json!(["greeting.py"]));
+    let bytes = patched_object(app, &report, "src-shared.zip").await;
+    assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
+
+    // The next deploy uses the local manifest the last one saved.
+    app.write("src/shared/greeting.py", "def greeting(n):\n    return n\n");
+    let (out, report) = app.run_json(&["deploy"]).await;
+    assert_eq!(exit(&out), Some(0), "{report}");
+    assert_eq!(artifact(&report, "src-shared.zip")["manifest"], "local");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_and_lambda_patches_give_byte_identical_artifacts() {
     let (a, b) = tokio::join!(rig(), rig());
