@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use serde::Serialize;
 use zipedit::delta::sha256_hex;
-use zipedit::entry;
+use zipedit::event::S3Url;
 
 use crate::remote::Head;
 use crate::template::S3Object;
@@ -23,8 +23,6 @@ use crate::template::S3Object;
 pub const CACHE_DIR: &str = "content";
 /// The most the cache holds before the least recently used files are removed.
 pub const CACHE_LIMIT: u64 = 1 << 30;
-/// The first read of an artifact's end: the end record and, for most, the whole directory.
-const TAIL_GUESS: u64 = 64 * 1024 + 22;
 
 /// Where a base came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -154,7 +152,8 @@ pub async fn find(
 }
 
 /// Reads the entries `missing` names from the artifact, checked against their SHA-256, into
-/// `bases` (and the cache is left alone: it holds what this machine deployed).
+/// `bases` (and the cache is left alone: it holds what this machine deployed). The reads are
+/// the patcher's own ([`zipedit::s3::read_entries`]), pinned to the version `head` saw.
 async fn from_artifact(
     s3: &aws_sdk_s3::Client,
     artifact: &S3Object,
@@ -162,74 +161,28 @@ async fn from_artifact(
     missing: &[(String, String)],
     bases: &mut Bases,
 ) -> anyhow::Result<()> {
-    let read = Reader { s3, artifact, head };
-    let from = head.size.saturating_sub(TAIL_GUESS);
-    let mut tail = read.range(from, head.size).await?;
-    bases.read_bytes += tail.len() as u64;
-    let directory = zipedit::directory_offset(&tail, from, head.size)
-        .with_context(|| format!("cannot find the central directory of {artifact}"))?;
-    let start = directory.min(from);
-    if directory < from {
-        let mut rest = read.range(directory, from).await?;
-        bases.read_bytes += rest.len() as u64;
-        rest.append(&mut tail);
-        tail = rest;
-    }
-    let located = entry::locate(&tail, start, head.size)
-        .with_context(|| format!("cannot read the central directory of {artifact}"))?;
-    let wanted: Vec<_> = missing
-        .iter()
-        .filter_map(|(path, sha)| Some((path, sha, located.iter().find(|l| &l.name == path)?)))
-        .collect();
-    let reads = wanted.iter().map(|(_, _, l)| {
-        let (start, end) = l.range();
-        read.range(start, end)
-    });
-    for ((path, sha, l), bytes) in wanted.iter().zip(futures::future::join_all(reads).await) {
-        let bytes = bytes?;
-        bases.read_bytes += bytes.len() as u64;
-        let content = l
-            .content(&bytes)
-            .with_context(|| format!("cannot read {path} from {artifact}"))?;
-        if &sha256_hex(&content) == *sha {
-            bases.content.insert((*path).clone(), content);
-            bases.from.insert((*path).clone(), Origin::Artifact);
+    let url = S3Url {
+        bucket: artifact.bucket.clone(),
+        key: artifact.key.clone(),
+    };
+    let current = zipedit::s3::Current {
+        etag: head.etag.clone(),
+        size: head.size,
+        version_id: head.version_id.clone(),
+        checkpoint: None,
+    };
+    let names: Vec<String> = missing.iter().map(|(path, _)| path.clone()).collect();
+    let (mut found, read_bytes) = zipedit::s3::read_entries(s3, &url, &current, &names)
+        .await
+        .with_context(|| format!("cannot read the previous files from {artifact}"))?;
+    bases.read_bytes += read_bytes;
+    for (path, sha) in missing {
+        if let Some(content) = found.remove(path).filter(|c| &sha256_hex(c) == sha) {
+            bases.content.insert(path.clone(), content);
+            bases.from.insert(path.clone(), Origin::Artifact);
         }
     }
     Ok(())
-}
-
-/// Ranged reads of one artifact, conditional on the ETag its diff was made against.
-struct Reader<'a> {
-    s3: &'a aws_sdk_s3::Client,
-    artifact: &'a S3Object,
-    head: &'a Head,
-}
-
-impl Reader<'_> {
-    async fn range(&self, from: u64, to: u64) -> anyhow::Result<Vec<u8>> {
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        let at = self.artifact;
-        let out = self
-            .s3
-            .get_object()
-            .bucket(&at.bucket)
-            .key(&at.key)
-            .range(format!("bytes={from}-{}", to - 1))
-            .if_match(&self.head.etag)
-            .send()
-            .await
-            .map_err(crate::aws::err)
-            .with_context(|| format!("cannot read bytes {from}..{to} of {at} (GetObject)"))?;
-        let body = out
-            .body
-            .collect()
-            .await
-            .with_context(|| format!("cannot read bytes {from}..{to} of {at} (GetObject)"))?;
-        Ok(body.into_bytes().to_vec())
-    }
 }
 
 #[cfg(test)]

@@ -239,12 +239,17 @@ fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e3 * 100.0).round() / 100.0
 }
 
-/// What HEAD said about the artifact as it was read.
-struct Current {
-    etag: String,
-    size: u64,
-    version_id: Option<String>,
-    checkpoint: Option<HashCheckpoint>,
+/// One version of an artifact, as HEAD saw it: what its ranged reads are pinned to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Current {
+    /// Its ETag: every read and write is conditional on it.
+    pub etag: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its version id, on a versioned bucket: reads name it.
+    pub version_id: Option<String>,
+    /// The hash checkpoint at its central directory, from its metadata.
+    pub checkpoint: Option<HashCheckpoint>,
 }
 
 /// Patches the artifact an event names, and answers as the Lambda does, with the default
@@ -513,9 +518,23 @@ async fn delta_bases(
         })?;
         wanted.push((*index, found));
     }
-    let fetches = wanted.iter().map(|(_, l)| {
+    let spans: Vec<&entry::Located> = wanted.iter().map(|(_, l)| *l).collect();
+    let contents = fetch_entries(reader, &spans, whole.as_deref(), read_bytes).await?;
+    bases.extend(wanted.iter().map(|(index, _)| *index).zip(contents));
+    Ok((bases, whole))
+}
+
+/// The content of each of `located`, in order: sliced from `whole` when the artifact was read
+/// whole, else each by its own ranged read, in parallel; inflated and CRC-checked. Bytes read
+/// are added to `read_bytes`.
+async fn fetch_entries(
+    reader: &ArtifactReader<'_>,
+    located: &[&entry::Located],
+    whole: Option<&[u8]>,
+    read_bytes: &mut u64,
+) -> Result<Vec<Vec<u8>>, ArtifactError> {
+    let fetches = located.iter().map(|l| {
         let (start, end) = l.range();
-        let whole = whole.as_deref();
         async move {
             match whole {
                 Some(w) => Ok(w[start as usize..end as usize].to_vec()),
@@ -524,14 +543,47 @@ async fn delta_bases(
         }
     });
     let fetched = futures::future::join_all(fetches).await;
-    for ((index, l), bytes) in wanted.into_iter().zip(fetched) {
+    let mut out = Vec::with_capacity(located.len());
+    for (l, bytes) in located.iter().zip(fetched) {
         let bytes = bytes?;
         if whole.is_none() {
             *read_bytes += bytes.len() as u64;
         }
-        bases.insert(index, l.content(&bytes).map_err(corrupt)?);
+        out.push(l.content(&bytes).map_err(|source| ArtifactError::Patch {
+            url: reader.url.to_string(),
+            source,
+        })?);
     }
-    Ok((bases, whole))
+    Ok(out)
+}
+
+/// The content of the entries `names` of the artifact at `url`, as `current` describes it,
+/// read the way the patcher reads a delta's previous content: the central directory from the
+/// object's end, then each entry by its own ranged read, in parallel, inflated and CRC-checked.
+/// Every read names the version and is conditional on the ETag. A name the archive does not
+/// hold is left out. Returns the contents by name and the bytes read.
+pub async fn read_entries(
+    s3: &Client,
+    url: &S3Url,
+    current: &Current,
+    names: &[String],
+) -> Result<(std::collections::HashMap<String, Vec<u8>>, u64), ArtifactError> {
+    let reader = ArtifactReader { s3, url, current };
+    let mut read_bytes = 0;
+    let (tail, from, _) = read_tail(&reader, &mut read_bytes).await?;
+    let located =
+        entry::locate(&tail, from, current.size).map_err(|source| ArtifactError::Patch {
+            url: url.to_string(),
+            source,
+        })?;
+    let wanted: Vec<&entry::Located> = located.iter().filter(|l| names.contains(&l.name)).collect();
+    let contents = fetch_entries(&reader, &wanted, None, &mut read_bytes).await?;
+    let found = wanted
+        .iter()
+        .map(|l| l.name.clone())
+        .zip(contents)
+        .collect();
+    Ok((found, read_bytes))
 }
 
 /// Fetches the staged changes' bytes (in parallel) into their puts; the bytes read.
@@ -569,27 +621,40 @@ async fn read_directory(
     if event.mode == Mode::Rewrite || current.checkpoint.is_none() || current.size <= MIN_PART {
         return Ok(None);
     }
-    let mut guess_from = current.size.saturating_sub(TAIL_GUESS);
-    let mut tail = get_range(s3, url, current, guess_from, current.size).await?;
-    let mut found = directory_offset(&tail, guess_from, current.size);
+    let (tail, from, cd) = read_tail(&ArtifactReader { s3, url, current }, read_bytes).await?;
+    Ok((cd >= MIN_PART).then_some((tail, from)))
+}
+
+/// The artifact's last bytes, holding its whole central directory: those bytes, where they
+/// start, and where the directory starts. One ranged read for most archives; a second when a
+/// long archive comment hides the end record, another when the directory is longer than the
+/// read. Bytes read are added to `read_bytes`.
+async fn read_tail(
+    reader: &ArtifactReader<'_>,
+    read_bytes: &mut u64,
+) -> Result<(Vec<u8>, u64, u64), ArtifactError> {
+    let size = reader.current.size;
+    let mut guess_from = size.saturating_sub(TAIL_GUESS);
+    let mut tail = reader.range(guess_from, size).await?;
+    let mut found = directory_offset(&tail, guess_from, size);
     if found.is_err() && guess_from > 0 {
         // A long archive comment can push the end record out of the first guess.
         *read_bytes += tail.len() as u64;
-        guess_from = current.size.saturating_sub(TAIL_MAX);
-        tail = get_range(s3, url, current, guess_from, current.size).await?;
-        found = directory_offset(&tail, guess_from, current.size);
+        guess_from = size.saturating_sub(TAIL_MAX);
+        tail = reader.range(guess_from, size).await?;
+        found = directory_offset(&tail, guess_from, size);
     }
     let cd = found.map_err(|source| ArtifactError::Patch {
-        url: url.to_string(),
+        url: reader.url.to_string(),
         source,
     })?;
     if cd < guess_from {
-        let mut rest = get_range(s3, url, current, cd, guess_from).await?;
+        let mut rest = reader.range(cd, guess_from).await?;
         rest.append(&mut tail);
         tail = rest;
     }
     *read_bytes += tail.len() as u64;
-    Ok((cd >= MIN_PART).then(|| (tail, cd.min(guess_from))))
+    Ok((tail, cd.min(guess_from), cd))
 }
 
 /// Patches from the directory alone when the engine can; else reads the whole object and
