@@ -110,6 +110,9 @@ pub struct Build {
     pub architecture: String,
     /// Ignore patterns (gitignore syntax) for the source files copied.
     pub ignore: Vec<String>,
+    /// The runtimes of the functions it builds for, as the template names them: a Rust
+    /// binary must find the glibc it needs in each.
+    pub runtimes: Vec<String>,
 }
 
 /// Every build of a project, and where its state goes.
@@ -255,7 +258,8 @@ fn esbuild_of(id: &str, props: &Value) -> Result<Esbuild, String> {
 /// build (named after the first), so they keep sharing one artifact.
 pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path) -> Builds {
     let state = root.join(".quickdeploy");
-    let mut merged: BTreeMap<(PathBuf, Method, String, Vec<String>), Vec<String>> = BTreeMap::new();
+    type Key = (PathBuf, Method, String, Vec<String>);
+    let mut merged: BTreeMap<Key, (Vec<String>, Vec<String>)> = BTreeMap::new();
     let mut items = Vec::new();
     let mut commands: BTreeMap<String, Build> = BTreeMap::new();
     for f in local.functions() {
@@ -281,6 +285,7 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
                 out,
                 architecture: String::new(),
                 ignore: Vec::new(),
+                runtimes: Vec::new(),
             });
             b.ids.push(f.logical_id.clone());
             continue;
@@ -305,12 +310,11 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
             .unwrap_or_else(|| "x86_64".into());
         let mut ignore = config.ignore.clone();
         ignore.extend(fc.ignore.iter().cloned());
-        merged
-            .entry((source, method, arch, ignore))
-            .or_default()
-            .push(f.logical_id.clone());
+        let (ids, runtimes) = merged.entry((source, method, arch, ignore)).or_default();
+        ids.push(f.logical_id.clone());
+        runtimes.extend(local.function_settings(&f.logical_id).runtime);
     }
-    for ((source, method, architecture, ignore), ids) in merged {
+    for ((source, method, architecture, ignore), (ids, runtimes)) in merged {
         let out = state.join(BUILD_DIR).join(&ids[0]);
         items.push(Build {
             ids,
@@ -320,6 +324,7 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
             out,
             architecture,
             ignore,
+            runtimes,
         });
     }
     items.extend(layer_builds(local, config, &state, template_dir));
@@ -372,6 +377,7 @@ fn layer_builds(
             out: folder,
             architecture,
             ignore: config.ignore.clone(),
+            runtimes: Vec::new(),
         });
     }
     out

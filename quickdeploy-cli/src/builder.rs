@@ -64,6 +64,9 @@ pub enum BuildError {
         /// Why.
         source: std::io::Error,
     },
+    /// The build made a binary the function's runtime cannot start (exit 2).
+    #[error("{0}\nnothing was deployed")]
+    Incompatible(String),
     /// The source folder could not be read as a package (a missing folder, a link out).
     #[error("building {ids}: {source}")]
     Source {
@@ -77,7 +80,10 @@ pub enum BuildError {
 impl BuildError {
     /// True when the user's template or files are at fault (exit 2), not the build's run.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Unsupported(_) | Self::Source { .. })
+        matches!(
+            self,
+            Self::Unsupported(_) | Self::Incompatible(_) | Self::Source { .. }
+        )
     }
 }
 
@@ -188,6 +194,12 @@ fn rust_build(
         let path = marker_path(&target_dir, triple, &name);
         std::fs::write(&path, marker.to_text()).map_err(|e| io(&ids, "write", &path, e))?;
     }
+    // What the runtime will load, checked now: a binary linked against a newer glibc than
+    // the runtime's deploys fine and then fails every invocation.
+    let binary = std::fs::read(&bootstrap).map_err(|e| io(&ids, "read", &bootstrap, e))?;
+    rust::glibc_needed(&binary)
+        .and_then(|needed| rust::check_glibc(needed, &b.runtimes))
+        .map_err(|why| BuildError::Incompatible(format!("{ids}: {why}")))?;
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| io(&ids, "make executable", &bootstrap, e))

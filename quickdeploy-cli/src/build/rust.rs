@@ -15,6 +15,69 @@ use super::{Build, Command};
 /// link against its newest glibc, whose symbol versions Lambda's cannot resolve.
 pub const LAMBDA_GLIBC: &str = "2.26";
 
+/// A glibc version, `(major, minor)`.
+pub type GlibcVersion = (u32, u32);
+
+/// The glibc of a Lambda runtime's operating system: `provided.al2023` has 2.34,
+/// `provided.al2` 2.26. `None` for any other runtime (a binary there is not one
+/// quickdeploy's Rust builds make for Lambda's OS-only runtimes).
+pub fn runtime_glibc(runtime: &str) -> Option<GlibcVersion> {
+    match runtime {
+        "provided.al2023" => Some((2, 34)),
+        "provided.al2" => Some((2, 26)),
+        _ => None,
+    }
+}
+
+/// The newest glibc an ELF binary needs: the highest of its `GLIBC_x.y` version
+/// requirements (`.gnu.version_r`). `None` when it needs none (linked statically, or
+/// against musl). An error when the bytes are not a 64-bit ELF file.
+pub fn glibc_needed(elf: &[u8]) -> Result<Option<GlibcVersion>, String> {
+    use object::read::elf::{FileHeader as _, SectionTable};
+    type Header = object::elf::FileHeader64<object::Endianness>;
+    let bad = |e: object::read::Error| format!("not a 64-bit ELF binary Lambda can run: {e}");
+    let header = Header::parse(elf).map_err(bad)?;
+    let endian = header.endian().map_err(bad)?;
+    let sections: SectionTable<'_, Header> = header.sections(endian, elf).map_err(bad)?;
+    let Some((mut needs, link)) = sections.gnu_verneed(endian, elf).map_err(bad)? else {
+        return Ok(None);
+    };
+    let strings = sections.strings(endian, elf, link).map_err(bad)?;
+    let mut newest = None;
+    while let Some((_, mut versions)) = needs.next().map_err(bad)? {
+        while let Some(v) = versions.next().map_err(bad)? {
+            let name = v.name(endian, strings).map_err(bad)?;
+            let version = std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| n.strip_prefix("GLIBC_"))
+                .and_then(|n| n.split_once('.'))
+                .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+            newest = newest.max(version);
+        }
+    }
+    Ok(newest)
+}
+
+/// Refuses a binary that needs a newer glibc than one of the functions' runtimes has: it
+/// would deploy, then fail to start (`GLIBC_2.34' not found`) on every invocation. The error
+/// names the runtime, both versions and the fixes.
+pub fn check_glibc(needed: Option<GlibcVersion>, runtimes: &[String]) -> Result<(), String> {
+    let Some(needed) = needed else {
+        return Ok(());
+    };
+    let oldest = runtimes
+        .iter()
+        .filter_map(|r| Some((runtime_glibc(r)?, r)))
+        .min();
+    match oldest {
+        Some((has, runtime)) if has < needed => Err(format!(
+            "the built bootstrap needs glibc {}.{} and {runtime} has {}.{}: it would not start. Build with cargo-zigbuild (`pip install cargo-zigbuild ziglang`, then put that bin folder on PATH) or cargo-lambda (`pip install cargo-lambda`), which link against glibc {LAMBDA_GLIBC}; or build on a machine with glibc {}.{} or older; or move the function to provided.al2023 (glibc 2.34)",
+            needed.0, needed.1, has.0, has.1, has.0, has.1
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// How a Rust function is compiled for its architecture on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RustTool {
@@ -320,6 +383,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_binary_is_checked_against_the_oldest_runtime_glibc() {
+        let al2023 = ["provided.al2023".to_owned()];
+        let both = ["provided.al2023".to_owned(), "provided.al2".to_owned()];
+        assert_eq!(check_glibc(None, &both), Ok(()));
+        assert_eq!(check_glibc(Some((2, 34)), &al2023), Ok(()));
+        assert_eq!(check_glibc(Some((2, 26)), &both), Ok(()));
+        let err = check_glibc(Some((2, 34)), &both).expect_err("al2 has 2.26");
+        assert!(
+            err.contains("needs glibc 2.34 and provided.al2 has 2.26")
+                && err.contains("cargo-zigbuild"),
+            "{err}"
+        );
+        assert!(check_glibc(Some((2, 35)), &al2023).is_err());
+        // Not an OS-only runtime: nothing to check against.
+        assert_eq!(
+            check_glibc(Some((2, 99)), &["python3.12".to_owned()]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_glibc_a_binary_needs_is_read_from_its_version_requirements() {
+        // This test binary itself: dynamically linked against the host's glibc.
+        let me = std::fs::read(std::env::current_exe().expect("exe")).expect("read");
+        let needed = glibc_needed(&me).expect("an ELF file").expect("glibc");
+        assert!(((2, 2)..(3, 0)).contains(&needed), "{needed:?}");
+        assert!(glibc_needed(b"#!/bin/sh\necho not elf\n").is_err());
+    }
+
     fn build(arch: &str) -> Build {
         Build {
             ids: vec!["Fn".into()],
@@ -331,6 +424,7 @@ mod tests {
             target: "/app/.quickdeploy/build/Fn".into(),
             architecture: arch.into(),
             ignore: Vec::new(),
+            runtimes: vec!["provided.al2023".into()],
         }
     }
 

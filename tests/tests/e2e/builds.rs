@@ -530,3 +530,58 @@ async fn assert_live_bootstrap(app: &App, report: &Value, text: &str) {
         "the new binary"
     );
 }
+
+/// A Rust binary linked against this machine's glibc (plain cargo: no cargo-zigbuild or
+/// cargo-lambda here) for a `provided.al2` function, whose glibc is 2.26: it would deploy and
+/// then fail every invocation, so the build refuses it (exit 2), saying what it needs, what the
+/// runtime has and the fixes, and nothing is uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_binary_that_needs_a_newer_glibc_than_its_runtime_is_refused_at_build_time() {
+    const BUCKET: &str = "build-rust-artifacts";
+    // The premises: plain cargo builds here, and this machine's glibc is newer than AL2's.
+    for tool in ["cargo-zigbuild", "cargo-lambda"] {
+        let found = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("command -v {tool} || ls ~/.cargo/bin/{tool}"),
+            ])
+            .output()
+            .expect("sh");
+        assert!(
+            !found.status.success(),
+            "this test needs plain cargo, and {tool} is installed"
+        );
+    }
+    let me = std::fs::read(std::env::current_exe().expect("exe")).expect("read");
+    let host = quickdeploy::build::rust::glibc_needed(&me).expect("elf");
+    assert!(
+        host > Some((2, 26)),
+        "this machine's binaries need {host:?}"
+    );
+
+    let rig = Rig::start_app("build-rust", BUCKET).await;
+    let app = &rig.app;
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replace("Runtime: provided.al2023", "Runtime: provided.al2"),
+    );
+    let out = app.run(&["full", "--yes"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Hello: the built bootstrap needs glibc 2.")
+            && err.contains("provided.al2 has 2.26")
+            && err.contains("cargo-zigbuild")
+            && err.contains("nothing was deployed"),
+        "{err}"
+    );
+    let objects = app
+        .s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+}
