@@ -239,7 +239,7 @@ fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e3 * 100.0).round() / 100.0
 }
 
-/// One version of an artifact, as HEAD saw it: what its ranged reads are pinned to.
+/// One version of an artifact, as first read: what its ranged reads are pinned to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Current {
     /// Its ETag: every read and write is conditional on it.
@@ -288,14 +288,15 @@ pub async fn patch_artifact_with(
     timings.staged = ms(t);
 
     let t = Instant::now();
-    let current = head(s3, &url, event).await?;
+    let (current, last) = open(s3, &url, event).await?;
+    read_bytes += last.len() as u64;
     let opts = PatchOptions {
         mode: event.mode,
         max_dead_ratio: event.max_dead_ratio.unwrap_or(0.25),
         checkpoint: current.checkpoint.clone(),
         ..PatchOptions::default()
     };
-    let directory = read_directory(s3, &url, &current, event, &mut read_bytes).await?;
+    let directory = read_directory(s3, &url, &current, event, last, &mut read_bytes).await?;
     timings.read = ms(t);
 
     let t = Instant::now();
@@ -428,7 +429,7 @@ fn change_set(
     })
 }
 
-/// Reads byte ranges of the artifact as HEAD saw it.
+/// Reads byte ranges of the artifact as first read.
 struct ArtifactReader<'a> {
     s3: &'a Client,
     url: &'a S3Url,
@@ -570,7 +571,7 @@ pub async fn read_entries(
 ) -> Result<(std::collections::HashMap<String, Vec<u8>>, u64), ArtifactError> {
     let reader = ArtifactReader { s3, url, current };
     let mut read_bytes = 0;
-    let (tail, from, _) = read_tail(&reader, &mut read_bytes).await?;
+    let (tail, from, _) = read_tail(&reader, None, &mut read_bytes).await?;
     let located =
         entry::locate(&tail, from, current.size).map_err(|source| ArtifactError::Patch {
             url: url.to_string(),
@@ -610,38 +611,50 @@ async fn fetch_staged(
 
 /// The artifact's central directory and the bytes from where it starts (or from the end
 /// record's guess, if earlier), when appending may copy the prefix server side; `None` when
-/// the whole object must be read. Bytes read are added to `read_bytes`.
+/// the whole object must be read. `last` is the object's last bytes, as [`open`] read them.
+/// Bytes read are added to `read_bytes`.
 async fn read_directory(
     s3: &Client,
     url: &S3Url,
     current: &Current,
     event: &PatchEvent,
+    last: Vec<u8>,
     read_bytes: &mut u64,
 ) -> Result<Option<(Vec<u8>, u64)>, ArtifactError> {
     if event.mode == Mode::Rewrite || current.checkpoint.is_none() || current.size <= MIN_PART {
         return Ok(None);
     }
-    let (tail, from, cd) = read_tail(&ArtifactReader { s3, url, current }, read_bytes).await?;
+    let reader = ArtifactReader { s3, url, current };
+    let (tail, from, cd) = read_tail(&reader, Some(last), read_bytes).await?;
     Ok((cd >= MIN_PART).then_some((tail, from)))
 }
 
 /// The artifact's last bytes, holding its whole central directory: those bytes, where they
-/// start, and where the directory starts. One ranged read for most archives; a second when a
-/// long archive comment hides the end record, another when the directory is longer than the
-/// read. Bytes read are added to `read_bytes`.
+/// start, and where the directory starts. `first` is its last bytes when already read (by
+/// [`open`]); else they are read. Then a second read when a long archive comment hides the
+/// end record, another when the directory is longer than the read. Bytes read here are added
+/// to `read_bytes`.
 async fn read_tail(
     reader: &ArtifactReader<'_>,
+    first: Option<Vec<u8>>,
     read_bytes: &mut u64,
 ) -> Result<(Vec<u8>, u64, u64), ArtifactError> {
     let size = reader.current.size;
-    let mut guess_from = size.saturating_sub(TAIL_GUESS);
-    let mut tail = reader.range(guess_from, size).await?;
+    let (mut guess_from, mut tail) = match first {
+        Some(bytes) => (size.saturating_sub(bytes.len() as u64), bytes),
+        None => {
+            let from = size.saturating_sub(TAIL_GUESS);
+            let bytes = reader.range(from, size).await?;
+            *read_bytes += bytes.len() as u64;
+            (from, bytes)
+        }
+    };
     let mut found = directory_offset(&tail, guess_from, size);
     if found.is_err() && guess_from > 0 {
         // A long archive comment can push the end record out of the first guess.
-        *read_bytes += tail.len() as u64;
         guess_from = size.saturating_sub(TAIL_MAX);
         tail = reader.range(guess_from, size).await?;
+        *read_bytes += tail.len() as u64;
         found = directory_offset(&tail, guess_from, size);
     }
     let cd = found.map_err(|source| ArtifactError::Patch {
@@ -650,10 +663,10 @@ async fn read_tail(
     })?;
     if cd < guess_from {
         let mut rest = reader.range(cd, guess_from).await?;
+        *read_bytes += rest.len() as u64;
         rest.append(&mut tail);
         tail = rest;
     }
-    *read_bytes += tail.len() as u64;
     Ok((tail, cd.min(guess_from), cd))
 }
 
@@ -737,6 +750,63 @@ async fn write(
     })
 }
 
+/// What the artifact is now and its last bytes (at most [`TAIL_GUESS`]), from one GET of a
+/// suffix range: S3 answers it with the object's ETag, version, metadata and total size, so
+/// no HEAD goes before it (one S3 round trip less a patch). An object S3 will not give a
+/// range of (an empty one) is HEADed instead. Refused when the event expects another ETag or
+/// version.
+async fn open(
+    s3: &Client,
+    url: &S3Url,
+    event: &PatchEvent,
+) -> Result<(Current, Vec<u8>), ArtifactError> {
+    let got = s3
+        .get_object()
+        .bucket(&url.bucket)
+        .key(&url.key)
+        .range(format!("bytes=-{TAIL_GUESS}"))
+        .send()
+        .await;
+    let got = match got {
+        Ok(got) => got,
+        Err(e) if e.code() == Some("InvalidRange") => {
+            return Ok((head(s3, url, event).await?, Vec::new()));
+        }
+        Err(e) if is_not_found(&e) => return Err(ArtifactError::ArtifactMissing(url.to_string())),
+        Err(e) => return Err(s3_error("GetObject", url)(e)),
+    };
+    // "bytes FROM-TO/SIZE"; without it the whole object came.
+    let size = got
+        .content_range()
+        .and_then(|r| r.rsplit_once('/'))
+        .and_then(|(_, n)| n.parse::<u64>().ok())
+        .unwrap_or(got.content_length().unwrap_or_default().max(0) as u64);
+    let current = Current {
+        etag: got.e_tag().unwrap_or_default().to_owned(),
+        size,
+        version_id: got.version_id().map(str::to_owned).filter(|v| v != "null"),
+        checkpoint: checkpoint_of(got.metadata()),
+    };
+    expect(&current, url, event)?;
+    let body = got.body.collect().await.map_err(|e| ArtifactError::S3 {
+        op: "GetObject",
+        url: url.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok((current, body.into_bytes().to_vec()))
+}
+
+/// The hash checkpoint in an object's metadata, if it has a readable one.
+fn checkpoint_of(
+    metadata: Option<&std::collections::HashMap<String, String>>,
+) -> Option<HashCheckpoint> {
+    let (offset, state) = metadata?.get(CHECKPOINT_META)?.split_once(':')?;
+    Some(HashCheckpoint {
+        offset: offset.parse().ok()?,
+        state: state.to_owned(),
+    })
+}
+
 async fn head(s3: &Client, url: &S3Url, event: &PatchEvent) -> Result<Current, ArtifactError> {
     let got = s3
         .head_object()
@@ -755,17 +825,14 @@ async fn head(s3: &Client, url: &S3Url, event: &PatchEvent) -> Result<Current, A
         etag: got.e_tag().unwrap_or_default().to_owned(),
         size: got.content_length().unwrap_or_default().max(0) as u64,
         version_id: got.version_id().map(str::to_owned).filter(|v| v != "null"),
-        checkpoint: got
-            .metadata()
-            .and_then(|m| m.get(CHECKPOINT_META))
-            .and_then(|v| v.split_once(':'))
-            .and_then(|(offset, state)| {
-                Some(HashCheckpoint {
-                    offset: offset.parse().ok()?,
-                    state: state.to_owned(),
-                })
-            }),
+        checkpoint: checkpoint_of(got.metadata()),
     };
+    expect(&current, url, event)?;
+    Ok(current)
+}
+
+/// Refuses the artifact when the event expects another ETag or version of it.
+fn expect(current: &Current, url: &S3Url, event: &PatchEvent) -> Result<(), ArtifactError> {
     let conflict = |detail: String| ArtifactError::Conflict {
         url: url.to_string(),
         detail,
@@ -786,10 +853,10 @@ async fn head(s3: &Client, url: &S3Url, event: &PatchEvent) -> Result<Current, A
             current.version_id.as_deref().unwrap_or("(unversioned)")
         )));
     }
-    Ok(current)
+    Ok(())
 }
 
-/// Bytes `from..to` of the artifact as it was when HEAD read it (by version, or by ETag).
+/// Bytes `from..to` of the artifact as it was first read (by version, or by ETag).
 async fn get_range(
     s3: &Client,
     url: &S3Url,
