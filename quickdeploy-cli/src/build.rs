@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::plan::normalize;
+use crate::scan::PackageSpec;
 use crate::template::{CodeLocation, Template};
 
 pub mod rust;
@@ -253,8 +254,7 @@ fn esbuild_of(id: &str, props: &Value) -> Result<Esbuild, String> {
 
 /// The builds of a project: each function with a `BuildMethod` or a `binary` (a Rust crate)
 /// and neither `package` nor `build` in quickdeploy.toml (those take over), each layer with
-/// a `BuildMethod`, and each
-/// distinct `build` command. Functions with the same source, method and settings share one
+/// a `BuildMethod`, and each distinct `build` command. Functions with the same source, method and settings share one
 /// build (named after the first), so they keep sharing one artifact.
 pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path) -> Builds {
     let state = root.join(".quickdeploy");
@@ -493,6 +493,20 @@ pub fn cached_files(method: &Method) -> Option<(&'static str, &'static str)> {
         Method::Python { .. } => Some(("deps", "")),
         Method::Node { .. } => Some(("node_modules", "node_modules")),
         _ => None,
+    }
+}
+
+impl Build {
+    /// The source files it builds from, as a package: its folder, with the configured ignores
+    /// and the method's own ([`source_ignores`]). What the build copies and `watch` watches.
+    pub fn source_spec(&self) -> PackageSpec {
+        let mut ignore = self.ignore.clone();
+        ignore.extend(source_ignores(&self.method).iter().map(|s| (*s).to_owned()));
+        PackageSpec {
+            folder: self.source.clone(),
+            include: Vec::new(),
+            ignore,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::build::rust::{self, RustTool};
 use crate::build::{self, Build, Builds, Built, Command, DependencySource, Method};
-use crate::scan::{PackageSpec, scan_in};
+use crate::scan::scan_in;
 
 /// How many of a failed tool's last lines its error keeps.
 const TAIL: usize = 30;
@@ -501,18 +501,7 @@ fn add_sources(
     b: &Build,
     root: &Path,
 ) -> Result<(), BuildError> {
-    let mut ignore = b.ignore.clone();
-    ignore.extend(
-        build::source_ignores(&b.method)
-            .iter()
-            .map(|s| (*s).to_owned()),
-    );
-    let spec = PackageSpec {
-        folder: b.source.clone(),
-        include: Vec::new(),
-        ignore,
-    };
-    let files = scan_in(&spec, root).map_err(|source| BuildError::Source {
+    let files = scan_in(&b.source_spec(), root).map_err(|source| BuildError::Source {
         ids: b.ids.join(", "),
         source,
     })?;

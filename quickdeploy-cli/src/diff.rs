@@ -32,6 +32,8 @@ pub struct Put {
     pub path: String,
     /// The content.
     pub data: Vec<u8>,
+    /// Hex SHA-256 of the content (the diff hashed it to compare).
+    pub sha256: String,
     /// 0755 rather than 0644.
     pub executable: bool,
     /// New, rather than replacing a file.
@@ -105,6 +107,7 @@ pub fn diff<E>(
             out.puts.push(Put {
                 path: file.path.clone(),
                 data,
+                sha256: entry.sha256.clone(),
                 executable: file.executable,
                 added: before.is_none(),
             });

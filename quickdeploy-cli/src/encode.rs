@@ -45,11 +45,10 @@ pub struct Encoded {
     pub bytes: usize,
 }
 
-/// The smallest way to send `put`, whose SHA-256 (hex, as the diff computed it) is `sha256`:
-/// `base` is the entry's previous content (already checked against the deployed manifest's
-/// SHA-256), when it is known and the file was modified. `compress` false sends every file
-/// whole (a local patch has no wire to save).
-pub fn encode(put: &Put, sha256: &str, base: Option<&[u8]>, compress: bool) -> Encoded {
+/// The smallest way to send `put`: `base` is the entry's previous content (already checked
+/// against the deployed manifest's SHA-256), when it is known and the file was modified.
+/// `compress` false sends every file whole (a local patch has no wire to save).
+pub fn encode(put: &Put, base: Option<&[u8]>, compress: bool) -> Encoded {
     let executable = Some(put.executable);
     let whole = Encoded {
         content: Content::bytes(&put.data, executable),
@@ -62,7 +61,7 @@ pub fn encode(put: &Put, sha256: &str, base: Option<&[u8]>, compress: bool) -> E
     let decoding = |encoding| Decoding {
         encoding,
         size: put.data.len() as u64,
-        sha256: sha256.to_owned(),
+        sha256: put.sha256.clone(),
     };
     let mut candidates = vec![whole];
     if let Ok(frame) = delta::compress(&put.data, ZSTD_LEVEL) {
@@ -93,14 +92,10 @@ mod tests {
     use super::*;
     use zipedit::event::Resolved;
 
-    /// `encode` with the SHA-256 the diff would give it.
-    fn encode(put: &Put, base: Option<&[u8]>, compress: bool) -> Encoded {
-        super::encode(put, &delta::sha256_hex(&put.data), base, compress)
-    }
-
     fn put(data: Vec<u8>) -> Put {
         Put {
             path: "bootstrap".into(),
+            sha256: delta::sha256_hex(&data),
             data,
             executable: true,
             added: false,

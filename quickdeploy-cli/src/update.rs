@@ -117,14 +117,16 @@ pub struct Outcome {
     pub wait_ms: f64,
 }
 
-/// A token bucket per control-plane quota, shared by every function of a rollout.
-struct Quotas {
+/// A token bucket per control-plane quota, shared by every Lambda call of one command (the
+/// reads of what functions run, and every function's rollout).
+pub struct Quotas {
     writes: DefaultDirectRateLimiter,
     reads: DefaultDirectRateLimiter,
 }
 
 impl Quotas {
-    fn new(pace: &Pace) -> Self {
+    /// The buckets at `pace`'s rates.
+    pub fn new(pace: &Pace) -> Self {
         let per_second = |n: u32| {
             let n = std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
             RateLimiter::direct(Quota::per_second(n))
@@ -163,14 +165,14 @@ pub async fn roll_out(
     lambda: &aws_sdk_lambda::Client,
     jobs: Vec<Job>,
     pace: &Pace,
+    quotas: &Quotas,
     progress: &(dyn Fn(&str, &str) + Sync),
 ) -> Vec<Outcome> {
-    let quotas = Quotas::new(pace);
     let ctx = Ctx {
         lambda,
         pace,
         progress,
-        quotas: &quotas,
+        quotas,
     };
     futures::stream::iter(jobs)
         .map(|job| update_one(&ctx, job))
@@ -541,12 +543,12 @@ pub const LIST_FROM: usize = 20;
 /// before deciding that one running its target code is live.
 pub async fn current_code(
     lambda: &aws_sdk_lambda::Client,
+    quotas: &Quotas,
     names: Vec<String>,
 ) -> Vec<(String, Result<Current, String>)> {
     if names.len() < LIST_FROM {
-        return read_each(lambda, names).await;
+        return read_each(lambda, quotas, names).await;
     }
-    let quotas = Quotas::new(&Pace::default());
     let mut listed = std::collections::HashMap::new();
     let mut pages = lambda
         .list_functions()
@@ -567,7 +569,7 @@ pub async fn current_code(
                 }
             }
             // A listing that fails (a denied ListFunctions) costs the reads one at a time.
-            Some(Err(_)) => return read_each(lambda, names).await,
+            Some(Err(_)) => return read_each(lambda, quotas, names).await,
             None => break,
         }
     }
@@ -585,7 +587,7 @@ pub async fn current_code(
             (n, Ok(current))
         })
         .collect();
-    out.extend(read_each(lambda, missing).await);
+    out.extend(read_each(lambda, quotas, missing).await);
     out
 }
 
@@ -594,6 +596,7 @@ pub async fn current_code(
 /// them and updating them again. The others need no second read: they are updated anyway.
 pub async fn confirm(
     lambda: &aws_sdk_lambda::Client,
+    quotas: &Quotas,
     running: &mut [(String, Result<Current, String>)],
     targets: &std::collections::HashMap<String, String>,
 ) {
@@ -605,7 +608,7 @@ pub async fn confirm(
         })
         .map(|(name, _)| name.clone())
         .collect();
-    for (name, read) in read_each(lambda, todo).await {
+    for (name, read) in read_each(lambda, quotas, todo).await {
         if let Some(slot) = running.iter_mut().find(|(n, _)| *n == name) {
             slot.1 = read;
         }
@@ -615,10 +618,9 @@ pub async fn confirm(
 /// One GetFunction per function, at most GetFunction's quota per second.
 async fn read_each(
     lambda: &aws_sdk_lambda::Client,
+    quotas: &Quotas,
     names: Vec<String>,
 ) -> Vec<(String, Result<Current, String>)> {
-    let quotas = Quotas::new(&Pace::default());
-    let quotas = &quotas;
     futures::stream::iter(names)
         .map(|name| async move {
             quotas.read().await;

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, deploy_verified,
-    files_sent, median, patcher_request_bytes, path_with_sam_venv, require_sam, rotation,
-    run_sam_env, sam_sync_verified,
+    BUCKET, QD_STACK, SAM_VERSION, SideBySide, bench_runs, deploy_verified, files_sent, median,
+    patcher_request_bytes, path_with_sam_venv, require_sam, rotation, sam_sync_verified,
+    sam_warm_up,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -225,14 +225,7 @@ async fn warmed_up() -> SideBySide {
     eprintln!("initial cargo build of the crate: {ms:.0} ms");
     let rig = SideBySide::deployed_app(true, make_app, "RustFn").await;
     set_greeting(rig.sam.root(), "warm-up");
-    let (ok, ms, text) = run_sam_env(
-        &rig.sam,
-        rig.sam_home.path(),
-        &SAM_SYNC_CODE,
-        "y\n",
-        &sam_env(),
-    );
-    assert!(ok, "sam sync warm-up failed:\n{text}");
+    let ms = sam_warm_up(&rig, &sam_env());
     eprintln!("sam sync warm-up (compiles the dependencies with cargo-lambda): {ms:.0} ms");
     let mut ignored = Samples::default();
     quickdeploy_run(&rig, "warm-up", false, &mut ignored).await;

@@ -29,7 +29,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use testkit::bench_app::{
     SAM_SYNC_CODE, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
-    patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_built,
+    patched_code_sha256, patcher_request_bytes, require_sam, run_sam, sam_built, sam_warm_up,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -304,8 +304,7 @@ async fn bench() {
     eprintln!("link: {}", probe().await);
 
     rig.sam.write("src/big/handler.py", &handler("warm-up"));
-    let (ok, ms, text) = run_sam(&rig.sam, rig.sam_home.path(), &SAM_SYNC_CODE, "y\n");
-    assert!(ok, "sam sync warm-up failed:\n{text}");
+    let ms = sam_warm_up(&rig, &[]);
     eprintln!("sam sync warm-up: {ms:.0} ms");
     rig.qd.write("src/big/handler.py", &handler("warm-up"));
     let (out, doc) = rig.qd.run_json(&["deploy"]).await;

@@ -297,6 +297,14 @@ impl App {
         self.object_in(BUCKET, key, version).await
     }
 
+    /// The object that the patch of the artifact whose key ends with `key_suffix` wrote, at
+    /// the version a `deploy --json` report names: what the function runs.
+    pub async fn patched(&self, report: &serde_json::Value, key_suffix: &str) -> Vec<u8> {
+        let a = crate::fixtures::artifact(report, key_suffix);
+        let key = a["patch"]["key"].as_str().expect("patched key");
+        self.object(key, a["patch"]["version_id"].as_str()).await
+    }
+
     /// The bytes of an object.
     pub async fn object_in(&self, bucket: &str, key: &str, version: Option<&str>) -> Vec<u8> {
         let mut get = self.s3.get_object().bucket(bucket).key(key);

@@ -196,6 +196,14 @@ pub fn run_sam(app: &App, home: &Path, args: &[&str], stdin: &str) -> (bool, f64
     run_sam_env(app, home, args, stdin, &[])
 }
 
+/// One untimed `sam sync --code` on SAM's copy (answering yes to its development-stack
+/// question), with `env`; its time. Panics with SAM's output when it fails.
+pub fn sam_warm_up(rig: &SideBySide, env: &[(String, String)]) -> f64 {
+    let (ok, ms, text) = run_sam_env(&rig.sam, rig.sam_home.path(), &SAM_SYNC_CODE, "y\n", env);
+    assert!(ok, "sam sync warm-up failed:\n{text}");
+    ms
+}
+
 /// The bytes of the requests a quickdeploy report says it sent to the patcher (which the
 /// counting proxy does not see: the patcher is invoked straight).
 pub fn patcher_request_bytes(report: &Value) -> u64 {
@@ -238,18 +246,22 @@ pub async fn code_of(app: &App, function: &str) -> String {
 /// The CodeSha256 of the artifact a quickdeploy deploy report says it patched, computed from
 /// the object's bytes in quickdeploy's bucket.
 pub async fn patched_code_sha256(qd: &App, report: &Value) -> String {
+    code_sha256(&patched_object(qd, report).await)
+}
+
+/// The bytes of the artifact a quickdeploy deploy report says it patched (the first), at the
+/// version it names, in quickdeploy's bucket.
+async fn patched_object(qd: &App, report: &Value) -> Vec<u8> {
     let art = report["artifacts"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
         .unwrap_or_else(|| panic!("no patch in {report}"));
-    let bytes = qd
-        .object_in(
-            BUCKET,
-            art["patch"]["key"].as_str().expect("key"),
-            art["patch"]["version_id"].as_str(),
-        )
-        .await;
-    code_sha256(&bytes)
+    qd.object_in(
+        BUCKET,
+        art["patch"]["key"].as_str().expect("key"),
+        art["patch"]["version_id"].as_str(),
+    )
+    .await
 }
 
 /// What SAM last built of the big function: its handler.py (empty if none), and the
@@ -513,17 +525,7 @@ pub fn files_sent(report: &Value) -> Vec<String> {
 /// object's bytes in quickdeploy's bucket by the `zip` crate: what Lambda runs, not what the
 /// tool meant to send.
 pub async fn patched_entry(qd: &App, report: &Value, path: &str) -> Vec<u8> {
-    let art = report["artifacts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["patch"].is_object()))
-        .unwrap_or_else(|| panic!("no patch in {report}"));
-    let bytes = qd
-        .object_in(
-            BUCKET,
-            art["patch"]["key"].as_str().expect("key"),
-            art["patch"]["version_id"].as_str(),
-        )
-        .await;
+    let bytes = patched_object(qd, report).await;
     let mut tree = crate::zipcheck::zip_crate_tree(&bytes);
     tree.remove(path)
         .unwrap_or_else(|| panic!("{path} is not in the patched artifact"))

@@ -155,6 +155,21 @@ pub fn function<'a>(doc: &'a Value, logical_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {logical_id} in {doc}"))
 }
 
+/// Each function of a `deploy`/`rollback --json` report with its status, in report order.
+pub fn statuses(doc: &Value) -> Vec<(String, String)> {
+    doc["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .map(|f| {
+            (
+                f["logical_id"].as_str().unwrap_or_default().to_owned(),
+                f["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The entry of the artifact whose key ends with `key_suffix` in a report's `artifacts`.
 pub fn artifact<'a>(doc: &'a Value, key_suffix: &str) -> &'a Value {
     doc["artifacts"]

@@ -13,7 +13,6 @@ use crate::aws::Clients;
 use crate::bases;
 use crate::config::Project;
 use crate::consent::{self, Consent};
-use crate::diff::Put;
 use crate::encode;
 use crate::hotpatch;
 use crate::inspect::{GroupState, Inspected, inspect, ms};
@@ -182,14 +181,21 @@ async fn quick(
 ) -> ManifestVersions {
     let t = Instant::now();
     ui.event(Event::Step("patching"));
-    let running = update::current_code(&clients.lambda, function_names(seen));
+    let quotas = update::Quotas::new(&opts.pace);
+    let running = update::current_code(&clients.lambda, &quotas, function_names(seen));
     let cache = bases::Cache::new(&seen.project.state_dir(), bases::CACHE_LIMIT);
     let patches = seen
         .groups
         .iter()
         .map(|g| patch_group(g, opts, clients, &cache));
     let (mut running, patched) = tokio::join!(running, futures::future::join_all(patches));
-    update::confirm(&clients.lambda, &mut running, &targets(seen, &patched)).await;
+    update::confirm(
+        &clients.lambda,
+        &quotas,
+        &mut running,
+        &targets(seen, &patched),
+    )
+    .await;
 
     let (mut jobs, manifests) = decide(seen, &running, patched, report);
     let moves = publish_layers(seen, clients, ui, report).await;
@@ -197,7 +203,12 @@ async fn quick(
     report.timings_ms.patch = ms(t);
     save_manifests(seen, &manifests, ui);
     let t = Instant::now();
-    let (outcomes, versions) = roll_out(seen, clients, opts, ui, jobs, &manifests, report).await;
+    let rollout = Rollout {
+        jobs,
+        manifests: &manifests,
+        quotas: &quotas,
+    };
+    let (outcomes, versions) = roll_out(seen, clients, opts, ui, rollout, report).await;
     let rollout_ms = ms(t);
     report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
     report.timings_ms.wait =
@@ -526,15 +537,27 @@ fn save_manifests(seen: &Inspected, manifests: &[Manifest], ui: &dyn Ui) {
 }
 
 /// Updates the functions while the remote manifests and the hot-patch record are written.
+/// What a rollout is given besides the deploy's own: its jobs, the manifests to write beside
+/// the artifacts, and the deploy's shared Lambda quotas.
+struct Rollout<'a> {
+    jobs: Vec<Job>,
+    manifests: &'a [Manifest],
+    quotas: &'a update::Quotas,
+}
+
 async fn roll_out(
     seen: &Inspected,
     clients: &Clients,
     opts: &DeployOptions,
     ui: &dyn Ui,
-    jobs: Vec<Job>,
-    manifests: &[Manifest],
+    rollout: Rollout<'_>,
     report: &DeployReport,
 ) -> (Vec<update::Outcome>, ManifestVersions) {
+    let Rollout {
+        jobs,
+        manifests,
+        quotas,
+    } = rollout;
     let stack = report.stack.as_str();
     if !jobs.is_empty() {
         ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
@@ -553,7 +576,7 @@ async fn roll_out(
         }
     };
     let (outcomes, writes, recorded) = tokio::join!(
-        update::roll_out(&clients.lambda, jobs, &opts.pace, &on_state),
+        update::roll_out(&clients.lambda, jobs, &opts.pace, quotas, &on_state),
         remote_writes,
         recorded
     );
@@ -665,10 +688,7 @@ async fn patch_group(
             .diff
             .puts
             .iter()
-            .map(|p| {
-                let whole = encode::encode(p, &sha256_of(g, &p.path), None, false);
-                (p.path.clone(), whole.content)
-            })
+            .map(|p| (p.path.clone(), encode::encode(p, None, false).content))
             .collect();
         ran = patch::run(&opts.patcher, &clients.s3, event(whole), &g.group.artifact).await;
     }
@@ -686,7 +706,7 @@ async fn patch_group(
         .iter()
         .filter(|p| p.data.len() >= encode::DELTA_OVER)
     {
-        let _ = cache.put(&sha256_of(g, &put.path), &put.data);
+        let _ = cache.put(&put.sha256, &put.data);
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -703,21 +723,6 @@ async fn patch_group(
         sent,
         manifest,
     }))
-}
-
-/// The SHA-256 (hex) of a changed file, as the diff computed it (hashed again only if the
-/// diff somehow has no entry for it).
-fn sha256_of(g: &GroupState, path: &str) -> String {
-    match g.diff.next.get(path) {
-        Some(entry) => entry.sha256.clone(),
-        None => g
-            .diff
-            .puts
-            .iter()
-            .find(|p| p.path == path)
-            .map(|p| zipedit::delta::sha256_hex(&p.data))
-            .unwrap_or_default(),
-    }
 }
 
 /// What went to the patcher for one artifact.
@@ -753,12 +758,7 @@ async fn encode_changes(
         .collect();
     let (found, base_error) =
         bases::find(&clients.s3, cache, &g.group.artifact, &g.head, &wanted).await;
-    let puts: Vec<(Put, String)> = g
-        .diff
-        .puts
-        .iter()
-        .map(|p| (p.clone(), sha256_of(g, &p.path)))
-        .collect();
+    let puts = g.diff.puts.clone();
     let bases::Bases {
         content,
         from,
@@ -766,9 +766,9 @@ async fn encode_changes(
     } = found;
     let encoded = tokio::task::spawn_blocking(move || {
         puts.iter()
-            .map(|(p, sha)| {
+            .map(|p| {
                 let base = content.get(&p.path).map(Vec::as_slice);
-                let e = encode::encode(p, sha, base, compress);
+                let e = encode::encode(p, base, compress);
                 (p.path.clone(), p.data.len(), e)
             })
             .collect::<Vec<_>>()

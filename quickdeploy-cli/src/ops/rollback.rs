@@ -826,8 +826,9 @@ async fn update_all(
     let progress = |name: &str, state: &str| ui.event(Event::Function { name, state });
     let (jobs, moves): (Vec<Job>, Vec<Move>) = jobs.into_iter().unzip();
     let record = crate::ops::deploy::hot_patches(&jobs, &[]);
+    let quotas = update::Quotas::new(&opts.pace);
     let (outcomes, recorded) = tokio::join!(
-        update::roll_out(&clients.lambda, jobs, &opts.pace, &progress),
+        update::roll_out(&clients.lambda, jobs, &opts.pace, &quotas, &progress),
         hotpatch::add(&clients.s3, bucket, stack, record)
     );
     if let Err(e) = recorded {

@@ -50,7 +50,8 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
 
 /// Each function's state and the action `deploy` would take, sorted by logical id.
 async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec<FunctionState> {
-    let mut running = update::current_code(&clients.lambda, function_names(seen)).await;
+    let quotas = update::Quotas::new(&update::Pace::default());
+    let mut running = update::current_code(&clients.lambda, &quotas, function_names(seen)).await;
     let targets = seen
         .groups
         .iter()
@@ -61,7 +62,7 @@ async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec
                 .map(|f| (f.name.clone(), g.base.code_sha256.clone()))
         })
         .collect();
-    update::confirm(&clients.lambda, &mut running, &targets).await;
+    update::confirm(&clients.lambda, &quotas, &mut running, &targets).await;
     let mut out = Vec::new();
     for g in &seen.groups {
         let changed = !g.diff.is_empty();

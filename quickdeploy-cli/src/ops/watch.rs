@@ -260,18 +260,7 @@ fn filter(project: &Project) -> anyhow::Result<Filter> {
     let builds = crate::build::plan(&template, config, &project.root, &template_dir);
     for b in &builds.items {
         if !matches!(b.method, crate::build::Method::Command(_)) {
-            let mut ignore = b.ignore.clone();
-            ignore.extend(
-                crate::build::source_ignores(&b.method)
-                    .iter()
-                    .map(|s| (*s).to_owned()),
-            );
-            let spec = crate::scan::PackageSpec {
-                folder: b.source.clone(),
-                include: Vec::new(),
-                ignore,
-            };
-            packages.insert(spec, b.ids.clone());
+            packages.insert(b.source_spec(), b.ids.clone());
         }
     }
     let files = [

@@ -249,10 +249,7 @@ async fn deploy_binary(rig: &Rig, new: &[u8]) -> Value {
     let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
     assert_eq!(out.status.code(), Some(0), "{doc}");
     let report = artifact(&doc, "src-report.zip").clone();
-    let key = report["patch"]["key"].as_str().expect("key");
-    let bytes = app
-        .object(key, report["patch"]["version_id"].as_str())
-        .await;
+    let bytes = app.patched(&doc, "src-report.zip").await;
     assert!(
         zip_crate_tree(&bytes)["engine.bin"].0 == new,
         "the new binary is in the artifact"
@@ -345,10 +342,7 @@ async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
             && warnings.contains("quickdeploy bootstrap"),
         "{report}"
     );
-    let key = report["patch"]["key"].as_str().expect("key");
-    let bytes = app
-        .object(key, report["patch"]["version_id"].as_str())
-        .await;
+    let bytes = app.patched(&doc, "src-report.zip").await;
     assert!(
         zip_crate_tree(&bytes)["engine.bin"].0 == new,
         "the file went whole"

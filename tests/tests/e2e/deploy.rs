@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use testkit::app::{App, Rig};
+use testkit::app::Rig;
 use testkit::fixtures::{artifact, function};
 use testkit::proxy::LambdaFault;
 use testkit::rig::Moto;
@@ -26,13 +26,6 @@ fn code_sha256(bytes: &[u8]) -> String {
 
 fn exit(out: &std::process::Output) -> Option<i32> {
     out.status.code()
-}
-
-/// The artifact a function runs: its key and version, from the deploy's answer, read from moto.
-async fn patched_object(app: &App, doc: &Value, key_suffix: &str) -> Vec<u8> {
-    let a = artifact(doc, key_suffix);
-    let key = a["patch"]["key"].as_str().expect("patched key");
-    app.object(key, a["patch"]["version_id"].as_str()).await
 }
 
 const GREETING: &str = "def greeting(name):\n    return f\"Hi there, {name}!\"\n";
@@ -95,7 +88,7 @@ async fn a_one_line_change_in_a_shared_package_updates_exactly_its_functions() {
 
     // Lambda reports the patched object's hash, and the object reads as the new package.
     let after = app.code_shas().await;
-    let bytes = patched_object(app, &doc, "src-shared.zip").await;
+    let bytes = app.patched(&doc, "src-shared.zip").await;
     assert_eq!(after["HelloFunction"], code_sha256(&bytes));
     assert_eq!(after["GreetFunction"], code_sha256(&bytes));
     assert_eq!(shared["patch"]["code_sha256"], code_sha256(&bytes));
@@ -149,7 +142,7 @@ async fn a_new_file_and_a_deleted_file() {
     );
     // A deletion is written by rewrite: a streaming extractor could not see it in an append.
     assert_eq!(shared["patch"]["mode"], "rewrite");
-    let bytes = patched_object(app, &doc, "src-shared.zip").await;
+    let bytes = app.patched(&doc, "src-shared.zip").await;
     let tree = zip_crate_tree(&bytes);
     assert_eq!(
         tree.keys().collect::<Vec<_>>(),
@@ -264,7 +257,7 @@ async fn a_fresh_clone_diffs_against_the_artifact_in_s3() {
     let shared = artifact(&doc, "src-shared.zip");
     assert_eq!(shared["manifest"], "artifact");
     assert_eq!(shared["paths"], serde_json::json!(["app.py"]));
-    let bytes = patched_object(app, &doc, "src-shared.zip").await;
+    let bytes = app.patched(&doc, "src-shared.zip").await;
     assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
 }
 
@@ -301,7 +294,7 @@ async fn local_manifests_are_a_cache_that_the_artifacts_head_overrules() {
         "the stale local one was not used"
     );
     assert_eq!(shared["paths"], serde_json::json!(["greeting.py"]));
-    let bytes = patched_object(app, &report, "src-shared.zip").await;
+    let bytes = app.patched(&report, "src-shared.zip").await;
     assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
 
     // The next deploy uses the local manifest the last one saved.
@@ -322,7 +315,7 @@ async fn local_and_lambda_patches_give_byte_identical_artifacts() {
         let (out, doc) = rig.app.run_json(&["deploy", flag]).await;
         assert_eq!(exit(&out), Some(0), "{flag}: {doc}");
         for key in ["src-shared.zip", "src-report.zip"] {
-            let bytes = patched_object(&rig.app, &doc, key).await;
+            let bytes = rig.app.patched(&doc, key).await;
             shas.entry(key)
                 .or_insert_with(Vec::new)
                 .push((flag, code_sha256(&bytes), bytes.len()));
@@ -515,7 +508,7 @@ async fn a_change_past_the_payload_limit_is_staged_in_s3() {
         sent < 6_000_000,
         "the request stayed under the limit: {sent}"
     );
-    let bytes = patched_object(app, &doc, "src-report.zip").await;
+    let bytes = app.patched(&doc, "src-report.zip").await;
     let tree = zip_crate_tree(&bytes);
     assert!(
         tree["model.bin"].0 == big,

@@ -63,18 +63,9 @@ fn lambda_calls(recording: &[Value]) -> BTreeMap<&'static str, usize> {
     out
 }
 
+/// Each function's status, by logical id.
 fn statuses(doc: &Value) -> BTreeMap<String, String> {
-    doc["functions"]
-        .as_array()
-        .expect("functions")
-        .iter()
-        .map(|f| {
-            (
-                f["logical_id"].as_str().unwrap_or_default().to_owned(),
-                f["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
+    testkit::fixtures::statuses(doc).into_iter().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@
 use serde_json::Value;
 use testkit::app::{App, BUCKET, Rig};
 use testkit::fixtures::code_sha256;
-use testkit::fixtures::{artifact, function};
+use testkit::fixtures::{artifact, function, statuses};
 use testkit::zipcheck::{Flavor, zip_crate_archive, zip_crate_tree};
 
 const SHARED_KEY: &str = "quickdeploy/quickdeploy-example/src-shared.zip";
@@ -57,20 +57,6 @@ fn ids(v: &Value) -> Vec<u64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default()
-}
-
-fn statuses(doc: &Value) -> Vec<(String, String)> {
-    doc["functions"]
-        .as_array()
-        .expect("functions")
-        .iter()
-        .map(|f| {
-            (
-                f["logical_id"].as_str().unwrap_or_default().to_owned(),
-                f["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
