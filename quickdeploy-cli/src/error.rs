@@ -3,7 +3,7 @@
 //! A command ends in one of two ways: it produced a report (printed by the command), whose
 //! outcome gives the exit code ([`Exit`]); or it could not, and the [`Error`] says why. Each
 //! error variant carries its exit code and keeps the error it came from, so a caller can still
-//! ask what it was (an [`crate::aws::AwsError`]'s code, a [`crate::scan::ScanError`]).
+//! ask what it was (an [`crate::aws::AwsError`]'s code, a [`crate::package::spec::ScanError`]).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -70,16 +70,16 @@ pub enum Error {
 /// Lambda's limits, a path the engine refuses, a bad config. Looks through the context chain.
 pub fn is_bad_input(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.is::<crate::scan::ScanError>()
-            || cause.is::<crate::limits::LimitError>()
-            || cause.is::<crate::plan::UnknownFunction>()
-            || cause.is::<crate::plan::PlanError>()
-            || cause.is::<crate::template::TemplateError>()
-            || cause.is::<crate::config::BadConfig>()
+        cause.is::<crate::package::spec::ScanError>()
+            || cause.is::<crate::package::limits::LimitError>()
+            || cause.is::<crate::plan::groups::UnknownFunction>()
+            || cause.is::<crate::plan::groups::PlanError>()
+            || cause.is::<crate::project::template::TemplateError>()
+            || cause.is::<crate::project::config::BadConfig>()
             || cause.is::<crate::aws::AwsConfigError>()
             || cause
-                .downcast_ref::<crate::builder::BuildError>()
-                .is_some_and(crate::builder::BuildError::is_bad_input)
+                .downcast_ref::<crate::build::runner::BuildError>()
+                .is_some_and(crate::build::runner::BuildError::is_bad_input)
             || cause
                 .downcast_ref::<zipedit::PatchError>()
                 .is_some_and(zipedit::PatchError::is_bad_change)
@@ -206,8 +206,8 @@ mod tests {
 
     #[test]
     fn the_error_chain_decides_bad_input() {
-        let bad =
-            anyhow::Error::from(crate::config::BadConfig("no template".into())).context("loading");
+        let bad = anyhow::Error::from(crate::project::config::BadConfig("no template".into()))
+            .context("loading");
         let e = Error::classify(bad, "DeployFailed");
         assert_eq!(e.exit(), Exit::BadInput);
         assert_eq!(e.exit().code(), 2);

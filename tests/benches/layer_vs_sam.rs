@@ -290,7 +290,7 @@ impl Bench<'_> {
     /// The size of quickdeploy's deploy history, one object that each `deploy` and `full`
     /// rewrites whole: part of the bytes they send, growing with each entry (up to 200).
     async fn history_bytes(&self) -> u64 {
-        let key = quickdeploy::ops::history::key(QD_STACK);
+        let key = quickdeploy::history::store::key(QD_STACK);
         let head = self
             .rig
             .qd

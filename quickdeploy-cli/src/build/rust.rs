@@ -1,6 +1,6 @@
 //! Rust functions: which tool compiles a crate for the function's architecture on this
 //! machine, its command line, where the binary lands, and when a cargo target folder must
-//! forget what another copy of the crate built there. Pure: [`crate::builder`] probes the
+//! forget what another copy of the crate built there. Pure: [`crate::build::runner`] probes the
 //! machine (PATH, rustup) and runs what is decided here.
 //!
 //! The build always names its target triple, so the binary is for Lambda's instruction set
@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Build, Command};
+use super::decide::{Build, Command};
 
 /// The glibc cargo-zigbuild links against: Amazon Linux 2's, the oldest of Lambda's
 /// `provided` runtimes (AL2023 has 2.34), so the binary runs on either. Without it zig would
@@ -96,7 +96,7 @@ pub enum RustTool {
     },
 }
 
-/// What this machine has for building Rust, as [`crate::builder`] finds it.
+/// What this machine has for building Rust, as [`crate::build::runner`] finds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Toolchain {
     /// `cargo-lambda` is installed.
@@ -416,7 +416,7 @@ mod tests {
     fn build(arch: &str) -> Build {
         Build {
             ids: vec!["Fn".into()],
-            method: super::super::Method::Rust {
+            method: crate::build::decide::Method::Rust {
                 binary: Some("api".into()),
             },
             source: "/app/rs".into(),

@@ -1,10 +1,11 @@
 //! `quickdeploy bootstrap`: install the zipedit patcher in an account and region, once.
 
 use crate::aws::AwsArgs;
-use crate::config::DEFAULT_PATCHER;
 use crate::error::{Error, Exit};
 use crate::ops::bootstrap::{CodeSource, Options};
-use crate::render::{Terminal, print_json, print_lines};
+use crate::project::config::DEFAULT_PATCHER;
+use crate::render::terminal::Terminal;
+use crate::render::{print_json, print_lines};
 
 /// The patcher stack's name lives in `ops::bootstrap`; re-exported for callers that name it here.
 use crate::ops::bootstrap::STACK;
@@ -89,7 +90,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
     if json {
         print_json(&report);
     } else {
-        print_lines(&crate::render::bootstrap_lines(&report));
+        print_lines(&crate::render::setup::bootstrap_lines(&report));
     }
     Ok(Exit::Success)
 }

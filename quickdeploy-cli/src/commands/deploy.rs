@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Outcome};
 use crate::ops::deploy::deploy;
-use crate::render::{self, Terminal};
+use crate::render::{self, terminal::Terminal};
 
 /// `deploy`'s arguments: shared with `watch`, so they live with the other shared ones.
 pub use super::DeployArgs as Args;
@@ -20,7 +20,7 @@ pub async fn run(args: Args) -> Outcome {
     if json {
         render::print_json(&report);
     } else {
-        render::print_lines(&render::deploy_lines(&report));
+        render::print_lines(&render::deploy::deploy_lines(&report));
     }
     Ok(report.exit())
 }

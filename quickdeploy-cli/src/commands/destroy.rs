@@ -9,7 +9,8 @@ use crate::aws::AwsArgs;
 use crate::error::{Error, Exit};
 use crate::ops::bootstrap::STACK;
 use crate::ops::destroy::{Options, Outcome, Question, refused};
-use crate::render::{Terminal, print_json, print_lines};
+use crate::render::terminal::Terminal;
+use crate::render::{print_json, print_lines};
 
 /// Remove the patcher stack, and with --delete-bucket empty and delete the artifact bucket.
 ///
@@ -77,7 +78,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
     } else if report.outcome == Outcome::Nothing {
         eprintln!("stack {} does not exist: nothing to remove", report.stack);
     } else {
-        print_lines(&crate::render::destroy_lines(&report));
+        print_lines(&crate::render::setup::destroy_lines(&report));
     }
     Ok(Exit::Success)
 }

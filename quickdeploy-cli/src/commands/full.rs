@@ -4,10 +4,10 @@
 use std::io::IsTerminal as _;
 
 use crate::commands::CommonArgs;
-use crate::consent::Consent;
 use crate::error::{Error, Outcome};
 use crate::ops::full::{FullOptions, full};
-use crate::render::{self, Terminal};
+use crate::render::{self, terminal::Terminal};
+use crate::stack::consent::Consent;
 
 /// Deploy everything through CloudFormation: for dependency and resource changes.
 ///
@@ -95,7 +95,7 @@ pub async fn run(args: Args) -> Outcome {
     if json {
         render::print_json(&report);
     } else {
-        render::print_lines(&render::full_lines(&report));
+        render::print_lines(&render::full::full_lines(&report));
     }
     Ok(report.exit())
 }

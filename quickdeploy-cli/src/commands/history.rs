@@ -49,7 +49,7 @@ pub async fn run(args: Args) -> Outcome {
     if args.json() {
         render::print_json(&report);
     } else {
-        render::print_lines(&render::history_lines(&report));
+        render::print_lines(&render::history::history_lines(&report));
     }
     Ok(Exit::Success)
 }

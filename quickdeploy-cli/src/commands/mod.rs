@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
+use crate::artifact::patch::Patcher;
 use crate::aws::{AwsArgs, Clients, clients};
-use crate::config::Project;
-use crate::consent::Consent;
 use crate::error::Error;
+use crate::lambda::update::Pace;
 use crate::ops::deploy::DeployOptions;
-use crate::patch::Patcher;
-use crate::update::Pace;
+use crate::project::Project;
+use crate::stack::consent::Consent;
 
 pub mod bootstrap;
 pub mod deploy;

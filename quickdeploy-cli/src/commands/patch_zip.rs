@@ -90,7 +90,7 @@ pub fn run(args: Args) -> crate::error::Outcome {
     if args.json {
         print_json(&report);
     } else {
-        print_lines(&crate::render::patch_zip_lines(&report));
+        print_lines(&crate::render::setup::patch_zip_lines(&report));
     }
     Ok(Exit::Success)
 }

@@ -4,12 +4,12 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use crate::commands::CommonArgs;
-use crate::consent::Consent;
 use crate::error::{Error, Outcome};
-use crate::history::{Pick, PickError};
+use crate::history::pick::{Pick, PickError};
+use crate::lambda::update::Pace;
 use crate::ops::rollback::{RollbackOptions, rollback};
-use crate::render::{self, Terminal};
-use crate::update::Pace;
+use crate::render::{self, terminal::Terminal};
+use crate::stack::consent::Consent;
 
 /// Point functions back at the code of an earlier deploy, in seconds.
 ///
@@ -112,7 +112,7 @@ pub async fn run(args: Args) -> Outcome {
     if json {
         render::print_json(&report);
     } else {
-        render::print_lines(&render::rollback_lines(&report));
+        render::print_lines(&render::history::rollback_lines(&report));
     }
     Ok(report.exit())
 }

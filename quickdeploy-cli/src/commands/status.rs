@@ -36,7 +36,7 @@ pub async fn run(args: Args) -> Outcome {
     if args.json() {
         render::print_json(&status);
     } else {
-        render::print_lines(&render::status_lines(&status));
+        render::print_lines(&render::deploy::status_lines(&status));
     }
     Ok(Exit::Success)
 }

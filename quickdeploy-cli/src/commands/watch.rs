@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::commands::DeployArgs;
 use crate::error::{Error, Exit, Outcome};
 use crate::ops::watch::{Stopped, WatchOptions, watch};
-use crate::render::WatchTerminal;
+use crate::render::terminal::WatchTerminal;
 
 /// Watch the packages, the template and quickdeploy.toml; deploy each change as it is saved.
 ///

@@ -16,11 +16,11 @@ use aws_sdk_s3::types::{
 };
 use serde::Serialize;
 
+use crate::artifact::manifest::sha256_hex;
 use crate::aws::Clients;
-use crate::changeset;
 use crate::error::Error;
-use crate::manifest::sha256_hex;
 use crate::ops::{Event, Ui};
+use crate::stack::changeset;
 
 /// The patcher stack's default name; later commands look for the bucket there.
 pub const STACK: &str = "quickdeploy-zipedit";
@@ -402,9 +402,9 @@ async fn change_set(
     opts: &Options,
     params: &[(String, String)],
 ) -> anyhow::Result<Option<changeset::Created>> {
-    let deployed = crate::stack::describe(&clients.cfn, &opts.stack).await?;
+    let deployed = crate::stack::deployed::describe(&clients.cfn, &opts.stack).await?;
     let same = deployed.as_ref().is_some_and(|d| {
-        crate::template::Template::parse(TEMPLATE).is_ok_and(|t| t == d.template)
+        crate::project::template::Template::parse(TEMPLATE).is_ok_and(|t| t == d.template)
             && params
                 .iter()
                 .all(|(k, v)| same_value(d.parameters.get(k).map(String::as_str).unwrap_or(""), v))

@@ -402,14 +402,14 @@ async fn delete_stack(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3600);
     let mut backoff =
-        crate::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+        crate::aws::backoff::Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let show = |line: &str| {
         let line = format!("{:>6.1} s  {line}", started.elapsed().as_secs_f64());
         ui.event(Event::Line(&line));
     };
     let mut failed = Vec::new();
     loop {
-        for (line, is_failure) in crate::changeset::new_events(cfn, id, &mut seen).await {
+        for (line, is_failure) in crate::stack::changeset::new_events(cfn, id, &mut seen).await {
             show(&line);
             if is_failure {
                 failed.push(line);

@@ -6,18 +6,20 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::artifact::manifest::{self, FORMAT, Manifest};
+use crate::artifact::{hotpatch, remote, upload};
 use crate::aws::Clients;
-use crate::changeset::{self, Planned};
-use crate::config::Project;
-use crate::consent::{self, Consent, Decision};
-use crate::inspect::ms;
-use crate::manifest::{self, FORMAT, Manifest};
+use crate::aws::clock::ms;
 use crate::ops::{Event, Ui};
-use crate::package::{Package, package};
+use crate::package::scan::scan_in;
+use crate::package::zip::{Package, package};
+use crate::project::Project;
+use crate::project::template::S3Object;
 use crate::report::{FullOutcome, FullReport, Uploaded};
-use crate::scan::scan_in;
-use crate::template::S3Object;
-use crate::{hotpatch, remote, stack, upload};
+use crate::stack::change::Planned;
+use crate::stack::changeset;
+use crate::stack::consent::{self, Consent, Decision};
+use crate::stack::deployed as stack;
 
 /// How to run a full deploy.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +46,12 @@ pub async fn full(
     let mut timings = BTreeMap::new();
     let stack_name = project.config.stack.clone();
     let bucket = artifact_bucket(project, clients).await?;
-    let (template, template_dir) = project.template()?;
-    crate::plan::check_config_functions(&template, &project.config)?;
+    let crate::project::Model {
+        template,
+        dir: template_dir,
+        ..
+    } = project.model()?;
+    crate::plan::groups::check_config_functions(&template, &project.config)?;
 
     let t = Instant::now();
     let builds = match opts.built {
@@ -113,7 +119,7 @@ pub async fn full(
     report
         .timings_ms
         .insert("total", ms(started) - report.answer_ms());
-    let entry = crate::history::of_full(&report, &locations);
+    let entry = crate::report::record::of_full(&report, &locations);
     crate::ops::history::record(clients, project, Some(&bucket), entry, None, ui).await;
     Ok(report)
 }
@@ -148,7 +154,7 @@ async fn artifact_bucket(project: &Project, clients: &Clients) -> anyhow::Result
     stack::parameter(&clients.cfn, crate::ops::bootstrap::STACK, "CodeBucket")
         .await
         .ok_or_else(|| {
-            crate::config::BadConfig(
+            crate::project::config::BadConfig(
                 "no artifact bucket: set `artifact_bucket` in quickdeploy.toml, or run `quickdeploy bootstrap`, which makes one".into(),
             )
             .into()
@@ -169,13 +175,15 @@ struct Users {
 /// function's package and a layer's content is packaged and uploaded once.
 fn packages_of(
     project: &Project,
-    template: &crate::template::Template,
+    template: &crate::project::template::Template,
     template_dir: &std::path::Path,
-) -> BTreeMap<crate::scan::PackageSpec, Users> {
+) -> BTreeMap<crate::package::spec::PackageSpec, Users> {
     let config = &project.config;
-    let functions = crate::plan::local_packages(template, config, &project.root, template_dir);
-    let layers = crate::plan::local_layer_packages(template, config, &project.root, template_dir);
-    let mut out: BTreeMap<crate::scan::PackageSpec, Users> = BTreeMap::new();
+    let functions =
+        crate::plan::groups::local_packages(template, config, &project.root, template_dir);
+    let layers =
+        crate::plan::groups::local_layer_packages(template, config, &project.root, template_dir);
+    let mut out: BTreeMap<crate::package::spec::PackageSpec, Users> = BTreeMap::new();
     for (spec, ids) in functions {
         out.entry(spec).or_default().functions = ids;
     }
@@ -191,7 +199,7 @@ fn packages_of(
 async fn upload_packages(
     project: &Project,
     clients: &Clients,
-    packages: &BTreeMap<crate::scan::PackageSpec, Users>,
+    packages: &BTreeMap<crate::package::spec::PackageSpec, Users>,
     bucket: &str,
     ui: &dyn Ui,
 ) -> anyhow::Result<(Locations, Vec<Uploaded>)> {
@@ -199,7 +207,7 @@ async fn upload_packages(
         .iter()
         .map(|(spec, users)| {
             let files = scan_in(spec, &project.root)?;
-            crate::limits::check_package(&files)?;
+            crate::package::limits::check_package(&files)?;
             anyhow::Ok((spec, users, files))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -227,11 +235,14 @@ async fn upload_packages(
 /// Keeps the package's large files in the content cache, so the next quick deploy sends them
 /// as deltas without reading the artifact back. A file that changed since it was packaged
 /// (its SHA-256 no longer the manifest's) is not kept: it is not what was deployed.
-fn cache_large_files(project: &Project, files: &[crate::diff::LocalFile], pkg: &Package) {
-    let cache = crate::bases::Cache::new(&project.state_dir(), crate::bases::CACHE_LIMIT);
+fn cache_large_files(project: &Project, files: &[crate::artifact::diff::LocalFile], pkg: &Package) {
+    let cache = crate::artifact::bases::Cache::new(
+        &project.state_dir(),
+        crate::artifact::bases::CACHE_LIMIT,
+    );
     for f in files
         .iter()
-        .filter(|f| f.size >= crate::encode::DELTA_OVER as u64)
+        .filter(|f| f.size >= crate::artifact::encode::DELTA_OVER as u64)
     {
         let Some(entry) = pkg.files.get(&f.path) else {
             continue;
@@ -254,8 +265,8 @@ struct Placed {
 async fn upload_package(
     project: &Project,
     clients: &Clients,
-    spec: &crate::scan::PackageSpec,
-    pkg: &crate::package::Package,
+    spec: &crate::package::spec::PackageSpec,
+    pkg: &crate::package::zip::Package,
     bucket: &str,
     bars: bool,
 ) -> anyhow::Result<Placed> {
@@ -394,7 +405,7 @@ async fn execute(
 
 /// Asks the user; what would be removed or replaced is listed apart first.
 fn ask(changes: &[Planned], ui: &dyn Ui) -> anyhow::Result<bool> {
-    let removed = consent::removals(changes);
+    let removed = crate::stack::change::removals(changes);
     let mut details = Vec::new();
     if !removed.is_empty() {
         details
@@ -412,11 +423,11 @@ fn ask(changes: &[Planned], ui: &dyn Ui) -> anyhow::Result<bool> {
 }
 
 /// Reads every function of the stack back and compares it with its package's CodeSha256 and
-/// its template's settings ([`crate::verify`]): a stack that reports success while a
+/// its template's settings ([`crate::lambda::verify`]): a stack that reports success while a
 /// function kept its old code or settings fails the deploy, naming each difference.
 async fn verify(
     clients: &Clients,
-    template: &crate::template::Template,
+    template: &crate::project::template::Template,
     report: &mut FullReport,
 ) -> anyhow::Result<()> {
     let t = Instant::now();
@@ -431,11 +442,11 @@ async fn verify(
             .find(|a| a.functions.contains(&f.logical_id))
             .map(|a| a.code_sha256.clone());
         let expected = template.function_settings(&f.logical_id);
-        let layers = crate::plan::layers_of(&f, template, &deployed);
+        let layers = crate::plan::groups::layers_of(&f, template, &deployed);
         Some(async move {
             let observed = observe(&clients.lambda, &name).await?;
             anyhow::Ok(crate::report::FunctionCheck {
-                differences: crate::verify::differences(
+                differences: crate::lambda::verify::differences(
                     packaged.as_deref(),
                     &expected,
                     layers.as_deref(),
@@ -473,7 +484,7 @@ async fn verify(
 async fn observe(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
-) -> anyhow::Result<crate::verify::Observed> {
+) -> anyhow::Result<crate::lambda::verify::Observed> {
     let c = lambda
         .get_function_configuration()
         .function_name(name)
@@ -481,10 +492,10 @@ async fn observe(
         .await
         .map_err(crate::aws::err)
         .with_context(|| format!("cannot read function {name} back (GetFunctionConfiguration)"))?;
-    Ok(crate::verify::Observed {
+    Ok(crate::lambda::verify::Observed {
         code_sha256: c.code_sha256().map(str::to_owned),
         failed: c.last_update_status() == Some(&aws_sdk_lambda::types::LastUpdateStatus::Failed),
-        settings: crate::template::Settings {
+        settings: crate::project::template::Settings {
             memory_size: c.memory_size(),
             timeout: c.timeout(),
             handler: c.handler().map(str::to_owned),

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use serde::Serialize;
 
-use crate::config::FILE_NAME;
 use crate::error::Error;
-use crate::template::{CodeLocation, FunctionDef, Template};
+use crate::project::config::FILE_NAME;
+use crate::project::template::{CodeLocation, FunctionDef, Template};
 
 /// The templates looked for, in order, when none is named.
 pub const CANDIDATES: &[&str] = &[
@@ -242,8 +242,8 @@ pub fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) 
         }
         if let Some(m) = &f.build_method {
             let props = &t.doc["Resources"][&f.logical_id]["Metadata"]["BuildProperties"];
-            s.push_str(&match crate::build::method_of(&f.logical_id, m, props) {
-                crate::build::Method::Unsupported { why, .. } => format!("# {why}\n"),
+            s.push_str(&match crate::build::decide::method_of(&f.logical_id, m, props) {
+                crate::build::decide::Method::Unsupported { why, .. } => format!("# {why}\n"),
                 _ => format!(
                     "# quickdeploy builds it (BuildMethod {m}) into .quickdeploy/build/; `package` or `build` here take over\n"
                 ),
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn the_rendered_file_is_a_valid_config() {
         let text = render(Path::new("template.yaml"), "app", Some("bkt"), &template());
-        let c = crate::config::Config::parse(&text, Path::new("q")).expect("valid toml");
+        let c = crate::project::config::Config::parse(&text, Path::new("q")).expect("valid toml");
         assert_eq!(c.stack, "app");
         assert_eq!(c.artifact_bucket.as_deref(), Some("bkt"));
         assert!(c.functions.contains_key("Api"));
@@ -303,14 +303,14 @@ mod tests {
         let template_path = Path::new("cfn\\dir \"x\"/tëmplate\t1.yaml");
         let bucket = "bkt'\\\"é";
         let text = render(template_path, stack, Some(bucket), &template());
-        let c: crate::config::Config = toml::from_str(&text).expect("valid toml");
+        let c: crate::project::config::Config = toml::from_str(&text).expect("valid toml");
         assert_eq!(c.stack, stack);
         assert_eq!(c.template, template_path);
         assert_eq!(c.artifact_bucket.as_deref(), Some(bucket));
         assert!(c.functions.contains_key("Api"));
         let debug_escaped = format!("stack = {stack:?}\ntemplate = \"t\"\n");
         assert!(
-            toml::from_str::<crate::config::Config>(&debug_escaped).is_err(),
+            toml::from_str::<crate::project::config::Config>(&debug_escaped).is_err(),
             "the old way should fail here: {debug_escaped}"
         );
     }
@@ -331,7 +331,7 @@ Resources:
         )
         .expect("template");
         let text = render(Path::new("template.yaml"), "app", None, &t);
-        let c = crate::config::Config::parse(&text, Path::new("q")).expect("valid toml");
+        let c = crate::project::config::Config::parse(&text, Path::new("q")).expect("valid toml");
         // Aliases come from the template: none is written as a setting.
         assert!(c.functions.values().all(|f| f.aliases.is_empty()), "{text}");
         assert!(!text.contains("# aliases = "), "{text}");

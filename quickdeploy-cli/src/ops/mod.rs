@@ -40,7 +40,7 @@ pub enum Event<'a> {
         /// It creates the stack.
         create: bool,
         /// Its changes.
-        changes: &'a [crate::changeset::Planned],
+        changes: &'a [crate::stack::change::Planned],
     },
 }
 
@@ -65,18 +65,23 @@ pub trait Ui: Sync {
 /// ([`crate::build`]), the tools' output shown live as [`Event::Line`]s: `deploy`, `status`
 /// and `full` run it before they read the packages, which are the build folders.
 pub fn build(
-    project: &crate::config::Project,
+    project: &crate::project::Project,
     ui: &dyn Ui,
-) -> anyhow::Result<Vec<crate::build::Built>> {
-    let (template, template_dir) = project.template()?;
-    crate::plan::check_config_functions(&template, &project.config)?;
-    let builds = crate::build::plan(&template, &project.config, &project.root, &template_dir);
+) -> anyhow::Result<Vec<crate::build::decide::Built>> {
+    let crate::project::Model {
+        template,
+        dir: template_dir,
+        ..
+    } = project.model()?;
+    crate::plan::groups::check_config_functions(&template, &project.config)?;
+    let builds =
+        crate::build::decide::plan(&template, &project.config, &project.root, &template_dir);
     if builds.items.is_empty() {
         return Ok(Vec::new());
     }
     /// The builder's progress as events.
     struct Shown<'a>(&'a dyn Ui);
-    impl crate::builder::Output for Shown<'_> {
+    impl crate::build::runner::Output for Shown<'_> {
         fn step(&self, what: &str) {
             self.0.event(Event::Step(what));
         }
@@ -84,7 +89,11 @@ pub fn build(
             self.0.event(Event::Line(line));
         }
     }
-    Ok(crate::builder::run(&builds, &project.root, &Shown(ui))?)
+    Ok(crate::build::runner::run(
+        &builds,
+        &project.root,
+        &Shown(ui),
+    )?)
 }
 
 /// A [`Ui`] that hears nothing and answers no: for tests and machine callers.

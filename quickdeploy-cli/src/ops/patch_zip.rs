@@ -175,7 +175,7 @@ fn read_changes(opts: &Options) -> anyhow::Result<ChangeSet> {
     for put in &opts.puts {
         let (name, file) = (&put.name, &put.file);
         if std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink()) {
-            crate::scan::check_link(file, std::slice::from_ref(&root))
+            crate::package::scan::check_link(file, std::slice::from_ref(&root))
                 .with_context(|| format!("--put {name}"))?;
         }
         let data = std::fs::read(file)

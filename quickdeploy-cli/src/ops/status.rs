@@ -2,12 +2,12 @@
 //! (`rollout`) that `deploy` acts on. Reads only.
 
 use crate::aws::Clients;
-use crate::config::Project;
-use crate::inspect::{Inspected, inspect};
-use crate::ops::deploy::{artifact_report, function_names, record_bucket};
+use crate::lambda::update;
+use crate::ops::deploy::decide::{artifact_report, function_names, record_bucket};
+use crate::plan::inspect::{Inspected, inspect};
+use crate::plan::rollout::{self, ArtifactState};
+use crate::project::Project;
 use crate::report::{FunctionState, StatusAction, StatusReport};
-use crate::rollout::{self, ArtifactState};
-use crate::update;
 
 /// Reads the stack, the artifacts, their manifests and what each function runs; diffs each
 /// package; says per function what `deploy` would do.
@@ -23,8 +23,8 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
     let (hot_patched, last_change) = match record_bucket(&seen) {
         Some(bucket) => {
             let (hot, history) = tokio::join!(
-                crate::hotpatch::load(&clients.s3, &bucket, stack),
-                crate::ops::history::load(&clients.s3, &bucket, stack)
+                crate::artifact::hotpatch::load(&clients.s3, &bucket, stack),
+                crate::history::store::load(&clients.s3, &bucket, stack)
             );
             let last = history.map(|(h, _)| h.last_changes());
             (hot.unwrap_or_default(), last.unwrap_or_default())

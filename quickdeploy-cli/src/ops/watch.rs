@@ -10,11 +10,12 @@ use anyhow::Context;
 use notify::{RecursiveMode, Watcher as _};
 
 use crate::aws::Clients;
-use crate::config::{FILE_NAME, Project};
 use crate::ops::Ui;
 use crate::ops::deploy::{DeployOptions, deploy};
+use crate::package::watch::{Filter, drain, next_batch};
+use crate::project::Project;
+use crate::project::config::FILE_NAME;
 use crate::report::{DeployOutcome, DeployReport};
-use crate::watch::{Filter, drain, next_batch};
 
 /// How to watch.
 #[derive(Debug, Clone)]
@@ -246,10 +247,15 @@ fn start_watcher(
 /// package quickdeploy builds is watched at its source folder, never at its build folder
 /// (each round's build writes there: watching it would start rounds by itself).
 fn filter(project: &Project) -> anyhow::Result<Filter> {
-    let (template, template_dir) = project.template()?;
+    let crate::project::Model {
+        template,
+        dir: template_dir,
+        ..
+    } = project.model()?;
     let config = &project.config;
-    let mut packages = crate::plan::local_packages(&template, config, &project.root, &template_dir);
-    packages.extend(crate::plan::local_layer_packages(
+    let mut packages =
+        crate::plan::groups::local_packages(&template, config, &project.root, &template_dir);
+    packages.extend(crate::plan::groups::local_layer_packages(
         &template,
         config,
         &project.root,
@@ -257,9 +263,9 @@ fn filter(project: &Project) -> anyhow::Result<Filter> {
     ));
     let state = project.state_dir();
     packages.retain(|spec, _| !spec.folder.starts_with(&state));
-    let builds = crate::build::plan(&template, config, &project.root, &template_dir);
+    let builds = crate::build::decide::plan(&template, config, &project.root, &template_dir);
     for b in &builds.items {
-        if !matches!(b.method, crate::build::Method::Command(_)) {
+        if !matches!(b.method, crate::build::decide::Method::Command(_)) {
             packages.insert(b.source_spec(), b.ids.clone());
         }
     }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use quickdeploy::hotpatch::{self, Entry, Record};
+use quickdeploy::artifact::hotpatch::{self, Entry, Record};
 use testkit::proxy::S3Proxy;
 use testkit::rig::{Moto, make_bucket, s3_client};
 

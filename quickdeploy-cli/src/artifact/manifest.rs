@@ -1,0 +1,177 @@
+//! The manifest: what an artifact in S3 holds, file by file (path, size, SHA-256, mode).
+//!
+//! One manifest per artifact. It is kept in two places: beside the artifact in S3
+//! (`<key>.manifest.json`, without modification times), so a fresh clone or a CI runner can
+//! diff against what is deployed, and in the project's `.quickdeploy/` folder with each file's
+//! modification time, so files whose size and mtime did not move are not even read.
+//!
+//! A manifest names the artifact's ETag: it describes that object and no other. Whether a
+//! function runs that object is Lambda's to say (its CodeSha256), not the manifest's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::project::template::S3Object;
+
+/// The manifest format's version, bumped when a field changes meaning.
+pub const FORMAT: u32 = 1;
+
+/// What one artifact holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The format version.
+    pub format: u32,
+    /// The artifact's bucket.
+    pub bucket: String,
+    /// The artifact's key.
+    pub key: String,
+    /// The ETag of the object this manifest describes.
+    pub etag: String,
+    /// Its version id, on a versioned bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Base64 SHA-256 of the object, as Lambda's CodeSha256.
+    pub code_sha256: String,
+    /// The object's size.
+    pub size: u64,
+    /// Each file, by its path inside the archive.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// One file in the artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    /// Mode 0755 rather than 0644.
+    pub executable: bool,
+    /// Modification time of the local file it was taken from, in nanoseconds since the epoch;
+    /// only in the local copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
+}
+
+impl Manifest {
+    /// The artifact this describes.
+    pub fn artifact(&self) -> S3Object {
+        S3Object {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version: self.version_id.clone(),
+        }
+    }
+
+    /// The copy stored in S3: the same, without local modification times.
+    pub fn for_remote(&self) -> Self {
+        let mut m = self.clone();
+        for f in m.files.values_mut() {
+            f.mtime_ns = None;
+        }
+        m
+    }
+}
+
+/// Where the remote copy of an artifact's manifest is kept.
+pub fn remote_key(artifact_key: &str) -> String {
+    format!("{artifact_key}.manifest.json")
+}
+
+/// Where the local copy of an artifact's manifest is kept, under the state folder.
+pub fn local_path(state_dir: &Path, artifact: &S3Object) -> PathBuf {
+    let name: String = format!("{}/{}", artifact.bucket, artifact.key)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    state_dir.join("manifests").join(format!("{name}.json"))
+}
+
+/// Reads a local manifest; `None` when there is none or it cannot be used (it is a cache:
+/// the remote copy is the truth).
+pub fn load_local(path: &Path) -> Option<Manifest> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice::<Manifest>(&text)
+        .ok()
+        .filter(|m| m.format == FORMAT)
+}
+
+/// Writes a local manifest atomically, creating the state folder (which ignores itself in
+/// git) when needed.
+pub fn save_local(path: &Path, manifest: &Manifest) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    if let Some(state) = dir.parent() {
+        let ignore = state.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(ignore, "# quickdeploy's local state\n*\n")?;
+        }
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer_pretty(&mut tmp, manifest)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Hex of a SHA-256 digest.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_are_flat_and_safe() {
+        let p = local_path(
+            Path::new("/s"),
+            &S3Object {
+                bucket: "b".into(),
+                key: "apps/../x y.zip".into(),
+                version: None,
+            },
+        );
+        assert_eq!(p, Path::new("/s/manifests/b_apps_.._x_y.zip.json"));
+    }
+
+    #[test]
+    fn saves_and_loads_and_ignores_itself() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join(".quickdeploy/manifests/a.json");
+        let mut m = Manifest {
+            format: FORMAT,
+            bucket: "b".into(),
+            key: "k".into(),
+            etag: "\"e\"".into(),
+            ..Manifest::default()
+        };
+        m.files.insert(
+            "a.py".into(),
+            FileEntry {
+                size: 1,
+                sha256: sha256_hex(b"x"),
+                executable: false,
+                mtime_ns: Some(5),
+            },
+        );
+        save_local(&path, &m).expect("save");
+        assert_eq!(load_local(&path), Some(m.clone()));
+        assert!(dir.path().join(".quickdeploy/.gitignore").exists());
+        assert_eq!(m.for_remote().files["a.py"].mtime_ns, None);
+        std::fs::write(&path, "{").expect("corrupt");
+        assert_eq!(load_local(&path), None);
+    }
+}

@@ -1,0 +1,563 @@
+//! The quick path: inspect, patch every changed artifact, update the functions that do not
+//! run it, record the hot patch; or, when only a full deploy would do, fall back to one (with
+//! consent) or say why not.
+
+use std::time::Instant;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, anyhow};
+use zipedit::event::Content;
+
+use crate::artifact::bases;
+use crate::artifact::encode;
+use crate::artifact::hotpatch;
+use crate::artifact::manifest::{self, FORMAT, Manifest};
+use crate::artifact::patch::{self, PatchFailure, Patcher};
+use crate::artifact::remote;
+use crate::aws::Clients;
+use crate::aws::clock::ms;
+use crate::lambda::layer::{self, Swap};
+use crate::lambda::publish;
+use crate::lambda::update::{self, Job, Pace};
+use crate::ops::{Event, Ui, full};
+use crate::plan::inspect::{GroupState, Inspected, inspect};
+use crate::plan::rollout::{self};
+use crate::project::Project;
+use crate::project::template::S3Object;
+use crate::report::{
+    DeployOutcome, DeployReport, FunctionReport, FunctionStatus, SentFile, Timings,
+};
+use crate::stack::consent::{self, Consent};
+
+pub mod decide;
+
+use decide::{
+    LayerMove, Patched, PatchedArtifact, Sent, add_layer_moves, artifact_report, function_names,
+    hot_patches, record_bucket, targets,
+};
+
+/// How to deploy.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Who patches: this machine, or the zipedit Lambda.
+    pub patcher: Patcher,
+    /// Send large modified files as deltas against their previous content, when smaller.
+    pub deltas: bool,
+    /// How the patcher writes.
+    pub mode: zipedit::Mode,
+    /// How the functions are updated.
+    pub pace: Pace,
+    /// Quick-deploy even a protected stack.
+    pub force: bool,
+    /// When only a full deploy would do: run one with this consent, or (`None`, the
+    /// `--no-fallback` case) report `needs-full`.
+    pub fallback: Option<Consent>,
+}
+
+impl DeployOptions {
+    /// Defaults for a caller with no flags: patch locally, append when possible, no fallback.
+    pub fn local(clients: &Clients) -> Self {
+        Self {
+            patcher: Patcher::Local(clients.s3.clone()),
+            deltas: true,
+            mode: zipedit::Mode::Auto,
+            pace: Pace::default(),
+            force: false,
+            fallback: None,
+        }
+    }
+}
+
+/// Deploys `project`: what `deploy`, `watch` and the tests call.
+pub async fn deploy(
+    project: Project,
+    clients: &Clients,
+    opts: &DeployOptions,
+    ui: &dyn Ui,
+) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
+    // Before anything is read: the packages are the build folders. A failed build stops here,
+    // with nothing deployed.
+    let builds = crate::ops::build(&project, ui)?;
+    let build_ms = ms(started);
+    ui.event(Event::Step("reading the stack and diffing packages"));
+    // Who deploys (STS) is asked while the stack is read, not after the functions are live:
+    // the history entry needs it, the quick path should not wait for it (it is cached).
+    let (seen, _) = tokio::join!(inspect(project, clients), crate::ops::history::who(clients));
+    let seen = seen?;
+    let mut report = DeployReport {
+        ok: false,
+        outcome: DeployOutcome::NeedsFull,
+        stack: seen.project.config.stack.clone(),
+        needs_full: rollout::needs_full(&seen, opts.force),
+        refused: None,
+        artifacts: Vec::new(),
+        functions: Vec::new(),
+        not_served: seen.plan.skipped.clone(),
+        full: None,
+        builds,
+        timings_ms: Timings {
+            build: build_ms,
+            diff: seen.ms,
+            ..Timings::default()
+        },
+    };
+    let mut versions = ManifestVersions::new();
+    let bucket = record_bucket(&seen);
+    let mut history = None;
+    if report.needs_full.is_empty() {
+        // The history is read while the deploy runs: only its write is left for the end.
+        let read = async {
+            let b = bucket.as_deref()?;
+            crate::history::store::load(&clients.s3, b, &seen.project.config.stack)
+                .await
+                .ok()
+        };
+        (versions, history) = tokio::join!(quick(&seen, clients, opts, ui, &mut report), read);
+    } else {
+        report.artifacts = seen.groups.iter().map(artifact_report).collect();
+        fall_back(&seen, clients, opts.fallback, ui, &mut report).await?;
+    }
+    // Not the time the user took to answer the fallback's prompt.
+    let answer = report.full.as_ref().map_or(0.0, |f| f.answer_ms());
+    report.timings_ms.total = ms(started) - answer;
+    let mut entry = crate::report::record::of_deploy(&seen, &report);
+    for a in entry.iter_mut().flat_map(|e| e.artifacts.iter_mut()) {
+        if let (Some(after), Some(v)) = (a.after.as_mut(), versions.get(&a.artifact)) {
+            after.manifest_version = Some(v.clone());
+        }
+    }
+    crate::ops::history::record(
+        clients,
+        &seen.project,
+        bucket.as_deref(),
+        entry,
+        history,
+        ui,
+    )
+    .await;
+    Ok(report)
+}
+
+/// The full deploy instead, when consent allows; else the report says why not.
+async fn fall_back(
+    seen: &Inspected,
+    clients: &Clients,
+    consent: Option<Consent>,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+) -> anyhow::Result<()> {
+    let Some(consent) = consent else {
+        return Ok(());
+    };
+    if let Err(why) = consent::fallback(consent) {
+        report.refused = Some(why);
+        return Ok(());
+    }
+    ui.event(Event::Line(&format!(
+        "falling back to a full deploy: {}",
+        report.needs_full.join("; ")
+    )));
+    let opts = full::FullOptions {
+        consent,
+        built: true,
+        ..full::FullOptions::default()
+    };
+    let done = full::full(&seen.project, clients, &opts, ui).await?;
+    report.ok = done.ok;
+    report.outcome = match done.outcome {
+        crate::report::FullOutcome::Refused => DeployOutcome::NeedsFull,
+        _ => DeployOutcome::Full,
+    };
+    report.full = Some(done);
+    Ok(())
+}
+
+/// The quick path proper: patch, decide, roll out, record.
+async fn quick(
+    seen: &Inspected,
+    clients: &Clients,
+    opts: &DeployOptions,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+) -> ManifestVersions {
+    let t = Instant::now();
+    ui.event(Event::Step("patching"));
+    let quotas = update::Quotas::new(&opts.pace);
+    let running = update::current_code(&clients.lambda, &quotas, function_names(seen));
+    let cache = bases::Cache::new(&seen.project.state_dir(), bases::CACHE_LIMIT);
+    let patches = seen
+        .groups
+        .iter()
+        .map(|g| patch_group(g, opts, clients, &cache));
+    let (mut running, patched) = tokio::join!(running, futures::future::join_all(patches));
+    update::confirm(
+        &clients.lambda,
+        &quotas,
+        &mut running,
+        &targets(seen, &patched),
+    )
+    .await;
+
+    let (mut jobs, manifests) = decide::decide(seen, &running, patched, report);
+    let moves = publish_layers(seen, clients, ui, report).await;
+    add_layer_moves(&mut jobs, moves, &running, report);
+    report.timings_ms.patch = ms(t);
+    save_manifests(seen, &manifests, ui);
+    let t = Instant::now();
+    let rollout = Rollout {
+        jobs,
+        manifests: &manifests,
+        quotas: &quotas,
+    };
+    let (outcomes, versions) = roll_out(seen, clients, opts, ui, rollout, report).await;
+    let rollout_ms = ms(t);
+    report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
+    report.timings_ms.wait =
+        ((rollout_ms - report.timings_ms.update).max(0.0) * 100.0).round() / 100.0;
+    report
+        .functions
+        .extend(outcomes.into_iter().map(|o| FunctionReport {
+            logical_id: o.logical_id.clone(),
+            name: o.name.clone(),
+            status: if o.updated {
+                FunctionStatus::Updated
+            } else {
+                FunctionStatus::Failed
+            },
+            reason: o.reason.clone(),
+            rollout: Some(o),
+            not_patched: false,
+        }));
+    report
+        .functions
+        .sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    let patch_failed = report
+        .artifacts
+        .iter()
+        .any(|a| a.error.is_some() || a.layers.iter().any(|l| l.error.is_some()));
+    report.outcome = rollout::deploy_outcome(
+        &report
+            .functions
+            .iter()
+            .map(|f| f.status)
+            .collect::<Vec<_>>(),
+        patch_failed,
+        !manifests.is_empty(),
+    );
+    report.ok = report.outcome != DeployOutcome::Failed;
+    versions
+}
+
+/// Publishes a new version of each layer whose artifact was patched (in parallel), noted in
+/// the report's artifacts; the moves each user function needs, by logical id.
+async fn publish_layers(
+    seen: &Inspected,
+    clients: &Clients,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+) -> std::collections::BTreeMap<String, LayerMove> {
+    let mut work = Vec::new();
+    for (g, art) in seen.groups.iter().zip(&report.artifacts) {
+        let Some(p) = &art.patch else { continue };
+        let at = S3Object {
+            version: p.version_id.clone(),
+            ..g.group.artifact.clone()
+        };
+        // A layer without a version to publish beside needed a full deploy (Inspected).
+        work.extend(g.group.layers.iter().filter_map(|l| {
+            Some((
+                l,
+                l.version_arn.as_deref()?,
+                at.clone(),
+                p.code_sha256.clone(),
+            ))
+        }));
+    }
+    let mut moves = std::collections::BTreeMap::new();
+    if work.is_empty() {
+        return moves;
+    }
+    ui.event(Event::Step(&format!(
+        "publishing {} layer version(s)",
+        work.len()
+    )));
+    let published = futures::future::join_all(
+        work.iter()
+            .map(|(_, like, at, sha)| publish::layer_version(&clients.lambda, like, at, sha)),
+    )
+    .await;
+    for ((l, _, _, _), result) in work.iter().zip(published) {
+        let noted = report
+            .artifacts
+            .iter_mut()
+            .flat_map(|a| a.layers.iter_mut())
+            .find(|r| r.logical_id == l.logical_id);
+        let (swap, failed) = match result {
+            Ok(p) => {
+                let layer = layer::unversioned(&p.version_arn)
+                    .unwrap_or_default()
+                    .to_owned();
+                let swap = Swap {
+                    layer,
+                    version_arn: p.version_arn.clone(),
+                };
+                if let Some(n) = noted {
+                    n.published = Some(p.version_arn);
+                }
+                (Some(swap), None)
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                if let Some(n) = noted {
+                    n.error = Some(why.clone());
+                }
+                (
+                    None,
+                    Some(format!(
+                        "its layer {} was not published: {why}",
+                        l.logical_id
+                    )),
+                )
+            }
+        };
+        for u in &l.users {
+            let m = moves
+                .entry(u.logical_id.clone())
+                .or_insert_with(|| LayerMove {
+                    target: u.clone(),
+                    swaps: Vec::new(),
+                    failed: None,
+                });
+            m.swaps.extend(swap.clone());
+            if failed.is_some() {
+                m.failed.clone_from(&failed);
+            }
+        }
+    }
+    moves
+}
+
+/// The local manifest cache of what was patched. The manifests describe the patched
+/// artifacts whatever happens to the functions: which function runs what is Lambda's to say,
+/// and the next deploy asks it.
+fn save_manifests(seen: &Inspected, manifests: &[Manifest], ui: &dyn Ui) {
+    let state_dir = seen.project.state_dir();
+    for m in manifests {
+        if let Err(e) = manifest::save_local(&manifest::local_path(&state_dir, &m.artifact()), m) {
+            ui.event(Event::Warning(&format!(
+                "could not save the local manifest cache: {e}"
+            )));
+        }
+    }
+}
+
+/// Updates the functions while the remote manifests and the hot-patch record are written.
+/// What a rollout is given besides the deploy's own: its jobs, the manifests to write beside
+/// the artifacts, and the deploy's shared Lambda quotas.
+struct Rollout<'a> {
+    jobs: Vec<Job>,
+    manifests: &'a [Manifest],
+    quotas: &'a update::Quotas,
+}
+
+async fn roll_out(
+    seen: &Inspected,
+    clients: &Clients,
+    opts: &DeployOptions,
+    ui: &dyn Ui,
+    rollout: Rollout<'_>,
+    report: &DeployReport,
+) -> (Vec<update::Outcome>, ManifestVersions) {
+    let Rollout {
+        jobs,
+        manifests,
+        quotas,
+    } = rollout;
+    let stack = report.stack.as_str();
+    if !jobs.is_empty() {
+        ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
+    }
+    let on_state = |name: &str, state: &str| ui.event(Event::Function { name, state });
+    let remote_writes =
+        futures::future::join_all(manifests.iter().map(|m| remote::put_remote(&clients.s3, m)));
+    // Recorded as hot-patched before the outcome is known, alongside the rollout (it is off
+    // the critical path): a function whose update fails may still have changed, so listing it
+    // until the next full deploy is the safe side.
+    let record = hot_patches(&jobs, &report.artifacts);
+    let recorded = async {
+        match record_bucket(seen) {
+            Some(bucket) => hotpatch::add(&clients.s3, &bucket, stack, record).await,
+            None => Ok(()),
+        }
+    };
+    let (outcomes, writes, recorded) = tokio::join!(
+        update::roll_out(&clients.lambda, jobs, &opts.pace, quotas, &on_state),
+        remote_writes,
+        recorded
+    );
+    if let Err(e) = recorded {
+        ui.event(Event::Warning(&format!(
+            "{e:#}: status will not list these hot patches"
+        )));
+    }
+    let mut versions = ManifestVersions::new();
+    for (m, written) in manifests.iter().zip(writes) {
+        match written {
+            Ok(Some(v)) => {
+                versions.insert(m.artifact().to_string(), v);
+            }
+            Ok(None) => {}
+            Err(e) => ui.event(Event::Warning(&format!(
+                "{e:#}: the next deploy from another machine will read the artifact instead"
+            ))),
+        }
+    }
+    (outcomes, versions)
+}
+
+/// The version of each manifest a deploy wrote beside its artifact, by `s3://bucket/key` of
+/// the artifact: the history entry records them without asking S3 again.
+type ManifestVersions = std::collections::BTreeMap<String, String>;
+
+/// Patches one artifact if its package changed.
+async fn patch_group(
+    g: &GroupState,
+    opts: &DeployOptions,
+    clients: &Clients,
+    cache: &bases::Cache,
+) -> anyhow::Result<Patched> {
+    if g.diff.is_empty() {
+        return Ok(None);
+    }
+    let (changes, mut sent) = encode_changes(g, opts, clients, cache).await?;
+    let encoded = sent.files.iter().any(|f| f.sent != encode::Sent::Whole);
+    let event = |changes| {
+        patch::event(
+            &g.group.artifact,
+            changes,
+            &g.diff.deletes,
+            &g.head.etag,
+            opts.mode,
+        )
+    };
+    let mut ran = patch::run(
+        &opts.patcher,
+        &clients.s3,
+        event(changes),
+        &g.group.artifact,
+    )
+    .await;
+    if encoded && matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent") {
+        // A patcher older than encoded changes refuses them as a bad event (nothing written):
+        // send the files whole instead, and say how to update it.
+        sent.warnings.push(
+            "the patcher does not read compressed changes or deltas (it is older than this quickdeploy), so the files went whole: update it with `quickdeploy bootstrap`".into(),
+        );
+        for f in &mut sent.files {
+            (f.sent, f.bytes, f.base) = (encode::Sent::Whole, f.size, None);
+        }
+        let whole = g
+            .diff
+            .puts
+            .iter()
+            .map(|p| (p.path.clone(), encode::encode(p, None, false).content))
+            .collect();
+        ran = patch::run(&opts.patcher, &clients.s3, event(whole), &g.group.artifact).await;
+    }
+    let (answer, wire) = ran.map_err(|e| match e {
+        PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => {
+            anyhow!("{message} (someone else deployed this artifact meanwhile: run deploy again)")
+        }
+        other => anyhow!(other),
+    })?;
+    sent.wire = wire;
+    // The next deploy's deltas are made against what this one deployed.
+    for put in g
+        .diff
+        .puts
+        .iter()
+        .filter(|p| p.data.len() >= encode::DELTA_OVER)
+    {
+        let _ = cache.put(&put.sha256, &put.data);
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        bucket: answer.bucket.clone(),
+        key: answer.key.clone(),
+        etag: answer.etag.clone(),
+        version_id: answer.version_id.clone(),
+        code_sha256: answer.code_sha256.clone(),
+        size: answer.size,
+        files: g.diff.next.clone(),
+    };
+    Ok(Some(PatchedArtifact {
+        answer,
+        sent,
+        manifest,
+    }))
+}
+
+/// Each changed file encoded for the patcher (whole, compressed or as a delta against its
+/// previous content, whichever is smaller), off the async threads: compressing a large
+/// binary is CPU work. A local patch sends everything whole: there is no wire to save.
+async fn encode_changes(
+    g: &GroupState,
+    opts: &DeployOptions,
+    clients: &Clients,
+    cache: &bases::Cache,
+) -> anyhow::Result<(BTreeMap<String, Content>, Sent)> {
+    let compress = matches!(opts.patcher, Patcher::Lambda { .. });
+    let deltas = compress && opts.deltas;
+    let wanted: Vec<(String, String)> = g
+        .diff
+        .puts
+        .iter()
+        .filter(|p| deltas && !p.added && p.data.len() >= encode::DELTA_OVER)
+        .filter_map(|p| Some((p.path.clone(), g.base.files.get(&p.path)?.sha256.clone())))
+        .collect();
+    let (found, base_error) =
+        bases::find(&clients.s3, cache, &g.group.artifact, &g.head, &wanted).await;
+    let puts = g.diff.puts.clone();
+    let bases::Bases {
+        content,
+        from,
+        read_bytes,
+    } = found;
+    let encoded = tokio::task::spawn_blocking(move || {
+        puts.iter()
+            .map(|p| {
+                let base = content.get(&p.path).map(Vec::as_slice);
+                let e = encode::encode(p, base, compress);
+                (p.path.clone(), p.data.len(), e)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .context("encoding the changed files failed")?;
+    let mut sent = Sent {
+        base_bytes: read_bytes,
+        warnings: base_error
+            .map(|e| {
+                format!("previous content not read ({e:#}); those files went compressed instead of as deltas")
+            })
+            .into_iter()
+            .collect(),
+        ..Sent::default()
+    };
+    let mut changes = BTreeMap::new();
+    for (path, size, e) in encoded {
+        sent.files.push(SentFile {
+            path: path.clone(),
+            sent: e.sent,
+            size: size as u64,
+            bytes: e.bytes as u64,
+            base: (e.sent == encode::Sent::Delta)
+                .then(|| from.get(&path).copied())
+                .flatten(),
+        });
+        changes.insert(path, e.content);
+    }
+    Ok((changes, sent))
+}

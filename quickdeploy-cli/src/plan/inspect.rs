@@ -1,0 +1,271 @@
+//! Reading the whole situation before deciding anything: the project, the deployed stack,
+//! each artifact and its manifest, and each package's diff. Shared by `status` (which stops
+//! here) and `deploy` (which acts on it).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::artifact::diff::{Diff, LocalFile, diff};
+use crate::artifact::manifest::{self, Manifest};
+use crate::artifact::remote::{self, Head};
+use crate::aws::Clients;
+use crate::aws::clock::ms;
+use crate::package::scan::scan_in;
+use crate::plan::classify::{Change, classify};
+use crate::plan::groups::{Group, Plan, plan};
+use crate::project::Project;
+use crate::stack::deployed::{self as stack, Deployed};
+
+/// Everything known about a project before it is deployed.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The project.
+    pub project: Project,
+    /// The stack as deployed; `None` when it does not exist yet.
+    pub deployed: Option<Deployed>,
+    /// Functions grouped by artifact.
+    pub plan: Plan,
+    /// How the template differs from the deployed one, beyond code locations.
+    pub template_changes: Vec<String>,
+    /// Each artifact's state and diff.
+    pub groups: Vec<GroupState>,
+    /// Milliseconds spent in all of it.
+    pub ms: f64,
+}
+
+/// One artifact: what S3 has, what it holds, and how the package differs.
+#[derive(Debug)]
+pub struct GroupState {
+    /// The artifact and its functions.
+    pub group: Group,
+    /// HEAD of the artifact.
+    pub head: Head,
+    /// The manifest of what is deployed.
+    pub base: Manifest,
+    /// Where that manifest came from.
+    pub source: remote::Source,
+    /// The package's difference from it.
+    pub diff: Diff,
+    /// What kind of change that is.
+    pub change: Change,
+}
+
+impl Inspected {
+    /// Why the quick path cannot deploy this, if it cannot: one line each.
+    pub fn needs_full(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.deployed.is_none() {
+            why.push(format!(
+                "stack {} does not exist yet",
+                self.project.config.stack
+            ));
+            return why;
+        }
+        why.extend(
+            self.template_changes
+                .iter()
+                .map(|c| format!("template: {c}")),
+        );
+        for id in &self.plan.new_functions {
+            why.push(format!("function {id} is new"));
+        }
+        for g in &self.groups {
+            if !g.diff.is_empty() {
+                for f in &g.group.not_quick {
+                    why.push(format!("function {}: {}", f.logical_id, f.reason));
+                }
+                for l in g.group.layers.iter().filter(|l| l.version_arn.is_none()) {
+                    why.push(format!(
+                        "layer {} changed, and its stack names no version of it (no PhysicalResourceId) to publish a new one beside",
+                        l.logical_id
+                    ));
+                }
+            }
+            if let Change::Dependencies { files } = &g.change {
+                why.push(format!(
+                    "{}: dependency files changed ({})",
+                    g.group.artifact,
+                    files.join(", ")
+                ));
+            }
+        }
+        why
+    }
+}
+
+/// Reads everything; nothing is written except the local manifest cache's folder.
+pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Inspected> {
+    let started = Instant::now();
+    let crate::project::Model {
+        template,
+        dir: template_dir,
+        ..
+    } = project.model()?;
+    crate::plan::groups::check_config_functions(&template, &project.config)?;
+    let state_dir = project.state_dir();
+    let (deployed, prefetched) = tokio::join!(
+        stack::describe(&clients.cfn, &project.config.stack),
+        prefetch_heads(&clients.s3, &state_dir)
+    );
+    let deployed = deployed?;
+    let Some(deployed_stack) = &deployed else {
+        return Ok(Inspected {
+            project,
+            deployed,
+            plan: Plan::default(),
+            template_changes: Vec::new(),
+            groups: Vec::new(),
+            ms: ms(started),
+        });
+    };
+    let plan = plan(
+        &template,
+        deployed_stack,
+        &project.config,
+        &project.root,
+        &template_dir,
+    )?;
+    let template_changes = template.resource_changes(&deployed_stack.template);
+    let extra = project.config.dependency_files.clone();
+    let builds =
+        crate::build::decide::plan(&template, &project.config, &project.root, &template_dir);
+    let quick = project.config.dependencies == crate::project::config::Dependencies::Quick;
+    let mut prefetched = prefetched;
+    let reads = plan.groups.iter().map(|g| {
+        let rules = Rules {
+            extra: &extra,
+            template_changes: &template_changes,
+            dependencies_quick: quick && builds.builds_folder(&g.package.folder),
+        };
+        let path = manifest::local_path(&state_dir, &g.artifact);
+        let known = match prefetched.remove(&path) {
+            Some((m, head)) => Known::Prefetched(m, head),
+            None => Known::Local(manifest::load_local(&path)),
+        };
+        read_group(g, clients, &project.root, known, rules)
+    });
+    let groups = futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Inspected {
+        project,
+        deployed,
+        plan,
+        template_changes,
+        groups,
+        ms: ms(started),
+    })
+}
+
+/// The most artifacts whose HEAD is asked ahead (the newest local manifests).
+const PREFETCH_MAX: usize = 32;
+
+/// The artifacts this machine deployed last (its local manifests) and their HEADs, asked
+/// while the stack is read rather than after: on a slow link that is one round trip less
+/// before the patch. Keyed by the local manifest's path. Only what answered is kept: a
+/// manifest of an artifact the stack no longer uses costs one HEAD, nothing else.
+async fn prefetch_heads(
+    s3: &aws_sdk_s3::Client,
+    state_dir: &std::path::Path,
+) -> HashMap<PathBuf, (Manifest, Head)> {
+    let mut paths: Vec<(std::time::SystemTime, PathBuf)> =
+        std::fs::read_dir(state_dir.join("manifests"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| {
+                let modified = e.metadata().and_then(|m| m.modified());
+                (modified.unwrap_or(std::time::UNIX_EPOCH), e.path())
+            })
+            .collect();
+    paths.sort_by_key(|p| std::cmp::Reverse(p.0));
+    let heads = paths
+        .into_iter()
+        .take(PREFETCH_MAX)
+        .filter_map(|(_, path)| {
+            let m = manifest::load_local(&path)?;
+            Some(async move {
+                let head = remote::head(s3, &m.artifact()).await.ok()?;
+                Some((path, (m, head)))
+            })
+        });
+    futures::future::join_all(heads)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// What is known of an artifact before it is read: its local manifest, and maybe its HEAD.
+enum Known {
+    /// The local manifest and the HEAD asked ahead ([`prefetch_heads`]).
+    Prefetched(Manifest, Head),
+    /// The local manifest, if there is a usable one; the HEAD is still to ask.
+    Local(Option<Manifest>),
+}
+
+/// What classifies a package's change besides its paths ([`classify`]'s other arguments).
+struct Rules<'a> {
+    extra: &'a [String],
+    template_changes: &'a [String],
+    dependencies_quick: bool,
+}
+
+/// One artifact: its package scanned (off the async threads) while S3 is read, then diffed
+/// and classified.
+async fn read_group(
+    g: &Group,
+    clients: &Clients,
+    root: &std::path::Path,
+    known: Known,
+    rules: Rules<'_>,
+) -> anyhow::Result<GroupState> {
+    let (package, root) = (g.package.clone(), root.to_owned());
+    let scanned = tokio::task::spawn_blocking(move || {
+        let files = scan_in(&package, &root)?;
+        crate::package::limits::check_package(&files)?;
+        anyhow::Ok(files)
+    });
+    let remote = async {
+        let (head, local) = match known {
+            Known::Prefetched(m, head) => (head, Some(m)),
+            Known::Local(m) => (remote::head(&clients.s3, &g.artifact).await?, m),
+        };
+        let (base, source) =
+            remote::deployed_manifest(&clients.s3, &g.artifact, &head, local).await?;
+        anyhow::Ok((head, base, source))
+    };
+    let (scanned, remote) = tokio::join!(scanned, remote);
+    let files = scanned
+        .context("the package scan stopped")?
+        .with_context(|| format!("package of {}", g.artifact))?;
+    let (head, base, source) = remote?;
+    let base_files = base.files.clone();
+    let d = tokio::task::spawn_blocking(move || {
+        diff(&base_files, &files, |f: &LocalFile| {
+            std::fs::read(&f.source)
+        })
+    })
+    .await
+    .context("the diff stopped")?
+    .with_context(|| format!("reading the package of {}", g.artifact))?;
+    let change = classify(
+        d.paths(),
+        rules.extra,
+        rules.template_changes,
+        rules.dependencies_quick,
+    );
+    Ok(GroupState {
+        group: g.clone(),
+        head,
+        base,
+        source,
+        diff: d,
+        change,
+    })
+}

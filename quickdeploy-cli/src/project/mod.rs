@@ -1,0 +1,113 @@
+//! What the user's project says: `quickdeploy.toml` ([`config`]), the CloudFormation or SAM
+//! template with SAM's `Globals` merged ([`template`]), and the functions, layers, packages
+//! and settings they name. Everything below the commands reads a project through one model,
+//! [`Model`], filled by a reader: [`sam`] for SAM and CloudFormation templates today; a CDK
+//! reader (a cloud assembly) goes beside it and fills the same model.
+//!
+//! May use: nothing else in the crate (it is the bottom layer with `aws`).
+//! Must not: talk to AWS, or decide what to deploy (that is `plan`).
+
+pub mod config;
+pub mod sam;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+
+use config::{BadConfig, Config, ConfigError, FILE_NAME};
+use template::Template;
+
+/// Which reader a project needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A SAM or CloudFormation template, named by `template` in `quickdeploy.toml` ([`sam`]).
+    Template,
+}
+
+impl Kind {
+    /// The kind of `project`. One kind today; a CDK app (a `cdk.json` beside the config) will
+    /// be the second.
+    pub fn of(_project: &Project) -> Kind {
+        Kind::Template
+    }
+}
+
+/// What a project says, in the one form everything below the readers reads: its functions
+/// (with where each one's code is and its settings), its layers and their packages, as a
+/// CloudFormation template with SAM's conventions; and the folder the template's paths are
+/// relative to.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The functions, layers and settings, as a template.
+    pub template: Template,
+    /// The folder its code paths are relative to.
+    pub dir: PathBuf,
+    /// The reader that filled it.
+    pub kind: Kind,
+}
+
+/// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A loaded config and the folder its paths are relative to.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The config.
+    pub config: Config,
+    /// The folder holding `quickdeploy.toml`.
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// What the project says, read by the reader of its kind (a SAM or CloudFormation
+    /// template today). Errors are [`BadConfig`]: exit 2.
+    pub fn model(&self) -> Result<Model, BadConfig> {
+        match Kind::of(self) {
+            Kind::Template => sam::read(self),
+        }
+    }
+
+    /// Loads `path`, or finds `quickdeploy.toml` in `start` or a folder above it.
+    pub fn load(path: Option<&Path>, start: &Path) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(p) => p.to_owned(),
+            None => start
+                .ancestors()
+                .map(|d| d.join(FILE_NAME))
+                .find(|f| f.is_file())
+                .ok_or_else(|| ConfigError::NotFound(start.to_owned()))?,
+        };
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let config = Config::parse(&text, &file)?;
+        let root = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self { config, root })
+    }
+
+    /// A path from the config, made absolute against the project root.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        self.root.join(p)
+    }
+
+    /// Where quickdeploy keeps its local state (manifests); ignored by git by itself.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".quickdeploy")
+    }
+}

@@ -1,0 +1,33 @@
+//! The reader of SAM and CloudFormation projects: the template `quickdeploy.toml` names, read
+//! and parsed (SAM's `Globals` are merged when its functions are asked for). Its model is the
+//! template itself: functions with their code locations and settings, layers, and the folder
+//! their paths are relative to.
+
+use std::path::{Path, PathBuf};
+
+use super::config::BadConfig;
+use super::template::Template;
+use super::{Kind, Model, Project};
+
+/// The project's template, read and parsed; its folder (the template's paths are relative
+/// to it).
+pub fn read(project: &Project) -> Result<Model, BadConfig> {
+    let path = project.path(&project.config.template);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        BadConfig(format!(
+            "cannot read the template {}: {e}: fix `template` in quickdeploy.toml",
+            path.display()
+        ))
+    })?;
+    let template = Template::parse(&text)
+        .map_err(|e| BadConfig(format!("template {}: {e}", path.display())))?;
+    let dir = path
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Model {
+        template,
+        dir,
+        kind: Kind::Template,
+    })
+}
