@@ -78,8 +78,8 @@ pub fn is_bad_input(error: &anyhow::Error) -> bool {
             || cause.is::<crate::project::config::BadConfig>()
             || cause.is::<crate::aws::AwsConfigError>()
             || cause
-                .downcast_ref::<crate::build::runner::BuildError>()
-                .is_some_and(crate::build::runner::BuildError::is_bad_input)
+                .downcast_ref::<crate::build::tool::BuildError>()
+                .is_some_and(crate::build::tool::BuildError::is_bad_input)
             || cause
                 .downcast_ref::<zipedit::PatchError>()
                 .is_some_and(zipedit::PatchError::is_bad_change)

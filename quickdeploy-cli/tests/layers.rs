@@ -229,6 +229,29 @@ fn split_top(s: &str) -> Vec<&str> {
     out
 }
 
+/// The modules of `here`'s folder that a line names by their own name (`decide::plan`,
+/// `use decide::{..}`), as a folder's `mod.rs` does.
+fn children_named(
+    line: &str,
+    here: &[String],
+    modules: &BTreeSet<Vec<String>>,
+) -> Vec<Vec<String>> {
+    let code = line.split("//").next().unwrap_or_default();
+    modules
+        .iter()
+        .filter(|m| m.len() == here.len() + 1 && m.starts_with(here))
+        .filter(|m| {
+            let name = format!("{}::", m[here.len()]);
+            code.match_indices(&name).any(|(i, _)| {
+                let before = &code[..i];
+                !(before.ends_with("::")
+                    || before.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 fn longest_module(path: &[String], modules: &BTreeSet<Vec<String>>) -> Vec<String> {
     (0..=path.len())
         .rev()
@@ -284,13 +307,20 @@ fn check(sources: &[Source]) -> Vec<String> {
                         s.module[1], used[1]
                     ));
                 }
-                if !s.module.starts_with(&used) {
-                    edges
-                        .entry(s.module.clone())
-                        .or_default()
-                        .entry(used)
-                        .or_insert(place);
-                }
+                edges
+                    .entry(s.module.clone())
+                    .or_default()
+                    .entry(used)
+                    .or_insert(place);
+            }
+            // A folder's own modules, named from its mod.rs as `child::...`: a parent and a
+            // child that use each other are a circle too.
+            for child in children_named(line, &s.module, &modules) {
+                edges
+                    .entry(s.module.clone())
+                    .or_default()
+                    .entry(child)
+                    .or_insert(format!("{}:{}", s.rel, n + 1));
             }
         }
     }
@@ -435,6 +465,21 @@ fn the_check_sees_each_kind_of_broken_rule() {
     let broken = check(&circle);
     assert_eq!(broken.len(), 1, "{broken:?}");
     assert!(broken[0].starts_with("a circle of imports: artifact::diff uses artifact::remote at artifact/diff.rs:1; artifact::remote uses artifact::diff at artifact/remote.rs:1"), "{}", broken[0]);
+
+    // A folder's mod.rs and one of its modules that use each other.
+    let mut family = ok.iter().map(clone).collect::<Vec<_>>();
+    family[2] = file(
+        "artifact/mod.rs",
+        "pub mod diff;\npub use diff::Diff;\npub struct Shared;\n",
+    );
+    family[3] = file("artifact/diff.rs", "use super::Shared;\n");
+    let broken = check(&family);
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(
+        broken[0].starts_with("a circle of imports: artifact uses artifact::diff at artifact/mod.rs:2; artifact::diff uses artifact at artifact/diff.rs:1"),
+        "{}",
+        broken[0]
+    );
 
     // Test code may use anything; comments name nothing.
     let mut tests = ok.iter().map(clone).collect::<Vec<_>>();

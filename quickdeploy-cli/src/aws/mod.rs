@@ -2,6 +2,9 @@
 //! profiles (`--profile`, `AWS_PROFILE`), SSO, credential processes, instance roles. A custom
 //! endpoint (`AWS_ENDPOINT_URL`, or per service `AWS_ENDPOINT_URL_S3`, ...) works as in every
 //! AWS SDK; with one, S3 switches to path-style addressing, which local emulators need.
+//!
+//! The folder also holds the one doubling wait for polls ([`backoff`]) and the clock in the
+//! forms reports use ([`clock`]). It uses no other folder of the crate.
 
 pub mod backoff;
 pub mod clock;

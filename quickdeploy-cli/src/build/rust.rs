@@ -1,14 +1,17 @@
 //! Rust functions: which tool compiles a crate for the function's architecture on this
 //! machine, its command line, where the binary lands, and when a cargo target folder must
-//! forget what another copy of the crate built there. Pure: [`crate::build::runner`] probes the
+//! forget what another copy of the crate built there. Pure: [`crate::build::cargo`] probes the
 //! machine (PATH, rustup) and runs what is decided here.
 //!
 //! The build always names its target triple, so the binary is for Lambda's instruction set
 //! whatever this machine is, and always in release mode.
+//!
+//! (Over 500 lines with its tests: about 370 lines of rules, and a case for each tool and
+//! target.)
 
 use std::path::{Path, PathBuf};
 
-use super::decide::{Build, Command};
+use super::method::{Build, Command};
 
 /// The glibc cargo-zigbuild links against: Amazon Linux 2's, the oldest of Lambda's
 /// `provided` runtimes (AL2023 has 2.34), so the binary runs on either. Without it zig would
@@ -416,7 +419,7 @@ mod tests {
     fn build(arch: &str) -> Build {
         Build {
             ids: vec!["Fn".into()],
-            method: crate::build::decide::Method::Rust {
+            method: crate::build::method::Method::Rust {
                 binary: Some("api".into()),
             },
             source: "/app/rs".into(),

@@ -2,7 +2,8 @@
 
 use crate::aws::AwsArgs;
 use crate::error::{Error, Exit};
-use crate::ops::bootstrap::{CodeSource, Options};
+use crate::ops::bootstrap::Options;
+use crate::ops::bootstrap::package::CodeSource;
 use crate::project::config::DEFAULT_PATCHER;
 use crate::render::terminal::Terminal;
 use crate::render::{print_json, print_lines};
@@ -79,7 +80,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
         function_name: args.function_name,
         stack: args.stack,
     };
-    let package = crate::ops::bootstrap::package(&opts.code, &opts.arch)?;
+    let package = crate::ops::bootstrap::package::package(&opts.code, &opts.arch)?;
     let clients = crate::aws::clients(&args.aws, None)
         .await
         .map_err(|e| Error::bad_input("BadAwsConfig", e))?;

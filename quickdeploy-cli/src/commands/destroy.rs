@@ -8,7 +8,8 @@ use anyhow::{Context, anyhow};
 use crate::aws::AwsArgs;
 use crate::error::{Error, Exit};
 use crate::ops::bootstrap::STACK;
-use crate::ops::destroy::{Options, Outcome, Question, refused};
+use crate::ops::destroy::decide::{Question, refused};
+use crate::ops::destroy::{Options, Outcome};
 use crate::render::terminal::Terminal;
 use crate::render::{print_json, print_lines};
 
@@ -66,7 +67,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
     };
     let plan = crate::ops::destroy::plan(&clients, &opts).await?;
     let terminal = std::io::stdin().is_terminal();
-    if let Some(question) = crate::ops::destroy::consent(&plan, args.yes, terminal)? {
+    if let Some(question) = crate::ops::destroy::decide::consent(&plan, args.yes, terminal)? {
         ask(&question)?;
     }
     let ui = Terminal::new(json, true);

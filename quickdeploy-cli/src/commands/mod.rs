@@ -11,7 +11,7 @@ use anyhow::anyhow;
 use crate::artifact::patch::Patcher;
 use crate::aws::{AwsArgs, Clients, clients};
 use crate::error::Error;
-use crate::lambda::update::Pace;
+use crate::lambda::pace::Pace;
 use crate::ops::deploy::DeployOptions;
 use crate::project::Project;
 use crate::stack::consent::Consent;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::commands::CommonArgs;
 use crate::error::{Error, Outcome};
 use crate::history::pick::{Pick, PickError};
-use crate::lambda::update::Pace;
+use crate::lambda::pace::Pace;
 use crate::ops::rollback::{RollbackOptions, rollback};
 use crate::render::{self, terminal::Terminal};
 use crate::stack::consent::Consent;

@@ -25,46 +25,11 @@ use aws_sdk_lambda::types::LastUpdateStatus;
 use futures::StreamExt as _;
 use serde::Serialize;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-
+use super::pace::{Pace, Quotas};
 use crate::aws::AwsError;
 use crate::aws::backoff::Backoff;
 use crate::lambda::layer::{self, Swap};
 use crate::project::template::S3Object;
-
-/// How a rollout is paced.
-#[derive(Debug, Clone)]
-pub struct Pace {
-    /// At most this many functions updated at once.
-    pub concurrency: usize,
-    /// Give up waiting on one function after this long.
-    pub timeout: Duration,
-    /// First poll interval; doubles up to `max_poll`.
-    pub first_poll: Duration,
-    /// Longest poll interval.
-    pub max_poll: Duration,
-    /// How often a conflict (ResourceConflictException) is retried.
-    pub retries: u32,
-    /// Updates (and other control-plane calls) per second, all functions together: Lambda's
-    /// default quota is 15.
-    pub writes_per_second: u32,
-    /// GetFunction reads per second, all functions together: Lambda's quota is 100.
-    pub reads_per_second: u32,
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Self {
-            concurrency: 10,
-            timeout: Duration::from_secs(600),
-            first_poll: Duration::from_millis(100),
-            max_poll: Duration::from_secs(2),
-            retries: 8,
-            writes_per_second: 15,
-            reads_per_second: 100,
-        }
-    }
-}
 
 /// One function's update to do.
 #[derive(Debug, Clone)]
@@ -114,37 +79,6 @@ pub struct Outcome {
     pub update_ms: f64,
     /// Milliseconds waiting for Successful (and publishing).
     pub wait_ms: f64,
-}
-
-/// A token bucket per control-plane quota, shared by every Lambda call of one command (the
-/// reads of what functions run, and every function's rollout).
-pub struct Quotas {
-    writes: DefaultDirectRateLimiter,
-    reads: DefaultDirectRateLimiter,
-}
-
-impl Quotas {
-    /// The buckets at `pace`'s rates.
-    pub fn new(pace: &Pace) -> Self {
-        let per_second = |n: u32| {
-            let n = std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-            RateLimiter::direct(Quota::per_second(n))
-        };
-        Self {
-            writes: per_second(pace.writes_per_second),
-            reads: per_second(pace.reads_per_second),
-        }
-    }
-
-    /// Waits for a token of the 15/s quota.
-    async fn write(&self) {
-        self.writes.until_ready().await;
-    }
-
-    /// Waits for a token of GetFunction's quota.
-    async fn read(&self) {
-        self.reads.until_ready().await;
-    }
 }
 
 /// What every step of one function's rollout is given.
@@ -418,7 +352,7 @@ async fn configuration(
 }
 
 /// GetFunction's `Configuration`.
-async fn get_configuration(
+pub async fn get_configuration(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
 ) -> anyhow::Result<aws_sdk_lambda::types::FunctionConfiguration> {
@@ -521,131 +455,4 @@ pub struct Target {
     /// Aliases to move to a newly published version.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-}
-
-/// What a function runs now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Current {
-    /// Its CodeSha256.
-    pub code_sha256: Option<String>,
-    /// Its last update failed: whatever it reports, it is not live.
-    pub failed: bool,
-    /// Read by ListFunctions, which leaves out LastUpdateStatus: `failed` is not known until
-    /// [`confirm`] reads it.
-    pub listed: bool,
-}
-
-impl Current {
-    /// True when it runs, successfully, the code with this CodeSha256.
-    pub fn runs(&self, code_sha256: &str) -> bool {
-        !self.failed && self.code_sha256.as_deref() == Some(code_sha256)
-    }
-}
-
-/// From this many functions on, what they run is read by listing (ListFunctions, 50 a call)
-/// rather than one GetFunction each: fewer calls, unless the account holds far more functions
-/// than the app, which a small app cannot tell and should not pay for.
-pub const LIST_FROM: usize = 20;
-
-/// What each function runs now, or the error that kept it from being read. Below
-/// [`LIST_FROM`] functions, one GetFunction each, at most GetFunction's quota per second;
-/// from there on, ListFunctions pages (on the control-plane quota) until all are found, and
-/// GetFunction for any not listed. A listed function's `failed` is not known: call [`confirm`]
-/// before deciding that one running its target code is live.
-pub async fn current_code(
-    lambda: &aws_sdk_lambda::Client,
-    quotas: &Quotas,
-    names: Vec<String>,
-) -> Vec<(String, Result<Current, String>)> {
-    if names.len() < LIST_FROM {
-        return read_each(lambda, quotas, names).await;
-    }
-    let mut listed = std::collections::HashMap::new();
-    let mut pages = lambda
-        .list_functions()
-        .into_paginator()
-        .page_size(50)
-        .send();
-    loop {
-        quotas.write().await;
-        match pages.next().await {
-            Some(Ok(page)) => {
-                for f in page.functions() {
-                    if let Some(name) = f.function_name().filter(|n| names.iter().any(|w| w == n)) {
-                        listed.insert(name.to_owned(), f.code_sha256().map(str::to_owned));
-                    }
-                }
-                if listed.len() == names.len() {
-                    break;
-                }
-            }
-            // A listing that fails (a denied ListFunctions) costs the reads one at a time.
-            Some(Err(_)) => return read_each(lambda, quotas, names).await,
-            None => break,
-        }
-    }
-    let (found, missing): (Vec<String>, Vec<String>) =
-        names.into_iter().partition(|n| listed.contains_key(n));
-    let mut out: Vec<_> = found
-        .into_iter()
-        .map(|n| {
-            let code_sha256 = listed.remove(&n).flatten();
-            let current = Current {
-                code_sha256,
-                failed: false,
-                listed: true,
-            };
-            (n, Ok(current))
-        })
-        .collect();
-    out.extend(read_each(lambda, quotas, missing).await);
-    out
-}
-
-/// Reads again, by GetFunction, the listed functions that run their target code (`targets`:
-/// function name to CodeSha256): whether their last update failed decides between skipping
-/// them and updating them again. The others need no second read: they are updated anyway.
-pub async fn confirm(
-    lambda: &aws_sdk_lambda::Client,
-    quotas: &Quotas,
-    running: &mut [(String, Result<Current, String>)],
-    targets: &std::collections::HashMap<String, String>,
-) {
-    let todo: Vec<String> = running
-        .iter()
-        .filter(|(name, r)| {
-            matches!(r, Ok(c) if c.listed
-                && targets.get(name).is_some_and(|t| c.code_sha256.as_deref() == Some(t.as_str())))
-        })
-        .map(|(name, _)| name.clone())
-        .collect();
-    for (name, read) in read_each(lambda, quotas, todo).await {
-        if let Some(slot) = running.iter_mut().find(|(n, _)| *n == name) {
-            slot.1 = read;
-        }
-    }
-}
-
-/// One GetFunction per function, at most GetFunction's quota per second.
-async fn read_each(
-    lambda: &aws_sdk_lambda::Client,
-    quotas: &Quotas,
-    names: Vec<String>,
-) -> Vec<(String, Result<Current, String>)> {
-    futures::stream::iter(names)
-        .map(|name| async move {
-            quotas.read().await;
-            let r = get_configuration(lambda, &name)
-                .await
-                .map(|c| Current {
-                    code_sha256: c.code_sha256().map(str::to_owned),
-                    failed: c.last_update_status() == Some(&LastUpdateStatus::Failed),
-                    listed: false,
-                })
-                .map_err(|e| format!("{e:#}"));
-            (name, r)
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await
 }

@@ -242,8 +242,8 @@ pub fn render(template: &Path, stack: &str, bucket: Option<&str>, t: &Template) 
         }
         if let Some(m) = &f.build_method {
             let props = &t.doc["Resources"][&f.logical_id]["Metadata"]["BuildProperties"];
-            s.push_str(&match crate::build::decide::method_of(&f.logical_id, m, props) {
-                crate::build::decide::Method::Unsupported { why, .. } => format!("# {why}\n"),
+            s.push_str(&match crate::build::method::method_of(&f.logical_id, m, props) {
+                crate::build::method::Method::Unsupported { why, .. } => format!("# {why}\n"),
                 _ => format!(
                     "# quickdeploy builds it (BuildMethod {m}) into .quickdeploy/build/; `package` or `build` here take over\n"
                 ),

@@ -2,7 +2,14 @@
 //! (`aws::Clients`) and typed options (never clap's structs), returns a typed report
 //! (`crate::report`), and prints nothing. What happens along the way reaches the caller as
 //! [`Event`]s through a [`Ui`], which the command renders (`crate::render`), the tests record,
-//! and `--json` ignores. No module here imports `commands`.
+//! and `--json` ignores.
+//!
+//! One module per command. A command that grew is a folder whose `mod.rs` keeps the
+//! command's sequence, with its decisions in a pure `decide.rs` (`deploy`, `destroy`,
+//! `rollback`) and its side work in files of their own.
+//!
+//! May use: every folder below (`report` and the concept folders). Must not: import
+//! `commands` or `render`. Ops may call each other (`deploy` falls back to `full`).
 
 pub mod bootstrap;
 pub mod deploy;
@@ -81,7 +88,7 @@ pub fn build(
     }
     /// The builder's progress as events.
     struct Shown<'a>(&'a dyn Ui);
-    impl crate::build::runner::Output for Shown<'_> {
+    impl crate::build::tool::Output for Shown<'_> {
         fn step(&self, what: &str) {
             self.0.event(Event::Step(what));
         }

@@ -2,7 +2,8 @@
 //! (`rollout`) that `deploy` acts on. Reads only.
 
 use crate::aws::Clients;
-use crate::lambda::update;
+use crate::lambda::current;
+use crate::lambda::pace::{Pace, Quotas};
 use crate::ops::deploy::decide::{artifact_report, function_names, record_bucket};
 use crate::plan::inspect::{Inspected, inspect};
 use crate::plan::rollout::{self, ArtifactState};
@@ -50,8 +51,8 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
 
 /// Each function's state and the action `deploy` would take, sorted by logical id.
 async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec<FunctionState> {
-    let quotas = update::Quotas::new(&update::Pace::default());
-    let mut running = update::current_code(&clients.lambda, &quotas, function_names(seen)).await;
+    let quotas = Quotas::new(&Pace::default());
+    let mut running = current::current_code(&clients.lambda, &quotas, function_names(seen)).await;
     let targets = seen
         .groups
         .iter()
@@ -62,7 +63,7 @@ async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec
                 .map(|f| (f.name.clone(), g.base.code_sha256.clone()))
         })
         .collect();
-    update::confirm(&clients.lambda, &quotas, &mut running, &targets).await;
+    current::confirm(&clients.lambda, &quotas, &mut running, &targets).await;
     let mut out = Vec::new();
     for g in &seen.groups {
         let changed = !g.diff.is_empty();

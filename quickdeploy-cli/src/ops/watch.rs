@@ -265,7 +265,7 @@ fn filter(project: &Project) -> anyhow::Result<Filter> {
     packages.retain(|spec, _| !spec.folder.starts_with(&state));
     let builds = crate::build::decide::plan(&template, config, &project.root, &template_dir);
     for b in &builds.items {
-        if !matches!(b.method, crate::build::decide::Method::Command(_)) {
+        if !matches!(b.method, crate::build::method::Method::Command(_)) {
             packages.insert(b.source_spec(), b.ids.clone());
         }
     }

@@ -18,6 +18,8 @@
 //! A package folder (or include path) that the `.gitignore` files above it ignore as a whole,
 //! such as a build output folder, is still a package: those files' rules are then left out
 //! for it, while the `.gitignore` files inside it still apply.
+//!
+//! (Over 500 lines with its tests: about 380 lines of rules, and their cases beside them.)
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -1,5 +1,8 @@
 //! Which functions share which artifact, and from which package folder: pure decisions from
 //! the local template, `quickdeploy.toml` and the deployed stack.
+//!
+//! (Over 500 lines with its tests: about 440 lines of one decision, and the templates it is
+//! tried on.)
 
 use std::collections::BTreeMap;
 use std::path::Path;

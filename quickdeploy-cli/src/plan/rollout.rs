@@ -5,7 +5,7 @@
 use crate::plan::inspect::Inspected;
 use serde::Serialize;
 
-use crate::lambda::update::Current;
+use crate::lambda::current::Current;
 
 /// What happened to one function in a deploy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,49 +1,23 @@
 //! What the user's project says: `quickdeploy.toml` ([`config`]), the CloudFormation or SAM
 //! template with SAM's `Globals` merged ([`template`]), and the functions, layers, packages
 //! and settings they name. Everything below the commands reads a project through one model,
-//! [`Model`], filled by a reader: [`sam`] for SAM and CloudFormation templates today; a CDK
-//! reader (a cloud assembly) goes beside it and fills the same model.
+//! [`Model`] ([`model`]), filled by the reader of its [`Kind`]: [`sam`] for SAM and
+//! CloudFormation templates today. A CDK reader (a cloud assembly) goes beside it as
+//! `cdk.rs`, with a `Kind` of its own, and fills the same model; [`Project::model`] picks the
+//! reader.
 //!
 //! May use: nothing else in the crate (it is the bottom layer with `aws`).
 //! Must not: talk to AWS, or decide what to deploy (that is `plan`).
 
 pub mod config;
+pub mod model;
 pub mod sam;
 pub mod template;
 
 use std::path::{Path, PathBuf};
 
 use config::{BadConfig, Config, ConfigError, FILE_NAME};
-use template::Template;
-
-/// Which reader a project needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A SAM or CloudFormation template, named by `template` in `quickdeploy.toml` ([`sam`]).
-    Template,
-}
-
-impl Kind {
-    /// The kind of `project`. One kind today; a CDK app (a `cdk.json` beside the config) will
-    /// be the second.
-    pub fn of(_project: &Project) -> Kind {
-        Kind::Template
-    }
-}
-
-/// What a project says, in the one form everything below the readers reads: its functions
-/// (with where each one's code is and its settings), its layers and their packages, as a
-/// CloudFormation template with SAM's conventions; and the folder the template's paths are
-/// relative to.
-#[derive(Debug, Clone)]
-pub struct Model {
-    /// The functions, layers and settings, as a template.
-    pub template: Template,
-    /// The folder its code paths are relative to.
-    pub dir: PathBuf,
-    /// The reader that filled it.
-    pub kind: Kind,
-}
+pub use model::{Kind, Model};
 
 /// `a/./b/../c` as `a/c`, without touching the disk (the folder may not exist yet).
 pub fn normalize(p: &Path) -> PathBuf {
@@ -73,8 +47,8 @@ impl Project {
     /// What the project says, read by the reader of its kind (a SAM or CloudFormation
     /// template today). Errors are [`BadConfig`]: exit 2.
     pub fn model(&self) -> Result<Model, BadConfig> {
-        match Kind::of(self) {
-            Kind::Template => sam::read(self),
+        match Kind::of(&self.root) {
+            Kind::Template => sam::read(&self.root, &self.config),
         }
     }
 

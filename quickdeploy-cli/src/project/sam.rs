@@ -5,14 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::BadConfig;
+use super::config::{BadConfig, Config};
+use super::model::{Kind, Model};
 use super::template::Template;
-use super::{Kind, Model, Project};
 
-/// The project's template, read and parsed; its folder (the template's paths are relative
-/// to it).
-pub fn read(project: &Project) -> Result<Model, BadConfig> {
-    let path = project.path(&project.config.template);
+/// The template `config` names (relative to the project's `root`), read and parsed; its
+/// folder (the template's paths are relative to it).
+pub fn read(root: &Path, config: &Config) -> Result<Model, BadConfig> {
+    let path = root.join(&config.template);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         BadConfig(format!(
             "cannot read the template {}: {e}: fix `template` in quickdeploy.toml",

@@ -1,4 +1,4 @@
-//! Many functions on one package (issue 15, scale): from `update::LIST_FROM` functions on,
+//! Many functions on one package (issue 15, scale): from `current::LIST_FROM` functions on,
 //! deploy reads what they run with ListFunctions (50 a call) instead of one GetFunction each,
 //! and reads again by GetFunction only the functions that seem to run their target code
 //! already, since ListFunctions leaves out LastUpdateStatus: a function whose last update

@@ -7,9 +7,10 @@ use zipedit::event::PatchAnswer;
 use crate::artifact::hotpatch;
 use crate::artifact::manifest::Manifest;
 use crate::artifact::patch::{self};
+use crate::lambda::current::Current;
 use crate::lambda::layer::Swap;
+use crate::lambda::update::Job;
 use crate::lambda::update::Target;
-use crate::lambda::update::{Current, Job};
 use crate::plan::inspect::{GroupState, Inspected};
 use crate::plan::rollout::{self, Action, ArtifactState};
 use crate::project::template::S3Object;
@@ -302,5 +303,69 @@ pub fn artifact_report(g: &GroupState) -> ArtifactReport {
                 users: l.users.iter().map(|u| u.logical_id.clone()).collect(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, artifact: Option<&str>, layers: &[&str]) -> Job {
+        Job {
+            target: Target {
+                logical_id: id.into(),
+                name: format!("app-{id}"),
+                aliases: Vec::new(),
+            },
+            artifact: artifact.map(|key| S3Object {
+                bucket: "b".into(),
+                key: key.into(),
+                version: Some("v2".into()),
+            }),
+            code_sha256: format!("sha-{id}"),
+            layers: layers
+                .iter()
+                .map(|arn| Swap {
+                    layer: arn.rsplit_once(':').map(|(l, _)| l).unwrap_or(arn).into(),
+                    version_arn: (*arn).into(),
+                })
+                .collect(),
+            revision_id: None,
+        }
+    }
+
+    #[test]
+    fn the_hot_patch_record_names_the_artifact_or_the_layers_each_function_moved_to() {
+        let record = hot_patches(
+            &[
+                job("Api", Some("src.zip"), &[]),
+                job("Worker", None, &["arn:aws:lambda:us-east-1:1:layer:deps:7"]),
+            ],
+            &[],
+        );
+        let seen: Vec<(&str, &str, &str, &str)> = record
+            .iter()
+            .map(|(id, e)| {
+                (
+                    id.as_str(),
+                    e.name.as_str(),
+                    e.code_sha256.as_str(),
+                    e.artifact.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("Api", "app-Api", "sha-Api", "s3://b/src.zip"),
+                (
+                    "Worker",
+                    "app-Worker",
+                    "sha-Worker",
+                    "layers arn:aws:lambda:us-east-1:1:layer:deps:7"
+                ),
+            ]
+        );
+        assert!(record.values().all(|e| e.at.ends_with('Z')), "{record:?}");
     }
 }

@@ -4,38 +4,34 @@
 
 use std::time::Instant;
 
-use std::collections::BTreeMap;
-
-use anyhow::{Context as _, anyhow};
-use zipedit::event::Content;
-
 use crate::artifact::bases;
-use crate::artifact::encode;
 use crate::artifact::hotpatch;
-use crate::artifact::manifest::{self, FORMAT, Manifest};
-use crate::artifact::patch::{self, PatchFailure, Patcher};
+use crate::artifact::manifest::{self, Manifest};
+use crate::artifact::patch::Patcher;
 use crate::artifact::remote;
 use crate::aws::Clients;
 use crate::aws::clock::ms;
+use crate::lambda::current;
 use crate::lambda::layer::{self, Swap};
+use crate::lambda::pace::{Pace, Quotas};
 use crate::lambda::publish;
-use crate::lambda::update::{self, Job, Pace};
+use crate::lambda::update::{self, Job};
 use crate::ops::{Event, Ui, full};
-use crate::plan::inspect::{GroupState, Inspected, inspect};
+use crate::plan::inspect::{Inspected, inspect};
 use crate::plan::rollout::{self};
 use crate::project::Project;
 use crate::project::template::S3Object;
-use crate::report::{
-    DeployOutcome, DeployReport, FunctionReport, FunctionStatus, SentFile, Timings,
-};
+use crate::report::{DeployOutcome, DeployReport, FunctionReport, FunctionStatus, Timings};
 use crate::stack::consent::{self, Consent};
-
 pub mod decide;
 
+mod patching;
+
 use decide::{
-    LayerMove, Patched, PatchedArtifact, Sent, add_layer_moves, artifact_report, function_names,
-    hot_patches, record_bucket, targets,
+    LayerMove, add_layer_moves, artifact_report, function_names, hot_patches, record_bucket,
+    targets,
 };
+use patching::{How, patch_group};
 
 /// How to deploy.
 #[derive(Debug, Clone)]
@@ -184,15 +180,20 @@ async fn quick(
 ) -> ManifestVersions {
     let t = Instant::now();
     ui.event(Event::Step("patching"));
-    let quotas = update::Quotas::new(&opts.pace);
-    let running = update::current_code(&clients.lambda, &quotas, function_names(seen));
+    let quotas = Quotas::new(&opts.pace);
+    let running = current::current_code(&clients.lambda, &quotas, function_names(seen));
     let cache = bases::Cache::new(&seen.project.state_dir(), bases::CACHE_LIMIT);
+    let how = How {
+        patcher: &opts.patcher,
+        deltas: opts.deltas,
+        mode: opts.mode,
+    };
     let patches = seen
         .groups
         .iter()
-        .map(|g| patch_group(g, opts, clients, &cache));
+        .map(|g| patch_group(g, how, clients, &cache));
     let (mut running, patched) = tokio::join!(running, futures::future::join_all(patches));
-    update::confirm(
+    current::confirm(
         &clients.lambda,
         &quotas,
         &mut running,
@@ -359,7 +360,7 @@ fn save_manifests(seen: &Inspected, manifests: &[Manifest], ui: &dyn Ui) {
 struct Rollout<'a> {
     jobs: Vec<Job>,
     manifests: &'a [Manifest],
-    quotas: &'a update::Quotas,
+    quotas: &'a Quotas,
 }
 
 async fn roll_out(
@@ -420,144 +421,3 @@ async fn roll_out(
 /// The version of each manifest a deploy wrote beside its artifact, by `s3://bucket/key` of
 /// the artifact: the history entry records them without asking S3 again.
 type ManifestVersions = std::collections::BTreeMap<String, String>;
-
-/// Patches one artifact if its package changed.
-async fn patch_group(
-    g: &GroupState,
-    opts: &DeployOptions,
-    clients: &Clients,
-    cache: &bases::Cache,
-) -> anyhow::Result<Patched> {
-    if g.diff.is_empty() {
-        return Ok(None);
-    }
-    let (changes, mut sent) = encode_changes(g, opts, clients, cache).await?;
-    let encoded = sent.files.iter().any(|f| f.sent != encode::Sent::Whole);
-    let event = |changes| {
-        patch::event(
-            &g.group.artifact,
-            changes,
-            &g.diff.deletes,
-            &g.head.etag,
-            opts.mode,
-        )
-    };
-    let mut ran = patch::run(
-        &opts.patcher,
-        &clients.s3,
-        event(changes),
-        &g.group.artifact,
-    )
-    .await;
-    if encoded && matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent") {
-        // A patcher older than encoded changes refuses them as a bad event (nothing written):
-        // send the files whole instead, and say how to update it.
-        sent.warnings.push(
-            "the patcher does not read compressed changes or deltas (it is older than this quickdeploy), so the files went whole: update it with `quickdeploy bootstrap`".into(),
-        );
-        for f in &mut sent.files {
-            (f.sent, f.bytes, f.base) = (encode::Sent::Whole, f.size, None);
-        }
-        let whole = g
-            .diff
-            .puts
-            .iter()
-            .map(|p| (p.path.clone(), encode::encode(p, None, false).content))
-            .collect();
-        ran = patch::run(&opts.patcher, &clients.s3, event(whole), &g.group.artifact).await;
-    }
-    let (answer, wire) = ran.map_err(|e| match e {
-        PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => {
-            anyhow!("{message} (someone else deployed this artifact meanwhile: run deploy again)")
-        }
-        other => anyhow!(other),
-    })?;
-    sent.wire = wire;
-    // The next deploy's deltas are made against what this one deployed.
-    for put in g
-        .diff
-        .puts
-        .iter()
-        .filter(|p| p.data.len() >= encode::DELTA_OVER)
-    {
-        let _ = cache.put(&put.sha256, &put.data);
-    }
-    let manifest = Manifest {
-        format: FORMAT,
-        bucket: answer.bucket.clone(),
-        key: answer.key.clone(),
-        etag: answer.etag.clone(),
-        version_id: answer.version_id.clone(),
-        code_sha256: answer.code_sha256.clone(),
-        size: answer.size,
-        files: g.diff.next.clone(),
-    };
-    Ok(Some(PatchedArtifact {
-        answer,
-        sent,
-        manifest,
-    }))
-}
-
-/// Each changed file encoded for the patcher (whole, compressed or as a delta against its
-/// previous content, whichever is smaller), off the async threads: compressing a large
-/// binary is CPU work. A local patch sends everything whole: there is no wire to save.
-async fn encode_changes(
-    g: &GroupState,
-    opts: &DeployOptions,
-    clients: &Clients,
-    cache: &bases::Cache,
-) -> anyhow::Result<(BTreeMap<String, Content>, Sent)> {
-    let compress = matches!(opts.patcher, Patcher::Lambda { .. });
-    let deltas = compress && opts.deltas;
-    let wanted: Vec<(String, String)> = g
-        .diff
-        .puts
-        .iter()
-        .filter(|p| deltas && !p.added && p.data.len() >= encode::DELTA_OVER)
-        .filter_map(|p| Some((p.path.clone(), g.base.files.get(&p.path)?.sha256.clone())))
-        .collect();
-    let (found, base_error) =
-        bases::find(&clients.s3, cache, &g.group.artifact, &g.head, &wanted).await;
-    let puts = g.diff.puts.clone();
-    let bases::Bases {
-        content,
-        from,
-        read_bytes,
-    } = found;
-    let encoded = tokio::task::spawn_blocking(move || {
-        puts.iter()
-            .map(|p| {
-                let base = content.get(&p.path).map(Vec::as_slice);
-                let e = encode::encode(p, base, compress);
-                (p.path.clone(), p.data.len(), e)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .context("encoding the changed files failed")?;
-    let mut sent = Sent {
-        base_bytes: read_bytes,
-        warnings: base_error
-            .map(|e| {
-                format!("previous content not read ({e:#}); those files went compressed instead of as deltas")
-            })
-            .into_iter()
-            .collect(),
-        ..Sent::default()
-    };
-    let mut changes = BTreeMap::new();
-    for (path, size, e) in encoded {
-        sent.files.push(SentFile {
-            path: path.clone(),
-            sent: e.sent,
-            size: size as u64,
-            bytes: e.bytes as u64,
-            base: (e.sent == encode::Sent::Delta)
-                .then(|| from.get(&path).copied())
-                .flatten(),
-        });
-        changes.insert(path, e.content);
-    }
-    Ok((changes, sent))
-}

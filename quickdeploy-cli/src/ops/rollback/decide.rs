@@ -2,23 +2,16 @@
 //! move back (from the history's pick), the question to ask, and the update jobs. Pure.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use anyhow::anyhow;
 
 use crate::artifact::remote;
-use crate::aws::clock::ms;
 use crate::history::entry::{Code, History};
 use crate::history::pick::{Goal, PickError};
 use crate::lambda::update::Job;
 use crate::lambda::update::Target;
-use crate::ops::Ui;
 use crate::project::template::S3Object;
-use crate::report::{
-    FunctionReport, FunctionStatus, RollbackOutcome, RollbackReport, RolledArtifact,
-};
-use crate::stack::consent::{self, Consent, Decision};
-
+use crate::report::{FunctionReport, FunctionStatus, RollbackReport, RolledArtifact};
 /// One function to move: its goal, and what it is now.
 #[derive(Debug)]
 pub struct Move {
@@ -165,34 +158,6 @@ pub fn expired(at: &S3Object, version: &str, goal: Option<&Goal>) -> anyhow::Err
     )
 }
 
-/// Asks, or refuses, as [`consent::rollback`] decides; true to go ahead.
-pub fn consented(
-    consent: Consent,
-    todo: &[Move],
-    artifacts: &[ArtifactPlan],
-    report: &mut RollbackReport,
-    ui: &dyn Ui,
-) -> anyhow::Result<bool> {
-    match consent::rollback(consent) {
-        Decision::Execute => Ok(true),
-        Decision::Refuse(why) => {
-            report.ok = false;
-            report.outcome = RollbackOutcome::Refused;
-            report.refused = Some(why);
-            Ok(false)
-        }
-        Decision::Ask => {
-            let t = Instant::now();
-            let yes = ui.confirm("roll back? [y/N] ", &question(todo, artifacts, report))?;
-            report.timings_ms.insert("answer", ms(t));
-            if !yes {
-                report.outcome = RollbackOutcome::Cancelled;
-            }
-            Ok(yes)
-        }
-    }
-}
-
 /// What the user is asked to agree to.
 pub fn question(todo: &[Move], artifacts: &[ArtifactPlan], report: &RollbackReport) -> Vec<String> {
     let ids = |v: &[u64]| {
@@ -294,5 +259,124 @@ pub fn function_report(m: &Move, status: FunctionStatus, reason: &str) -> Functi
         reason: Some(reason.to_owned()),
         rollout: None,
         not_patched: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str) -> Target {
+        Target {
+            logical_id: id.into(),
+            name: format!("app-{id}"),
+            aliases: Vec::new(),
+        }
+    }
+
+    fn goal(id: &str, artifact: &str, version: &str) -> Move {
+        Move {
+            goal: Goal {
+                logical_id: id.into(),
+                name: None,
+                artifact: artifact.into(),
+                code: Code {
+                    version_id: Some(version.into()),
+                    code_sha256: format!("sha-{version}"),
+                    manifest_version: None,
+                },
+                from_entry: 1,
+                commit: None,
+            },
+            target: target(id),
+            now: None,
+            revision: Some(format!("rev-{id}")),
+        }
+    }
+
+    fn plan(artifact: &str, restored: Option<&str>, error: Option<&str>) -> ArtifactPlan {
+        ArtifactPlan {
+            at: parse_artifact(artifact).expect("artifact"),
+            report: RolledArtifact {
+                artifact: artifact.into(),
+                functions: Vec::new(),
+                from: None,
+                to: Code {
+                    version_id: Some("v1".into()),
+                    code_sha256: "sha-v1".into(),
+                    manifest_version: None,
+                },
+                restored_version: restored.map(str::to_owned),
+                note: None,
+                error: error.map(str::to_owned),
+            },
+            restore: None,
+            copied_etag: None,
+        }
+    }
+
+    #[test]
+    fn each_move_becomes_a_pinned_update_or_a_failure_that_says_why() {
+        let artifacts = [
+            plan("s3://b/restored.zip", Some("v9"), None),
+            plan("s3://b/kept.zip", None, None),
+            plan("s3://b/broken.zip", None, Some("AccessDenied")),
+        ];
+        let (jobs, failed) = jobs_of(
+            vec![
+                goal("A", "s3://b/restored.zip", "v1"),
+                goal("B", "s3://b/kept.zip", "v2"),
+                goal("C", "s3://b/broken.zip", "v3"),
+                goal("D", "not-an-s3-url", "v4"),
+            ],
+            &artifacts,
+        );
+        let pinned: Vec<(&str, Option<&str>, &str, Option<&str>)> = jobs
+            .iter()
+            .map(|(j, _)| {
+                let at = j.artifact.as_ref().expect("artifact");
+                (
+                    j.target.logical_id.as_str(),
+                    at.version.as_deref(),
+                    j.code_sha256.as_str(),
+                    j.revision_id.as_deref(),
+                )
+            })
+            .collect();
+        // The restored copy when there is one, else the earlier version itself; the update
+        // must still find the RevisionId read before it.
+        assert_eq!(
+            pinned,
+            [
+                ("A", Some("v9"), "sha-v1", Some("rev-A")),
+                ("B", Some("v2"), "sha-v2", Some("rev-B")),
+            ]
+        );
+        let why: Vec<(&str, FunctionStatus, &str)> = failed
+            .iter()
+            .map(|f| {
+                (
+                    f.logical_id.as_str(),
+                    f.status,
+                    f.reason.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            why,
+            [
+                (
+                    "C",
+                    FunctionStatus::Failed,
+                    "its artifact could not be restored: AccessDenied"
+                ),
+                ("D", FunctionStatus::Failed, "bad artifact URL"),
+            ]
+        );
+        assert_eq!(
+            parse_artifact("s3://b/k/x.zip").map(|a| a.key),
+            Some("k/x.zip".into())
+        );
+        assert_eq!(parse_artifact("https://b/k"), None);
     }
 }

@@ -30,22 +30,24 @@ use crate::aws::Clients;
 use crate::aws::clock::ms;
 use crate::history::entry::Code;
 use crate::history::pick::{self, Goal, Pick};
+use crate::lambda::pace::{Pace, Quotas};
 use crate::lambda::update::Target;
-use crate::lambda::update::{self, Job, Pace};
+use crate::lambda::update::{self, Job};
 use crate::ops::history as recorded;
 use crate::ops::{Event, Ui};
 use crate::project::Project;
 use crate::project::template::S3Object;
 use crate::report::{FunctionReport, FunctionStatus, RollbackOutcome, RollbackReport};
 use crate::stack::consent::Consent;
+use crate::stack::consent::{self, Decision};
 use crate::stack::deployed as stack;
 
 mod decide;
 mod manifests;
 
 use decide::{
-    ArtifactPlan, Move, consented, expired, function_report, jobs_of, parse_artifact,
-    plan_artifact, resolve,
+    ArtifactPlan, Move, expired, function_report, jobs_of, parse_artifact, plan_artifact, question,
+    resolve,
 };
 use manifests::restore_manifests;
 
@@ -415,7 +417,7 @@ async fn update_all(
     let progress = |name: &str, state: &str| ui.event(Event::Function { name, state });
     let (jobs, moves): (Vec<Job>, Vec<Move>) = jobs.into_iter().unzip();
     let record = crate::ops::deploy::decide::hot_patches(&jobs, &[]);
-    let quotas = update::Quotas::new(&opts.pace);
+    let quotas = Quotas::new(&opts.pace);
     let (outcomes, recorded) = tokio::join!(
         update::roll_out(&clients.lambda, jobs, &opts.pace, &quotas, &progress),
         hotpatch::add(&clients.s3, bucket, stack, record)
@@ -444,4 +446,32 @@ async fn update_all(
         });
     }
     reports
+}
+
+/// Asks, or refuses, as [`consent::rollback`] decides; true to go ahead.
+fn consented(
+    consent: Consent,
+    todo: &[Move],
+    artifacts: &[ArtifactPlan],
+    report: &mut RollbackReport,
+    ui: &dyn Ui,
+) -> anyhow::Result<bool> {
+    match consent::rollback(consent) {
+        Decision::Execute => Ok(true),
+        Decision::Refuse(why) => {
+            report.ok = false;
+            report.outcome = RollbackOutcome::Refused;
+            report.refused = Some(why);
+            Ok(false)
+        }
+        Decision::Ask => {
+            let t = Instant::now();
+            let yes = ui.confirm("roll back? [y/N] ", &question(todo, artifacts, report))?;
+            report.timings_ms.insert("answer", ms(t));
+            if !yes {
+                report.outcome = RollbackOutcome::Cancelled;
+            }
+            Ok(yes)
+        }
+    }
 }

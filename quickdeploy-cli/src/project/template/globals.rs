@@ -16,13 +16,14 @@
 //! `Metadata` and `PackageType` are not Globals properties (SAM refuses them there); they are
 //! read from the function alone.
 
+use super::types::SAM_FUNCTION;
 use serde_json::{Map, Value};
 
 /// The properties of the SAM function `resource` with the template's `Globals.Function`
 /// merged in; any other resource's properties as they are.
 pub fn function_properties(doc: &Value, resource: &Value) -> Value {
     let own = resource.get("Properties").cloned().unwrap_or(Value::Null);
-    if resource["Type"] != super::SAM_FUNCTION {
+    if resource["Type"] != SAM_FUNCTION {
         return own;
     }
     let own = match own {

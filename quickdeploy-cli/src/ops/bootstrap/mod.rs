@@ -2,18 +2,12 @@
 //! bucket (made when missing), the patcher's code in it (content-addressed, uploaded once), and
 //! the patcher stack from `cfn/zipedit.yaml` (created, updated, or left as it is).
 
-use std::path::{Path, PathBuf};
+pub mod package;
 
-use anyhow::{Context, anyhow, bail};
-use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
+mod bucket;
+
+use anyhow::{Context, bail};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
-    CreateBucketConfiguration, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    VersioningConfiguration,
-};
 use serde::Serialize;
 
 use crate::artifact::manifest::sha256_hex;
@@ -21,40 +15,14 @@ use crate::aws::Clients;
 use crate::error::Error;
 use crate::ops::{Event, Ui};
 use crate::stack::changeset;
+use bucket::{Presence, answered, ensure_bucket, status_text};
+use package::{CodeSource, Package};
 
 /// The patcher stack's default name; later commands look for the bucket there.
 pub const STACK: &str = "quickdeploy-zipedit";
 
 /// The patcher's template, built in so bootstrap works from any folder.
-const TEMPLATE: &str = include_str!("../../../cfn/zipedit.yaml");
-
-/// Where `make install` puts the patcher's packages, relative to PREFIX (the executable is
-/// PREFIX/bin/quickdeploy).
-const SHARE_DIR: &str = "share/quickdeploy";
-/// Overrides where the packages are looked for first.
-pub const PACKAGE_DIR_ENV: &str = "QUICKDEPLOY_PATCHER_PACKAGE_DIR";
-
-/// The bucket's lifecycle rule: aborts multipart uploads a crashed patcher or CLI left (parts
-/// are billed until then), and expires old artifact versions while keeping the newest ones,
-/// which are what a rollback points functions back at.
-pub const LIFECYCLE_RULE: &str = "quickdeploy-housekeeping";
-/// Days after which an unfinished multipart upload is aborted.
-pub const ABORT_UPLOADS_AFTER_DAYS: i32 = 1;
-/// Noncurrent versions kept whatever their age, and how long older ones are kept.
-pub const KEEP_VERSIONS: i32 = 20;
-/// See [`KEEP_VERSIONS`].
-pub const KEEP_VERSIONS_DAYS: i32 = 30;
-
-/// Where the patcher's code comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeSource {
-    /// A packaged zip (bootstrap.zip from scripts/package-lambda.sh).
-    Zip(PathBuf),
-    /// A built zipedit binary, packaged as `bootstrap`.
-    Binary(PathBuf),
-    /// The installed `zipedit-ARCH.zip` (see [`package_dirs`]).
-    Installed,
-}
+const TEMPLATE: &str = include_str!("../../../../cfn/zipedit.yaml");
 
 /// What to install, and where.
 #[derive(Debug, Clone)]
@@ -69,15 +37,6 @@ pub struct Options {
     pub function_name: String,
     /// The patcher stack's name.
     pub stack: String,
-}
-
-/// The patcher's code, read, and where it was read from.
-#[derive(Debug, Clone)]
-pub struct Package {
-    /// The zip to deploy.
-    pub zip: Vec<u8>,
-    /// The local package or binary it came from.
-    pub source: PathBuf,
 }
 
 /// What bootstrap did to the patcher stack.
@@ -117,78 +76,6 @@ pub struct Report {
     pub source: String,
     /// The stack's status after a change.
     pub status: Option<String>,
-}
-
-/// Reads the patcher's code: the zip, the binary packaged as `bootstrap`, or the installed
-/// package. Bad input (exit 2) when it cannot be found or read.
-pub fn package(code: &CodeSource, arch: &str) -> Result<Package, Error> {
-    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-    match code {
-        CodeSource::Zip(z) => read(z).map(|zip| Package {
-            zip,
-            source: z.clone(),
-        }),
-        CodeSource::Binary(b) => read(b).and_then(|bin| {
-            zipedit::build_archive(vec![
-                zipedit::PutFile::new("bootstrap", bin).executable(true),
-            ])
-            .context("cannot package the binary")
-            .map(|zip| Package {
-                zip,
-                source: b.clone(),
-            })
-        }),
-        CodeSource::Installed => find_package(&package_dirs(), arch)
-            .and_then(|p| read(&p).map(|zip| Package { zip, source: p })),
-    }
-    .map_err(|e| Error::bad_input("BadInput", e))
-}
-
-/// The installed package's file name for an architecture.
-fn package_name(arch: &str) -> String {
-    format!("zipedit-{arch}.zip")
-}
-
-/// The folders to look in for the installed package, in order: the environment's, then the
-/// one next to the running executable.
-pub fn package_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os(PACKAGE_DIR_ENV).filter(|d| !d.is_empty()) {
-        dirs.push(PathBuf::from(d));
-    }
-    // current_exe resolves the symlink a package manager may put on PATH only on some
-    // systems; canonicalize so a linked ~/bin/quickdeploy still finds PREFIX/share.
-    if let Ok(exe) = std::env::current_exe() {
-        let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
-        if let Some(prefix) = exe.parent().and_then(Path::parent) {
-            dirs.push(prefix.join(SHARE_DIR));
-        }
-    }
-    dirs
-}
-
-/// The first `zipedit-ARCH.zip` in `dirs`, or an error naming every place looked and the fix.
-pub fn find_package(dirs: &[PathBuf], arch: &str) -> anyhow::Result<PathBuf> {
-    let name = package_name(arch);
-    let looked: Vec<PathBuf> = dirs.iter().map(|d| d.join(&name)).collect();
-    if let Some(found) = looked.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
-    }
-    let places = if looked.is_empty() {
-        "nowhere (no QUICKDEPLOY_PATCHER_PACKAGE_DIR, and the executable's folder is unknown)"
-            .to_owned()
-    } else {
-        looked
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    bail!(
-        "no patcher package for {arch}: looked for {places}. Fix: run `make install` in a \
-         quickdeploy checkout (installs it next to the CLI), set {PACKAGE_DIR_ENV} to the folder \
-         holding {name}, or give --code ZIP or --binary FILE"
-    )
 }
 
 /// Installs the patcher: the bucket, the code, the stack. Progress (the stack's events) goes
@@ -279,49 +166,6 @@ async fn artifact_bucket(clients: &Clients, opts: &Options) -> anyhow::Result<(S
     };
     let created = ensure_bucket(&clients.s3, &name, &region).await?;
     Ok((name, created))
-}
-
-/// Whether a thing a HEAD request asked about (HeadObject, HeadBucket) is there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    /// It answered: there.
-    Present,
-    /// Not found (404, `NotFound`, `NoSuchKey`, `NoSuchBucket`): safe to make.
-    Missing,
-    /// Anything else (403 for want of a right, a throttle, no answer): not known, so nothing
-    /// may be made or uploaded on the guess that it is missing.
-    Unknown,
-}
-
-/// What a HEAD answer says: `status` is its HTTP status (none when no answer came), `code`
-/// the service's error code. Only a not-found means missing: S3 answers 403 to a caller
-/// without the right to read, and also for a missing object when the caller may not list the
-/// bucket.
-pub fn presence(status: Option<u16>, code: Option<&str>) -> Presence {
-    match (status, code) {
-        (Some(200..=299), _) => Presence::Present,
-        (Some(404), _) | (_, Some("NotFound" | "NoSuchKey" | "NoSuchBucket")) => Presence::Missing,
-        _ => Presence::Unknown,
-    }
-}
-
-/// [`presence`] of an SDK call's result.
-fn answered<T, E: aws_sdk_s3::error::ProvideErrorMetadata>(
-    result: &Result<T, SdkError<E>>,
-) -> Presence {
-    match result {
-        Ok(_) => Presence::Present,
-        Err(e) => presence(e.raw_response().map(|r| r.status().as_u16()), e.code()),
-    }
-}
-
-/// `answered 403`, or `got no answer`: a HEAD's answer has no body, so its status is all
-/// there is to say.
-fn status_text<E>(e: &SdkError<E>) -> String {
-    match e.raw_response() {
-        Some(r) => format!("answered {}", r.status().as_u16()),
-        None => "got no answer".to_owned(),
-    }
 }
 
 /// The code's place in the bucket.
@@ -424,125 +268,6 @@ async fn change_set(
     .await
 }
 
-/// Makes the bucket if it is missing: versioned, encrypted, public access blocked, with the
-/// housekeeping lifecycle rule. True when it was made. Only a not-found answer to HeadBucket
-/// counts as missing.
-async fn ensure_bucket(s3: &aws_sdk_s3::Client, name: &str, region: &str) -> anyhow::Result<bool> {
-    let head = s3.head_bucket().bucket(name).send().await;
-    match (answered(&head), head) {
-        (_, Ok(_)) => return Ok(false),
-        (Presence::Missing, Err(_)) => {}
-        (_, Err(e)) => {
-            let answer = status_text(&e);
-            return Err(crate::aws::err(e).context(format!(
-                "cannot tell whether bucket {name} exists (s3:HeadBucket {answer}), so none \
-                 was made. Fix: allow these credentials s3:ListBucket on it, or pass --bucket \
-                 with one they may use"
-            )));
-        }
-    }
-    let mut create = s3.create_bucket().bucket(name);
-    if region != "us-east-1" {
-        create = create.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(region.into())
-                .build(),
-        );
-    }
-    create
-        .send()
-        .await
-        .map_err(crate::aws::err)
-        .with_context(|| format!("cannot create bucket {name}"))?;
-    configure_bucket(s3, name).await?;
-    Ok(true)
-}
-
-/// Versioning, default encryption, blocked public access and the lifecycle rule.
-async fn configure_bucket(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Result<()> {
-    let fail = |what: &str| format!("cannot {what} bucket {name}");
-    s3.put_bucket_versioning()
-        .bucket(name)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(crate::aws::err)
-        .with_context(|| fail("version"))?;
-    s3.put_bucket_encryption()
-        .bucket(name)
-        .server_side_encryption_configuration(encryption()?)
-        .send()
-        .await
-        .map_err(crate::aws::err)
-        .with_context(|| fail("encrypt"))?;
-    s3.put_public_access_block()
-        .bucket(name)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(crate::aws::err)
-        .with_context(|| fail("block public access to"))?;
-    s3.put_bucket_lifecycle_configuration()
-        .bucket(name)
-        .lifecycle_configuration(lifecycle()?)
-        .send()
-        .await
-        .map_err(crate::aws::err)
-        .with_context(|| fail("set the lifecycle rule of"))?;
-    Ok(())
-}
-
-/// Default encryption with S3-managed keys.
-fn encryption() -> anyhow::Result<ServerSideEncryptionConfiguration> {
-    let rule = ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build()
-                .map_err(|e| anyhow!(e))?,
-        )
-        .build();
-    ServerSideEncryptionConfiguration::builder()
-        .rules(rule)
-        .build()
-        .map_err(|e| anyhow!(e))
-}
-
-fn lifecycle() -> anyhow::Result<BucketLifecycleConfiguration> {
-    let rule = LifecycleRule::builder()
-        .id(LIFECYCLE_RULE)
-        .status(ExpirationStatus::Enabled)
-        .filter(LifecycleRuleFilter::builder().prefix("").build())
-        .abort_incomplete_multipart_upload(
-            AbortIncompleteMultipartUpload::builder()
-                .days_after_initiation(ABORT_UPLOADS_AFTER_DAYS)
-                .build(),
-        )
-        .noncurrent_version_expiration(
-            NoncurrentVersionExpiration::builder()
-                .noncurrent_days(KEEP_VERSIONS_DAYS)
-                .newer_noncurrent_versions(KEEP_VERSIONS)
-                .build(),
-        )
-        .build()
-        .map_err(|e| anyhow!(e))?;
-    BucketLifecycleConfiguration::builder()
-        .rules(rule)
-        .build()
-        .map_err(|e| anyhow!(e))
-}
-
 /// Parameter values compared item by item, so a list parameter echoed back in another
 /// spelling (moto answers `['a', 'b']` for `a,b`) still compares equal.
 fn same_value(deployed: &str, ours: &str) -> bool {
@@ -557,6 +282,8 @@ fn same_value(deployed: &str, ours: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::bucket::presence;
+    use super::package::find_package;
     use super::*;
 
     #[test]
