@@ -48,6 +48,8 @@ pub struct Built {
     pub ids: Vec<String>,
     /// The method, as the template or config names it (`python3.12`, `esbuild`, `command`).
     pub method: String,
+    /// The instruction set it was built for (`x86_64`, `arm64`).
+    pub architecture: String,
     /// The dependencies: `installed` (a new cache entry), `cached`, or `none`.
     pub dependencies: DependencySource,
     /// The cache entry used, when there are dependencies.

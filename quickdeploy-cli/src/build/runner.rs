@@ -83,6 +83,7 @@ fn report(
     Built {
         ids: b.ids.clone(),
         method: b.method.name(),
+        architecture: b.architecture.clone(),
         dependencies,
         cache_key,
         copied,

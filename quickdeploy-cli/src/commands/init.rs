@@ -91,7 +91,11 @@ pub fn run(args: Args) -> crate::error::Outcome {
                 Some(users) => format!("used by {}", users.join(", ")),
                 None => "no function names it".to_owned(),
             };
-            lines.push(format!("  layer {id}{at}: {users}"));
+            let built = match f.layer_builds.get(id) {
+                Some(how) => format!("; {how}"),
+                None => String::new(),
+            };
+            lines.push(format!("  layer {id}{at}: {users}{built}"));
         }
     }
     if !f.build_methods.is_empty() {

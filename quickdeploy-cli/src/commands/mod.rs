@@ -78,6 +78,8 @@ impl CommonArgs {
         let mut project = Project::load(self.config.as_deref(), &cwd)
             .map_err(|e| Error::bad_input("BadConfig", anyhow!(e)))?;
         if let Some(stack) = &self.stack {
+            crate::project::names::check_stack(stack)
+                .map_err(|e| Error::bad_input("BadUsage", anyhow!("--stack: {e}")))?;
             project.config.stack.clone_from(stack);
         }
         Ok(project)

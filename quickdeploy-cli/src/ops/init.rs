@@ -65,6 +65,9 @@ pub struct Found {
     pub layer_users: std::collections::BTreeMap<String, Vec<String>>,
     /// `Metadata.BuildMethod` per function that has one.
     pub build_methods: Vec<(String, String)>,
+    /// How each layer with a `BuildMethod` is built (the method and the architecture it is
+    /// built for, as `full` and `deploy` build it), or why it is not.
+    pub layer_builds: std::collections::BTreeMap<String, String>,
     /// Functions the quick path never updates, and why.
     pub not_quick: Vec<(String, String)>,
 }
@@ -114,6 +117,24 @@ impl Found {
             }
         }
         found.shared_packages = packages.into_iter().filter(|(_, f)| f.len() > 1).collect();
+        // The same decision the builds make (no quickdeploy.toml yet: no overrides).
+        let here = std::path::Path::new(".");
+        let builds = crate::build::decide::plan(t, &Default::default(), here, here);
+        for b in &builds.items {
+            for id in b
+                .ids
+                .iter()
+                .filter(|id| found.layers.iter().any(|(l, _)| l == *id))
+            {
+                let how = match &b.method {
+                    crate::build::method::Method::Unsupported { why, .. } => {
+                        format!("not built: {why}")
+                    }
+                    m => format!("built by BuildMethod {} for {}", m.name(), b.architecture),
+                };
+                found.layer_builds.insert(id.clone(), how);
+            }
+        }
         found
     }
 }
@@ -159,12 +180,23 @@ pub fn init(opts: &Options) -> Result<Report, Error> {
         .map_err(bad)?;
     let parsed = Template::parse(&text)
         .map_err(|e| bad(anyhow!(e).context(format!("template {}", template.display()))))?;
-    let stack = opts.stack.clone().unwrap_or_else(|| {
-        opts.dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "my-app".into())
-    });
+    // A name the user gives must be one AWS takes; the folder's name is made into one.
+    let stack = match &opts.stack {
+        Some(name) => {
+            crate::project::names::check_stack(name).map_err(|e| bad(anyhow!("--stack: {e}")))?;
+            name.clone()
+        }
+        None => crate::project::names::suggest_stack(
+            &opts
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "my-app".into()),
+        ),
+    };
+    if let Some(bucket) = &opts.bucket {
+        crate::project::names::check_bucket(bucket).map_err(|e| bad(anyhow!("--bucket: {e}")))?;
+    }
     let body = render(&template, &stack, opts.bucket.as_deref(), &parsed);
     std::fs::write(&target, body)
         .with_context(|| format!("cannot write {}", target.display()))

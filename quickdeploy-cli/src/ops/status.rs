@@ -16,7 +16,7 @@ use crate::report::{FunctionState, StatusAction, StatusReport};
 /// Builds first, as `deploy` does (writing only build folders and the build cache), so what
 /// it reports is what `deploy` would send; the tools' output goes nowhere.
 pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<StatusReport> {
-    crate::ops::build(&project, &crate::ops::Silent)?;
+    let builds = crate::ops::build(&project, &crate::ops::Silent)?;
     let seen = inspect(project, clients).await?;
     let needs_full = rollout::needs_full(&seen, false);
     let functions = functions(&seen, clients, !needs_full.is_empty()).await;
@@ -46,6 +46,7 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
         hot_patched,
         protected: rollout::protection(&seen),
         last_change,
+        builds,
     })
 }
 

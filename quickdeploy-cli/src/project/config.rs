@@ -147,6 +147,14 @@ impl Config {
                 "`stack` is empty: name the CloudFormation stack".into(),
             ));
         }
+        super::names::check_stack(&config.stack).map_err(|e| invalid(format!("`stack`: {e}")))?;
+        if let Some(bucket) = &config.artifact_bucket {
+            super::names::check_bucket(bucket).map_err(|e| {
+                invalid(format!(
+                    "`artifact_bucket`: {e}; name an existing bucket, or leave it out to use the one `quickdeploy bootstrap` made"
+                ))
+            })?;
+        }
         if config.template.as_os_str().is_empty() {
             return Err(invalid(
                 "`template` is empty: give the template's path".into(),

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod model;
+pub mod names;
 pub mod sam;
 pub mod template;
 

@@ -6,6 +6,7 @@ use zipedit::event::PatchAnswer;
 use super::full::full_lines;
 use super::history::last_change;
 use super::{common_folder, counts, human_bytes, plural, short_sha};
+use crate::build::method::DependencySource;
 use crate::report::{
     ArtifactReport, DeployOutcome, DeployReport, FunctionReport, FunctionStatus, StatusAction,
     StatusReport,
@@ -299,6 +300,19 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
         ));
         out.extend(a.paths.iter().map(|p| format!("      {p}")));
         layer_lines(a, &mut out);
+    }
+    for b in &status.builds {
+        out.push(format!(
+            "  built {} by {} for {}{}",
+            b.ids.join(", "),
+            b.method,
+            b.architecture,
+            match b.dependencies {
+                DependencySource::None => "",
+                DependencySource::Cached => " (dependencies from the cache)",
+                DependencySource::Installed => " (dependencies installed)",
+            }
+        ));
     }
     for f in &status.functions {
         let what = match f.action {

@@ -164,6 +164,16 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
         );
         assert_eq!(full.exit(), crate::error::Exit::NeedsFull);
         let status = StatusReport {
+            builds: vec![crate::build::decide::Built {
+                ids: vec!["Deps".into()],
+                method: "python3.12".into(),
+                architecture: "arm64".into(),
+                dependencies: crate::build::method::DependencySource::Cached,
+                cache_key: Some("k".into()),
+                copied: 0,
+                removed: 0,
+                ms: 1.0,
+            }],
             ok: true,
             outcome: StatusOutcome::QuickDeploy,
             stack: "app".into(),
@@ -189,6 +199,7 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
             "stack app (UPDATE_COMPLETE), artifacts in s3://b/quickdeploy/app/
   shared.zip  code-only change
       f0.py
+  built Deps by python3.12 for arm64 (dependencies from the cache)
   Hello                    app-Hello                                deploy would patch its artifact and update it"
         );
     }

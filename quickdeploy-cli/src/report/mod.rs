@@ -353,6 +353,10 @@ pub struct StatusReport {
     /// Each function's last change in the deploy history, by logical id.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub last_change: BTreeMap<String, crate::history::entry::LastChange>,
+    /// The builds run first, as `deploy` runs them: how each function and layer with a
+    /// `BuildMethod` (or a `build` command) is built, and for which architecture.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<crate::build::decide::Built>,
 }
 
 /// The deploy history of a stack, as `history --json` prints it.

@@ -375,3 +375,96 @@ async fn a_broken_template_or_a_shared_artifact_conflict_is_bad_input() {
     let out = app.run(&["status"]).await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// Issue 23: a stack or bucket name AWS would refuse stops every command when the project
+/// is loaded, exit 2, naming the rule and a name that works: nothing is built, packaged or
+/// uploaded (moto takes such names, so without the check `full` would upload first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_aws_would_refuse_stops_the_command_before_anything_is_uploaded() {
+    let rig = Rig::start().await;
+    let app = &rig.app;
+    let toml = std::fs::read_to_string(app.path("quickdeploy.toml")).expect("read");
+    let stack = toml
+        .lines()
+        .find(|l| l.starts_with("stack = "))
+        .expect("a stack line")
+        .to_owned();
+    let cases = [
+        (
+            toml.replace(&stack, "stack = \"bad name!\""),
+            "stack name \"bad name!\" would be refused by CloudFormation",
+        ),
+        (
+            format!("{toml}\n").replace(
+                "artifact_bucket = \"quickdeploy-example-artifacts\"",
+                "artifact_bucket = \"Quickdeploy_Artifacts\"",
+            ),
+            "bucket name \"Quickdeploy_Artifacts\" would be refused by S3",
+        ),
+    ];
+    for (text, said) in &cases {
+        assert_ne!(text.trim(), toml.trim(), "the case changes the file");
+        app.write("quickdeploy.toml", text);
+        for args in [&["full", "--yes"][..], &["deploy", "--ci"], &["status"]] {
+            let out = app.run(args).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(said), "{args:?}: {stderr}");
+        }
+    }
+    app.write("quickdeploy.toml", &toml);
+    let out = app.run(&["full", "--yes", "--stack", "bad name!"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--stack: stack name \"bad name!\""),
+        "{stderr}"
+    );
+    // Nothing reached S3 or CloudFormation.
+    let listed = app
+        .s3
+        .list_objects_v2()
+        .bucket(testkit::app::BUCKET)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(0), "{:?}", listed.contents());
+    let stacks = app.cfn.describe_stacks().send().await.expect("stacks");
+    assert!(stacks.stacks().is_empty(), "{:?}", stacks.stacks());
+}
+
+/// Issue 23: `status` names how each function and layer is built (the method and the
+/// architecture), as `deploy` builds them, human and JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_each_build_with_its_method_and_architecture() {
+    let rig = Rig::start_app("build-python", "build-python-artifacts").await;
+    let app = &rig.app;
+    let out = app.run(&["full", "--yes"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app.run(&["status"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for built in [
+        "built Shared by python3.12 for x86_64",
+        "built Py by python3.12 for x86_64",
+    ] {
+        assert!(stdout.contains(built), "{built}: {stdout}");
+    }
+    let (_, doc) = app.run_json(&["status"]).await;
+    let builds = doc["builds"].as_array().expect("builds");
+    assert!(
+        builds
+            .iter()
+            .any(|b| b["ids"] == serde_json::json!(["Shared"]) && b["architecture"] == "x86_64"),
+        "{doc}"
+    );
+}
