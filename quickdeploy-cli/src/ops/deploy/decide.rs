@@ -6,7 +6,7 @@ use zipedit::event::PatchAnswer;
 
 use crate::artifact::hotpatch;
 use crate::artifact::manifest::Manifest;
-use crate::artifact::patch::{self};
+use crate::artifact::patch;
 use crate::lambda::current::Current;
 use crate::lambda::layer::Swap;
 use crate::lambda::update::Job;

@@ -18,7 +18,7 @@ use crate::lambda::publish;
 use crate::lambda::update::{self, Job};
 use crate::ops::{Event, Ui, full};
 use crate::plan::inspect::{Inspected, inspect};
-use crate::plan::rollout::{self};
+use crate::plan::rollout;
 use crate::project::Project;
 use crate::project::template::S3Object;
 use crate::report::{DeployOutcome, DeployReport, FunctionReport, FunctionStatus, Timings};
