@@ -1,6 +1,9 @@
 //! One module per sub-command: its arguments (clap), the typed options it builds from them,
 //! the call into `ops`, and the rendering of the report. No command imports another; what
 //! several share (arguments) is here.
+//!
+//! May use: everything below. Must not: import another command (shared arguments live
+//! here), or do work beyond parsing, calling `ops` and rendering.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

@@ -2,6 +2,10 @@
 //! of `crate::report`, tested as golden text), the reports as JSON, and the [`terminal::Terminal`] that
 //! shows an operation's progress. Lines go to stdout through [`print_line`], which ends
 //! quietly on a closed pipe; progress and questions go to stderr.
+//!
+//! May use: `report`, `ops` (its `Ui`, `Event` and the reports of `bootstrap`, `destroy` and
+//! `patch-zip`) and the folders below. Must not: do any of the work (it only formats), or be
+//! used by anything but `commands`.
 
 pub mod deploy;
 #[cfg(test)]

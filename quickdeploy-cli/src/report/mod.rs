@@ -1,6 +1,9 @@
 //! What the operations found and did, as typed values: `--json` prints them as they are
 //! (docs/json.md), `render` turns them into lines for people, and tests compare them. Outcomes
 //! and statuses are enums, serialized as the stable strings of the JSON documents.
+//!
+//! May use: the concept folders and `error` (a report embeds their types).
+//! Must not: do I/O or print (`render` prints); make decisions (they come made).
 
 pub mod record;
 
