@@ -195,3 +195,46 @@ pub async fn upload_package(
         uploaded: !same,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_that_is_both_a_package_and_a_layer_is_one_package_with_both_users() {
+        let template = crate::project::template::Template::parse(
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Api:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/, Handler: a.h, Runtime: python3.12}\n  Worker:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/, Handler: w.h, Runtime: python3.12}\n  Other:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: other/, Handler: o.h, Runtime: python3.12}\n  Shared:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: src/}\n",
+        )
+        .expect("template");
+        let project = Project {
+            config: crate::project::config::Config {
+                stack: "app".into(),
+                template: "template.yaml".into(),
+                ..Default::default()
+            },
+            root: std::path::PathBuf::from("/p"),
+        };
+        let packages = packages_of(&project, &template, std::path::Path::new("/p"));
+        let users: Vec<(String, Vec<String>, Vec<String>)> = packages
+            .iter()
+            .map(|(spec, u)| {
+                (
+                    spec.folder.display().to_string(),
+                    u.functions.clone(),
+                    u.layers.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("/p/other".to_owned(), vec!["Other".to_owned()], vec![]),
+                (
+                    "/p/src".to_owned(),
+                    vec!["Api".to_owned(), "Worker".to_owned()],
+                    vec!["Shared".to_owned()]
+                ),
+            ]
+        );
+    }
+}
