@@ -18,6 +18,7 @@ mod hotpatch_record;
 mod init;
 mod layers;
 mod many_functions;
+mod moto_as_aws;
 mod package_filter;
 mod patch_zip;
 mod patcher_race;
