@@ -15,6 +15,7 @@ mod destroy;
 mod full;
 mod history;
 mod hotpatch_record;
+mod iam_policy;
 mod init;
 mod layers;
 mod many_functions;
