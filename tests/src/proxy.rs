@@ -1697,3 +1697,50 @@ async fn versioned_code(
     }
     Ok(serde_json::to_vec(&doc).ok().map(Bytes::from))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(template: &serde_json::Value) -> Vec<u8> {
+        crate::sam::form_encode(&[
+            ("Action".into(), "CreateChangeSet".into()),
+            ("StackName".into(), "s".into()),
+            ("TemplateBody".into(), template.to_string()),
+        ])
+        .into_bytes()
+    }
+
+    fn template_of(body: &[u8]) -> serde_json::Value {
+        let pairs = crate::sam::form_decode(std::str::from_utf8(body).expect("utf-8"));
+        let t = &pairs
+            .iter()
+            .find(|(k, _)| k == "TemplateBody")
+            .expect("body")
+            .1;
+        serde_json::from_str(t).expect("json")
+    }
+
+    #[test]
+    fn moto_gets_no_layers_the_proxy_gives_and_keeps_those_it_resolves_itself() {
+        let t = serde_json::json!({"Resources": {
+            "Lay": {"Type": "AWS::Lambda::LayerVersion", "Properties": {}},
+            "Same": {"Type": "AWS::Lambda::Function",
+                     "Properties": {"MemorySize": 256, "Layers": [{"Ref": "Lay"}, "arn:aws:lambda:us-east-1:1:layer:x:1"]}},
+            "Param": {"Type": "AWS::Lambda::Function",
+                      "Properties": {"Layers": [{"Ref": "LayerParam"}]}},
+            "None": {"Type": "AWS::Lambda::Function", "Properties": {}}
+        }});
+        let out = template_of(&without_function_layers(&body(&t)).expect("rewritten"));
+        let r = &out["Resources"];
+        assert!(r["Same"]["Properties"]["Layers"].is_null(), "{out}");
+        assert_eq!(r["Same"]["Properties"]["MemorySize"], 256);
+        assert_eq!(
+            r["Param"]["Properties"]["Layers"],
+            t["Resources"]["Param"]["Properties"]["Layers"]
+        );
+        // Nothing to take out: the body goes as it was.
+        let plain = serde_json::json!({"Resources": {"None": t["Resources"]["None"].clone()}});
+        assert!(without_function_layers(&body(&plain)).is_none());
+    }
+}
