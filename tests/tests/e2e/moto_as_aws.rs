@@ -196,3 +196,99 @@ async fn full_updates_functions_on_a_same_stack_layer_as_on_aws_through_the_rigs
     )
     .await;
 }
+
+/// A plain CloudFormation template with a function on a same-stack layer.
+fn layered_template(bucket: &str, memory: i32) -> String {
+    serde_json::json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                               "Action": "sts:AssumeRole"}]}}},
+            "Lay": {"Type": "AWS::Lambda::LayerVersion", "Properties": {
+                "LayerName": "lay", "CompatibleRuntimes": ["python3.12"],
+                "Content": {"S3Bucket": bucket, "S3Key": "layer.zip"}}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+                "Runtime": "python3.12", "Handler": "app.handler",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"S3Bucket": bucket, "S3Key": "code.zip"},
+                "MemorySize": memory, "Layers": [{"Ref": "Lay"}]}}
+        }
+    })
+    .to_string()
+}
+
+/// The other ways a template reaches CloudFormation: CreateStack and UpdateStack with a
+/// TemplateURL (as `aws cloudformation deploy` and `sam deploy` send large ones). The proxy
+/// reads the template from S3 into the request, so moto gets it without the same-stack
+/// `Layers` and updates the function as CloudFormation does; the proxy gives it its layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_and_update_stack_from_a_template_url_update_a_layered_function_as_on_aws() {
+    use testkit::zipcheck::{Flavor, zip_crate_archive};
+    let rig = Rig::start_app(STACK, BUCKET).await;
+    let s3 = &rig.app.s3;
+    let zip = |name: &str, body: &[u8]| {
+        zip_crate_archive(&[(name, body, 0o644)], &[], "", Flavor::Seekable)
+    };
+    testkit::rig::put_object(
+        s3,
+        BUCKET,
+        "code.zip",
+        zip("app.py", b"def handler(e, c):\n    return 1\n"),
+    )
+    .await;
+    testkit::rig::put_object(s3, BUCKET, "layer.zip", zip("python/lib.py", b"X = 1\n")).await;
+    let cfn =
+        aws_sdk_cloudformation::Client::new(&testkit::rig::sdk_config(&rig.proxy.endpoint).await);
+    for (step, memory) in [("create", 128), ("update", 512)] {
+        let key = format!("{step}.json");
+        testkit::rig::put_object(
+            s3,
+            BUCKET,
+            &key,
+            layered_template(BUCKET, memory).into_bytes(),
+        )
+        .await;
+        let url = format!("{}/{BUCKET}/{key}", rig.proxy.endpoint);
+        let iam = aws_sdk_cloudformation::types::Capability::CapabilityIam;
+        if step == "create" {
+            let sent = cfn
+                .create_stack()
+                .stack_name("url-stack")
+                .template_url(&url);
+            sent.capabilities(iam)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"))
+        } else {
+            let sent = cfn
+                .update_stack()
+                .stack_name("url-stack")
+                .template_url(&url);
+            sent.capabilities(iam)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"))
+        }
+        .unwrap_or_else(|e| panic!("{step}: {e}"));
+        let names = rig.app.stack_functions("url-stack").await;
+        let c = rig
+            .app
+            .lambda
+            .get_function_configuration()
+            .function_name(&names["Fn"])
+            .send()
+            .await
+            .expect("get_function_configuration");
+        let layers: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
+        let layer = rig.app.stack_layer("url-stack", "Lay").await;
+        assert_eq!(
+            (c.memory_size(), layers),
+            (Some(memory), vec![layer.as_str()]),
+            "{step}: the function as the template says"
+        );
+    }
+}
