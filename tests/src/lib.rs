@@ -8,6 +8,8 @@ pub mod bench_app;
 #[cfg(feature = "rig")]
 pub mod fixtures;
 #[cfg(feature = "rig")]
+pub mod iam;
+#[cfg(feature = "rig")]
 pub mod proxy;
 #[cfg(feature = "rig")]
 pub mod rig;

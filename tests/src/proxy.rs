@@ -34,6 +34,13 @@
 //!   UpdateFunctionCode's S3ObjectVersion ([`S3Proxy::lambda_object_versions`]: moto reads
 //!   the key's current version whatever version is named).
 //!
+//! - Templates moto can update: the `Layers` of functions that use a layer of the same stack
+//!   are taken out of what moto sees (its update raises on them), and the proxy gives the
+//!   functions their layers after each change set, as CloudFormation does
+//!   (`without_function_layers`, `function_layers`). A `TemplateURL` is read into the body
+//!   first, so it gets the same.
+//! - Every call recorded, as IAM sees it ([`S3Proxy::calls`], [`crate::iam`]).
+//!
 //! Everything else passes through untouched. `QD_PROXY_TRACE=1` prints each request with its
 //! time (see `forward`).
 
@@ -87,6 +94,8 @@ struct Shared {
     extras: Extras,
     /// Stacks deployed from SAM templates, by name ([`crate::sam`]).
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
+    /// Every API call through the proxy, each once ([`S3Proxy::calls`]).
+    calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
 }
 
 /// A kind of S3 request the proxy can hold ([`S3Proxy::stall`]).
@@ -150,6 +159,7 @@ impl S3Proxy {
             stack_fault: Mutex::new(None),
             extras: Extras::default(),
             sam: Mutex::new(HashMap::new()),
+            calls: Mutex::new(std::collections::BTreeSet::new()),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -238,6 +248,16 @@ impl S3Proxy {
     /// not deployed from one through this proxy.
     pub fn sam_stack(&self, stack: &str) -> Option<crate::sam::SamStack> {
         self.shared.sam.lock().ok()?.get(stack).cloned()
+    }
+
+    /// Every API call clients sent through the proxy so far, each once, as IAM sees it: the
+    /// operation and the actions and resources it needs ([`crate::iam::operation`]).
+    pub fn calls(&self) -> Vec<crate::iam::Call> {
+        self.shared
+            .calls
+            .lock()
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Request body bytes forwarded since the last call, and resets the count.
@@ -396,6 +416,11 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    // Every call as its client sent it, for the IAM checks (S3Proxy::calls).
+    let call = crate::iam::operation(parts.method.as_str(), &path, &query, &parts.headers, &body);
+    if let Ok(mut calls) = p.calls.lock() {
+        calls.insert(call);
+    }
     let lambda_call = lambda_call(&path);
     let cfn_action = (parts.method == Method::POST)
         .then(|| {
@@ -422,8 +447,10 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
         };
     // SAM: expanded before moto sees it; its original answered by GetTemplate (crate::sam).
     let text = std::str::from_utf8(&body).unwrap_or_default().to_owned();
-    let original_of = crate::sam::get_template_stack(&text)
-        .and_then(|stack| p.sam.lock().ok()?.get(&stack).map(|s| s.original.clone()));
+    let original_of = crate::sam::get_template_stack(&text).and_then(|stack| {
+        let sam = p.sam.lock().ok()?.get(&stack).map(|s| s.original.clone());
+        sam.or_else(|| p.extras.submitted.lock().ok()?.get(&stack).cloned())
+    });
     let cfn = CfnCall {
         stack: cfn_action.as_ref().and_then(|_| {
             crate::sam::form_decode(&text)
@@ -432,14 +459,25 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
         }),
         action: cfn_action.clone(),
     };
+    // A template as moto can take it (CreateChangeSet, CreateStack, UpdateStack): a
+    // TemplateURL's fetched into the body, SAM expanded, kept for the functions' layers, and
+    // those layers taken out of what moto sees (`without_function_layers`).
     let body = match cfn_action.as_deref() {
-        Some("CreateChangeSet") => match expand_sam(&p, text, body).await {
-            Ok(b) => {
-                keep_template(&p, &b);
-                b
+        Some(a) if crate::sam::TEMPLATE_ACTIONS.contains(&a) => {
+            let (text, body) = match template_from_url(&p, &text).await {
+                Some(b) => (String::from_utf8_lossy(&b).into_owned(), b),
+                None => (text, body),
+            };
+            match expand_sam(&p, text, body).await {
+                Ok(b) => {
+                    keep_template(&p, &b);
+                    let stripped = without_function_layers(&b);
+                    keep_submitted(&p, &b, stripped.is_some());
+                    stripped.unwrap_or(b)
+                }
+                Err(refused) => return refused,
             }
-            Err(refused) => return refused,
-        },
+        }
         _ => body,
     };
     // S3ObjectVersion, as Lambda honours it (S3Proxy::lambda_object_versions).
@@ -493,7 +531,8 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 &original_of,
             )
             .await;
-            if let (Some("ExecuteChangeSet"), Some(stack)) = (cfn.action.as_deref(), &cfn.stack)
+            if let (Some("ExecuteChangeSet" | "CreateStack" | "UpdateStack"), Some(stack)) =
+                (cfn.action.as_deref(), &cfn.stack)
                 && resp.status().is_success()
             {
                 function_layers(&p, stack).await;
@@ -1000,6 +1039,30 @@ async fn layer_physical_ids(p: &Shared, body: &[u8], stack: Option<&str>) -> Opt
 
 // --- Functions' Layers, as CloudFormation sets them (moto's CloudFormation drops them). ---
 
+/// Keeps the template of a plain CloudFormation request body as submitted, for GetTemplate
+/// to answer as AWS does, when the proxy changed what moto got (`changed`); forgets it when
+/// moto got it as it was (a SAM template's original is kept in `Shared::sam`).
+fn keep_submitted(p: &Shared, body: &[u8], changed: bool) {
+    let pairs = crate::sam::form_decode(std::str::from_utf8(body).unwrap_or_default());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(stack), Ok(mut kept)) = (get("StackName"), p.extras.submitted.lock()) else {
+        return;
+    };
+    match get("TemplateBody") {
+        Some(t) if changed => {
+            kept.insert(stack, t);
+        }
+        _ => {
+            kept.remove(&stack);
+        }
+    }
+}
+
 /// Keeps the template of a CreateChangeSet (form-encoded, SAM already expanded), by stack.
 fn keep_template(p: &Shared, body: &[u8]) {
     let pairs = crate::sam::form_decode(std::str::from_utf8(body).unwrap_or_default());
@@ -1020,10 +1083,119 @@ fn keep_template(p: &Shared, body: &[u8]) {
     }
 }
 
-/// After a change set of `stack` ran: each function whose template `Layers` are literal
-/// ARNs or Refs to the stack's own layers is given them, as CloudFormation does (a Ref is the
-/// layer's version the stack made); a function with any other entry (a parameter, an import)
-/// is left as moto has it.
+/// One entry of a function's `Layers` that the proxy gives it (see [`proxy_layers`]).
+enum LayerEntry<'a> {
+    /// A literal layer version ARN.
+    Arn(&'a str),
+    /// `{"Ref": id}` to an `AWS::Lambda::LayerVersion` of the same template.
+    StackLayer(&'a str),
+}
+
+/// The `Layers` of the function resource `function` when the proxy gives them after each
+/// change set: every entry a literal ARN or a Ref to a layer version of the same template.
+/// `None` when it has none, or an entry the proxy cannot resolve (a parameter, an import):
+/// moto resolves those itself, so they stay in what it sees.
+fn proxy_layers<'a>(
+    resources: &'a serde_json::Map<String, serde_json::Value>,
+    function: &'a serde_json::Value,
+) -> Option<Vec<LayerEntry<'a>>> {
+    if function["Type"] != "AWS::Lambda::Function" {
+        return None;
+    }
+    function["Properties"]["Layers"]
+        .as_array()?
+        .iter()
+        .map(|entry| match (entry.as_str(), entry["Ref"].as_str()) {
+            (Some(arn), _) => Some(LayerEntry::Arn(arn)),
+            (None, Some(layer))
+                if resources
+                    .get(layer)
+                    .is_some_and(|r| r["Type"] == "AWS::Lambda::LayerVersion") =>
+            {
+                Some(LayerEntry::StackLayer(layer))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A template-carrying request body (form-encoded, SAM already expanded) with `Layers` taken
+/// out of each `AWS::Lambda::Function` whose layers the proxy gives it ([`proxy_layers`],
+/// [`function_layers`]); `None` when there is nothing to take out.
+///
+/// moto 5.2.5 cannot update such a function: its CloudFormation resolves `{"Ref": layer}` of
+/// a same-stack `AWS::Lambda::LayerVersion` to the LayerVersion *object* (it has no
+/// `physical_resource_id`), and `LambdaFunction.update_configuration` hands that object to
+/// `split_arn`, which raises "'LayerVersion' object has no attribute 'replace'"
+/// (moto/cloudformation/parsing.py `clean_json`, moto/awslambda/models.py
+/// `_get_layers_data`). The stack update then stops half way, and every function keeps its
+/// old code and settings. On create moto drops `Layers` anyway. With them taken out, moto
+/// updates code and settings as CloudFormation does, and the proxy sets the layers after.
+fn without_function_layers(body: &[u8]) -> Option<Bytes> {
+    let mut pairs = crate::sam::form_decode(std::str::from_utf8(body).ok()?);
+    let (_, template) = pairs.iter_mut().find(|(k, _)| k == "TemplateBody")?;
+    let mut doc: serde_json::Value = serde_json::from_str(template).ok()?;
+    let resources = doc["Resources"].as_object()?;
+    let strip: Vec<String> = resources
+        .iter()
+        .filter(|(_, r)| proxy_layers(resources, r).is_some())
+        .map(|(id, _)| id.clone())
+        .collect();
+    if strip.is_empty() {
+        return None;
+    }
+    for id in &strip {
+        if let Some(props) = doc["Resources"][id]["Properties"].as_object_mut() {
+            props.remove("Layers");
+        }
+    }
+    *template = doc.to_string();
+    Some(Bytes::from(crate::sam::form_encode(&pairs)))
+}
+
+/// A CreateChangeSet, CreateStack or UpdateStack body whose `TemplateURL` names a JSON
+/// template in (moto's) S3, with that template as its `TemplateBody` instead, so the proxy's
+/// rewriting sees it as CloudFormation would have read it; `None` for any other body (a YAML
+/// template goes to moto as it was).
+async fn template_from_url(p: &Shared, text: &str) -> Option<Bytes> {
+    let mut pairs = crate::sam::form_decode(text);
+    let at = pairs.iter().position(|(k, _)| k == "TemplateURL")?;
+    let url = reqwest::Url::parse(&pairs[at].1).ok()?;
+    let host = url.host_str()?;
+    // Path style (`localhost:PORT/bucket/key`, `s3.REGION.amazonaws.com/bucket/key`), or
+    // virtual-hosted (`bucket.s3.REGION.amazonaws.com/key`).
+    let path = match host.split_once(".s3") {
+        Some((bucket, _)) if !host.starts_with("s3.") && !host.starts_with("s3-") => {
+            format!("/{bucket}{}", url.path())
+        }
+        _ => url.path().to_owned(),
+    };
+    let r = p
+        .client
+        .get(format!("{}{path}", p.upstream))
+        .header("authorization", S3_AUTH)
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let template = r.text().await.ok()?;
+    serde_json::from_str::<serde_json::Value>(&template).ok()?;
+    pairs.remove(at);
+    pairs.push(("TemplateBody".to_owned(), template));
+    Some(Bytes::from(crate::sam::form_encode(&pairs)))
+}
+
+/// An Authorization header moto reads as S3's (it checks no signature).
+const S3_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
+/// After a change set of `stack` ran (or CreateStack, UpdateStack): each function whose
+/// template `Layers` the proxy gives ([`proxy_layers`]: literal ARNs or Refs to the stack's
+/// own layers, taken out of what moto saw) is given them, as CloudFormation does (a Ref is
+/// the layer's version the stack made). A function given layers before whose template now
+/// has none is given none, as CloudFormation removes them. Any other function is left as
+/// moto has it.
 async fn function_layers(p: &Shared, stack: &str) {
     let Some(doc) = p
         .extras
@@ -1037,10 +1209,22 @@ async fn function_layers(p: &Shared, stack: &str) {
     let Some(resources) = doc["Resources"].as_object() else {
         return;
     };
-    let wanted: Vec<(&String, &Vec<serde_json::Value>)> = resources
+    let before = p
+        .extras
+        .layered
+        .lock()
+        .ok()
+        .and_then(|l| l.get(stack).cloned())
+        .unwrap_or_default();
+    let wanted: Vec<(&String, Vec<LayerEntry>)> = resources
         .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
-        .filter_map(|(id, r)| Some((id, r["Properties"]["Layers"].as_array()?)))
+        .filter_map(|(id, r)| match proxy_layers(resources, r) {
+            Some(list) => Some((id, list)),
+            None if before.contains(id) && r["Properties"]["Layers"].is_null() => {
+                Some((id, Vec::new()))
+            }
+            None => None,
+        })
         .collect();
     if wanted.is_empty() {
         return;
@@ -1051,27 +1235,26 @@ async fn function_layers(p: &Shared, stack: &str) {
     ) else {
         return;
     };
+    let mut given = std::collections::BTreeSet::new();
     'functions: for (id, list) in wanted {
         let Some(name) = names.get(id.as_str()) else {
             continue;
         };
         let mut arns = Vec::new();
         for entry in list {
-            let arn = match (entry.as_str(), entry["Ref"].as_str()) {
-                (Some(arn), _) => Some(arn.to_owned()),
-                (None, Some(layer))
-                    if resources
-                        .get(layer)
-                        .is_some_and(|r| r["Type"] == "AWS::Lambda::LayerVersion") =>
-                {
+            let arn = match entry {
+                LayerEntry::Arn(arn) => Some(arn.to_owned()),
+                LayerEntry::StackLayer(layer) => {
                     stack_layer_version(p, &layers, stack, layer).await
                 }
-                _ => None,
             };
             let Some(arn) = arn else {
                 continue 'functions;
             };
             arns.push(arn);
+        }
+        if !arns.is_empty() {
+            given.insert(id.clone());
         }
         let _ = p
             .client
@@ -1083,6 +1266,9 @@ async fn function_layers(p: &Shared, stack: &str) {
             .json(&serde_json::json!({ "Layers": arns }))
             .send()
             .await;
+    }
+    if let Ok(mut l) = p.extras.layered.lock() {
+        l.insert(stack.to_owned(), given);
     }
 }
 
@@ -1199,6 +1385,11 @@ struct Extras {
     published_layers: Mutex<std::collections::BTreeSet<String>>,
     /// The template of each stack's last change set, as moto got it (SAM expanded).
     stack_templates: Mutex<HashMap<String, serde_json::Value>>,
+    /// Plain CloudFormation templates as submitted, by stack, where moto got them changed
+    /// (`keep_submitted`): GetTemplate answers them.
+    submitted: Mutex<HashMap<String, String>>,
+    /// The functions (logical ids) the proxy gave layers to, by stack ([`function_layers`]).
+    layered: Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
     /// The physical id last given to each (stack, layer logical id).
     stack_layers: Mutex<HashMap<(String, String), String>>,
     /// Invokes whose event has encoded changes are refused as a patcher older than them
@@ -1505,4 +1696,51 @@ async fn versioned_code(
         );
     }
     Ok(serde_json::to_vec(&doc).ok().map(Bytes::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(template: &serde_json::Value) -> Vec<u8> {
+        crate::sam::form_encode(&[
+            ("Action".into(), "CreateChangeSet".into()),
+            ("StackName".into(), "s".into()),
+            ("TemplateBody".into(), template.to_string()),
+        ])
+        .into_bytes()
+    }
+
+    fn template_of(body: &[u8]) -> serde_json::Value {
+        let pairs = crate::sam::form_decode(std::str::from_utf8(body).expect("utf-8"));
+        let t = &pairs
+            .iter()
+            .find(|(k, _)| k == "TemplateBody")
+            .expect("body")
+            .1;
+        serde_json::from_str(t).expect("json")
+    }
+
+    #[test]
+    fn moto_gets_no_layers_the_proxy_gives_and_keeps_those_it_resolves_itself() {
+        let t = serde_json::json!({"Resources": {
+            "Lay": {"Type": "AWS::Lambda::LayerVersion", "Properties": {}},
+            "Same": {"Type": "AWS::Lambda::Function",
+                     "Properties": {"MemorySize": 256, "Layers": [{"Ref": "Lay"}, "arn:aws:lambda:us-east-1:1:layer:x:1"]}},
+            "Param": {"Type": "AWS::Lambda::Function",
+                      "Properties": {"Layers": [{"Ref": "LayerParam"}]}},
+            "None": {"Type": "AWS::Lambda::Function", "Properties": {}}
+        }});
+        let out = template_of(&without_function_layers(&body(&t)).expect("rewritten"));
+        let r = &out["Resources"];
+        assert!(r["Same"]["Properties"]["Layers"].is_null(), "{out}");
+        assert_eq!(r["Same"]["Properties"]["MemorySize"], 256);
+        assert_eq!(
+            r["Param"]["Properties"]["Layers"],
+            t["Resources"]["Param"]["Properties"]["Layers"]
+        );
+        // Nothing to take out: the body goes as it was.
+        let plain = serde_json::json!({"Resources": {"None": t["Resources"]["None"].clone()}});
+        assert!(without_function_layers(&body(&plain)).is_none());
+    }
 }

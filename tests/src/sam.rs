@@ -116,8 +116,12 @@ pub fn expand(
     serde_json::from_slice(&out.stdout).map_err(|e| format!("sam_expand.py printed no JSON: {e}"))
 }
 
-/// A CreateChangeSet request body (query protocol) with its SAM template expanded: the new
-/// body, the stack's name and the SAM stack; `None` for a request without a SAM template.
+/// The query-protocol actions that hand CloudFormation a template: what the proxy rewrites.
+pub const TEMPLATE_ACTIONS: [&str; 3] = ["CreateChangeSet", "CreateStack", "UpdateStack"];
+
+/// A CreateChangeSet, CreateStack or UpdateStack request body (query protocol) with its SAM
+/// template expanded: the new body, the stack's name and the SAM stack; `None` for a request
+/// without a SAM template.
 pub fn expand_change_set(body: &str) -> Option<Result<(String, String, SamStack), String>> {
     let mut pairs = form_decode(body);
     let get = |name: &str| {
@@ -126,7 +130,7 @@ pub fn expand_change_set(body: &str) -> Option<Result<(String, String, SamStack)
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    if get("Action").as_deref() != Some("CreateChangeSet") {
+    if !get("Action").is_some_and(|a| TEMPLATE_ACTIONS.contains(&a.as_str())) {
         return None;
     }
     let original = get("TemplateBody")?;
