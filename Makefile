@@ -148,8 +148,9 @@ $(RIG_DEPS):
 	touch $@
 
 ## tools: what the tests use besides cargo: python3, unzip and bsdtar as independent zip
-## readers, and what the build tests run (pip, npm, make; their packages come from PyPI and
-## npm, esbuild as a test app's devDependency). Installed from Debian's packages when missing.
+## readers, and what the build tests run (pip, npm, make, go; their packages come from PyPI and
+## npm, esbuild as a test app's devDependency; the Go test app uses the standard library
+## only). Installed from Debian's packages when missing.
 tools:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first"; exit 1; }
 	@missing=""; \
@@ -160,6 +161,7 @@ tools:
 	python3 -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v make >/dev/null || missing="$$missing make"; \
+	command -v go >/dev/null || missing="$$missing golang-go"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
