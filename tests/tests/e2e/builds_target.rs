@@ -4,7 +4,8 @@
 //! `_speedups` module is compiled), read back from the deployed artifacts by the ELF machine
 //! and the CPython tag of the `.so`; a package with no wheel for the target stops the build
 //! with its name and the ways out; and a failing tool's error says why (npm's lock out of
-//! sync, tests/apps/build-lock), exit 2, with nothing deployed.
+//! sync, tests/apps/build-lock), exit 2, with nothing deployed; Java and .NET are refused
+//! naming the way out (`build =` and `package =`).
 
 use serde_json::Value;
 use testkit::app::{App, Rig};
@@ -236,6 +237,39 @@ async fn a_lock_out_of_sync_exits_2_with_npms_first_lines_and_the_fix() {
     let reason = message.find("are in sync").expect("reason");
     let tail = message.find("its last lines:").expect("tail");
     assert!(reason < tail, "{message}");
+    let objects = app
+        .s3
+        .list_objects_v2()
+        .bucket(LOCK_BUCKET)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_and_dotnet_are_refused_naming_the_way_out() {
+    const LOCK_BUCKET: &str = "build-lock-artifacts";
+    let rig = Rig::start_app("build-lock", LOCK_BUCKET).await;
+    let app = &rig.app;
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("template");
+    for (runtime, what) in [
+        ("java21", "Java is not built"),
+        ("dotnet8", ".NET is not built"),
+    ] {
+        app.write("template.yaml", &template.replace("nodejs22.x", runtime));
+        let out = app.run(&["full", "--yes"]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let first = format!("Locked: BuildMethod {runtime}: {what}");
+        for part in [
+            first.as_str(),
+            "under [functions.Locked] in quickdeploy.toml set `build =`",
+            "`package =`",
+        ] {
+            assert!(err.contains(part), "{part}:\n{err}");
+        }
+    }
     let objects = app
         .s3
         .list_objects_v2()
