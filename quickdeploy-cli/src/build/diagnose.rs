@@ -22,8 +22,7 @@ pub struct Diagnosis {
 /// True for a line that reports an error: `error`, npm's `ERR!`, `fatal`, Go's
 /// `file.go:line:col:` diagnostics (npm's blank `npm error` lines are not).
 pub fn is_error_line(line: &str) -> bool {
-    let bare = line.trim();
-    if ["npm error", "npm ERR!", "error", "ERROR:"].contains(&bare) {
+    if is_blank(line) {
         return false;
     }
     let lower = line.to_ascii_lowercase();
@@ -31,6 +30,12 @@ pub fn is_error_line(line: &str) -> bool {
         || line.contains("ERR!")
         || lower.starts_with("fatal")
         || go_diagnostic(line)
+}
+
+/// True for a line that says nothing: empty, or only a tool's prefix (npm's `npm error`).
+fn is_blank(line: &str) -> bool {
+    let bare = line.trim();
+    bare.is_empty() || ["npm error", "npm ERR!", "error", "ERROR:"].contains(&bare)
 }
 
 /// `./main.go:12:3: ...`: a Go compiler diagnostic.
@@ -48,10 +53,12 @@ fn go_diagnostic(line: &str) -> bool {
 /// The lines a failure shows: `(first, last)`. `head` holds the output's first lines (as
 /// many as were kept), `tail` its last ones, `total` how many there were. When the tail
 /// holds everything, it is all there is to show; else the first error lines before the
-/// tail (or, with none, the first lines) come first.
+/// tail (or, with none, the first lines) come first. Lines that say nothing (npm's bare
+/// `npm error` ones) are left out of the tail.
 pub fn excerpt(head: &[String], tail: &[String], total: usize) -> (Vec<String>, Vec<String>) {
+    let last: Vec<String> = tail.iter().filter(|l| !is_blank(l)).cloned().collect();
     if total <= tail.len() {
-        return (Vec::new(), tail.to_vec());
+        return (Vec::new(), last);
     }
     let before_tail = total - tail.len();
     let early = &head[..head.len().min(before_tail)];
@@ -64,7 +71,7 @@ pub fn excerpt(head: &[String], tail: &[String], total: usize) -> (Vec<String>, 
     if first.is_empty() {
         first = early.iter().take(5).cloned().collect();
     }
-    (first, tail.to_vec())
+    (first, last)
 }
 
 /// The known cause of a failed `cmd` of build `b`, from its output `lines` (the first and
@@ -193,11 +200,15 @@ npm error [--install-strategy <hoisted|nested|shallow|linked>] [--legacy-bundlin
         assert_eq!(first[0], "npm error code EUSAGE");
         assert!(first.iter().any(|l| l.contains("are in sync")), "{first:?}");
         assert!(first.len() <= FIRST);
-        assert_eq!(last, tail);
-        // Short output: all of it, once.
+        assert_eq!(
+            last,
+            vec![tail[0].clone(), tail[2].clone(), tail[3].clone()],
+            "without the bare `npm error`"
+        );
+        // Short output: all of it, once (but the line that says nothing).
         let (first, last) = excerpt(&all[..3], &all[..3], 3);
         assert!(first.is_empty());
-        assert_eq!(last.len(), 3);
+        assert_eq!(last, [all[0].clone(), all[2].clone()]);
         // No error line before the tail: the first lines.
         let plain = lines("a\nb\nc\nd\ne\nf\ng\nh");
         let (first, _) = excerpt(&plain, &plain[6..], 8);
