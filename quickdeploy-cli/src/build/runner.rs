@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::cargo::rust_build;
 use super::folder::{add_sources, add_tree, mirror};
 use super::go;
+use super::node;
 use super::tool::{BuildError, Output, fresh_dir, io, run_command};
 use crate::build::decide::{self as build, Builds, Built};
 use crate::build::method::{self, Build, Command, DependencySource, Method};
@@ -83,6 +84,27 @@ fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<
         }
     ));
     Ok(report(b, dependencies, cache_key, counts, started))
+}
+
+/// The native addons (`.node` files) under `dir`, each with its ELF machine, by path from
+/// `dir`'s parent (`node_modules/...`).
+fn native_addons(dir: &Path) -> Vec<(String, u16)> {
+    let base = dir.parent().unwrap_or(dir);
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "node"))
+        .filter_map(|e| {
+            use std::io::Read as _;
+            let mut head = [0u8; 20];
+            std::fs::File::open(e.path())
+                .ok()?
+                .read_exact(&mut head)
+                .ok()?;
+            let rel = e.path().strip_prefix(base).unwrap_or(e.path());
+            Some((rel.display().to_string(), node::elf_machine(&head)?))
+        })
+        .collect()
 }
 
 /// What the environment gives Go for its caches.
@@ -165,6 +187,12 @@ fn dependencies(
         return Err(e);
     }
     std::fs::rename(&tmp, &dir).map_err(|e| io(&ids, "move into the cache", &dir, e))?;
+    if matches!(b.method, Method::Node { .. }) {
+        let addons = native_addons(&dir.join("node_modules"));
+        if let Some(warning) = node::foreign_addons(&ids, &b.architecture, &addons) {
+            out.line(&warning);
+        }
+    }
     Ok((Some(dir), DependencySource::Installed, Some(key)))
 }
 

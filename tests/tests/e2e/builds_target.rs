@@ -5,7 +5,8 @@
 //! and the CPython tag of the `.so`; a package with no wheel for the target stops the build
 //! with its name and the ways out; and a failing tool's error says why (npm's lock out of
 //! sync, tests/apps/build-lock), exit 2, with nothing deployed; Java and .NET are refused
-//! naming the way out (`build =` and `package =`).
+//! naming the way out (`build =` and `package =`); an npm native addon for another machine
+//! (tests/apps/build-addon: an arm64 function, a prebuilt x86_64 `.node` from npm) is reported.
 
 use serde_json::Value;
 use testkit::app::{App, Rig};
@@ -278,4 +279,25 @@ async fn java_and_dotnet_are_refused_naming_the_way_out() {
         .await
         .expect("list");
     assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_addons_for_another_architecture_are_reported() {
+    const ADDON_BUCKET: &str = "build-addon-artifacts";
+    let rig = Rig::start_app("build-addon", ADDON_BUCKET).await;
+    let app = &rig.app;
+    let out = app.run(&["full", "--yes"]).await;
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not a failure: {err}"
+    );
+    for part in [
+        "warning: Native: 1 native addon(s) in node_modules are not built for arm64",
+        "node_modules/@parcel/watcher-linux-x64-glibc/watcher.node",
+        "--use-container",
+    ] {
+        assert!(err.contains(part), "{part}:\n{err}");
+    }
 }
