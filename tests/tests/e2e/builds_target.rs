@@ -172,6 +172,17 @@ async fn wheels_are_installed_for_each_functions_architecture_and_python() {
 async fn a_package_without_a_wheel_for_the_target_stops_the_build_naming_it_and_the_ways_out() {
     let rig = Rig::start_app("build-wheels", BUCKET).await;
     let app = &rig.app;
+    // As a new user starts: init, which lists the builds.
+    std::fs::remove_file(app.path("quickdeploy.toml")).expect("rm");
+    let out = app
+        .run(&["init", "--stack", STACK, "--bucket", BUCKET])
+        .await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}\n{}", stderr(&out));
+    assert!(
+        said.contains("build methods: Arm (python3.12), X86 (python3.13)"),
+        "{said}"
+    );
     // docopt 0.6.2 is published as source only: no wheel for any platform.
     app.write("arm/requirements.txt", "markupsafe==3.0.2\ndocopt==0.6.2\n");
     let out = app.run(&["full", "--yes"]).await;
