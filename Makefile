@@ -13,7 +13,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 SAM_VERSION := 1.170.0
 SAM_VENV := .rig/sam-venv
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-rust bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
+.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps
@@ -67,7 +67,7 @@ bench-layer: tools rig-deps sam-deps build
 bench-scale: tools rig-deps sam-deps build
 	cargo bench --workspace --bench scale --profile dev
 
-.PHONY: bench-rust bench-bundle bench-uplink
+.PHONY: bench-rust bench-go bench-bundle bench-uplink
 
 ## make bench-rust: a one-line change in a Rust function (lambda_runtime + aws-sdk-s3, release,
 ## stripped): `quickdeploy deploy` with deltas and with --no-delta vs `sam sync --code` (which
@@ -80,6 +80,13 @@ bench-rust: tools rig-deps sam-deps build $(SAM_VENV)/.cargo-lambda-$(CARGO_LAMB
 $(SAM_VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION): $(SAM_VENV)/.installed-$(SAM_VERSION)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
 	touch $@
+
+## make bench-go: a one-line change in a Go function (BuildMethod go1.x, provided.al2023,
+## standard library only): `quickdeploy deploy` with deltas and with --no-delta (each building
+## it with go) vs `sam sync --code` (SAM's go_modules builder, the same go from Debian's
+## golang-go) (BENCH_RUNS=3 by default).
+bench-go: tools rig-deps sam-deps build
+	cargo bench --workspace --bench go_vs_sam --profile dev
 
 ## make bench-bundle: a one-line change in a 2.3 MB esbuild bundle (500 modules): `quickdeploy
 ## deploy` with deltas and with --no-delta vs `sam sync --code`, each building with esbuild
@@ -148,8 +155,9 @@ $(RIG_DEPS):
 	touch $@
 
 ## tools: what the tests use besides cargo: python3, unzip and bsdtar as independent zip
-## readers, and what the build tests run (pip, npm, make; their packages come from PyPI and
-## npm, esbuild as a test app's devDependency). Installed from Debian's packages when missing.
+## readers, and what the build tests run (pip, npm, make, go; their packages come from PyPI and
+## npm, esbuild as a test app's devDependency; the Go test app uses the standard library
+## only). Installed from Debian's packages when missing.
 tools:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first"; exit 1; }
 	@missing=""; \
@@ -160,6 +168,7 @@ tools:
 	python3 -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v make >/dev/null || missing="$$missing make"; \
+	command -v go >/dev/null || missing="$$missing golang-go"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

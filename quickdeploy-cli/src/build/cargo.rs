@@ -43,7 +43,7 @@ pub fn rust_build(
     let built = rust::binary_path(&target_dir, triple, &name);
     let stamp = forget_other_copies(b, &text, triple, &target_dir, &name, out)?;
     out.line(&format!("{ids}: {cmd}"));
-    run_command(&cmd, &ids, out)?;
+    run_command(&cmd, b, out)?;
     let bootstrap = work.join("bootstrap");
     if tool != RustTool::CargoLambda {
         std::fs::copy(&built, &bootstrap).map_err(|e| io(&ids, "copy", &built, e))?;
@@ -153,7 +153,7 @@ pub fn forget_other_copies(
         out.line(&format!(
             "{ids}: {cmd} (what is there may come from another copy of the crate)"
         ));
-        run_command(&cmd, &ids, out)?;
+        run_command(&cmd, b, out)?;
     }
     Ok(stamp)
 }

@@ -4,7 +4,7 @@
 //!
 //! A build goes into `.quickdeploy/build/<LogicalId>/`, which is then the package: `full`
 //! uploads it, `deploy` and `status` diff it. Dependencies are installed once per content of
-//! the dependency files (and method, runtime, architecture) into
+//! the dependency files (and method, runtime, architecture, pip's platform) into
 //! `.quickdeploy/build-cache/<key>/`, so a code-only change copies source files and nothing
 //! else: the quick path stays O(change).
 
@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::method::{Build, DependencySource, Method, method_of};
+use super::layer::layer_builds;
+use super::method::{Build, DependencySource, Method, install_target, method_of};
 use crate::project::config::Config;
 use crate::project::normalize;
 use crate::project::template::{CodeLocation, Template};
@@ -138,7 +138,12 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
             runtimes,
         });
     }
-    items.extend(layer_builds(local, config, &state, template_dir));
+    items.extend(layer_builds(
+        local,
+        config,
+        &state.join(BUILD_DIR),
+        template_dir,
+    ));
     items.extend(commands.into_values());
     items.sort_by(|a, b| a.out.cmp(&b.out));
     Builds {
@@ -146,52 +151,6 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
         cache: state.join(CACHE_DIR),
         work: state.join(WORK_DIR),
     }
-}
-
-/// Each layer with a `BuildMethod` whose content is a local folder, built into its runtime's
-/// folder inside the build folder, as SAM does.
-fn layer_builds(
-    local: &Template,
-    config: &Config,
-    state: &Path,
-    template_dir: &Path,
-) -> Vec<Build> {
-    let mut out = Vec::new();
-    for (id, path) in local.local_layers() {
-        let r = &local.doc["Resources"][&id];
-        let Some(m) = r.pointer("/Metadata/BuildMethod").and_then(Value::as_str) else {
-            continue;
-        };
-        let mut method = method_of(&id, m, &r["Metadata"]["BuildProperties"]);
-        let folder = state.join(BUILD_DIR).join(&id);
-        let sub = method.layer_subfolder().unwrap_or_else(|| {
-            method = Method::Unsupported {
-                method: m.to_owned(),
-                why: format!("layer {id}: BuildMethod {m} builds functions, not layers (SAM refuses it too): use python3.x, nodejs*, or makefile"),
-            };
-            ""
-        });
-        let architecture = r
-            .pointer("/Properties/CompatibleArchitectures/0")
-            .and_then(Value::as_str)
-            .unwrap_or("x86_64")
-            .to_owned();
-        out.push(Build {
-            ids: vec![id.clone()],
-            method,
-            source: normalize(&template_dir.join(path)),
-            target: if sub.is_empty() {
-                folder.clone()
-            } else {
-                folder.join(sub)
-            },
-            out: folder,
-            architecture,
-            ignore: config.ignore.clone(),
-            runtimes: Vec::new(),
-        });
-    }
-    out
 }
 
 impl Builds {
@@ -211,15 +170,18 @@ impl Builds {
     }
 }
 
-/// The cache key of a build's dependencies: a hash of the method, runtime, architecture and
-/// each dependency file present (`files`: name and content), so a change to any of them
-/// installs afresh and nothing else does.
+/// The cache key of a build's dependencies: a hash of the method, runtime, architecture, what
+/// the install is for (pip's platforms and Python version: [`install_target`]) and each
+/// dependency file present (`files`: name and content), so a change to any of them installs
+/// afresh and nothing else does. (Version 2: entries of version 1 held wheels for this
+/// machine, not the function, and are not reused.)
 pub fn cache_key(build: &Build, files: &[(String, Vec<u8>)]) -> String {
     let mut h = Sha256::new();
-    h.update(b"quickdeploy-build-cache/1\0");
+    h.update(b"quickdeploy-build-cache/2\0");
     for part in [
         build.method.name().as_bytes(),
         build.architecture.as_bytes(),
+        install_target(build).as_bytes(),
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
@@ -237,7 +199,10 @@ pub fn cache_key(build: &Build, files: &[(String, Vec<u8>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::method::{cached_files, esbuild_args, install, source_ignores, tool};
+    use crate::build::method::{
+        cached_files, esbuild_args, install, install_target, source_ignores, tool,
+    };
+    use serde_json::Value;
 
     const TEMPLATE: &str = r#"
 Transform: AWS::Serverless-2016-10-31
@@ -251,6 +216,8 @@ Resources:
   F: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/plain, Handler: f.h}}
   G: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/node, Handler: g.h}, Metadata: {BuildMethod: nodejs20.x}}
   H: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/own, Handler: h.h}, Metadata: {BuildMethod: python3.12}}
+  J: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/java, Handler: j.H, Runtime: java21}, Metadata: {BuildMethod: java21}}
+  N: {Type: AWS::Serverless::Function, Properties: {CodeUri: src/net, Handler: n, Runtime: dotnet8}, Metadata: {BuildMethod: dotnet8}}
   Deps: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: layers/deps, CompatibleArchitectures: [arm64]}, Metadata: {BuildMethod: python3.11}}
 "#;
 
@@ -269,7 +236,7 @@ Resources:
         let b = builds("[functions.H]\npackage = \"dist/h\"\n");
         let ids: Vec<_> = b.items.iter().map(|b| b.ids.join("+")).collect();
         // A and B share a source and a method: one build, so one artifact still.
-        assert_eq!(ids, ["A+B", "C", "D", "Deps", "E", "G"]);
+        assert_eq!(ids, ["A+B", "C", "D", "Deps", "E", "G", "J", "N"]);
         assert_eq!(
             b.output_of("B"),
             Some(Path::new("/app/.quickdeploy/build/A"))
@@ -289,11 +256,27 @@ Resources:
     #[test]
     fn unsupported_methods_say_what_to_do() {
         let b = builds("");
-        let Method::Unsupported { why, .. } = &b.items[4].method else {
-            panic!("{:?}", b.items[4].method);
+        assert_eq!(b.items[4].method, Method::Go);
+        assert_eq!(b.items[4].method.name(), "go1.x");
+        for (id, what) in [("J", "Java is not built"), ("N", ".NET is not built")] {
+            let item = b.items.iter().find(|x| x.ids == [id]).expect(id);
+            let Method::Unsupported { why, .. } = &item.method else {
+                panic!("{:?}", item.method);
+            };
+            assert!(why.contains(what), "{why}");
+            assert!(
+                why.contains("`build =`") && why.contains("`package =`"),
+                "{why}"
+            );
+            assert!(why.contains(&format!("[functions.{id}]")), "{why}");
+        }
+        let Method::Unsupported { why, .. } = method_of("X", "ruby3.3", &Value::Null) else {
+            panic!("ruby")
         };
-        assert!(why.contains("not supported yet"), "{why}");
-        assert!(why.contains("`build =`"), "{why}");
+        assert!(
+            why.contains("not supported yet") && why.contains("`build =`"),
+            "{why}"
+        );
         let none = method_of("X", "esbuild", &Value::Null);
         assert!(matches!(none, Method::Unsupported { why, .. } if why.contains("EntryPoints")));
     }
@@ -370,27 +353,55 @@ Resources:
     fn installs_by_method_and_files_present() {
         let b = builds("");
         let dir = Path::new("/c/k");
-        let py = install(&b.items[0], &["requirements.txt".into()], dir).expect("pip");
-        assert!(py.to_string().contains("pip install"), "{py}");
+        let py = install(&b.items[0], &["requirements.txt".into()], dir)
+            .expect("a target")
+            .expect("pip");
+        assert_eq!(
+            py.to_string(),
+            "python3 -m pip install --disable-pip-version-check --no-input -r requirements.txt -t deps \
+             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+             --platform manylinux_2_34_x86_64 --implementation cp --python-version 3.12 --only-binary=:all:"
+        );
+        // The layer is arm64 and python3.11: its wheels are too.
+        let layer = install(&b.items[3], &["requirements.txt".into()], dir)
+            .expect("a target")
+            .expect("pip")
+            .to_string();
         assert!(
-            install(&b.items[0], &[], dir).is_none(),
+            layer.ends_with(
+                "--platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 --implementation cp --python-version 3.11 --only-binary=:all:"
+            ),
+            "{layer}"
+        );
+        assert!(
+            install(&b.items[0], &[], dir).expect("target").is_none(),
             "no requirements.txt"
         );
+        let odd = Build {
+            method: Method::Python {
+                runtime: "python3".into(),
+            },
+            ..b.items[0].clone()
+        };
+        assert!(install(&odd, &["requirements.txt".into()], dir).is_err());
         let node = &b.items[5];
         let with_lock = ["package.json".into(), "package-lock.json".into()];
+        let npm = |b: &Build, files: &[String]| {
+            install(b, files, dir)
+                .expect("a target")
+                .expect("npm")
+                .to_string()
+        };
         assert_eq!(
-            install(node, &with_lock, dir).expect("npm").to_string(),
+            npm(node, &with_lock),
             "npm ci --omit=dev --no-audit --no-fund"
         );
         assert_eq!(
-            install(node, &["package.json".into()], dir)
-                .expect("npm")
-                .to_string(),
+            npm(node, &["package.json".into()]),
             "npm install --omit=dev --no-audit --no-fund"
         );
-        let esbuild = install(&b.items[1], &with_lock, dir).expect("npm");
         assert_eq!(
-            esbuild.to_string(),
+            npm(&b.items[1], &with_lock),
             "npm ci --no-audit --no-fund",
             "dev dependencies too"
         );
@@ -422,5 +433,14 @@ Resources:
             ..a.clone()
         };
         assert_ne!(k, cache_key(&other, &files("six==1.16.0\n")));
+        // What pip installs for is in the key too: the same method name and architecture,
+        // another platform, is another entry.
+        assert!(install_target(a).contains("--platform manylinux2014_x86_64"));
+        assert!(install_target(&other).contains("--python-version 3.13"));
+        assert_eq!(
+            install_target(&b.items[5]),
+            "",
+            "npm: the method says it all"
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::build::python;
 use crate::package::spec::PackageSpec;
 
 /// One build: a source folder built one way into one build folder, for the functions or
@@ -83,6 +84,10 @@ pub enum Method {
         /// its package name).
         binary: Option<String>,
     },
+    /// `go1.x` (on a `provided.al2023`/`provided.al2` runtime, as `sam init` makes Go apps):
+    /// the module in the source folder compiled for the function's architecture, without
+    /// cgo, into an executable `bootstrap` ([`crate::build::go`]).
+    Go,
     /// `makefile`: `make build-<LogicalId> ARTIFACTS_DIR=...` in the source folder.
     Makefile {
         /// The make target's logical id.
@@ -129,6 +134,7 @@ impl Method {
             Self::Esbuild(_) => "esbuild".into(),
             Self::Makefile { .. } => "makefile".into(),
             Self::Rust { .. } => "rust-cargolambda".into(),
+            Self::Go => "go1.x".into(),
             Self::Command(_) => "command".into(),
             Self::Unsupported { method, .. } => method.clone(),
         }
@@ -152,7 +158,7 @@ impl Method {
             Self::Python { .. } => Some("python"),
             Self::Node { .. } => Some("nodejs"),
             Self::Makefile { .. } | Self::Command(_) | Self::Unsupported { .. } => Some(""),
-            Self::Esbuild(_) | Self::Rust { .. } => None,
+            Self::Esbuild(_) | Self::Rust { .. } | Self::Go => None,
         }
     }
 }
@@ -179,10 +185,33 @@ pub fn method_of(id: &str, method: &str, props: &Value) -> Method {
         "rust-cargolambda" => Method::Rust {
             binary: props["Binary"].as_str().map(str::to_owned),
         },
-        _ => unsupported(format!(
-            "{id}: BuildMethod {method} is not supported yet: use `build =` (with `package =`, the folder it builds) under [functions.{id}] in quickdeploy.toml"
-        )),
+        "go1.x" => Method::Go,
+        _ => unsupported(unsupported_why(id, method)),
     }
+}
+
+/// Why a BuildMethod quickdeploy does not run is refused, and the way out: the user's own
+/// build command (`build =`) and the folder it makes (`package =`).
+fn unsupported_why(id: &str, method: &str) -> String {
+    let (what, example) = if method.starts_with("java") {
+        (
+            "Java is not built by quickdeploy (it runs no Maven or Gradle)",
+            "build = \"gradle -q buildZip\" (or \"mvn -q package\"), package = \"<the folder of its classes and lib/>\"",
+        )
+    } else if method.starts_with("dotnet") {
+        (
+            ".NET is not built by quickdeploy (it runs no dotnet CLI)",
+            "build = \"dotnet publish -c Release -r linux-x64 --self-contained false -o publish\", package = \"publish\"",
+        )
+    } else {
+        (
+            "it is not supported yet",
+            "build = \"<your build command>\", package = \"<the folder it writes>\"",
+        )
+    };
+    format!(
+        "{id}: BuildMethod {method}: {what}. Build it with your own command: under [functions.{id}] in quickdeploy.toml set `build =` (run in the project root) and `package =` (its output, deployed as it is), for example {example}"
+    )
 }
 
 /// esbuild's settings from `BuildProperties`; an error names what is missing.
@@ -239,8 +268,10 @@ impl std::fmt::Display for Command {
 
 /// The command that installs a build's dependencies into `dir` (a new cache entry, holding
 /// copies of the dependency files `present`); `None` when there is nothing to install.
-/// pip installs into `dir/deps`; npm into `dir/node_modules`.
-pub fn install(build: &Build, present: &[String], dir: &Path) -> Option<Command> {
+/// pip installs into `dir/deps`, for the build's target ([`python::pip_target`]: its
+/// architecture and Python, not this machine's); npm into `dir/node_modules`. An error says
+/// why there is no target to install for.
+pub fn install(build: &Build, present: &[String], dir: &Path) -> Result<Option<Command>, String> {
     let has = |name: &str| present.iter().any(|p| p == name);
     let run = |program: &str, args: &[&str]| Command {
         program: program.into(),
@@ -248,21 +279,26 @@ pub fn install(build: &Build, present: &[String], dir: &Path) -> Option<Command>
         cwd: dir.to_owned(),
         env: Vec::new(),
     };
-    match &build.method {
-        Method::Python { .. } if has("requirements.txt") => Some(run(
-            "python3",
-            &[
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "-r",
-                "requirements.txt",
-                "-t",
-                "deps",
-            ],
-        )),
+    Ok(match &build.method {
+        Method::Python { runtime } if has("requirements.txt") => {
+            let target = python::pip_target(runtime, &build.architecture)?;
+            let mut cmd = run(
+                "python3",
+                &[
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "-r",
+                    "requirements.txt",
+                    "-t",
+                    "deps",
+                ],
+            );
+            cmd.args.extend(target.args());
+            Some(cmd)
+        }
         Method::Node { .. } | Method::Esbuild(_) if has("package.json") => {
             let lock = has("package-lock.json") || has("npm-shrinkwrap.json");
             let mut args = vec![if lock { "ci" } else { "install" }];
@@ -273,6 +309,17 @@ pub fn install(build: &Build, present: &[String], dir: &Path) -> Option<Command>
             Some(run("npm", &args))
         }
         _ => None,
+    })
+}
+
+/// What a build's dependency install is for, beyond its method and files: the pip target
+/// (platform and Python version) of a Python build; part of the cache key.
+pub fn install_target(build: &Build) -> String {
+    match &build.method {
+        Method::Python { runtime } => python::pip_target(runtime, &build.architecture)
+            .map(|t| t.args().join(" "))
+            .unwrap_or_default(),
+        _ => String::new(),
     }
 }
 

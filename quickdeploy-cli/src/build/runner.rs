@@ -1,6 +1,6 @@
 //! Running the builds [`super::decide`] decides, in order: installing dependencies into the
 //! cache (once per cache key), then the method's tool with its output shown live
-//! ([`super::tool`]), or cargo ([`super::cargo`]), and the build folder made to hold its files
+//! ([`super::tool`]), `go build` ([`super::go`]) or cargo ([`super::cargo`]), and the build folder made to hold its files
 //! ([`super::folder`]).
 
 use std::collections::BTreeMap;
@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use super::cargo::rust_build;
 use super::folder::{add_sources, add_tree, mirror};
+use super::go;
+use super::node;
 use super::tool::{BuildError, Output, fresh_dir, io, run_command};
 use crate::build::decide::{self as build, Builds, Built};
 use crate::build::method::{self, Build, Command, DependencySource, Method};
@@ -41,12 +43,23 @@ fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<
     if let Method::Rust { binary } = &b.method {
         rust_build(b, binary.as_deref(), builds, out, &work)?;
         add_tree(&mut wanted, &work, "", &ids)?;
+    } else if matches!(b.method, Method::Go) {
+        let cmd = go::go_build(b, &work, &builds.cache, go_env())
+            .map_err(|why| BuildError::Unsupported(format!("{ids}: {why}")))?;
+        fresh_dir(&work, &ids)?;
+        out.line(&format!("{ids}: {}{cmd}", env_prefix(&cmd)));
+        run_command(&cmd, b, out)?;
+        let bootstrap = work.join("bootstrap");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| io(&ids, "make executable", &bootstrap, e))?;
+        add_tree(&mut wanted, &work, "", &ids)?;
     } else if let Some(cmd) = method::tool(b, deps.as_deref(), &work) {
         if !matches!(b.method, Method::Command(_)) {
             fresh_dir(&work, &ids)?;
         }
         out.line(&format!("{ids}: {cmd}"));
-        run_command(&cmd, &ids, out)?;
+        run_command(&cmd, b, out)?;
         if matches!(b.method, Method::Command(_)) {
             // The user's command writes its package folder itself.
             return Ok(report(b, dependencies, cache_key, (0, 0), started));
@@ -71,6 +84,43 @@ fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<
         }
     ));
     Ok(report(b, dependencies, cache_key, counts, started))
+}
+
+/// The native addons (`.node` files) under `dir`, each with its ELF machine, by path from
+/// `dir`'s parent (`node_modules/...`).
+fn native_addons(dir: &Path) -> Vec<(String, u16)> {
+    let base = dir.parent().unwrap_or(dir);
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "node"))
+        .filter_map(|e| {
+            use std::io::Read as _;
+            let mut head = [0u8; 20];
+            std::fs::File::open(e.path())
+                .ok()?
+                .read_exact(&mut head)
+                .ok()?;
+            let rel = e.path().strip_prefix(base).unwrap_or(e.path());
+            Some((rel.display().to_string(), node::elf_machine(&head)?))
+        })
+        .collect()
+}
+
+/// What the environment gives Go for its caches.
+fn go_env() -> go::GoEnv {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    go::GoEnv {
+        home: set("HOME"),
+        xdg_cache: set("XDG_CACHE_HOME"),
+        gocache: set("GOCACHE"),
+        modcache: set("GOMODCACHE") || set("GOPATH"),
+    }
+}
+
+/// A command's environment as a shell would show it before the command (`GOOS=linux ...`).
+fn env_prefix(cmd: &Command) -> String {
+    cmd.env.iter().map(|(k, v)| format!("{k}={v} ")).collect()
 }
 
 fn report(
@@ -113,7 +163,9 @@ fn dependencies(
     let present: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     let key = build::cache_key(b, &files);
     let dir = cache.join(&key);
-    let Some(cmd) = method::install(b, &present, &dir) else {
+    let install = method::install(b, &present, &dir)
+        .map_err(|why| BuildError::Unsupported(format!("{ids}: {why}")))?;
+    let Some(cmd) = install else {
         return Ok((None, DependencySource::None, None));
     };
     if dir.is_dir() {
@@ -131,11 +183,17 @@ fn dependencies(
         ..cmd
     };
     out.line(&format!("{ids}: installing dependencies: {cmd}"));
-    if let Err(e) = run_command(&cmd, &ids, out) {
+    if let Err(e) = run_command(&cmd, b, out) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
     std::fs::rename(&tmp, &dir).map_err(|e| io(&ids, "move into the cache", &dir, e))?;
+    if matches!(b.method, Method::Node { .. }) {
+        let addons = native_addons(&dir.join("node_modules"));
+        if let Some(warning) = node::foreign_addons(&ids, &b.architecture, &addons) {
+            out.line(&warning);
+        }
+    }
     Ok((Some(dir), DependencySource::Installed, Some(key)))
 }
 

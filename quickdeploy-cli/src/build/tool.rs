@@ -1,5 +1,5 @@
 //! Running one build tool: its command line with its output passed on live through
-//! [`Output`] and its last lines kept for the error, the one error type of builds
+//! [`Output`] and its first and last lines kept for the error, the one error type of builds
 //! ([`BuildError`], which says whether the cause is the user's files), and fresh folders.
 
 use std::collections::VecDeque;
@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::build::method::Command;
+use crate::build::diagnose;
+use crate::build::method::{Build, Command};
 
 /// How many of a failed tool's last lines its error keeps.
 pub const TAIL: usize = 30;
@@ -26,8 +27,9 @@ pub enum BuildError {
     /// The template asks for a build quickdeploy cannot run (exit 2).
     #[error("{0}")]
     Unsupported(String),
-    /// A tool could not be started.
-    #[error("cannot run `{program}` to build {ids}: {source}: install it, or put it on PATH")]
+    /// A tool could not be started; when it is not installed, `fix` says how to get it
+    /// (exit 2: this machine lacks what the project's build needs).
+    #[error("cannot run `{program}` to build {ids}: {source}: {}", fix.as_deref().unwrap_or("install it, or put it on PATH"))]
     Start {
         /// The program.
         program: String,
@@ -35,19 +37,12 @@ pub enum BuildError {
         ids: String,
         /// Why.
         source: std::io::Error,
+        /// The install line, when the program is missing.
+        fix: Option<String>,
     },
-    /// A tool failed; its last lines say why.
-    #[error("building {ids} failed: `{command}` {status}{}\nfix the build and run the command again: nothing was deployed", tail.iter().map(|l| format!("\n  | {l}")).collect::<String>())]
-    Failed {
-        /// The functions or layers built.
-        ids: String,
-        /// The command.
-        command: String,
-        /// How it ended.
-        status: String,
-        /// Its last lines (stdout and stderr as they came).
-        tail: Vec<String>,
-    },
+    /// A tool failed; its first error lines and its last lines say why.
+    #[error("{0}")]
+    Failed(Box<Failure>),
     /// Reading the source or writing the build folder failed.
     #[error("building {ids}: cannot {action} {}: {source}", path.display())]
     Io {
@@ -73,19 +68,84 @@ pub enum BuildError {
     },
 }
 
-impl BuildError {
-    /// True when the user's template or files are at fault (exit 2), not the build's run.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            Self::Unsupported(_) | Self::Incompatible(_) | Self::Source { .. }
-        )
+/// A failed tool: what ran where, how it ended, what it said, and the fix when the cause
+/// is known ([`diagnose`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The functions or layers built.
+    pub ids: String,
+    /// The command.
+    pub command: String,
+    /// The user's folder it built (the source folder, whose files the fix is about).
+    pub folder: PathBuf,
+    /// How it ended.
+    pub status: String,
+    /// Its first error lines, before its last ones (empty when those are all it said).
+    pub first: Vec<String>,
+    /// Its last lines (stdout and stderr as they came).
+    pub last: Vec<String>,
+    /// The fix, when the cause is known.
+    pub fix: Option<String>,
+    /// True when the user's files are the cause (exit 2).
+    pub bad_input: bool,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "building {} failed: `{}` (for {}) {}",
+            self.ids,
+            self.command,
+            self.folder.display(),
+            self.status
+        )?;
+        let block = |f: &mut std::fmt::Formatter<'_>, lines: &[String]| {
+            lines.iter().try_for_each(|l| write!(f, "\n  | {l}"))
+        };
+        if !self.first.is_empty() {
+            write!(f, "\n  its first error lines:")?;
+            block(f, &self.first)?;
+            write!(f, "\n  its last lines:")?;
+        }
+        block(f, &self.last)?;
+        match &self.fix {
+            Some(fix) => write!(f, "\nfix: {fix}\nnothing was deployed"),
+            None => write!(
+                f,
+                "\nfix the build and run the command again: nothing was deployed"
+            ),
+        }
     }
 }
 
-/// Runs a tool, showing each line of its output as it comes (stdout and stderr both); a
-/// failure carries its last lines.
-pub fn run_command(cmd: &Command, ids: &str, out: &dyn Output) -> Result<(), BuildError> {
+impl BuildError {
+    /// True when the user's template or files are at fault (exit 2), not the build's run.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Unsupported(_) | Self::Incompatible(_) | Self::Source { .. } => true,
+            Self::Start { fix, .. } => fix.is_some(),
+            Self::Failed(f) => f.bad_input,
+            Self::Io { .. } => false,
+        }
+    }
+}
+
+/// How many of a tool's first lines are kept, to find its first error lines in.
+const HEAD: usize = 400;
+
+/// Runs a tool of build `b`, showing each line of its output as it comes (stdout and stderr
+/// both); a failure carries its first error lines, its last lines and, where
+/// [`diagnose::diagnose`] knows the cause, the fix.
+pub fn run_command(cmd: &Command, b: &Build, out: &dyn Output) -> Result<(), BuildError> {
+    let ids = b.ids.join(", ");
+    let start_error = |source: std::io::Error| BuildError::Start {
+        program: cmd.program.clone(),
+        ids: ids.clone(),
+        fix: (source.kind() == std::io::ErrorKind::NotFound)
+            .then(|| diagnose::missing_tool(b, &cmd.program)),
+        source,
+    };
     let mut child = std::process::Command::new(&cmd.program)
         .args(&cmd.args)
         .current_dir(&cmd.cwd)
@@ -94,19 +154,12 @@ pub fn run_command(cmd: &Command, ids: &str, out: &dyn Output) -> Result<(), Bui
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| BuildError::Start {
-            program: cmd.program.clone(),
-            ids: ids.to_owned(),
-            source,
-        })?;
-    let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL));
+        .map_err(start_error)?;
+    let kept = std::sync::Mutex::new(Kept::default());
     let show = |line: String| {
         out.line(&line);
-        if let Ok(mut t) = tail.lock() {
-            if t.len() == TAIL {
-                t.pop_front();
-            }
-            t.push_back(line);
+        if let Ok(mut k) = kept.lock() {
+            k.push(line);
         }
     };
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -126,20 +179,55 @@ pub fn run_command(cmd: &Command, ids: &str, out: &dyn Output) -> Result<(), Bui
                 .for_each(show);
         }
     });
-    let status = child.wait().map_err(|source| BuildError::Start {
-        program: cmd.program.clone(),
-        ids: ids.to_owned(),
-        source,
-    })?;
+    let status = child.wait().map_err(start_error)?;
     if status.success() {
         return Ok(());
     }
-    Err(BuildError::Failed {
-        ids: ids.to_owned(),
+    let k = kept.into_inner().unwrap_or_default();
+    let tail = Vec::from(k.tail);
+    let (first, last) = diagnose::excerpt(&k.head, &tail, k.total);
+    let diagnosis = diagnose::diagnose(b, cmd, &all_lines(&k.head, &tail, k.total));
+    Err(BuildError::Failed(Box::new(Failure {
+        ids,
         command: cmd.to_string(),
+        folder: b.source.clone(),
         status: status.to_string(),
-        tail: tail.into_inner().map(Vec::from).unwrap_or_default(),
-    })
+        first,
+        last,
+        bad_input: diagnosis.as_ref().is_some_and(|d| d.bad_input),
+        fix: diagnosis.map(|d| d.fix),
+    })))
+}
+
+/// The lines kept of a tool's output, each once: the head, then what of the tail came
+/// after it.
+fn all_lines(head: &[String], tail: &[String], total: usize) -> Vec<String> {
+    let tail_start = total - tail.len();
+    let mut all = head.to_vec();
+    let skip = head.len().saturating_sub(tail_start);
+    all.extend(tail.iter().skip(skip).cloned());
+    all
+}
+
+/// A tool's output as kept: its first [`HEAD`] lines, its last [`TAIL`], and how many.
+#[derive(Default)]
+struct Kept {
+    head: Vec<String>,
+    tail: VecDeque<String>,
+    total: usize,
+}
+
+impl Kept {
+    fn push(&mut self, line: String) {
+        self.total += 1;
+        if self.head.len() < HEAD {
+            self.head.push(line.clone());
+        }
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
 }
 
 /// An empty folder at `dir` (what was there is removed).
@@ -156,5 +244,72 @@ pub fn io(ids: &str, action: &'static str, path: &Path, source: std::io::Error) 
         action,
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_kept_lines_are_each_seen_once() {
+        let mut k = Kept::default();
+        for i in 0..(HEAD + TAIL + 5) {
+            k.push(format!("{i}"));
+        }
+        let tail = Vec::from(k.tail.clone());
+        let all = all_lines(&k.head, &tail, k.total);
+        assert_eq!(all.len(), HEAD + TAIL);
+        assert_eq!(all[HEAD], format!("{}", HEAD + 5));
+        // Short output: the head holds it all, the tail adds nothing.
+        let short = strings(&["a", "b"]);
+        assert_eq!(all_lines(&short, &short, 2), short);
+    }
+
+    #[test]
+    fn a_failure_shows_the_command_folder_first_errors_last_lines_and_fix() {
+        let f = Failure {
+            ids: "Fn".into(),
+            command: "npm ci --no-audit --no-fund".into(),
+            folder: PathBuf::from("/app/src"),
+            status: "exit status: 1".into(),
+            first: strings(&["npm error code EUSAGE", "npm error ... are in sync."]),
+            last: strings(&["npm error Usage:", "npm error npm ci"]),
+            fix: Some(
+                "run `npm install` in /app/src and commit the updated package-lock.json".into(),
+            ),
+            bad_input: true,
+        };
+        assert_eq!(
+            f.to_string(),
+            "building Fn failed: `npm ci --no-audit --no-fund` (for /app/src) exit status: 1
+  its first error lines:
+  | npm error code EUSAGE
+  | npm error ... are in sync.
+  its last lines:
+  | npm error Usage:
+  | npm error npm ci
+fix: run `npm install` in /app/src and commit the updated package-lock.json
+nothing was deployed"
+        );
+        let e = BuildError::Failed(Box::new(f.clone()));
+        assert!(e.is_bad_input());
+        let unknown = Failure {
+            first: Vec::new(),
+            fix: None,
+            bad_input: false,
+            ..f
+        };
+        assert!(!BuildError::Failed(Box::new(unknown.clone())).is_bad_input());
+        assert!(
+            unknown
+                .to_string()
+                .ends_with("  | npm error npm ci\nfix the build and run the command again: nothing was deployed"),
+            "{unknown}"
+        );
     }
 }

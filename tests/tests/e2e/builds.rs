@@ -12,7 +12,7 @@ use testkit::app::{App, Rig};
 use testkit::fixtures::{artifact, code_sha256};
 
 /// The archive's files, by name.
-fn zip_files(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn zip_files(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
     let mut out = std::collections::BTreeMap::new();
     for i in 0..archive.len() {
@@ -26,7 +26,7 @@ fn zip_files(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
 }
 
 /// The current artifact `key` of the app's bucket, unzipped.
-async fn artifact_files(
+pub(crate) async fn artifact_files(
     app: &App,
     bucket: &str,
     key: &str,
@@ -35,7 +35,7 @@ async fn artifact_files(
 }
 
 /// The build of the report whose ids include `id`.
-fn build<'a>(doc: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn build<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["builds"]
         .as_array()
         .and_then(|b| {
@@ -48,12 +48,12 @@ fn build<'a>(doc: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no build of {id} in {doc}"))
 }
 
-fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `full --yes`, which must succeed.
-async fn full(app: &App) -> Value {
+pub(crate) async fn full(app: &App) -> Value {
     let (out, doc) = app.run_json(&["full", "--yes"]).await;
     assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
     doc
@@ -363,7 +363,7 @@ async fn watch_watches_the_source_of_a_build_and_its_own_build_starts_no_round()
 }
 
 /// The archive's entries: name, Unix mode and the first bytes.
-fn zip_entries(bytes: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+pub(crate) fn zip_entries(bytes: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
     (0..archive.len())
         .map(|i| {

@@ -8,6 +8,8 @@
 mod agreement;
 mod bootstrap_ops;
 mod builds;
+mod builds_go;
+mod builds_target;
 mod cli_behaviour;
 mod deltas;
 mod deploy;

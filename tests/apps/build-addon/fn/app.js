@@ -1,0 +1,1 @@
+exports.handler = async () => ({ message: "an addon for the wrong machine" });

@@ -1,0 +1,5 @@
+from markupsafe import Markup
+
+
+def bold(text):
+    return Markup("<b>%s</b>") % text
