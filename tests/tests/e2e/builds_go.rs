@@ -105,6 +105,51 @@ async fn a_go_function_is_built_for_its_architecture_and_a_change_goes_as_a_delt
     assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
     assert_eq!(doc["outcome"], "nothing-to-deploy", "{doc}");
 
+    // A dependency: a module of the app's own outside the function's folder, required and
+    // replaced by its local path in go.mod (no module proxy needed). The change to go.mod
+    // and main.go deploys, and so does a later change to the dependency alone.
+    let go_mod = std::fs::read_to_string(app.path("hello/go.mod")).expect("go.mod");
+    app.write(
+        "hello/go.mod",
+        &format!(
+            "{go_mod}\nrequire example.com/greet v0.0.0\n\nreplace example.com/greet => ../greet\n"
+        ),
+    );
+    app.write(
+        "hello/main.go",
+        &main
+            .replace("\"os\"\n", "\"os\"\n\n\t\"example.com/greet\"\n")
+            .replace("Message: greeting,", "Message: greeting + greet.Suffix,"),
+    );
+    for (step, marker) in [
+        ("go.mod and main.go", "(greet v1)"),
+        ("the dependency", "(greet v2)"),
+    ] {
+        if step == "the dependency" {
+            let greet = std::fs::read_to_string(app.path("greet/greet.go")).expect("greet.go");
+            app.write("greet/greet.go", &greet.replace("(greet v1)", "(greet v2)"));
+        }
+        let (out, doc) = app.run_json(&["deploy", "--no-fallback"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{step}: {doc}\n{}",
+            stderr(&out)
+        );
+        assert_eq!(doc["outcome"], "deployed", "{step}: {doc}");
+        let now = app.object_in(BUCKET, KEY, None).await;
+        assert!(
+            String::from_utf8_lossy(&bootstrap(&now)).contains(marker),
+            "{step}: the binary holds {marker}"
+        );
+        assert_eq!(
+            app.code_shas_of(&names).await["Hello"],
+            code_sha256(&now),
+            "{step}: live"
+        );
+    }
+    let second = app.object_in(BUCKET, KEY, None).await;
+
     // No `go` on PATH: the install line, exit 2, nothing deployed.
     app.write(
         "hello/main.go",
