@@ -19,6 +19,7 @@ pub mod go;
 pub mod layer;
 pub mod method;
 pub mod node;
+pub mod pip;
 pub mod python;
 pub mod runner;
 pub mod rust;

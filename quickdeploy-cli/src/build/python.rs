@@ -118,6 +118,41 @@ pub fn no_wheel_fix(requirement: &str, target: &PipTarget, ids: &str) -> String 
     )
 }
 
+/// True for a wheel file that is pure Python (`name-1.0-py3-none-any.whl`, `py2.py3`): it
+/// runs wherever its Python runs, so one built on this machine is as good on the function.
+pub fn is_pure_wheel(file_name: &str) -> bool {
+    let Some(stem) = file_name.strip_suffix(".whl") else {
+        return false;
+    };
+    let parts: Vec<&str> = stem.split('-').collect();
+    let [.., python, abi, platform] = parts.as_slice() else {
+        return false;
+    };
+    parts.len() >= 5
+        && *abi == "none"
+        && *platform == "any"
+        && python.split('.').all(|t| t.starts_with("py"))
+}
+
+/// The requirements file that builds one `requirement` from source on this machine: the
+/// project's options (its index, its find-links) and that requirement alone.
+pub fn source_build_requirements(requirements: &str, requirement: &str) -> String {
+    let mut out: String = requirements
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('-'))
+        .filter(|l| {
+            !["-r", "--requirement", "-c", "--constraint"]
+                .iter()
+                .any(|o| l.starts_with(o))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(requirement);
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +223,32 @@ mod tests {
         ] {
             assert!(fix.contains(part), "{part}: {fix}");
         }
+    }
+
+    #[test]
+    fn only_pure_python_wheels_are_taken_from_a_build_here() {
+        for pure in [
+            "docopt-0.6.2-py2.py3-none-any.whl",
+            "six-1.16.0-py3-none-any.whl",
+            "a_b-1.0-1-py3-none-any.whl",
+        ] {
+            assert!(is_pure_wheel(pure), "{pure}");
+        }
+        for not in [
+            "native-1.0-cp311-cp311-linux_x86_64.whl",
+            "abi3-1.0-cp38-abi3-linux_x86_64.whl",
+            "odd-1.0-cp311-none-any.whl",
+            "docopt-0.6.2.tar.gz",
+            "short-py3-none-any.whl",
+        ] {
+            assert!(!is_pure_wheel(not), "{not}");
+        }
+        assert_eq!(
+            source_build_requirements(
+                "--find-links ./dist\n-r more.txt\nmarkupsafe==3.0.2\n  --index-url https://pypi.org/simple\ndocopt==0.6.2\n",
+                "docopt==0.6.2"
+            ),
+            "--find-links ./dist\n--index-url https://pypi.org/simple\ndocopt==0.6.2\n"
+        );
     }
 }

@@ -11,6 +11,7 @@ use super::cargo::rust_build;
 use super::folder::{add_sources, add_tree, mirror};
 use super::go;
 use super::node;
+use super::pip;
 use super::tool::{BuildError, Output, fresh_dir, io, run_command};
 use crate::build::decide::{self as build, Builds, Built};
 use crate::build::method::{self, Build, Command, DependencySource, Method};
@@ -183,7 +184,11 @@ fn dependencies(
         ..cmd
     };
     out.line(&format!("{ids}: installing dependencies: {cmd}"));
-    if let Err(e) = run_command(&cmd, b, out) {
+    let ran = match b.method {
+        Method::Python { .. } => pip::install(cmd, b, &tmp, out),
+        _ => run_command(&cmd, b, out),
+    };
+    if let Err(e) = ran {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }

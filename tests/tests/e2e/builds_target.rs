@@ -168,8 +168,39 @@ async fn wheels_are_installed_for_each_functions_architecture_and_python() {
     );
 }
 
+/// A source-only package of C code, `nativepkg 1.0`, as an sdist in a folder of its own:
+/// what pip finds there for the target is source it would have to compile for this machine.
+fn native_sdist(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let script = r##"
+import io, sys, tarfile
+files = {
+    "nativepkg-1.0/PKG-INFO": "Metadata-Version: 1.0\nName: nativepkg\nVersion: 1.0\n",
+    "nativepkg-1.0/setup.py": "from setuptools import setup, Extension\nsetup(name='nativepkg', version='1.0', ext_modules=[Extension('nativepkg', ['nativepkg.c'])])\n",
+    "nativepkg-1.0/nativepkg.c": "#include <Python.h>\nstatic struct PyModuleDef m = {PyModuleDef_HEAD_INIT, \"nativepkg\", 0, -1, 0};\nPyMODINIT_FUNC PyInit_nativepkg(void) { return PyModule_Create(&m); }\n",
+}
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    for name, text in files.items():
+        data = text.encode()
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+"##;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join("nativepkg-1.0.tar.gz"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_package_without_a_wheel_for_the_target_stops_the_build_naming_it_and_the_ways_out() {
+async fn a_source_only_package_is_built_here_when_pure_python_and_else_stops_the_build_naming_the_ways_out()
+ {
     let rig = Rig::start_app("build-wheels", BUCKET).await;
     let app = &rig.app;
     // As a new user starts: init, which lists the builds.
@@ -183,14 +214,24 @@ async fn a_package_without_a_wheel_for_the_target_stops_the_build_naming_it_and_
         said.contains("build methods: Arm (python3.12), X86 (python3.13)"),
         "{said}"
     );
-    // docopt 0.6.2 is published as source only: no wheel for any platform.
-    app.write("arm/requirements.txt", "markupsafe==3.0.2\ndocopt==0.6.2\n");
+
+    // A package of C code published as source only: pip finds no wheel for the target, and
+    // a build here would make one for this machine. The build stops, naming the ways out.
+    let dist = app.path("native-dist");
+    native_sdist(&dist);
+    app.write(
+        "arm/requirements.txt",
+        &format!(
+            "--find-links {}\nmarkupsafe==3.0.2\nnativepkg==1.0\n",
+            dist.display()
+        ),
+    );
     let out = app.run(&["full", "--yes"]).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     for part in [
-        "No matching distribution found for docopt==0.6.2",
-        "fix: docopt==0.6.2 has no wheel for python3.12 on arm64 (manylinux2014_aarch64",
+        "No matching distribution found for nativepkg==1.0",
+        "fix: nativepkg==1.0 has no wheel for python3.12 on arm64 (manylinux2014_aarch64",
         "pure-Python",
         "`build = \"...\"`",
         "[functions.Arm]",
@@ -215,6 +256,35 @@ async fn a_package_without_a_wheel_for_the_target_stops_the_build_naming_it_and_
             .flatten()
             .any(|e| e.file_name().to_string_lossy().contains(".tmp-")),
         "a failed install leaves no entry"
+    );
+
+    // docopt 0.6.2 is published as source only too, but is pure Python: built here into a
+    // py2.py3-none-any wheel, as SAM does, it installs for the target and deploys.
+    app.write("arm/requirements.txt", "markupsafe==3.0.2\ndocopt==0.6.2\n");
+    let out = app.run(&["full", "--yes"]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("docopt==0.6.2 is published as source only: built here into docopt-0.6.2-py2.py3-none-any.whl"),
+        "{err}"
+    );
+    let arm = app.object_in(BUCKET, &key("Arm"), None).await;
+    let names: Vec<String> = zip_crate_tree(&arm).keys().cloned().collect();
+    assert!(names.iter().any(|n| n == "docopt.py"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("wheels-built-here")),
+        "the wheels built here stay out of the package: {names:?}"
+    );
+    assert_eq!(
+        speedups(&arm, "").1,
+        EM_AARCH64,
+        "markupsafe still for arm64"
+    );
+    let functions = app.stack_functions(STACK).await;
+    assert_eq!(
+        app.code_shas_of(&functions).await["Arm"],
+        code_sha256(&arm),
+        "live"
     );
 }
 
