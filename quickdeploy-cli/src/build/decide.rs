@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::layer::layer_builds;
-use super::method::{Build, DependencySource, Method, install_target, method_of};
+use super::method::{Build, DependencySource, Method, by_runtime, install_target, method_of};
 use crate::project::config::Config;
 use crate::project::normalize;
 use crate::project::template::{CodeLocation, Template};
@@ -112,7 +112,13 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
                 binary: Some(bin.clone()),
             },
             (None, Some(m)) => method_of(&f.logical_id, m, props),
-            (None, None) => continue,
+            (None, None) => {
+                let runtime = local.function_settings(&f.logical_id).runtime;
+                match runtime.and_then(|r| by_runtime(&f.logical_id, &r)) {
+                    Some(refused) => refused,
+                    None => continue,
+                }
+            }
         };
         let arch = f
             .architectures

@@ -190,6 +190,21 @@ pub fn method_of(id: &str, method: &str, props: &Value) -> Method {
     }
 }
 
+/// The build a function with local code and no `BuildMethod` needs by its runtime alone:
+/// SAM builds Java and .NET functions by runtime (Maven, Gradle, the dotnet CLI), so their
+/// code folder is source, not a package, and quickdeploy refuses it as it refuses such a
+/// BuildMethod. `None` for a runtime whose folder deploys as it is.
+pub fn by_runtime(id: &str, runtime: &str) -> Option<Method> {
+    (runtime.starts_with("java") || runtime.starts_with("dotnet")).then(|| Method::Unsupported {
+        method: runtime.to_owned(),
+        why: unsupported_why(id, runtime).replacen(
+            &format!("BuildMethod {runtime}"),
+            &format!("Runtime {runtime} (SAM builds it by its runtime)"),
+            1,
+        ),
+    })
+}
+
 /// Why a BuildMethod quickdeploy does not run is refused, and the way out: the user's own
 /// build command (`build =`) and the folder it makes (`package =`).
 fn unsupported_why(id: &str, method: &str) -> String {

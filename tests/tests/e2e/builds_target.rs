@@ -339,17 +339,32 @@ async fn java_and_dotnet_are_refused_naming_the_way_out() {
         ("java21", "Java is not built"),
         ("dotnet8", ".NET is not built"),
     ] {
-        app.write("template.yaml", &template.replace("nodejs22.x", runtime));
-        let out = app.run(&["full", "--yes"]).await;
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        let first = format!("Locked: BuildMethod {runtime}: {what}");
-        for part in [
-            first.as_str(),
-            "under [functions.Locked] in quickdeploy.toml set `build =`",
-            "`package =`",
+        // Named by its BuildMethod, or by its runtime alone (SAM builds Java and .NET by
+        // runtime: the code folder is source, which must not be zipped as the function).
+        let by_method = template.replace("nodejs22.x", runtime);
+        let by_runtime = by_method.replace(
+            &format!("    Metadata:\n      BuildMethod: {runtime}\n"),
+            "",
+        );
+        assert_ne!(by_method, by_runtime, "the BuildMethod is gone");
+        for (text, named) in [
+            (by_method, format!("Locked: BuildMethod {runtime}: {what}")),
+            (
+                by_runtime,
+                format!("Locked: Runtime {runtime} (SAM builds it by its runtime): {what}"),
+            ),
         ] {
-            assert!(err.contains(part), "{part}:\n{err}");
+            app.write("template.yaml", &text);
+            let out = app.run(&["full", "--yes"]).await;
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            for part in [
+                named.as_str(),
+                "under [functions.Locked] in quickdeploy.toml set `build =`",
+                "`package =`",
+            ] {
+                assert!(err.contains(part), "{part}:\n{err}");
+            }
         }
     }
     let objects = app
