@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use testkit::bench_app::{
     BUCKET, QD_STACK, SAM_VERSION, SideBySide, bench_runs, deploy_verified, files_sent, median,
     patcher_request_bytes, path_with_sam_venv, require_sam, rotation, sam_sync_verified,
-    sam_warm_up,
+    sam_warm_up, set_line,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -168,15 +168,12 @@ fn make_app(dir: &Path) {
 
 /// The handler with GREETING set to `marker` (the one line that changes).
 fn set_greeting(root: &Path, marker: &str) {
-    let path = root.join(APP_JS);
-    let text = std::fs::read_to_string(&path).expect("app.js");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(GREETING))
-        .expect("the GREETING line")
-        .to_owned();
-    let text = text.replace(&line, &format!("{GREETING}\"hello from {marker}\";"));
-    std::fs::write(path, text).expect("app.js");
+    set_line(
+        &root.join(APP_JS),
+        GREETING,
+        &format!("hello from {marker}"),
+        ";",
+    );
 }
 
 /// SAM's environment: esbuild's own folder on PATH too (SAM looks for esbuild in the

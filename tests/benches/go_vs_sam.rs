@@ -27,8 +27,9 @@
 use std::path::{Path, PathBuf};
 
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_VERSION, SideBySide, bench_runs, deploy_verified, files_sent, median,
-    patcher_request_bytes, require_sam, rotation, sam_sync_verified, sam_warm_up,
+    BUCKET, QD_STACK, SAM_VERSION, SideBySide, bench_runs, deploy_verified, files_sent,
+    longer_greeting, median, patcher_request_bytes, require_sam, rotation, sam_sync_verified,
+    sam_warm_up, set_line,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -56,22 +57,10 @@ fn module_source() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/build-go/hello")
 }
 
-/// How many edits were made: each makes the greeting one character longer than the last,
-/// as most real edits change a length (moving what follows it in the binary).
-static EDITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
+/// The handler's greeting set to `marker`, a character longer than the last edit's
+/// ([`longer_greeting`]).
 fn set_greeting(root: &Path, marker: &str) {
-    let n = EDITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let path = root.join(MAIN_GO);
-    let text = std::fs::read_to_string(&path).expect("main.go");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(GREETING))
-        .expect("the greeting line")
-        .to_owned();
-    let greeting = format!("hello from {marker}{}", "!".repeat(n + 1));
-    let text = text.replace(&line, &format!("{GREETING}\"{greeting}\""));
-    std::fs::write(path, text).expect("main.go");
+    set_line(&root.join(MAIN_GO), GREETING, &longer_greeting(marker), "");
 }
 
 /// The app: the template, the module, and quickdeploy.toml (quickdeploy builds it).

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use testkit::bench_app::{
-    BUCKET, QD_STACK, SAM_VERSION, SideBySide, bench_runs, deploy_verified, files_sent, median,
-    patcher_request_bytes, path_with_sam_venv, require_sam, rotation, sam_sync_verified,
-    sam_warm_up,
+    BUCKET, QD_STACK, SAM_VERSION, SideBySide, bench_runs, deploy_verified, files_sent,
+    longer_greeting, median, patcher_request_bytes, path_with_sam_venv, require_sam, rotation,
+    sam_sync_verified, sam_warm_up, set_line,
 };
 
 const TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
@@ -101,25 +101,10 @@ fn install_bootstrap(dir: &Path, binary: &[u8]) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// How many edits were made: each makes the greeting one character longer than the last.
-static EDITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// The handler with GREETING set to `marker` (the one line that changes). The string's length
-/// changes with every edit, as most real edits do: that moves the read-only data after it and
-/// every address in the code that points there, which is what a delta has to cope with (an
-/// edit of the same length changes a few bytes of the binary, and any delta is tiny).
+/// The handler with GREETING set to `marker` (the one line that changes), a character longer
+/// than the last edit's ([`longer_greeting`]).
 fn set_greeting(root: &Path, marker: &str) {
-    let n = EDITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let path = root.join(MAIN_RS);
-    let text = std::fs::read_to_string(&path).expect("main.rs");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(GREETING))
-        .expect("the GREETING line")
-        .to_owned();
-    let greeting = format!("hello from {marker}{}", "!".repeat(n + 1));
-    let text = text.replace(&line, &format!("{GREETING}\"{greeting}\";"));
-    std::fs::write(path, text).expect("main.rs");
+    set_line(&root.join(MAIN_RS), GREETING, &longer_greeting(marker), ";");
 }
 
 /// The app: the template, the crate (source and lock), quickdeploy.toml deploying `pkg/`, and

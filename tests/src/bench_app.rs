@@ -532,6 +532,31 @@ pub async fn patched_entry(qd: &App, report: &Value, path: &str) -> Vec<u8> {
         .0
 }
 
+/// Sets the line of the source file `path` that starts with `prefix` to
+/// `{prefix}"{value}"{end}`: the one line a bench's edit changes.
+pub fn set_line(path: &Path, prefix: &str, value: &str, end: &str) {
+    let text = std::fs::read_to_string(path).expect("source");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in {}", path.display()))
+        .to_owned();
+    let text = text.replace(&line, &format!("{prefix}\"{value}\"{end}"));
+    std::fs::write(path, text).expect("source");
+}
+
+/// How many greetings [`longer_greeting`] made in this process.
+static EDITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `hello from {marker}` and one more `!` than the last call's: each edit changes the string's
+/// length, as most real edits do. In a compiled binary that moves the read-only data after it
+/// and every address pointing there, which is what a delta has to cope with (an edit of the
+/// same length changes a few bytes, and any delta is tiny).
+pub fn longer_greeting(marker: &str) -> String {
+    let n = EDITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("hello from {marker}{}", "!".repeat(n + 1))
+}
+
 /// The order the tools run in, run `run`: rotated by one each run, so each goes first,
 /// second, ... equally often over a multiple of their number of runs.
 pub fn rotation<T: Copy>(tools: &[T], run: usize) -> Vec<T> {
