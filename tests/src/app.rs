@@ -305,6 +305,24 @@ impl App {
         self.object(key, a["patch"]["version_id"].as_str()).await
     }
 
+    /// The keys in `bucket` under `prefix` (up to S3's 1,000 a listing): what a test checks
+    /// when nothing may have been uploaded.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list");
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
     /// The bytes of an object.
     pub async fn object_in(&self, bucket: &str, key: &str, version: Option<&str>) -> Vec<u8> {
         let mut get = self.s3.get_object().bucket(bucket).key(key);

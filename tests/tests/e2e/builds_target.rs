@@ -241,14 +241,7 @@ async fn a_source_only_package_is_built_here_when_pure_python_and_else_stops_the
     ] {
         assert!(err.contains(part), "{part}:\n{err}");
     }
-    let objects = app
-        .s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+    assert_eq!(app.keys(BUCKET, "").await, Vec::<String>::new());
     assert!(
         !app.path(".quickdeploy/build-cache")
             .read_dir()
@@ -319,14 +312,7 @@ async fn a_lock_out_of_sync_exits_2_with_npms_first_lines_and_the_fix() {
     let reason = message.find("are in sync").expect("reason");
     let tail = message.find("its last lines:").expect("tail");
     assert!(reason < tail, "{message}");
-    let objects = app
-        .s3
-        .list_objects_v2()
-        .bucket(LOCK_BUCKET)
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+    assert_eq!(app.keys(LOCK_BUCKET, "").await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,14 +353,7 @@ async fn java_and_dotnet_are_refused_naming_the_way_out() {
             }
         }
     }
-    let objects = app
-        .s3
-        .list_objects_v2()
-        .bucket(LOCK_BUCKET)
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+    assert_eq!(app.keys(LOCK_BUCKET, "").await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
