@@ -1,0 +1,5 @@
+import common
+
+
+def handler(event, context):
+    return {"message": common.greeting("hello-py")}
