@@ -1,7 +1,8 @@
 //! Uploading a packaged artifact from its file: one PutObject when small, a multipart upload
 //! with a progress bar (on a terminal) when large. Bodies stream from the file, part by part,
 //! so memory does not grow with the artifact. A failed multipart upload is aborted, so no
-//! half-written parts are left to pay for.
+//! half-written parts are left to pay for. Also the server-side copy of a CDK asset that
+//! quickdeploy patches instead of the asset ([`copy_seed`]).
 
 use std::path::Path;
 
@@ -9,6 +10,9 @@ use anyhow::{Context, anyhow};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt as _;
+
+use crate::artifact::remote::Head;
+use crate::project::template::S3Object;
 
 /// Artifacts larger than this go up in parts.
 pub const MULTIPART_OVER: u64 = 16 * 1024 * 1024;
@@ -192,4 +196,41 @@ async fn upload_parts(
     let done: Vec<anyhow::Result<CompletedPart>> =
         futures::stream::iter(parts).buffered(4).collect().await;
     done.into_iter().collect()
+}
+
+/// Makes quickdeploy's own copy of a CDK asset (`seed`, as `head` saw it) at `own`: a
+/// server-side CopyObject, refused if the asset changed since it was read
+/// (`x-amz-copy-source-if-match`). The asset itself is never written. Returns the copy's head.
+pub async fn copy_seed(
+    s3: &aws_sdk_s3::Client,
+    seed: &S3Object,
+    head: &Head,
+    own: &S3Object,
+) -> anyhow::Result<Head> {
+    let mut source = format!("{}/{}", seed.bucket, zipedit::s3::encode_key(&seed.key));
+    if let Some(v) = &head.version_id {
+        source.push_str(&format!("?versionId={v}"));
+    }
+    let out = s3
+        .copy_object()
+        .bucket(&own.bucket)
+        .key(&own.key)
+        .copy_source(source)
+        .copy_source_if_match(&head.etag)
+        .send()
+        .await
+        .map_err(crate::aws::err)
+        .with_context(|| {
+            format!("cannot copy the CDK asset {seed} to {own} (CopyObject): check that the artifact bucket exists and that you may read the asset")
+        })?;
+    Ok(Head {
+        etag: out
+            .copy_object_result()
+            .and_then(|r| r.e_tag())
+            .unwrap_or_default()
+            .to_owned(),
+        version_id: out.version_id().map(str::to_owned).filter(|v| v != "null"),
+        size: head.size,
+        uploaded_code_sha256: None,
+    })
 }

@@ -104,7 +104,11 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
         if fc.package.is_some() {
             continue;
         }
-        let props = &local.doc["Resources"][&f.logical_id]["Metadata"]["BuildProperties"];
+        let meta = &local.doc["Resources"][&f.logical_id]["Metadata"];
+        let props = match f.build_method.as_deref() {
+            Some(crate::project::cdk::BUNDLE_METHOD) => &meta["quickdeploy:bundle"],
+            _ => &meta["BuildProperties"],
+        };
         // `binary` in quickdeploy.toml makes the code folder a Rust crate, whatever the
         // template says (a plain CloudFormation template has no BuildMethod).
         let method = match (&fc.binary, &f.build_method) {

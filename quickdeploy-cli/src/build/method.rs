@@ -93,6 +93,10 @@ pub enum Method {
         /// The make target's logical id.
         target: String,
     },
+    /// `cdk-esbuild`: a bundle the CDK made, built again by the esbuild command line the CDK
+    /// ran (recorded at a synth), in the folder it ran in; the rest of the staged asset is
+    /// kept as it is.
+    CdkBundle(CdkBundle),
     /// `build = "..."` in quickdeploy.toml: the user's command, in the project root; its
     /// package is the folder `package` names.
     Command(String),
@@ -103,6 +107,22 @@ pub enum Method {
         /// Why, and what to do instead.
         why: String,
     },
+}
+
+/// A CDK bundle's recorded build: the CDK reader's `quickdeploy:bundle` metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CdkBundle {
+    /// The program and its first arguments (`/app/node_modules/.bin/esbuild`, or `npx
+    /// --no-install esbuild`).
+    pub program: Vec<String>,
+    /// esbuild's arguments as the CDK gave them (`--outfile=` is pointed elsewhere).
+    pub args: Vec<String>,
+    /// The folder esbuild ran in.
+    pub cwd: PathBuf,
+    /// The output file's name in the asset.
+    pub outfile: String,
+    /// The staged asset (`cdk.out/asset.<hash>`): what the bundle's other files are.
+    pub asset: PathBuf,
 }
 
 /// `Metadata.BuildProperties` of an esbuild function, as SAM reads them.
@@ -136,6 +156,7 @@ impl Method {
             Self::Rust { .. } => "rust-cargolambda".into(),
             Self::Go => "go1.x".into(),
             Self::Command(_) => "command".into(),
+            Self::CdkBundle(_) => crate::project::cdk::BUNDLE_METHOD.into(),
             Self::Unsupported { method, .. } => method.clone(),
         }
     }
@@ -158,7 +179,7 @@ impl Method {
             Self::Python { .. } => Some("python"),
             Self::Node { .. } => Some("nodejs"),
             Self::Makefile { .. } | Self::Command(_) | Self::Unsupported { .. } => Some(""),
-            Self::Esbuild(_) | Self::Rust { .. } | Self::Go => None,
+            Self::Esbuild(_) | Self::Rust { .. } | Self::Go | Self::CdkBundle(_) => None,
         }
     }
 }
@@ -186,8 +207,41 @@ pub fn method_of(id: &str, method: &str, props: &Value) -> Method {
             binary: props["Binary"].as_str().map(str::to_owned),
         },
         "go1.x" => Method::Go,
+        crate::project::cdk::BUNDLE_METHOD => {
+            cdk_bundle_of(props).map_or_else(unsupported, Method::CdkBundle)
+        }
         _ => unsupported(unsupported_why(id, method)),
     }
+}
+
+/// A CDK bundle's build from the CDK reader's `quickdeploy:bundle` metadata.
+fn cdk_bundle_of(props: &Value) -> Result<CdkBundle, String> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    let text = |k: &str| props[k].as_str().map(str::to_owned);
+    let bad = || {
+        "the CDK bundle's record is incomplete: run `quickdeploy full` to synthesize again"
+            .to_owned()
+    };
+    Ok(CdkBundle {
+        program: strings(&props["Program"]),
+        args: strings(&props["Args"]),
+        cwd: text("Cwd").ok_or_else(bad)?.into(),
+        outfile: text("Outfile").ok_or_else(bad)?,
+        asset: text("Asset").ok_or_else(bad)?.into(),
+    })
+    .and_then(|b| {
+        if b.program.is_empty() {
+            Err(bad())
+        } else {
+            Ok(b)
+        }
+    })
 }
 
 /// The build a function with local code and no `BuildMethod` needs by its runtime alone:
@@ -397,6 +451,16 @@ pub fn tool(build: &Build, deps: Option<&Path>, work: &Path) -> Option<Command> 
             cwd: build.source.clone(),
             env: Vec::new(),
         }),
+        Method::CdkBundle(c) => Some(Command {
+            program: c.program[0].clone(),
+            args: c.program[1..]
+                .iter()
+                .cloned()
+                .chain(cdk_bundle_args(c, work))
+                .collect(),
+            cwd: c.cwd.clone(),
+            env: Vec::new(),
+        }),
         Method::Command(cmd) => Some(Command {
             program: "sh".into(),
             args: vec!["-c".into(), cmd.clone()],
@@ -405,6 +469,17 @@ pub fn tool(build: &Build, deps: Option<&Path>, work: &Path) -> Option<Command> 
         }),
         _ => None,
     }
+}
+
+/// A CDK bundle's esbuild arguments as recorded, its output file written into `work`.
+pub fn cdk_bundle_args(c: &CdkBundle, work: &Path) -> Vec<String> {
+    c.args
+        .iter()
+        .map(|a| match a.starts_with("--outfile=") {
+            true => format!("--outfile={}", work.join(&c.outfile).display()),
+            false => a.clone(),
+        })
+        .collect()
 }
 
 /// esbuild's arguments, as SAM's esbuild workflow makes them: the entry points, `--bundle

@@ -41,6 +41,11 @@ fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<
     let (deps, dependencies, cache_key) = dependencies(b, &builds.cache, out)?;
     let work = builds.work.join(b.out.file_name().unwrap_or_default());
     let mut wanted: BTreeMap<String, PathBuf> = BTreeMap::new();
+    if let Method::CdkBundle(c) = &b.method {
+        // What the CDK staged besides the bundle (installed `nodeModules`, hooks' files)
+        // stays; the tool's output replaces the bundle itself.
+        add_tree(&mut wanted, &c.asset, "", &ids)?;
+    }
     if let Method::Rust { binary } = &b.method {
         rust_build(b, binary.as_deref(), builds, out, &work)?;
         add_tree(&mut wanted, &work, "", &ids)?;

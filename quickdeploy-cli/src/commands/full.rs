@@ -78,6 +78,7 @@ impl Args {
             },
             dry_run: self.dry_run,
             built: false,
+            synthesized: false,
         })
     }
 }

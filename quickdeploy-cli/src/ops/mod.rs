@@ -12,6 +12,7 @@
 //! `commands` or `render`. Ops may call each other (`deploy` falls back to `full`).
 
 pub mod bootstrap;
+pub mod cdk;
 pub mod deploy;
 pub mod destroy;
 pub mod full;

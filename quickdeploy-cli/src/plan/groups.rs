@@ -30,6 +30,9 @@ pub struct Group {
     pub not_quick: Vec<Skipped>,
     /// The layers made from it: a change publishes a new version of each and moves their users.
     pub layers: Vec<LayerPlan>,
+    /// The object `artifact` is first copied from, when it does not exist yet: a CDK asset,
+    /// which the quick path never writes ([`own_artifacts`]).
+    pub seed: Option<S3Object>,
 }
 
 /// A layer whose content is a local folder, as deployed.
@@ -171,6 +174,34 @@ pub fn plan(
     Ok(out)
 }
 
+/// Points every group whose artifact is a CDK asset (its functions' or layers' resources in
+/// `local` carry `aws:asset:path`) at quickdeploy's own copy of it in `bucket`, with the asset
+/// as its seed. The CDK's asset objects are content-addressed (the key is the hash of what
+/// they hold) and must stay what their key says, so the quick path patches a copy:
+/// `<prefix>cdk/<stack>/<asset key>`, made by a server-side copy the first time. A new
+/// asset (after the CDK's deploy) has a new key, so its copy starts afresh from it.
+pub fn own_artifacts(plan: &mut Plan, local: &Template, stack: &str, bucket: &str, prefix: &str) {
+    let is_asset = |id: &str| local.doc["Resources"][id]["Metadata"]["aws:asset:path"].is_string();
+    for g in &mut plan.groups {
+        let ids = g
+            .functions
+            .iter()
+            .map(|t| t.logical_id.as_str())
+            .chain(g.not_quick.iter().map(|s| s.logical_id.as_str()))
+            .chain(g.layers.iter().map(|l| l.logical_id.as_str()));
+        let mut ids = ids.peekable();
+        if ids.peek().is_none() || !ids.all(is_asset) {
+            continue;
+        }
+        let own = S3Object {
+            bucket: bucket.to_owned(),
+            key: format!("{prefix}cdk/{stack}/{}", g.artifact.key),
+            version: None,
+        };
+        g.seed = Some(std::mem::replace(&mut g.artifact, own));
+    }
+}
+
 /// The groups, by artifact bucket and key.
 type Groups = BTreeMap<(String, String), Group>;
 
@@ -189,6 +220,7 @@ fn group_for<'a>(
         functions: Vec::new(),
         not_quick: Vec::new(),
         layers: Vec::new(),
+        seed: None,
     });
     if &g.package != package {
         let other = g
@@ -341,6 +373,9 @@ fn aliases_of(f: &FunctionDef, config: &Config) -> Vec<String> {
 /// Why the quick path cannot serve a function at all, whatever changes: its code is not a
 /// zip it can patch.
 fn not_quick_code(f: &FunctionDef) -> Option<String> {
+    if let Some(why) = &f.not_quick {
+        return Some(why.clone());
+    }
     match f.code {
         CodeLocation::Image => Some(
             "PackageType: Image: quick deploys patch zip artifacts; a container image is built and pushed only by a full deploy (`quickdeploy full`)".into(),
@@ -429,6 +464,7 @@ fn package_of(
         _ => return None,
     };
     let mut ignore = config.ignore.clone();
+    ignore.extend(f.ignore.iter().cloned());
     ignore.extend(fc.ignore.iter().cloned());
     Some(PackageSpec {
         folder: normalize(&folder),

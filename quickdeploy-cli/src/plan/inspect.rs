@@ -51,6 +51,9 @@ pub struct GroupState {
     pub diff: Diff,
     /// What kind of change that is.
     pub change: Change,
+    /// `head` and `base` are of the group's seed (a CDK asset): its own copy does not exist
+    /// yet, and the patch makes it first.
+    pub seeded: bool,
 }
 
 impl Inspected {
@@ -102,13 +105,21 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
     let crate::project::Model {
         template,
         dir: template_dir,
-        ..
+        kind,
     } = project.model()?;
     crate::plan::groups::check_config_functions(&template, &project.config)?;
     let state_dir = project.state_dir();
-    let (deployed, prefetched) = tokio::join!(
+    let cdk = kind == crate::project::Kind::Cdk;
+    let own_bucket = async {
+        match cdk {
+            true => stack::artifact_bucket(&clients.cfn, &project.config).await,
+            false => None,
+        }
+    };
+    let (deployed, prefetched, own_bucket) = tokio::join!(
         stack::describe(&clients.cfn, &project.config.stack),
-        prefetch_heads(&clients.s3, &state_dir)
+        prefetch_heads(&clients.s3, &state_dir),
+        own_bucket
     );
     let deployed = deployed?;
     let Some(deployed_stack) = &deployed else {
@@ -121,13 +132,32 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
             ms: ms(started),
         });
     };
-    let plan = plan(
+    let mut plan = plan(
         &template,
         deployed_stack,
         &project.config,
         &project.root,
         &template_dir,
     )?;
+    if cdk {
+        let bucket = own_bucket.ok_or_else(|| {
+            crate::project::config::BadConfig(
+                "no artifact bucket for quickdeploy's copies of the CDK's assets: run `quickdeploy bootstrap`, or set `artifact_bucket` in quickdeploy.toml".into(),
+            )
+        })?;
+        let prefix = project
+            .config
+            .artifact_prefix
+            .as_deref()
+            .unwrap_or("quickdeploy/");
+        crate::plan::groups::own_artifacts(
+            &mut plan,
+            &template,
+            &project.config.stack,
+            &bucket,
+            prefix,
+        );
+    }
     let template_changes = template.resource_changes(&deployed_stack.template);
     let extra = project.config.dependency_files.clone();
     let builds =
@@ -234,17 +264,28 @@ async fn read_group(
     let remote = async {
         let (head, local) = match known {
             Known::Prefetched(m, head) => (head, Some(m)),
-            Known::Local(m) => (remote::head(&clients.s3, &g.artifact).await?, m),
+            Known::Local(m) => match (&g.seed, remote::head(&clients.s3, &g.artifact).await) {
+                (_, Ok(head)) => (head, m),
+                // quickdeploy's copy of a CDK asset is made at the first patch: until then
+                // the asset is what is deployed.
+                (Some(seed), Err(_)) => {
+                    let head = remote::head(&clients.s3, seed).await?;
+                    let (base, source) =
+                        remote::deployed_manifest(&clients.s3, seed, &head, None).await?;
+                    return anyhow::Ok((head, base, source, true));
+                }
+                (None, Err(e)) => return Err(e),
+            },
         };
         let (base, source) =
             remote::deployed_manifest(&clients.s3, &g.artifact, &head, local).await?;
-        anyhow::Ok((head, base, source))
+        anyhow::Ok((head, base, source, false))
     };
     let (scanned, remote) = tokio::join!(scanned, remote);
     let files = scanned
         .context("the package scan stopped")?
         .with_context(|| format!("package of {}", g.artifact))?;
-    let (head, base, source) = remote?;
+    let (head, base, source, seeded) = remote?;
     let base_files = base.files.clone();
     let d = tokio::task::spawn_blocking(move || {
         diff(&base_files, &files, |f: &LocalFile| {
@@ -267,5 +308,6 @@ async fn read_group(
         source,
         diff: d,
         change,
+        seeded,
     })
 }

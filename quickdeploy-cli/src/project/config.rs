@@ -15,6 +15,9 @@ pub const FILE_NAME: &str = "quickdeploy.toml";
 /// The patcher's function name when neither the file nor the command line names one.
 pub const DEFAULT_PATCHER: &str = "quickdeploy-zipedit";
 
+/// The stack `quickdeploy bootstrap` makes: the patcher and the artifact bucket.
+pub const BOOTSTRAP_STACK: &str = "quickdeploy-zipedit";
+
 /// The stack tag that protects a stack from quick deploys.
 pub const PROTECTED_TAG: &str = "quickdeploy:protected";
 
@@ -56,8 +59,18 @@ pub enum ConfigError {
 pub struct Config {
     /// The CloudFormation stack the app is deployed as.
     pub stack: String,
-    /// The CloudFormation or SAM template (YAML or JSON).
+    /// The CloudFormation or SAM template (YAML or JSON). Left out in a CDK app (a folder
+    /// with a `cdk.json`): its templates are the synthesized ones ([`super::cdk`]).
+    #[serde(default)]
     pub template: PathBuf,
+    /// A CDK app's synth command, run in the project root; default: `npx cdk synth --quiet`
+    /// (which runs `cdk.json`'s `app`).
+    #[serde(default)]
+    pub synth: Option<String>,
+    /// A CDK app's cloud assembly folder, relative to the project root; default: `cdk.json`'s
+    /// `output`, else `cdk.out`.
+    #[serde(default)]
+    pub cdk_out: Option<PathBuf>,
     /// Bucket where `full` uploads artifacts (the quick path reads the deployed template).
     #[serde(default)]
     pub artifact_bucket: Option<String>,
@@ -154,11 +167,6 @@ impl Config {
                     "`artifact_bucket`: {e}; name an existing bucket, or leave it out to use the one `quickdeploy bootstrap` made"
                 ))
             })?;
-        }
-        if config.template.as_os_str().is_empty() {
-            return Err(invalid(
-                "`template` is empty: give the template's path".into(),
-            ));
         }
         if let Some((id, _)) = config
             .functions

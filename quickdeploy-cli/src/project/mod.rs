@@ -2,13 +2,13 @@
 //! template with SAM's `Globals` merged ([`template`]), and the functions, layers, packages
 //! and settings they name. Everything below the commands reads a project through one model,
 //! [`Model`] ([`model`]), filled by the reader of its [`Kind`]: [`sam`] for SAM and
-//! CloudFormation templates today. A CDK reader (a cloud assembly) goes beside it as
-//! `cdk.rs`, with a `Kind` of its own, and fills the same model; [`Project::model`] picks the
-//! reader.
+//! CloudFormation templates, [`cdk`] for CDK apps (their cloud assembly); [`Project::model`]
+//! picks the reader.
 //!
 //! May use: nothing else in the crate (it is the bottom layer with `aws`).
 //! Must not: talk to AWS, or decide what to deploy (that is `plan`).
 
+pub mod cdk;
 pub mod config;
 pub mod model;
 pub mod names;
@@ -48,8 +48,9 @@ impl Project {
     /// What the project says, read by the reader of its kind (a SAM or CloudFormation
     /// template today). Errors are [`BadConfig`]: exit 2.
     pub fn model(&self) -> Result<Model, BadConfig> {
-        match Kind::of(&self.root) {
+        match Kind::of(&self.root, &self.config) {
             Kind::Template => sam::read(&self.root, &self.config),
+            Kind::Cdk => cdk::read(&self.root, &self.config),
         }
     }
 

@@ -12,6 +12,11 @@ use super::template::Template;
 /// The template `config` names (relative to the project's `root`), read and parsed; its
 /// folder (the template's paths are relative to it).
 pub fn read(root: &Path, config: &Config) -> Result<Model, BadConfig> {
+    if config.template.as_os_str().is_empty() {
+        return Err(BadConfig(
+            "quickdeploy.toml names no `template`, and there is no cdk.json here: give the template's path (`template = \"template.yaml\"`)".into(),
+        ));
+    }
     let path = root.join(&config.template);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         BadConfig(format!(

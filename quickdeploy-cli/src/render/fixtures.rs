@@ -60,6 +60,7 @@ pub fn deploy_report() -> DeployReport {
         not_served: Vec::new(),
         full: None,
         builds: Vec::new(),
+        synthesized: None,
         timings_ms: Timings {
             build: 0.0,
             diff: 10.0,

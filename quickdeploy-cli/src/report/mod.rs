@@ -182,6 +182,10 @@ pub struct DeployReport {
     /// The builds run first (`BuildMethod`s, `build` commands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub builds: Vec<crate::build::decide::Built>,
+    /// A CDK app only: why it was synthesized first (its own code changed, or there was no
+    /// synth yet); left out when no synth ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthesized: Option<String>,
     /// Phase times.
     pub timings_ms: Timings,
 }

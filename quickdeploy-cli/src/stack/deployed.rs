@@ -115,6 +115,18 @@ fn parameters_and_tags(
     (parameters, tags)
 }
 
+/// The bucket of quickdeploy's own artifacts and records: quickdeploy.toml's
+/// `artifact_bucket`, else the one `quickdeploy bootstrap` made; `None` when neither is there.
+pub async fn artifact_bucket(
+    cfn: &aws_sdk_cloudformation::Client,
+    config: &crate::project::config::Config,
+) -> Option<String> {
+    match &config.artifact_bucket {
+        Some(b) => Some(b.clone()),
+        None => parameter(cfn, crate::project::config::BOOTSTRAP_STACK, "CodeBucket").await,
+    }
+}
+
 /// A parameter of a deployed stack, if the stack exists.
 pub async fn parameter(
     cfn: &aws_sdk_cloudformation::Client,

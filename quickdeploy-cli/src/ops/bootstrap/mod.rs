@@ -19,7 +19,7 @@ use bucket::{Presence, answered, ensure_bucket, status_text};
 use package::{CodeSource, Package};
 
 /// The patcher stack's default name; later commands look for the bucket there.
-pub const STACK: &str = "quickdeploy-zipedit";
+pub const STACK: &str = crate::project::config::BOOTSTRAP_STACK;
 
 /// The patcher's template, built in so bootstrap works from any folder.
 const TEMPLATE: &str = include_str!("../../../../cfn/zipedit.yaml");

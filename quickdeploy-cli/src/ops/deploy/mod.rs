@@ -73,6 +73,9 @@ pub async fn deploy(
     ui: &dyn Ui,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    // A CDK app whose own code changed is synthesized first; a change to assets' sources
+    // only is not (the builds rebuild them).
+    let prepared = crate::ops::cdk::prepare(&project, ui)?;
     // Before anything is read: the packages are the build folders. A failed build stops here,
     // with nothing deployed.
     let builds = crate::ops::build(&project, ui)?;
@@ -93,6 +96,7 @@ pub async fn deploy(
         not_served: seen.plan.skipped.clone(),
         full: None,
         builds,
+        synthesized: prepared.synthesized.clone(),
         timings_ms: Timings {
             build: build_ms,
             diff: seen.ms,
@@ -158,6 +162,7 @@ async fn fall_back(
     let opts = full::FullOptions {
         consent,
         built: true,
+        synthesized: report.synthesized.is_some(),
         ..full::FullOptions::default()
     };
     let done = full::full(&seen.project, clients, &opts, ui).await?;

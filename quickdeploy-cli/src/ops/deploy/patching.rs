@@ -37,14 +37,24 @@ pub async fn patch_group(
     if g.diff.is_empty() {
         return Ok(None);
     }
-    let (changes, mut sent) = encode_changes(g, opts, clients, cache).await?;
+    let seeded;
+    let head = match (&g.group.seed, g.seeded) {
+        (Some(seed), true) => {
+            seeded =
+                crate::artifact::upload::copy_seed(&clients.s3, seed, &g.head, &g.group.artifact)
+                    .await?;
+            &seeded
+        }
+        _ => &g.head,
+    };
+    let (changes, mut sent) = encode_changes(g, head, opts, clients, cache).await?;
     let encoded = sent.files.iter().any(|f| f.sent != encode::Sent::Whole);
     let event = |changes| {
         patch::event(
             &g.group.artifact,
             changes,
             &g.diff.deletes,
-            &g.head.etag,
+            &head.etag,
             opts.mode,
         )
     };
@@ -104,6 +114,7 @@ pub async fn patch_group(
 /// binary is CPU work. A local patch sends everything whole: there is no wire to save.
 pub async fn encode_changes(
     g: &GroupState,
+    head: &crate::artifact::remote::Head,
     opts: How<'_>,
     clients: &Clients,
     cache: &bases::Cache,
@@ -118,7 +129,7 @@ pub async fn encode_changes(
         .filter_map(|p| Some((p.path.clone(), g.base.files.get(&p.path)?.sha256.clone())))
         .collect();
     let (found, base_error) =
-        bases::find(&clients.s3, cache, &g.group.artifact, &g.head, &wanted).await;
+        bases::find(&clients.s3, cache, &g.group.artifact, head, &wanted).await;
     let puts = g.diff.puts.clone();
     let bases::Bases {
         content,

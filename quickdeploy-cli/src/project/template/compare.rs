@@ -24,6 +24,11 @@ impl Template {
                 if let Some(Value::Object(p)) = r.get_mut("Properties") {
                     p.remove(field);
                 }
+                // A CDK asset's metadata names its hash, which moves with the code; quickdeploy's
+                // own (a reader's) is not CloudFormation's.
+                if let Some(Value::Object(m)) = r.get_mut("Metadata") {
+                    m.retain(|k, _| !k.starts_with("aws:asset:") && !k.starts_with("quickdeploy:"));
+                }
             }
         }
         if let Some(Value::Object(f)) = doc.pointer_mut("/Globals/Function") {

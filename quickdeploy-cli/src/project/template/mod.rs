@@ -17,7 +17,7 @@ pub mod compare;
 pub mod globals;
 pub mod types;
 
-pub use types::{LAMBDA_FUNCTION, LAMBDA_LAYER, SAM_FUNCTION, SAM_LAYER};
+pub use types::{BUNDLE_METHOD, LAMBDA_FUNCTION, LAMBDA_LAYER, SAM_FUNCTION, SAM_LAYER};
 
 /// A template that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +72,14 @@ pub struct FunctionDef {
     /// CodeDeploy traffic shifting: SAM's `DeploymentPreference` (unless `Enabled: false`),
     /// or an `AWS::Lambda::Alias` of it with a `CodeDeployLambdaAliasUpdate` update policy.
     pub deployment_preference: Option<Value>,
-    /// `Metadata.BuildMethod` (how `sam build` builds it: `esbuild`, `makefile`, ...).
+    /// `Metadata.BuildMethod` (how `sam build` builds it: `esbuild`, `makefile`, ...), or
+    /// `cdk-esbuild` for a bundle the CDK made (its reader's `quickdeploy:bundle`).
     pub build_method: Option<String>,
+    /// Ignore patterns its reader found for its package (a CDK asset's excludes, as
+    /// `Metadata["quickdeploy:ignore"]`).
+    pub ignore: Vec<String>,
+    /// Why its reader found its code not quick-deployable (`Metadata["quickdeploy:not-quick"]`).
+    pub not_quick: Option<String>,
 }
 
 /// A function's settings as its template states them, where it states them literally.
@@ -165,9 +171,21 @@ impl Template {
                         .filter_map(|a| a.as_str().map(str::to_owned))
                         .collect(),
                     deployment_preference,
-                    build_method: r
-                        .pointer("/Metadata/BuildMethod")
-                        .and_then(Value::as_str)
+                    build_method: match r["Metadata"].get("quickdeploy:bundle") {
+                        Some(_) => Some(BUNDLE_METHOD.to_owned()),
+                        None => r
+                            .pointer("/Metadata/BuildMethod")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    },
+                    ignore: r["Metadata"]["quickdeploy:ignore"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.as_str().map(str::to_owned))
+                        .collect(),
+                    not_quick: r["Metadata"]["quickdeploy:not-quick"]
+                        .as_str()
                         .map(str::to_owned),
                 })
             })
