@@ -13,10 +13,10 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 SAM_VERSION := 1.170.0
 SAM_VENV := .rig/sam-venv
 
-.PHONY: test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
+.PHONY: cdk-deps test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
-test: tools rig-deps
+test: tools rig-deps cdk-deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo build --workspace --all-targets
@@ -141,6 +141,19 @@ build:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## cdk-deps: the CDK test app's packages (aws-cdk-lib, the aws-cdk CLI, esbuild; pinned in its
+## package-lock.json) into tests/apps/cdk-app/node_modules, for the e2e tests and benches that
+## run the CDK on the rig. `npm ci` again when the lock changes (the stamp is older).
+## esbuild's postinstall is not run (npm 11 gates install scripts): it is not needed, its
+## platform package carries the binary.
+CDK_APP := tests/apps/cdk-app
+cdk-deps: $(CDK_APP)/node_modules/.installed
+
+$(CDK_APP)/node_modules/.installed: $(CDK_APP)/package.json $(CDK_APP)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: run make tools"; exit 1; }
+	cd $(CDK_APP) && npm ci --no-audit --no-fund
+	touch $@
 
 ## rig-deps: moto, cfn-lint and aws-sam-translator in a virtualenv inside the repo (ignored by
 ## git), so nothing is installed into the system Python. Re-run when the pins change.

@@ -6,6 +6,8 @@ pub mod app;
 #[cfg(feature = "rig")]
 pub mod bench_app;
 #[cfg(feature = "rig")]
+pub mod cdk;
+#[cfg(feature = "rig")]
 pub mod fixtures;
 #[cfg(feature = "rig")]
 pub mod iam;

@@ -40,6 +40,11 @@
 //!   (`without_function_layers`, `function_layers`). A `TemplateURL` is read into the body
 //!   first, so it gets the same.
 //! - Every call recorded, as IAM sees it ([`S3Proxy::calls`], [`crate::iam`]).
+//! - What the CDK's CLI needs ([`crate::cdk`]): a `TemplateURL` at `http://127.0.0.1:PORT/…`
+//!   read from its bucket and key (moto takes the bucket from the host, `127`), change sets
+//!   kept per stack (`change_set_of_stack`: moto looks a name up across stacks, and a missing
+//!   one is not ChangeSetNotFound), and an SSM-typed parameter's previous value kept as its
+//!   name in SSM (`previous_ssm_values`: moto's next update raises on the resolved value).
 //!
 //! Everything else passes through untouched. `QD_PROXY_TRACE=1` prints each request with its
 //! time (see `forward`).
@@ -96,6 +101,8 @@ struct Shared {
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
     /// Every API call through the proxy, each once ([`S3Proxy::calls`]).
     calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
+    /// The stack parameter values last submitted, by (stack, key) ([`previous_ssm_values`]).
+    stack_parameters: Mutex<HashMap<(String, String), String>>,
 }
 
 /// A kind of S3 request the proxy can hold ([`S3Proxy::stall`]).
@@ -160,6 +167,7 @@ impl S3Proxy {
             extras: Extras::default(),
             sam: Mutex::new(HashMap::new()),
             calls: Mutex::new(std::collections::BTreeSet::new()),
+            stack_parameters: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -459,12 +467,22 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
         }),
         action: cfn_action.clone(),
     };
+    // Change sets per stack, as CloudFormation keeps them (`change_set_of_stack`).
+    let body = match change_set_of_stack(&p, cfn_action.as_deref(), &text).await {
+        Ok(Some(rewritten)) => rewritten,
+        Ok(None) => body,
+        Err(answered) => return answered,
+    };
     // A template as moto can take it (CreateChangeSet, CreateStack, UpdateStack): a
     // TemplateURL's fetched into the body, SAM expanded, kept for the functions' layers, and
     // those layers taken out of what moto sees (`without_function_layers`).
     let body = match cfn_action.as_deref() {
         Some(a) if crate::sam::TEMPLATE_ACTIONS.contains(&a) => {
             let (text, body) = match template_from_url(&p, &text).await {
+                Some(b) => (String::from_utf8_lossy(&b).into_owned(), b),
+                None => (text, body),
+            };
+            let (text, body) = match previous_ssm_values(&p, &text) {
                 Some(b) => (String::from_utf8_lossy(&b).into_owned(), b),
                 None => (text, body),
             };
@@ -1698,6 +1716,263 @@ async fn versioned_code(
     Ok(serde_json::to_vec(&doc).ok().map(Bytes::from))
 }
 
+// --- Change sets per stack, as CloudFormation keeps them (the CDK's deploys need it). ---
+
+/// The change-set calls that name one change set, by name (with its StackName) or by ARN.
+const CHANGE_SET_ACTIONS: [&str; 3] = ["DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet"];
+
+/// A change-set call as CloudFormation answers it, where moto does not.
+///
+/// CloudFormation keeps change sets per stack: `cdk-deploy-change-set` of QdCdkApi and that of
+/// QdCdkJobs are two change sets, and one that does not exist is `ChangeSetNotFound` (404).
+/// moto 5.2.5 keeps one list for the region and looks a name up in it ignoring StackName
+/// (moto/cloudformation/models.py `describe_change_set`, `execute_change_set`,
+/// `delete_change_set`), and answers a missing one with ValidationError "Stack with id ...
+/// does not exist". The CDK deletes its old change set before each deploy of a stack that
+/// exists, then polls DescribeChangeSet until it is gone (ChangeSetNotFoundException): against
+/// moto that poll either throws (ValidationError) or, when another stack has a change set of
+/// the same name, never ends (seen: `cdk deploy` of two stacks hung for 10 minutes). So:
+/// - Describe, Execute and Delete by name go to moto by the ARN of *that stack's* change set
+///   (`Ok(Some(body))`); by ARN they go as they are when moto has it;
+/// - a change set the stack does not have is answered here (`Err`): Describe and Execute with
+///   404 ChangeSetNotFound, Delete with success, as CloudFormation does for a stack that exists
+///   (the CDK relies on it);
+/// - ListChangeSets is answered with the stack's change sets only (moto lists all).
+///
+/// `Ok(None)`: any other call, forwarded as it is.
+async fn change_set_of_stack(
+    p: &Shared,
+    action: Option<&str>,
+    text: &str,
+) -> Result<Option<Bytes>, Response> {
+    let Some(action) = action.filter(|a| CHANGE_SET_ACTIONS.contains(a) || *a == "ListChangeSets")
+    else {
+        return Ok(None);
+    };
+    let mut pairs = crate::sam::form_decode(text);
+    let param = |pairs: &[(String, String)], name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let stack = param(&pairs, "StackName");
+    // moto ignores StackName here and lists every stack's change sets.
+    let listed = cfn_query(p, "Action=ListChangeSets&Version=2010-05-15&StackName=any").await;
+    let Some(listed) = listed else {
+        return Ok(None);
+    };
+    let summaries = change_set_summaries(&listed);
+    if action == "ListChangeSets" {
+        let Some(stack) = stack else {
+            return Ok(None);
+        };
+        return Err(xml_answer(
+            StatusCode::OK,
+            list_change_sets_answer(&listed, &summaries, &stack),
+        ));
+    }
+    let Some(named) = param(&pairs, "ChangeSetName") else {
+        return Ok(None);
+    };
+    let found = summaries.iter().find(|s| {
+        if named.starts_with("arn:") {
+            s.id == named
+        } else {
+            s.name == named && stack.as_deref().is_some_and(|st| s.of_stack(st))
+        }
+    });
+    match (found, action) {
+        (Some(s), _) => {
+            if let Some((_, v)) = pairs.iter_mut().find(|(k, _)| k == "ChangeSetName") {
+                v.clone_from(&s.id);
+            }
+            Ok(Some(Bytes::from(crate::sam::form_encode(&pairs))))
+        }
+        (None, "DeleteChangeSet") => Err(xml_answer(
+            StatusCode::OK,
+            "<DeleteChangeSetResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">\
+             <DeleteChangeSetResult/><ResponseMetadata><RequestId>qd-proxy</RequestId>\
+             </ResponseMetadata></DeleteChangeSetResponse>"
+                .to_owned(),
+        )),
+        (None, _) => Err(xml_answer(
+            StatusCode::NOT_FOUND,
+            format!(
+                "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">\
+                 <Error><Type>Sender</Type><Code>ChangeSetNotFound</Code>\
+                 <Message>ChangeSet [{}] does not exist</Message></Error>\
+                 <RequestId>qd-proxy</RequestId></ErrorResponse>",
+                xml_escape(&named)
+            ),
+        )),
+    }
+}
+
+/// A CreateChangeSet, CreateStack or UpdateStack body (its template in `TemplateBody`) in
+/// which each parameter of an SSM type (`AWS::SSM::Parameter::Value<…>`) given as
+/// `UsePreviousValue` carries that previous value instead: the parameter's name in SSM, last
+/// submitted for this stack through the proxy, else the template's Default. `None` when there
+/// is none to change. Every value submitted is noted for the next call.
+///
+/// CloudFormation resolves such a parameter from SSM again on each update. moto 5.2.5 keeps
+/// the resolved value as the previous one and looks *it* up in SSM on the next update, finds
+/// no parameter named `34`, and raises in ExecuteChangeSet (`'NoneType' object has no attribute
+/// 'value'`, moto/cloudformation/parsing.py `parse_ssm_parameter`): a 500. Every CDK stack has
+/// one (`BootstrapVersion`, default `/cdk-bootstrap/hnb659fds/version`), and the CDK updates a
+/// stack with `UsePreviousValue`, so the second `cdk deploy` of any stack failed.
+fn previous_ssm_values(p: &Shared, text: &str) -> Option<Bytes> {
+    let mut known = p.stack_parameters.lock().ok()?;
+    fill_previous_ssm_values(&mut known, text).map(Bytes::from)
+}
+
+/// [`previous_ssm_values`] with the values last submitted (by stack and key) at hand.
+fn fill_previous_ssm_values(
+    known: &mut HashMap<(String, String), String>,
+    text: &str,
+) -> Option<String> {
+    let mut pairs = crate::sam::form_decode(text);
+    let get = |pairs: &[(String, String)], name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let stack = get(&pairs, "StackName")?;
+    let template = get(&pairs, "TemplateBody")
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .unwrap_or_default();
+    let members: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, _)| {
+            let rest = k.strip_prefix("Parameters.member.")?;
+            rest.strip_suffix(".ParameterKey").map(str::to_owned)
+        })
+        .collect();
+    let mut changed = false;
+    for n in members {
+        let field = |f: &str| format!("Parameters.member.{n}.{f}");
+        let Some(key) = get(&pairs, &field("ParameterKey")) else {
+            continue;
+        };
+        let slot = &template["Parameters"][&key];
+        let ssm = slot["Type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::Value"));
+        let previous = get(&pairs, &field("UsePreviousValue")).is_some_and(|v| v == "true");
+        if previous && ssm {
+            let value = known
+                .get(&(stack.clone(), key.clone()))
+                .cloned()
+                .or_else(|| slot["Default"].as_str().map(str::to_owned));
+            if let Some(value) = value {
+                pairs.retain(|(k, _)| *k != field("UsePreviousValue"));
+                pairs.push((field("ParameterValue"), value));
+                changed = true;
+            }
+        }
+        if let Some(value) = get(&pairs, &field("ParameterValue")) {
+            known.insert((stack.clone(), key), value);
+        }
+    }
+    changed.then(|| crate::sam::form_encode(&pairs))
+}
+
+/// One member of a ListChangeSets answer.
+#[derive(Debug, PartialEq)]
+struct ChangeSetSummary {
+    /// The member's XML, as moto wrote it.
+    xml: String,
+    name: String,
+    id: String,
+    stack_name: String,
+    stack_id: String,
+}
+
+impl ChangeSetSummary {
+    /// Whether it belongs to `stack`, a stack's name or its ARN.
+    fn of_stack(&self, stack: &str) -> bool {
+        self.stack_name == stack || self.stack_id == stack
+    }
+}
+
+/// The members of a ListChangeSets answer.
+fn change_set_summaries(xml: &str) -> Vec<ChangeSetSummary> {
+    let tag = |member: &str, name: &str| -> String {
+        let open = format!("<{name}>");
+        let Some(start) = member.find(&open).map(|i| i + open.len()) else {
+            return String::new();
+        };
+        let end = member[start..]
+            .find(&format!("</{name}>"))
+            .map_or(start, |i| i + start);
+        member[start..end].to_owned()
+    };
+    let Some(from) = xml.find("<Summaries>") else {
+        return Vec::new();
+    };
+    let to = xml.find("</Summaries>").unwrap_or(xml.len());
+    xml[from..to.max(from)]
+        .split("<member>")
+        .skip(1)
+        .filter_map(|m| {
+            let member = m.split("</member>").next()?;
+            Some(ChangeSetSummary {
+                xml: format!("<member>{member}</member>"),
+                name: tag(member, "ChangeSetName"),
+                id: tag(member, "ChangeSetId"),
+                stack_name: tag(member, "StackName"),
+                stack_id: tag(member, "StackId"),
+            })
+        })
+        .collect()
+}
+
+/// moto's ListChangeSets answer with the members of `stack` only.
+fn list_change_sets_answer(xml: &str, summaries: &[ChangeSetSummary], stack: &str) -> String {
+    let (Some(from), Some(to)) = (xml.find("<Summaries>"), xml.find("</Summaries>")) else {
+        return xml.to_owned();
+    };
+    let kept: String = summaries
+        .iter()
+        .filter(|s| s.of_stack(stack))
+        .map(|s| s.xml.as_str())
+        .collect();
+    format!("{}<Summaries>{kept}{}", &xml[..from], &xml[to..])
+}
+
+/// `&`, `<`, `>` and quotes escaped for XML text.
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An XML answer of CloudFormation's query protocol.
+fn xml_answer(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "text/xml")], body).into_response()
+}
+
+/// A CloudFormation query-protocol call of the proxy's own at moto; its answer's text.
+async fn cfn_query(p: &Shared, form: &str) -> Option<String> {
+    p.client
+        .post(format!("{}/", p.upstream))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1742,5 +2017,93 @@ mod tests {
         // Nothing to take out: the body goes as it was.
         let plain = serde_json::json!({"Resources": {"None": t["Resources"]["None"].clone()}});
         assert!(without_function_layers(&body(&plain)).is_none());
+    }
+
+    #[test]
+    fn change_sets_are_told_apart_by_stack_and_listed_per_stack() {
+        let member = |stack: &str, name: &str, n: u8| {
+            format!(
+                "<member><StackId>arn:aws:cloudformation:us-east-1:1:stack/{stack}/u{n}</StackId>\
+                 <StackName>{stack}</StackName>\
+                 <ChangeSetId>arn:aws:cloudformation:us-east-1:1:changeSet/{name}/c{n}</ChangeSetId>\
+                 <ChangeSetName>{name}</ChangeSetName><Status>CREATE_COMPLETE</Status></member>"
+            )
+        };
+        let xml = format!(
+            "<ListChangeSetsResponse><ListChangeSetsResult><Summaries>{}{}</Summaries>\
+             </ListChangeSetsResult></ListChangeSetsResponse>",
+            member("Api", "cdk-deploy-change-set", 1),
+            member("Jobs", "cdk-deploy-change-set", 2)
+        );
+        let all = change_set_summaries(&xml);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[1].stack_name, "Jobs");
+        assert_eq!(
+            all[1].id,
+            "arn:aws:cloudformation:us-east-1:1:changeSet/cdk-deploy-change-set/c2"
+        );
+        assert!(all[0].of_stack("arn:aws:cloudformation:us-east-1:1:stack/Api/u1"));
+        assert!(!all[0].of_stack("Jobs"));
+        let jobs = list_change_sets_answer(&xml, &all, "Jobs");
+        assert!(
+            jobs.contains("/c2</ChangeSetId>") && !jobs.contains("/c1<"),
+            "{jobs}"
+        );
+        assert!(jobs.ends_with("</ListChangeSetsResult></ListChangeSetsResponse>"));
+        assert!(change_set_summaries("<ListChangeSetsResponse/>").is_empty());
+    }
+
+    #[test]
+    fn an_ssm_parameter_kept_from_before_is_its_name_in_ssm_not_its_value() {
+        let template = serde_json::json!({"Parameters": {
+            "BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>",
+                                 "Default": "/cdk-bootstrap/hnb659fds/version"},
+            "Plain": {"Type": "String", "Default": "x"}
+        }});
+        let form = |params: &[(&str, &str)]| {
+            let mut pairs = vec![
+                ("Action".to_owned(), "CreateChangeSet".to_owned()),
+                ("StackName".to_owned(), "QdCdkApi".to_owned()),
+                ("TemplateBody".to_owned(), template.to_string()),
+            ];
+            pairs.extend(
+                params
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
+            crate::sam::form_encode(&pairs)
+        };
+        let value_of = |text: &str| {
+            crate::sam::form_decode(text)
+                .into_iter()
+                .find(|(k, _)| k == "Parameters.member.1.ParameterValue")
+                .map(|(_, v)| v)
+        };
+        let mut known = HashMap::new();
+        let previous = [
+            ("Parameters.member.1.ParameterKey", "BootstrapVersion"),
+            ("Parameters.member.1.UsePreviousValue", "true"),
+        ];
+        // Nothing submitted before: the template's default, the parameter's name.
+        let out = fill_previous_ssm_values(&mut known, &form(&previous)).expect("rewritten");
+        assert_eq!(
+            value_of(&out).as_deref(),
+            Some("/cdk-bootstrap/hnb659fds/version")
+        );
+        assert!(!out.contains("UsePreviousValue"), "{out}");
+        // A name given before is the previous value.
+        let given = [
+            ("Parameters.member.1.ParameterKey", "BootstrapVersion"),
+            ("Parameters.member.1.ParameterValue", "/custom/version"),
+        ];
+        assert!(fill_previous_ssm_values(&mut known, &form(&given)).is_none());
+        let out = fill_previous_ssm_values(&mut known, &form(&previous)).expect("rewritten");
+        assert_eq!(value_of(&out).as_deref(), Some("/custom/version"));
+        // A parameter of another type keeps UsePreviousValue.
+        let plain = [
+            ("Parameters.member.1.ParameterKey", "Plain"),
+            ("Parameters.member.1.UsePreviousValue", "true"),
+        ];
+        assert!(fill_previous_ssm_values(&mut known, &form(&plain)).is_none());
     }
 }

@@ -104,7 +104,8 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto, waits until it answers, and turns off Docker for Lambda.
+    /// Starts moto, waits until it answers, and turns off Docker for Lambda. Its log (each
+    /// request, and the traceback of each 500) goes to the file `QD_MOTO_LOG` names, if set.
     pub fn start() -> Self {
         let port = free_port();
         let dir = tempfile::tempdir().expect("moto's folder");
@@ -133,7 +134,10 @@ impl Moto {
         )
         .current_dir(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(match std::env::var_os("QD_MOTO_LOG") {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("QD_MOTO_LOG")),
+            None => Stdio::null(),
+        });
         let child = die_with_parent(&mut cmd)
             .spawn()
             .expect("start moto (make test installs it into .venv: run `make rig-deps`)");
