@@ -164,6 +164,27 @@ impl Moto {
         moto
     }
 
+    /// CPU seconds (user + system) moto's process has used so far (Linux `/proc`), for
+    /// benchmarks that need to tell the server's time from the client's.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // SAFETY: sysconf reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (ticks(11) + ticks(12)) / hz.max(1.0)
+    }
+
     /// `http://localhost:PORT`: moto reads path-style template URLs only with "localhost".
     pub fn endpoint(&self) -> String {
         format!("http://localhost:{}", self.port)

@@ -50,6 +50,15 @@ impl Args {
 /// Runs `watch` until Ctrl-C.
 pub async fn run(args: Args) -> Outcome {
     let project = args.deploy.common.project()?;
+    if !args.deploy.targets.targets.is_empty() || args.deploy.targets.all_targets {
+        // Not yet: each round would report per target, which watch's lines do not show.
+        return Err(Error::bad_input(
+            "BadUsage",
+            anyhow::anyhow!(
+                "watch does not deploy to several targets yet: watch one stack (without --target), and run `quickdeploy deploy --all-targets` when done"
+            ),
+        ));
+    }
     let clients = args
         .deploy
         .common
