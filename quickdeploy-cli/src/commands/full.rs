@@ -96,7 +96,8 @@ pub async fn run(args: Args) -> Outcome {
         let mut opts = args.options()?;
         let ui = Terminal::new(json, false);
         // Built once for every target, before any: parallel builds of one folder would race.
-        crate::ops::build(&project, &ui).map_err(|e| Error::classify(e, "FullDeployFailed"))?;
+        let builds =
+            crate::ops::build(&project, &ui).map_err(|e| Error::classify(e, "FullDeployFailed"))?;
         opts.built = true;
         // Change sets shown and asked about one target at a time, unless consent is given.
         let parallel = if opts.consent.yes || opts.dry_run {
@@ -105,7 +106,7 @@ pub async fn run(args: Args) -> Outcome {
             1
         };
         let opts = &opts;
-        let report = crate::ops::fanout::each(
+        let mut report = crate::ops::fanout::each(
             &targets.runs,
             parallel,
             "FullDeployFailed",
@@ -117,6 +118,7 @@ pub async fn run(args: Args) -> Outcome {
             },
         )
         .await;
+        report.builds = builds;
         if json {
             render::print_json(&report);
         } else {
