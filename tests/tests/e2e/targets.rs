@@ -279,3 +279,38 @@ async fn a_missing_profile_or_an_unconfirmed_target_deploys_nothing_anywhere() {
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_ne!(rig.code_sha("prod", "Api").await, before[2], "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_deploys_each_save_to_the_chosen_targets() {
+    let rig = rig().await;
+    let app = &rig.app;
+    let (out, doc) = app.run_json(&["full", "--all-targets", "--ci"]).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let prod_before = rig.code_sha("prod", "Api").await;
+    let watch =
+        crate::watch::Watch::start(app, &["--target", "dev", "--target", "eu", "--ci"]).await;
+    assert_eq!(watch.initial["ok"], true, "{}", watch.initial);
+    let before = rig.code_shas(&["dev", "eu"], "Api").await;
+    set_greeting(app.root(), "saved while watching");
+    let round = watch
+        .next(std::time::Duration::from_secs(30))
+        .expect("a round after the save");
+    assert_eq!(round["ok"], true, "{round}");
+    let report = &round["report"];
+    assert_eq!(report["failed"], serde_json::json!([]), "{round}");
+    for (i, site) in ["dev", "eu"].into_iter().enumerate() {
+        let live = rig.code_sha(site, "Api").await;
+        assert_ne!(live, before[i], "{site} changed");
+        assert_eq!(live, patched_sha(report, site), "{site} runs the save");
+    }
+    assert_eq!(
+        report["targets"].as_array().map(Vec::len),
+        Some(2),
+        "{round}"
+    );
+    assert_eq!(
+        rig.code_sha("prod", "Api").await,
+        prod_before,
+        "prod not chosen"
+    );
+}

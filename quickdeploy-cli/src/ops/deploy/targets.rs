@@ -26,6 +26,59 @@ use super::{DeployOptions, deploy};
 #[error("{0}")]
 pub struct TargetRefused(pub String);
 
+/// A deploy to several targets, as `watch` repeats it each round: the targets, each one's
+/// options, the ones to ask about, and how the command was run.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// Per target: its clients and its project as resolved at the start.
+    pub runs: Vec<TargetRun>,
+    /// Each target's deploy options, by name.
+    pub opts: HashMap<String, DeployOptions>,
+    /// The targets marked `confirm = true`.
+    pub confirm: Vec<String>,
+    /// How the command was run.
+    pub gate: Gate,
+}
+
+impl Targets {
+    /// `dev, eu, prod`: for the line that says what is watched.
+    pub fn label(&self) -> String {
+        let names: Vec<&str> = self.runs.iter().map(|r| r.target.name.as_str()).collect();
+        format!("targets {}", names.join(", "))
+    }
+
+    /// Deploys `project` (read afresh: its files may have changed) to every target, each
+    /// with the config its table in `project` says now.
+    pub async fn deploy(
+        &self,
+        project: &Project,
+        ui: &dyn Ui,
+    ) -> anyhow::Result<TargetsReport<DeployReport>> {
+        let mut runs = self.runs.clone();
+        for r in &mut runs {
+            let t = project.config.targets.get(&r.target.name).ok_or_else(|| {
+                crate::project::config::BadConfig(format!(
+                    "target {} is no longer in quickdeploy.toml: restart watch",
+                    r.target.name
+                ))
+            })?;
+            r.project = Project {
+                config: project.config.for_target(t),
+                root: project.root.clone(),
+            };
+        }
+        deploy_targets(
+            project,
+            &runs,
+            self.opts.clone(),
+            &self.confirm,
+            self.gate,
+            ui,
+        )
+        .await
+    }
+}
+
 /// How the command was run, for `confirm = true` targets.
 #[derive(Debug, Clone, Copy)]
 pub struct Gate {
