@@ -254,6 +254,27 @@ async fn a_missing_profile_or_an_unconfirmed_target_deploys_nothing_anywhere() {
         "nothing deployed to dev"
     );
 
+    // A role that cannot be assumed (STS does not answer): exit 2 naming the target, the role
+    // and the fix, before anything is deployed to dev.
+    let mut cmd = app.command(&["deploy", "--target", "dev", "--target", "prod", "--ci"]);
+    cmd.env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("target prod"), "{err}");
+    assert!(
+        err.contains("assuming arn:aws:iam::222222222222:role/deployer failed"),
+        "{err}"
+    );
+    assert!(err.contains("[targets.prod]"), "{err}");
+    assert_eq!(
+        rig.code_sha("dev", "Api").await,
+        before[0],
+        "nothing deployed to dev"
+    );
+
     // An unknown target name: exit 2 with the names there are.
     let out = app.run(&["deploy", "--target", "qa", "--ci"]).await;
     let err = String::from_utf8_lossy(&out.stderr);
@@ -313,4 +334,59 @@ async fn watch_deploys_each_save_to_the_chosen_targets() {
         prod_before,
         "prod not chosen"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_installs_a_patcher_in_each_targets_account_and_region() {
+    let rig = rig().await;
+    let binary = testkit::bin("zipedit");
+    let (out, doc) = rig
+        .app
+        .run_json(&[
+            "bootstrap",
+            "--binary",
+            binary.to_str().expect("utf-8 path"),
+            "--arch",
+            "x86_64",
+            "--all-targets",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(doc["failed"], serde_json::json!([]), "{doc}");
+    for site in &rig.sites {
+        let at = rig.at(&site.name);
+        // Its patcher, under its own name, in its own account and region, with its bucket.
+        let f = at
+            .lambda
+            .get_function()
+            .function_name(site.patcher())
+            .send()
+            .await;
+        assert!(
+            f.is_ok(),
+            "{}: no patcher {}: {doc}",
+            site.name,
+            site.patcher()
+        );
+        let t = target(&doc, &site.name);
+        assert_eq!(
+            t["report"]["bucket"].as_str(),
+            Some(site.bucket().as_str()),
+            "{doc}"
+        );
+    }
+    // prod's patcher is not in the home account.
+    let home = rig
+        .at("eu")
+        .lambda
+        .get_function()
+        .function_name("zipedit-prod")
+        .send()
+        .await;
+    assert!(home.is_err(), "zipedit-prod only in the other account");
 }
