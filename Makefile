@@ -13,7 +13,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 SAM_VERSION := 1.170.0
 SAM_VENV := .rig/sam-venv
 
-.PHONY: cdk-deps test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
+.PHONY: cdk-deps test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-targets bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps cdk-deps
@@ -66,6 +66,12 @@ bench-layer: tools rig-deps sam-deps build
 ## at 50 (SCALE_NS="1,10,50,200", BENCH_RUNS=3 by default).
 bench-scale: tools rig-deps sam-deps build
 	cargo bench --workspace --bench scale --profile dev
+
+## make bench-targets: a one-line change deployed to N = 1, 3 and 5 targets (regions and two
+## accounts on one moto) by one `deploy --all-targets`, beside N `deploy --target` one after
+## another: wall time, bytes sent, CLI CPU (TARGETS_NS="1,3,5", BENCH_RUNS=5 by default).
+bench-targets: tools rig-deps build
+	cargo bench --workspace --bench targets --profile dev
 
 .PHONY: bench-rust bench-go bench-bundle bench-uplink
 

@@ -17,6 +17,8 @@ pub mod proxy;
 pub mod rig;
 #[cfg(feature = "rig")]
 pub mod sam;
+#[cfg(feature = "rig")]
+pub mod targets;
 pub mod zipcheck;
 
 use std::path::PathBuf;

@@ -168,6 +168,27 @@ impl Moto {
         moto
     }
 
+    /// CPU seconds (user + system) moto's process has used so far (Linux `/proc`), for
+    /// benchmarks that need to tell the server's time from the client's.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // SAFETY: sysconf reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (ticks(11) + ticks(12)) / hz.max(1.0)
+    }
+
     /// `http://localhost:PORT`: moto reads path-style template URLs only with "localhost".
     pub fn endpoint(&self) -> String {
         format!("http://localhost:{}", self.port)
@@ -303,6 +324,67 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The SDK config of a client in `region` with `credentials` (another account's, from
+/// [`assume_role`]): moto tells the region from the signature and the account from the key.
+pub async fn sdk_config_as(
+    endpoint: &str,
+    region: &str,
+    credentials: &Credentials,
+) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            credentials.key.clone(),
+            credentials.secret.clone(),
+            credentials.token.clone(),
+            None,
+            "rig",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Assumes `role_arn` at moto (STS AssumeRole, by hand: three fields of one call need no
+/// SDK). moto maps the credentials it answers to the role's account, so a role ARN of
+/// another account is how the rig reaches a second account.
+pub fn assume_role(port: u16, role_arn: &str) -> Credentials {
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=rig&RoleArn={}",
+        role_arn.replace(':', "%3A").replace('/', "%2F")
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send AssumeRole");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("AssumeRole's answer");
+    let tag = |name: &str| {
+        let start = raw
+            .find(&format!("<{name}>"))
+            .unwrap_or_else(|| panic!("no {name} in AssumeRole's answer: {raw}"))
+            + name.len()
+            + 2;
+        let end = raw[start..]
+            .find(&format!("</{name}>"))
+            .expect("closing tag")
+            + start;
+        raw[start..end].to_owned()
+    };
+    Credentials {
+        key: tag("AccessKeyId"),
+        secret: tag("SecretAccessKey"),
+        token: Some(tag("SessionToken")),
+    }
+}
+
 /// An S3 client for moto (path-style addressing).
 pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = sdk_config(endpoint).await;
@@ -320,18 +402,52 @@ pub async fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
 
 /// The zipedit binary running as Lambda runs it, behind an Invoke API.
 pub struct Patcher {
-    /// The function name the Invoke API serves.
+    /// The function name the Invoke API serves (the first, when it serves several).
     pub function_name: String,
     /// `http://127.0.0.1:PORT` of the Invoke API.
     pub invoke_endpoint: String,
     runtimes: Vec<Child>,
     server: tokio::task::JoinHandle<()>,
-    _sim: Arc<Simulator>,
+    _sims: Vec<Arc<Simulator>>,
+}
+
+/// Whose credentials and region a patcher function runs with: as a Lambda function, it is
+/// one account's, in one region.
+#[derive(Debug, Clone)]
+pub struct RunAs {
+    /// Its function name.
+    pub name: String,
+    /// Its region (`AWS_REGION`).
+    pub region: String,
+    /// Its credentials: access key, secret, session token.
+    pub credentials: Credentials,
+}
+
+/// An access key, its secret and a session token (for assumed roles).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub key: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret: String,
+    /// `AWS_SESSION_TOKEN`, for an assumed role's credentials.
+    pub token: Option<String>,
+}
+
+impl Credentials {
+    /// The rig's default account (moto's 123456789012).
+    pub fn rig() -> Self {
+        Self {
+            key: "testing".into(),
+            secret: "testing".into(),
+            token: None,
+        }
+    }
 }
 
 struct Front {
-    sim: Arc<Simulator>,
-    function_name: String,
+    /// Each function's Runtime API, by function name.
+    sims: std::collections::HashMap<String, Arc<Simulator>>,
 }
 
 impl Patcher {
@@ -349,41 +465,64 @@ impl Patcher {
         concurrency: usize,
         function_name: &str,
     ) -> Self {
-        let function_name = function_name.to_owned();
-        let sim = Arc::new(
-            Simulator::builder()
-                .function_name(&function_name)
-                .build()
-                .await
-                .expect("start the Lambda Runtime API simulator"),
-        );
-        let runtime_api = sim.addr().to_string();
-        let runtimes = (0..concurrency)
-            .map(|i| {
+        let one = RunAs {
+            name: function_name.to_owned(),
+            region: REGION.to_owned(),
+            credentials: Credentials::rig(),
+        };
+        Self::start_many(binary, s3_endpoint, concurrency, &[one]).await
+    }
+
+    /// Several patcher functions behind one Invoke API, routed by function name: each its
+    /// own Runtime API and `concurrency` zipedit processes, with its own account's
+    /// credentials and region (one patcher per target, as `bootstrap` installs them).
+    pub async fn start_many(
+        binary: &Path,
+        s3_endpoint: &str,
+        concurrency: usize,
+        functions: &[RunAs],
+    ) -> Self {
+        let mut sims = std::collections::HashMap::new();
+        let mut runtimes = Vec::new();
+        let mut all = Vec::new();
+        for f in functions {
+            let sim = Arc::new(
+                Simulator::builder()
+                    .function_name(&f.name)
+                    .build()
+                    .await
+                    .expect("start the Lambda Runtime API simulator"),
+            );
+            let runtime_api = sim.addr().to_string();
+            for i in 0..concurrency {
                 let mut cmd = Command::new(binary);
                 cmd.env_clear()
                     .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                     .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
-                    .env("AWS_LAMBDA_FUNCTION_NAME", &function_name)
+                    .env("AWS_LAMBDA_FUNCTION_NAME", &f.name)
                     .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
                     .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                     .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/zipedit")
                     .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("rig/{i}"))
                     .env("AWS_ENDPOINT_URL", s3_endpoint)
-                    .env("AWS_ACCESS_KEY_ID", "testing")
-                    .env("AWS_SECRET_ACCESS_KEY", "testing")
-                    .env("AWS_REGION", REGION)
+                    .env("AWS_ACCESS_KEY_ID", &f.credentials.key)
+                    .env("AWS_SECRET_ACCESS_KEY", &f.credentials.secret)
+                    .env("AWS_REGION", &f.region)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null());
-                die_with_parent(&mut cmd)
-                    .spawn()
-                    .expect("start the zipedit binary")
-            })
-            .collect();
-        let front = Arc::new(Front {
-            sim: sim.clone(),
-            function_name: function_name.clone(),
-        });
+                if let Some(token) = &f.credentials.token {
+                    cmd.env("AWS_SESSION_TOKEN", token);
+                }
+                runtimes.push(
+                    die_with_parent(&mut cmd)
+                        .spawn()
+                        .expect("start the zipedit binary"),
+                );
+            }
+            sims.insert(f.name.clone(), sim.clone());
+            all.push(sim);
+        }
+        let front = Arc::new(Front { sims });
         let app = axum::Router::new()
             .route(
                 "/2015-03-31/functions/{name}/invocations",
@@ -400,11 +539,14 @@ impl Patcher {
             let _ = axum::serve(listener, app).await;
         });
         Self {
-            function_name,
+            function_name: functions
+                .first()
+                .map(|f| f.name.clone())
+                .unwrap_or_default(),
             invoke_endpoint: format!("http://{addr}"),
             runtimes,
             server,
-            _sim: sim,
+            _sims: all,
         }
     }
 }
@@ -438,13 +580,13 @@ async fn invoke(
 ) -> Response {
     // The SDK may send the function's ARN or name; match on the name part.
     let short = name.rsplit(':').next().unwrap_or(&name);
-    if short != front.function_name {
+    let Some(sim) = front.sims.get(short) else {
         return lambda_error(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
             &format!("Function not found: {name}"),
         );
-    }
+    };
     if body.len() > MAX_PAYLOAD {
         return lambda_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -478,8 +620,8 @@ async fn invoke(
                 );
             }
         };
-    let id = front.sim.enqueue(Invocation::new(payload, 120_000)).await;
-    let state = match wait_for_invocation(&front.sim, &id, Duration::from_secs(130)).await {
+    let id = sim.enqueue(Invocation::new(payload, 120_000)).await;
+    let state = match wait_for_invocation(sim, &id, Duration::from_secs(130)).await {
         Ok(s) => s,
         Err(e) => {
             return lambda_error(

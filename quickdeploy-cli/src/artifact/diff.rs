@@ -80,6 +80,20 @@ pub fn diff<E>(
     local: &[LocalFile],
     mut read: impl FnMut(&LocalFile) -> Result<Vec<u8>, E>,
 ) -> Result<Diff, E> {
+    diff_hashed(deployed, local, |f| {
+        let data = read(f)?;
+        let sha = sha256_hex(&data);
+        Ok((data, sha))
+    })
+}
+
+/// [`diff`] with a reader that also gives the content's hex SHA-256: several targets'
+/// diffs of one package then hash each file once ([`crate::plan::local`]).
+pub fn diff_hashed<E>(
+    deployed: &BTreeMap<String, FileEntry>,
+    local: &[LocalFile],
+    mut read: impl FnMut(&LocalFile) -> Result<(Vec<u8>, String), E>,
+) -> Result<Diff, E> {
     let mut out = Diff::default();
     for file in local {
         let before = deployed.get(&file.path);
@@ -93,11 +107,11 @@ pub fn diff<E>(
                 continue;
             }
         }
-        let data = read(file)?;
+        let (data, sha256) = read(file)?;
         out.hashed += 1;
         let entry = FileEntry {
             size: data.len() as u64,
-            sha256: sha256_hex(&data),
+            sha256,
             executable: file.executable,
             mtime_ns: file.mtime_ns,
         };

@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod clock;
+pub mod target;
 
 use anyhow::bail;
 use aws_credential_types::provider::ProvideCredentials as _;
@@ -33,6 +34,15 @@ pub enum AwsConfigError {
     /// No region anywhere.
     #[error("no AWS region: pass --region, set AWS_REGION, or give the profile a region")]
     NoRegion,
+    /// A target of quickdeploy.toml cannot be reached ([`target`]): its profile is missing,
+    /// or its role cannot be assumed.
+    #[error("target {target}: {message}")]
+    Target {
+        /// The target's name.
+        target: String,
+        /// What is wrong and the fix.
+        message: String,
+    },
 }
 
 /// The profile asked for (`--profile`, else `AWS_PROFILE`) must exist: the SDK would quietly
@@ -235,6 +245,9 @@ pub struct Clients {
     pub cfn: aws_sdk_cloudformation::Client,
     /// The configuration they were made from (region, credentials), for other clients.
     pub config: aws_config::SdkConfig,
+    /// Who these credentials are (STS GetCallerIdentity's ARN, or why not), asked once per
+    /// set of clients: each target of a command may be another account.
+    pub identity: std::sync::Arc<tokio::sync::OnceCell<Result<String, String>>>,
 }
 
 fn custom_s3_endpoint() -> bool {
@@ -263,6 +276,15 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
         return Err(AwsConfigError::NoRegion.into());
     }
     check_credentials(&config).await?;
+    from_config(args, config, patcher_endpoint)
+}
+
+/// The clients of a loaded configuration ([`clients`], and each target's in [`target`]).
+fn from_config(
+    args: &AwsArgs,
+    config: aws_config::SdkConfig,
+    patcher_endpoint: Option<&str>,
+) -> anyhow::Result<Clients> {
     let mut s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_s3_endpoint());
     let mut lambda = aws_sdk_lambda::config::Builder::from(&config);
     let mut patcher = aws_sdk_lambda::config::Builder::from(&config)
@@ -298,6 +320,7 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
         patcher,
         cfn,
         config,
+        identity: std::sync::Arc::default(),
     })
 }
 

@@ -53,6 +53,12 @@ pub struct Args {
     /// The patcher stack's name.
     #[arg(long, default_value = STACK, value_name = "NAME")]
     stack: String,
+    /// quickdeploy.toml whose `[targets.NAME]` --target names (default: found in this folder
+    /// or above).
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    targets: super::TargetArgs,
     #[command(flatten)]
     out: super::OutputArgs,
     #[command(flatten)]
@@ -81,6 +87,59 @@ pub async fn run(args: Args) -> crate::error::Outcome {
         stack: args.stack,
     };
     let package = crate::ops::bootstrap::package::package(&opts.code, &opts.arch)?;
+    if !args.targets.targets.is_empty() || args.targets.all_targets {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+        let project = crate::project::Project::load(args.config.as_deref(), &cwd)
+            .map_err(|e| Error::bad_input("BadConfig", anyhow::anyhow!(e)))?;
+        let Some(targets) = args.targets.resolve(&project, &args.aws, None).await? else {
+            return Ok(Exit::Success);
+        };
+        let ui = Terminal::new(json, true);
+        let (opts, package) = (&opts, &package);
+        let report = crate::ops::fanout::each(
+            &targets.runs,
+            crate::plan::targets::PARALLEL,
+            "BootstrapFailed",
+            &ui,
+            |r, ui| async move {
+                // Each target's own bucket and patcher name when its table gives them.
+                let opts = Options {
+                    bucket: r
+                        .project
+                        .config
+                        .artifact_bucket
+                        .clone()
+                        .or(opts.bucket.clone()),
+                    function_name: r
+                        .project
+                        .config
+                        .patcher
+                        .clone()
+                        .unwrap_or_else(|| opts.function_name.clone()),
+                    ..opts.clone()
+                };
+                let done = crate::ops::bootstrap::bootstrap(
+                    &r.target.clients,
+                    &opts,
+                    package.clone(),
+                    &ui,
+                )
+                .await?;
+                Ok((done, Exit::Success))
+            },
+        )
+        .await;
+        ui.done();
+        if json {
+            print_json(&report);
+        } else {
+            print_lines(&crate::render::targets::targets_lines(
+                &report,
+                crate::render::setup::bootstrap_lines,
+            ));
+        }
+        return Ok(report.exit());
+    }
     let clients = crate::aws::clients(&args.aws, None)
         .await
         .map_err(|e| Error::bad_input("BadAwsConfig", e))?;

@@ -32,6 +32,8 @@ Exit codes: 0 deployed or nothing to deploy, 1 failed, 2 bad usage or configurat
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub targets: crate::commands::TargetArgs,
     /// Execute without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -87,6 +89,47 @@ impl Args {
 pub async fn run(args: Args) -> Outcome {
     let json = args.json();
     let project = args.common.project()?;
+    if let Some(targets) = args
+        .targets
+        .resolve(&project, &args.common.aws, None)
+        .await?
+    {
+        let mut opts = args.options()?;
+        let ui = Terminal::new(json, false);
+        // Built once for every target, before any: parallel builds of one folder would race.
+        let builds =
+            crate::ops::build(&project, &ui).map_err(|e| Error::classify(e, "FullDeployFailed"))?;
+        opts.built = true;
+        // Change sets shown and asked about one target at a time, unless consent is given.
+        let parallel = if opts.consent.yes || opts.dry_run {
+            crate::plan::targets::PARALLEL
+        } else {
+            1
+        };
+        let opts = &opts;
+        let mut report = crate::ops::fanout::each(
+            &targets.runs,
+            parallel,
+            "FullDeployFailed",
+            &ui,
+            |r, ui| async move {
+                let done = full(&r.project, &r.target.clients, opts, &ui).await?;
+                let exit = done.exit();
+                Ok((done, exit))
+            },
+        )
+        .await;
+        report.builds = builds;
+        if json {
+            render::print_json(&report);
+        } else {
+            render::print_lines(&render::targets::targets_lines(
+                &report,
+                render::full::full_lines,
+            ));
+        }
+        return Ok(report.exit());
+    }
     let clients = args.common.clients(None).await?;
     let opts = args.options()?;
     let ui = Terminal::new(json, false);

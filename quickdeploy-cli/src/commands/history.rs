@@ -23,6 +23,8 @@ configuration (no artifact bucket).")]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub targets: crate::commands::TargetArgs,
     /// Only entries that changed this function (logical id or name).
     #[arg(long, value_name = "FUNCTION")]
     pub function: Option<String>,
@@ -41,6 +43,37 @@ impl Args {
 /// Runs `history`.
 pub async fn run(args: Args) -> Outcome {
     let project = args.common.project()?;
+    if let Some(targets) = args
+        .targets
+        .resolve(&project, &args.common.aws, None)
+        .await?
+    {
+        let ui = crate::ops::Silent;
+        let parallel = crate::plan::targets::PARALLEL;
+        let (function, limit) = (args.function.as_deref(), args.limit);
+        let report = crate::ops::fanout::each(
+            &targets.runs,
+            parallel,
+            "HistoryFailed",
+            &ui,
+            |r, _| async move {
+                let h =
+                    crate::ops::history::history(&r.project, &r.target.clients, function, limit)
+                        .await?;
+                Ok((h, Exit::Success))
+            },
+        )
+        .await;
+        if args.json() {
+            render::print_json(&report);
+        } else {
+            render::print_lines(&render::targets::targets_lines(
+                &report,
+                render::history::history_lines,
+            ));
+        }
+        return Ok(report.exit());
+    }
     let clients = args.common.clients(None).await?;
     let report =
         crate::ops::history::history(&project, &clients, args.function.as_deref(), args.limit)

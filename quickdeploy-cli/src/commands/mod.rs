@@ -96,6 +96,78 @@ impl CommonArgs {
     }
 }
 
+/// `--target NAME` and `--all-targets`: the `[targets.NAME]` of quickdeploy.toml to run on.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TargetArgs {
+    /// Run on this target of quickdeploy.toml's `[targets.NAME]` (repeatable): its region,
+    /// profile or role, stack, bucket and patcher.
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Run on every target of quickdeploy.toml.
+    #[arg(long, conflicts_with = "targets")]
+    pub all_targets: bool,
+}
+
+/// The targets a command runs on, resolved: each one's clients and project, and the names of
+/// those marked `confirm = true`.
+pub struct Targets {
+    /// Per target, in the order named.
+    pub runs: Vec<crate::ops::fanout::TargetRun>,
+    /// The targets marked `confirm = true`.
+    pub confirm: Vec<String>,
+}
+
+impl TargetArgs {
+    /// The targets asked for, resolved up front (every profile and role, before anything is
+    /// done anywhere; exit 2 naming the target otherwise); `None` without `--target` or
+    /// `--all-targets`.
+    pub async fn resolve(
+        &self,
+        project: &Project,
+        aws: &AwsArgs,
+        patcher_endpoint: Option<&str>,
+    ) -> Result<Option<Targets>, Error> {
+        let picked = crate::project::targets::select(
+            &project.config.targets,
+            &self.targets,
+            self.all_targets,
+        )
+        .map_err(|e| Error::bad_input("BadUsage", anyhow!(e)))?;
+        let Some(picked) = picked else {
+            return Ok(None);
+        };
+        let specs: Vec<crate::aws::target::TargetSpec> = picked
+            .iter()
+            .map(|(name, t)| crate::aws::target::TargetSpec {
+                name: (*name).to_owned(),
+                region: t.region.clone(),
+                profile: t.profile.clone(),
+                role_arn: t.role_arn.clone(),
+            })
+            .collect();
+        let resolved = crate::aws::target::resolve_all(aws, &specs, patcher_endpoint)
+            .await
+            .map_err(|e| Error::bad_input("BadAwsConfig", e))?;
+        let runs = resolved
+            .into_iter()
+            .zip(&picked)
+            .map(|(target, (_, t))| crate::ops::fanout::TargetRun {
+                target,
+                project: Project {
+                    config: project.config.for_target(t),
+                    root: project.root.clone(),
+                },
+            })
+            .collect();
+        let confirm = picked
+            .iter()
+            .filter(|(_, t)| t.confirm)
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        Ok(Some(Targets { runs, confirm }))
+    }
+}
+
 /// Deploy code changes the quick way: patch the artifact in S3, update every function.
 ///
 /// Diffs each function's package against the artifact it runs (the manifest kept beside the
@@ -120,6 +192,8 @@ Exit codes: 0 every function live (or nothing to do), 1 a function or patch fail
 pub struct DeployArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub targets: TargetArgs,
     /// Run the patch on this machine instead of through the zipedit Lambda.
     #[arg(long)]
     pub local: bool,
@@ -213,6 +287,7 @@ impl DeployArgs {
             },
             force: self.force,
             fallback: (!self.no_fallback).then_some(consent),
+            shared: None,
         })
     }
 }

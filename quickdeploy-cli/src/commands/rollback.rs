@@ -38,6 +38,8 @@ consent without a terminal, or it crosses a full deploy without --force.")]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub targets: crate::commands::TargetArgs,
     /// Go back to the code right after this history entry.
     #[arg(long, value_name = "ID", conflicts_with = "steps")]
     pub to: Option<u64>,
@@ -97,6 +99,43 @@ impl Args {
 pub async fn run(args: Args) -> Outcome {
     let json = args.json();
     let project = args.common.project()?;
+    if let Some(targets) = args
+        .targets
+        .resolve(&project, &args.common.aws, None)
+        .await?
+    {
+        let opts = args.options();
+        // Questions one target at a time; with consent given, every target at once.
+        let parallel = if opts.consent.yes {
+            crate::plan::targets::PARALLEL
+        } else {
+            1
+        };
+        let ui = Terminal::new(json, true);
+        let opts = &opts;
+        let report = crate::ops::fanout::each(
+            &targets.runs,
+            parallel,
+            "RollbackFailed",
+            &ui,
+            |r, ui| async move {
+                let done = rollback(&r.project, &r.target.clients, opts, &ui).await?;
+                let exit = done.exit();
+                Ok((done, exit))
+            },
+        )
+        .await;
+        ui.done();
+        if json {
+            render::print_json(&report);
+        } else {
+            render::print_lines(&render::targets::targets_lines(
+                &report,
+                render::history::rollback_lines,
+            ));
+        }
+        return Ok(report.exit());
+    }
     let clients = args.common.clients(None).await?;
     let ui = Terminal::new(json, true);
     let report = rollback(&project, &clients, &args.options(), &ui).await;

@@ -1,6 +1,6 @@
 //! `quickdeploy status`: per function, what changed and what `deploy` would do. Reads only.
 
-use crate::commands::CommonArgs;
+use crate::commands::{CommonArgs, TargetArgs};
 use crate::error::{Error, Exit, Outcome};
 use crate::render;
 
@@ -17,6 +17,8 @@ Exit codes: 0 read, 1 AWS could not be read, 2 bad usage or configuration.")]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Args {
@@ -29,6 +31,34 @@ impl Args {
 /// Runs `status`.
 pub async fn run(args: Args) -> Outcome {
     let project = args.common.project()?;
+    if let Some(targets) = args
+        .targets
+        .resolve(&project, &args.common.aws, None)
+        .await?
+    {
+        let ui = crate::ops::Silent;
+        let parallel = crate::plan::targets::PARALLEL;
+        let report = crate::ops::fanout::each(
+            &targets.runs,
+            parallel,
+            "StatusFailed",
+            &ui,
+            |r, _| async move {
+                let s = crate::ops::status::status(r.project.clone(), &r.target.clients).await?;
+                Ok((s, Exit::Success))
+            },
+        )
+        .await;
+        if args.json() {
+            render::print_json(&report);
+        } else {
+            render::print_lines(&render::targets::targets_lines(
+                &report,
+                render::deploy::status_lines,
+            ));
+        }
+        return Ok(report.exit());
+    }
     let clients = args.common.clients(None).await?;
     let status = crate::ops::status::status(project, &clients)
         .await

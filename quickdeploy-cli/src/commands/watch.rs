@@ -50,14 +50,52 @@ impl Args {
 /// Runs `watch` until Ctrl-C.
 pub async fn run(args: Args) -> Outcome {
     let project = args.deploy.common.project()?;
-    let clients = args
+    let resolved = args
         .deploy
-        .common
-        .clients(args.deploy.patcher_endpoint())
+        .targets
+        .resolve(
+            &project,
+            &args.deploy.common.aws,
+            args.deploy.patcher_endpoint(),
+        )
         .await?;
+    let (clients, targets) = match resolved {
+        // Targets' clients are resolved once, here: a change to a target's region, profile or
+        // role in quickdeploy.toml needs a restart (its stack, bucket and patcher do not).
+        Some(t) => {
+            let mut opts = std::collections::HashMap::new();
+            for r in &t.runs {
+                opts.insert(
+                    r.target.name.clone(),
+                    args.deploy.options(&r.project, &r.target.clients)?,
+                );
+            }
+            let clients = t.runs[0].target.clients.clone();
+            let ci = args.deploy.ci;
+            let targets = crate::ops::deploy::targets::Targets {
+                runs: t.runs,
+                opts,
+                confirm: t.confirm,
+                gate: crate::ops::deploy::targets::Gate {
+                    ci,
+                    terminal: !ci && std::io::IsTerminal::is_terminal(&std::io::stdin()),
+                },
+            };
+            (clients, Some(targets))
+        }
+        None => {
+            let clients = args
+                .deploy
+                .common
+                .clients(args.deploy.patcher_endpoint())
+                .await?;
+            (clients, None)
+        }
+    };
     let opts = WatchOptions {
         deploy: args.deploy.options(&project, &clients)?,
         debounce: Duration::from_millis(args.debounce_ms),
+        targets,
     };
     let ui = WatchTerminal::new(args.json());
     // The config and template may change while watching: each round reads them afresh.

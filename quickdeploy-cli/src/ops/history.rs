@@ -60,22 +60,24 @@ pub async fn record(
     }
 }
 
-/// The caller's ARN, asked of STS once per process.
+/// The caller's ARN, asked of STS once per set of clients (each target may be another
+/// account).
 pub async fn who(clients: &Clients) -> Result<String, String> {
-    static WHO: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    WHO.get_or_try_init(|| async {
-        let sts = aws_sdk_sts::Client::new(&clients.config);
-        match tokio::time::timeout(STS_WAIT, sts.get_caller_identity().send()).await {
-            Ok(Ok(out)) => out
-                .arn()
-                .map(str::to_owned)
-                .ok_or_else(|| "it answered no ARN".to_owned()),
-            Ok(Err(e)) => Err(crate::aws::describe(&e)),
-            Err(_) => Err(format!("no answer within {} s", STS_WAIT.as_secs())),
-        }
-    })
-    .await
-    .cloned()
+    clients
+        .identity
+        .get_or_init(|| async {
+            let sts = aws_sdk_sts::Client::new(&clients.config);
+            match tokio::time::timeout(STS_WAIT, sts.get_caller_identity().send()).await {
+                Ok(Ok(out)) => out
+                    .arn()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "it answered no ARN".to_owned()),
+                Ok(Err(e)) => Err(crate::aws::describe(&e)),
+                Err(_) => Err(format!("no answer within {} s", STS_WAIT.as_secs())),
+            }
+        })
+        .await
+        .clone()
 }
 
 /// The project's git commit and whether its work tree is dirty; `None` outside a git

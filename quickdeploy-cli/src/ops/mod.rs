@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod cdk;
 pub mod deploy;
 pub mod destroy;
+pub mod fanout;
 pub mod full;
 pub mod history;
 pub mod init;

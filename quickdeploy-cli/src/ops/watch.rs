@@ -15,6 +15,7 @@ use crate::ops::deploy::{DeployOptions, deploy};
 use crate::package::watch::{Filter, drain, next_batch};
 use crate::project::Project;
 use crate::project::config::FILE_NAME;
+use crate::report::targets::TargetsReport;
 use crate::report::{DeployOutcome, DeployReport};
 
 /// How to watch.
@@ -24,6 +25,8 @@ pub struct WatchOptions {
     pub deploy: DeployOptions,
     /// Quiet time that ends a burst of file events.
     pub debounce: Duration,
+    /// Deploy each round to these targets instead of the project's stack.
+    pub targets: Option<crate::ops::deploy::targets::Targets>,
 }
 
 /// What `watch` shows, besides each deploy's own events.
@@ -42,6 +45,76 @@ pub trait WatchUi: Ui {
     );
     /// Ctrl-C during a deploy: `now` when a second one stops at once.
     fn stopping(&self, now: bool);
+    /// A round to several targets ended (`--target`, `--all-targets`). By default, each
+    /// target's report is told as a round of its own.
+    fn targets_round_ended(
+        &self,
+        round: u64,
+        paths: &BTreeSet<PathBuf>,
+        result: Result<&TargetsReport<DeployReport>, String>,
+        retry: bool,
+    ) {
+        match result {
+            Ok(all) => {
+                for t in &all.targets {
+                    match (&t.report, &t.error) {
+                        (Some(r), _) => self.round_ended(round, paths, Ok(r), retry),
+                        (None, Some(e)) => {
+                            self.round_ended(round, paths, Err(e.message.clone()), retry)
+                        }
+                        (None, None) => {}
+                    }
+                }
+            }
+            Err(e) => self.round_ended(round, paths, Err(e), retry),
+        }
+    }
+}
+
+/// What one round deployed: to the project's stack, or to several targets.
+enum Deployed {
+    One(Box<DeployReport>),
+    Targets(TargetsReport<DeployReport>),
+}
+
+impl Deployed {
+    /// Whether Enter should retry it.
+    fn failed(&self) -> bool {
+        match self {
+            Deployed::One(r) => r.outcome == DeployOutcome::Failed,
+            Deployed::Targets(t) => !t.ok,
+        }
+    }
+}
+
+/// Tells the UI how a round ended.
+fn ended(
+    ui: &dyn WatchUi,
+    round: u64,
+    paths: &BTreeSet<PathBuf>,
+    result: &anyhow::Result<Deployed>,
+    retry: bool,
+) {
+    match result {
+        Ok(Deployed::One(r)) => ui.round_ended(round, paths, Ok(r), retry),
+        Ok(Deployed::Targets(t)) => ui.targets_round_ended(round, paths, Ok(t), retry),
+        Err(e) => ui.round_ended(round, paths, Err(format!("{e:#}")), retry),
+    }
+}
+
+/// One round's deploy: to the project's stack, or to every target with one local side.
+async fn deploy_round(
+    project: Project,
+    clients: &Clients,
+    opts: &WatchOptions,
+    ui: &dyn WatchUi,
+) -> anyhow::Result<Deployed> {
+    match &opts.targets {
+        None => Ok(Deployed::One(Box::new(
+            deploy(project, clients, &opts.deploy, ui).await?,
+        ))),
+        Some(t) => Ok(Deployed::Targets(t.deploy(&project, ui).await?)),
+    }
 }
 
 /// How watching ended.
@@ -66,7 +139,11 @@ pub async fn watch(
     let watched = to_watch(&filter);
     // Kept alive for the whole watch: dropping it stops the events.
     let (_watcher, mut rx) = start_watcher(filter, &watched)?;
-    ui.started(watched.len(), &project.config.stack);
+    let stacks = match &opts.targets {
+        Some(t) => t.label(),
+        None => project.config.stack.clone(),
+    };
+    ui.started(watched.len(), &stacks);
     // The first round deploys what is pending already (as `cdk watch` and `sam sync --watch`
     // do): changes made while nobody watched are not left behind.
     let mut pending: Option<BTreeSet<PathBuf>> = Some(BTreeSet::new());
@@ -97,30 +174,17 @@ pub async fn watch(
                 continue;
             }
         };
-        let work = deploy(project, clients, &opts.deploy, ui);
+        let work = deploy_round(project, clients, opts, ui);
         let (result, mut during) = match finish_round(work, &mut rx, ui).await {
             RoundEnd::Done(result, during) => (result, during),
             RoundEnd::Stop(result) => {
-                ui.round_ended(
-                    round,
-                    &batch,
-                    result.as_ref().map_err(|e| format!("{e:#}")),
-                    false,
-                );
+                ended(ui, round, &batch, &result, false);
                 return Ok(Stopped::Quietly);
             }
             RoundEnd::Abort => return Ok(Stopped::DuringDeploy),
         };
-        let retry = result
-            .as_ref()
-            .map_or(true, |r| r.outcome == DeployOutcome::Failed)
-            && keys.arm();
-        ui.round_ended(
-            round,
-            &batch,
-            result.as_ref().map_err(|e| format!("{e:#}")),
-            retry,
-        );
+        let retry = result.as_ref().map_or(true, Deployed::failed) && keys.arm();
+        ended(ui, round, &batch, &result, retry);
         failed = retry.then_some(batch);
         if !during.is_empty() {
             // Everything saved during the deploy becomes exactly one follow-up.
@@ -133,9 +197,9 @@ pub async fn watch(
 /// How a round ended.
 enum RoundEnd {
     /// The deploy finished; the paths saved meanwhile.
-    Done(anyhow::Result<DeployReport>, BTreeSet<PathBuf>),
+    Done(anyhow::Result<Deployed>, BTreeSet<PathBuf>),
     /// Ctrl-C, and then the deploy finished: stop watching.
-    Stop(anyhow::Result<DeployReport>),
+    Stop(anyhow::Result<Deployed>),
     /// A second Ctrl-C during the deploy: stop at once.
     Abort,
 }
@@ -143,7 +207,7 @@ enum RoundEnd {
 /// Runs one deploy to its end, collecting the saves made meanwhile. Ctrl-C lets it finish;
 /// a second Ctrl-C abandons it.
 async fn finish_round(
-    work: impl Future<Output = anyhow::Result<DeployReport>>,
+    work: impl Future<Output = anyhow::Result<Deployed>>,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
     ui: &dyn WatchUi,
 ) -> RoundEnd {

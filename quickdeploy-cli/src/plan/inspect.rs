@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::artifact::diff::{Diff, LocalFile, diff};
+use crate::artifact::diff::{Diff, LocalFile, diff_hashed};
 use crate::artifact::manifest::{self, Manifest};
 use crate::artifact::remote::{self, Head};
 use crate::aws::Clients;
@@ -16,6 +16,7 @@ use crate::aws::clock::ms;
 use crate::package::scan::scan_in;
 use crate::plan::classify::{Change, classify};
 use crate::plan::groups::{Group, Plan, plan};
+use crate::plan::local::Local;
 use crate::project::Project;
 use crate::stack::deployed::{self as stack, Deployed};
 
@@ -101,6 +102,16 @@ impl Inspected {
 
 /// Reads everything; nothing is written except the local manifest cache's folder.
 pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Inspected> {
+    inspect_with(project, clients, &Local::new()).await
+}
+
+/// [`inspect`], with the packages' scans and hashes shared with other targets' inspections
+/// through `local` (one local side, N remote sides).
+pub async fn inspect_with(
+    project: Project,
+    clients: &Clients,
+    local: &Local,
+) -> anyhow::Result<Inspected> {
     let started = Instant::now();
     let crate::project::Model {
         template,
@@ -175,7 +186,7 @@ pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Insp
             Some((m, head)) => Known::Prefetched(m, head),
             None => Known::Local(manifest::load_local(&path)),
         };
-        read_group(g, clients, &project.root, known, rules)
+        read_group(g, clients, &project.root, known, rules, local)
     });
     let groups = futures::future::join_all(reads)
         .await
@@ -254,9 +265,10 @@ async fn read_group(
     root: &std::path::Path,
     known: Known,
     rules: Rules<'_>,
+    local: &Local,
 ) -> anyhow::Result<GroupState> {
     let (package, root) = (g.package.clone(), root.to_owned());
-    let scanned = tokio::task::spawn_blocking(move || {
+    let scanned = local.scan(&g.package, move || {
         let files = scan_in(&package, &root)?;
         crate::package::limits::check_package(&files)?;
         anyhow::Ok(files)
@@ -282,14 +294,13 @@ async fn read_group(
         anyhow::Ok((head, base, source, false))
     };
     let (scanned, remote) = tokio::join!(scanned, remote);
-    let files = scanned
-        .context("the package scan stopped")?
-        .with_context(|| format!("package of {}", g.artifact))?;
+    let files = scanned.with_context(|| format!("package of {}", g.artifact))?;
     let (head, base, source, seeded) = remote?;
     let base_files = base.files.clone();
+    let memo = local.clone();
     let d = tokio::task::spawn_blocking(move || {
-        diff(&base_files, &files, |f: &LocalFile| {
-            std::fs::read(&f.source)
+        diff_hashed(&base_files, &files, |f: &LocalFile| {
+            memo.read(f, |f| std::fs::read(&f.source))
         })
     })
     .await

@@ -2,7 +2,9 @@
 //! project, the deployed stack, each artifact and its manifest, each package's diff), which
 //! functions share which artifact ([`groups`], pure), what each change is ([`classify`],
 //! pure), and what to do to each function ([`rollout`], pure: `deploy` acts on it and
-//! `status` reports it).
+//! `status` reports it). With several targets: the local side done once for all of them
+//! ([`local`]), and which targets to ask about and what their results add up to ([`targets`],
+//! pure).
 //!
 //! May use: every concept folder below it (`aws`, `project`, `artifact`, `package`, `build`,
 //! `stack`, `lambda`).
@@ -11,4 +13,6 @@
 pub mod classify;
 pub mod groups;
 pub mod inspect;
+pub mod local;
 pub mod rollout;
+pub mod targets;

@@ -97,6 +97,10 @@ pub struct Config {
     /// Per function, by logical id in the template.
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionConfig>,
+    /// Other regions and accounts the same app is deployed to, by name (`--target NAME`,
+    /// `--all-targets`); see [`super::targets`].
+    #[serde(default)]
+    pub targets: BTreeMap<String, super::targets::TargetConfig>,
 }
 
 /// `dependencies = "full" | "quick"` in quickdeploy.toml.
@@ -177,6 +181,9 @@ impl Config {
                 "[functions.{id}] has `binary` (quickdeploy builds the Rust crate) and `build` or `package` (you build it): keep one"
             )));
         }
+        for (name, t) in &config.targets {
+            super::targets::check(name, t).map_err(invalid)?;
+        }
         Ok(config)
     }
 
@@ -200,6 +207,21 @@ impl Config {
                 )
             })
         })
+    }
+
+    /// The config as one target sees it: its stack, bucket and patcher in place of the
+    /// file's. Everything else (template, functions, ignores) is the same app.
+    pub fn for_target(&self, t: &super::targets::TargetConfig) -> Config {
+        let mut c = self.clone();
+        if let Some(stack) = &t.stack {
+            c.stack.clone_from(stack);
+        }
+        c.artifact_bucket.clone_from(&t.bucket);
+        if t.patcher.is_some() {
+            c.patcher.clone_from(&t.patcher);
+        }
+        c.targets.clear();
+        c
     }
 
     /// The patcher to invoke: the command line's, else the file's, else the default.
@@ -304,6 +326,118 @@ mod tests {
                 .expect("minimal")
                 .patcher_name(),
             DEFAULT_PATCHER
+        );
+    }
+
+    // [targets.NAME] (see project/targets.rs)
+    use crate::project::targets::{TargetConfig, role_account, select};
+
+    const THREE: &str = r#"
+        stack = "app"
+        template = "t.yaml"
+        artifact_bucket = "app-artifacts"
+        patcher = "zipedit"
+        [targets.dev]
+        region = "us-east-1"
+        profile = "dev"
+        [targets.eu]
+        region = "eu-west-1"
+        profile = "dev"
+        stack = "app-eu"
+        bucket = "app-eu-artifacts"
+        [targets.prod]
+        region = "eu-west-1"
+        role_arn = "arn:aws:iam::222222222222:role/deployer"
+        patcher = "zipedit-prod"
+        confirm = true
+    "#;
+
+    #[test]
+    fn parses_targets_and_derives_each_ones_config() {
+        let c = Config::parse(THREE, Path::new("q.toml")).expect("valid");
+        assert_eq!(c.targets.len(), 3);
+        let prod = &c.targets["prod"];
+        assert!(prod.confirm);
+        assert_eq!(
+            role_account(prod.role_arn.as_deref().unwrap_or_default()),
+            Some("222222222222")
+        );
+        let eu = c.for_target(&c.targets["eu"]);
+        assert_eq!(eu.stack, "app-eu");
+        assert_eq!(eu.artifact_bucket.as_deref(), Some("app-eu-artifacts"));
+        assert_eq!(eu.patcher_name(), "zipedit");
+        assert!(eu.targets.is_empty());
+        let p = c.for_target(prod);
+        assert_eq!(p.stack, "app", "the file's stack by default");
+        assert_eq!(
+            p.artifact_bucket, None,
+            "one region's bucket is not inherited"
+        );
+        assert_eq!(p.patcher_name(), "zipedit-prod");
+        assert_eq!(p.template, c.template);
+    }
+
+    #[test]
+    fn refuses_bad_targets_naming_the_table_and_the_fix() {
+        let bad = |table: &str| {
+            let text = format!("stack = \"a\"\ntemplate = \"t\"\n[targets.x]\n{table}\n");
+            Config::parse(&text, Path::new("q"))
+                .expect_err(table)
+                .to_string()
+        };
+        assert!(bad("").contains("region"), "region is required");
+        assert!(bad("region = \"Europe\"").contains("[targets.x] `region`"));
+        assert!(
+            bad("region = \"us-east-1\"\nrole_arn = \"arn:aws:iam::12:role/x\"")
+                .contains("role ARN like")
+        );
+        assert!(
+            bad("region = \"us-east-1\"\nrole_arn = \"arn:aws:iam::123456789012:user/x\"")
+                .contains("role_arn")
+        );
+        assert!(bad("region = \"us-east-1\"\nstack = \"9lives\"").contains("[targets.x] `stack`"));
+        assert!(bad("region = \"us-east-1\"\nbucket = \"Up\"").contains("bootstrap --target x"));
+        assert!(bad("region = \"us-east-1\"\nprofile = \"\"").contains("`profile` is empty"));
+        assert!(bad("region = \"us-east-1\"\nregoin = \"x\"").contains("regoin"));
+        let name = Config::parse(
+            "stack = \"a\"\ntemplate = \"t\"\n[targets.\"a b\"]\nregion = \"us-east-1\"\n",
+            Path::new("q"),
+        )
+        .expect_err("space in a name");
+        assert!(name.to_string().contains("--target NAME"), "{name}");
+    }
+
+    #[test]
+    fn select_picks_named_or_all_and_refuses_unknown_names() {
+        let c = Config::parse(THREE, Path::new("q.toml")).expect("valid");
+        assert_eq!(select(&c.targets, &[], false), Ok(None));
+        let names = |s: Option<Vec<(&str, &TargetConfig)>>| {
+            s.unwrap_or_default()
+                .into_iter()
+                .map(|(n, _)| n.to_owned())
+                .collect::<Vec<_>>()
+        };
+        let all = select(&c.targets, &[], true).expect("all");
+        assert_eq!(names(all), ["dev", "eu", "prod"]);
+        let two = select(
+            &c.targets,
+            &["prod".into(), "dev".into(), "prod".into()],
+            false,
+        )
+        .expect("two");
+        assert_eq!(names(two), ["prod", "dev"], "in the order given, once each");
+        let unknown = select(&c.targets, &["staging".into()], false).expect_err("unknown");
+        assert!(unknown.contains("dev, eu, prod"), "{unknown}");
+        let none = BTreeMap::new();
+        assert!(
+            select(&none, &[], true)
+                .expect_err("no tables")
+                .contains("[targets.NAME]")
+        );
+        assert!(
+            select(&none, &["x".into()], false)
+                .expect_err("no tables")
+                .contains("no [targets.NAME]")
         );
     }
 }

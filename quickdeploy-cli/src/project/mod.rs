@@ -13,6 +13,7 @@ pub mod config;
 pub mod model;
 pub mod names;
 pub mod sam;
+pub mod targets;
 pub mod template;
 
 use std::path::{Path, PathBuf};

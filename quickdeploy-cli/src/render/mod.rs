@@ -13,6 +13,7 @@ mod fixtures;
 pub mod full;
 pub mod history;
 pub mod setup;
+pub mod targets;
 pub mod terminal;
 
 use std::io::Write as _;

@@ -8,6 +8,7 @@ use super::deploy::deploy_lines;
 use super::full::{changeset_lines, uploaded_lines};
 use super::print_lines;
 use crate::ops::{Event, Ui};
+use crate::report::targets::TargetsReport;
 use crate::report::{DeployOutcome, DeployReport};
 
 /// Shows an operation's progress on a terminal: a one-line spinner on stderr (only when stderr
@@ -178,6 +179,44 @@ impl crate::ops::watch::WatchUi for WatchTerminal {
         });
     }
 
+    fn targets_round_ended(
+        &self,
+        round: u64,
+        paths: &std::collections::BTreeSet<std::path::PathBuf>,
+        result: Result<&TargetsReport<DeployReport>, String>,
+        retry: bool,
+    ) {
+        if !self.status.is_hidden() {
+            self.status.enable_steady_tick(Duration::from_millis(120));
+        }
+        let last = match &result {
+            Ok(r) if r.ok => format!(
+                "deployed to {} target(s) in {:.0} ms",
+                r.targets.len(),
+                r.total_ms
+            ),
+            Ok(r) => format!("FAILED ({})", r.failed.join(", ")),
+            Err(_) => "FAILED".to_owned(),
+        };
+        self.status.set_message(format!(
+            "last: {last} at {} UTC; waiting for changes",
+            clock()
+        ));
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let lines = targets_round_lines(
+            self.json,
+            round,
+            &paths,
+            result.as_ref().map_err(String::as_str).copied(),
+        );
+        self.status.suspend(|| {
+            print_lines(&lines);
+            if retry && !self.json {
+                eprintln!("press Enter to retry, or save a file");
+            }
+        });
+    }
+
     fn stopping(&self, now: bool) {
         self.status.suspend(|| {
             if now {
@@ -233,6 +272,40 @@ pub fn round_lines(
     let mut out = vec![format!("\n[{} UTC] #{round}: {what} changed", clock())];
     match result {
         Ok(r) => out.extend(deploy_lines(r)),
+        Err(e) => out.push(format!(
+            "FAILED: {e} (watching on; the next change, or Enter, retries)"
+        )),
+    }
+    out
+}
+
+/// One round of `watch` on several targets: a JSON line (`report` is the targets document),
+/// or a header and each target's lines with the total.
+pub fn targets_round_lines(
+    json: bool,
+    round: u64,
+    paths: &[String],
+    result: Result<&TargetsReport<DeployReport>, &str>,
+) -> Vec<String> {
+    if json {
+        let at = crate::aws::clock::now_rfc3339();
+        let doc = match result {
+            Ok(r) => serde_json::json!({
+                "round": round, "at": at, "ok": r.ok, "paths": paths, "report": r
+            }),
+            Err(e) => serde_json::json!({
+                "round": round, "at": at, "ok": false, "paths": paths, "error": e
+            }),
+        };
+        return vec![doc.to_string()];
+    }
+    let what = match paths {
+        [one] => one.clone(),
+        _ => format!("{} files", paths.len()),
+    };
+    let mut out = vec![format!("\n[{} UTC] #{round}: {what} changed", clock())];
+    match result {
+        Ok(r) => out.extend(crate::render::targets::targets_lines(r, deploy_lines)),
         Err(e) => out.push(format!(
             "FAILED: {e} (watching on; the next change, or Enter, retries)"
         )),

@@ -6,6 +6,7 @@
 //! Must not: do I/O or print (`render` prints); make decisions (they come made).
 
 pub mod record;
+pub mod targets;
 
 pub use crate::plan::rollout::{DeployOutcome, FunctionStatus, StatusAction, StatusOutcome};
 

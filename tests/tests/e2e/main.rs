@@ -30,6 +30,7 @@ mod patcher_safety;
 mod rollback;
 mod safety;
 mod sam_apps;
+mod targets;
 mod terminal;
 mod watch;
 mod zipedit_lambda;

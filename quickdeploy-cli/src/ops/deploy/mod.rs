@@ -17,7 +17,8 @@ use crate::lambda::pace::{Pace, Quotas};
 use crate::lambda::publish;
 use crate::lambda::update::{self, Job};
 use crate::ops::{Event, Ui, full};
-use crate::plan::inspect::{Inspected, inspect};
+use crate::plan::inspect::{Inspected, inspect_with};
+use crate::plan::local::Local;
 use crate::plan::rollout;
 use crate::project::Project;
 use crate::project::template::S3Object;
@@ -26,6 +27,7 @@ use crate::stack::consent::{self, Consent};
 pub mod decide;
 
 mod patching;
+pub mod targets;
 
 use decide::{
     LayerMove, add_layer_moves, artifact_report, function_names, hot_patches, record_bucket,
@@ -49,6 +51,9 @@ pub struct DeployOptions {
     /// When only a full deploy would do: run one with this consent, or (`None`, the
     /// `--no-fallback` case) report `needs-full`.
     pub fallback: Option<Consent>,
+    /// The local side shared with other targets' deploys of the same change, whose builds
+    /// already ran ([`targets`]); `None`: this deploy builds and has a memo of its own.
+    pub shared: Option<Local>,
 }
 
 impl DeployOptions {
@@ -61,6 +66,7 @@ impl DeployOptions {
             pace: Pace::default(),
             force: false,
             fallback: None,
+            shared: None,
         }
     }
 }
@@ -77,13 +83,19 @@ pub async fn deploy(
     // only is not (the builds rebuild them).
     let prepared = crate::ops::cdk::prepare(&project, ui)?;
     // Before anything is read: the packages are the build folders. A failed build stops here,
-    // with nothing deployed.
-    let builds = crate::ops::build(&project, ui)?;
+    // with nothing deployed. With several targets, they were built once before.
+    let (builds, local) = match &opts.shared {
+        Some(local) => (Vec::new(), local.clone()),
+        None => (crate::ops::build(&project, ui)?, Local::new()),
+    };
     let build_ms = ms(started);
     ui.event(Event::Step("reading the stack and diffing packages"));
     // Who deploys (STS) is asked while the stack is read, not after the functions are live:
     // the history entry needs it, the quick path should not wait for it (it is cached).
-    let (seen, _) = tokio::join!(inspect(project, clients), crate::ops::history::who(clients));
+    let (seen, _) = tokio::join!(
+        inspect_with(project, clients, &local),
+        crate::ops::history::who(clients)
+    );
     let seen = seen?;
     let mut report = DeployReport {
         ok: false,
@@ -114,7 +126,8 @@ pub async fn deploy(
                 .await
                 .ok()
         };
-        (versions, history) = tokio::join!(quick(&seen, clients, opts, ui, &mut report), read);
+        (versions, history) =
+            tokio::join!(quick(&seen, clients, opts, &local, ui, &mut report), read);
     } else {
         report.artifacts = seen.groups.iter().map(artifact_report).collect();
         fall_back(&seen, clients, opts.fallback, ui, &mut report).await?;
@@ -180,6 +193,7 @@ async fn quick(
     seen: &Inspected,
     clients: &Clients,
     opts: &DeployOptions,
+    local: &Local,
     ui: &dyn Ui,
     report: &mut DeployReport,
 ) -> ManifestVersions {
@@ -192,6 +206,7 @@ async fn quick(
         patcher: &opts.patcher,
         deltas: opts.deltas,
         mode: opts.mode,
+        local,
     };
     let patches = seen
         .groups

@@ -12,6 +12,7 @@ use crate::artifact::manifest::{FORMAT, Manifest};
 use crate::artifact::patch::{self, PatchFailure, Patcher};
 use crate::aws::Clients;
 use crate::plan::inspect::GroupState;
+use crate::plan::local::Local;
 use crate::report::SentFile;
 
 use super::decide::{Patched, PatchedArtifact, Sent};
@@ -25,6 +26,8 @@ pub struct How<'a> {
     pub deltas: bool,
     /// How the patcher writes.
     pub mode: zipedit::Mode,
+    /// The local side: each change encoded once for every target.
+    pub local: &'a Local,
 }
 
 /// Patches one artifact if its package changed.
@@ -136,11 +139,16 @@ pub async fn encode_changes(
         from,
         read_bytes,
     } = found;
+    let base_shas: BTreeMap<String, String> = wanted.into_iter().collect();
+    let local = opts.local.clone();
     let encoded = tokio::task::spawn_blocking(move || {
         puts.iter()
             .map(|p| {
-                let base = content.get(&p.path).map(Vec::as_slice);
-                let e = encode::encode(p, base, compress);
+                let base = content
+                    .get(&p.path)
+                    .zip(base_shas.get(&p.path))
+                    .map(|(b, sha)| (sha.as_str(), b.as_slice()));
+                let e = local.encode(p, base, compress);
                 (p.path.clone(), p.data.len(), e)
             })
             .collect::<Vec<_>>()
