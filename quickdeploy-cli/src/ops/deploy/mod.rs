@@ -80,8 +80,11 @@ pub async fn deploy(
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
     // A CDK app whose own code changed is synthesized first; a change to assets' sources
-    // only is not (the builds rebuild them).
-    let prepared = crate::ops::cdk::prepare(&project, ui)?;
+    // only is not (the builds rebuild them). With several targets, once before them.
+    let prepared = match &opts.shared {
+        Some(_) => crate::ops::cdk::Prepared::default(),
+        None => crate::ops::cdk::prepare(&project, ui)?,
+    };
     // Before anything is read: the packages are the build folders. A failed build stops here,
     // with nothing deployed. With several targets, they were built once before.
     let (builds, local) = match &opts.shared {

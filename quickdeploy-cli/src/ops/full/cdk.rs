@@ -40,7 +40,7 @@ pub async fn full(
     let stack_name = project.config.stack.clone();
     let t = Instant::now();
     if !opts.synthesized {
-        crate::ops::cdk::synth(project, ui)?;
+        crate::ops::cdk::synth_once(project, ui)?;
     }
     timings.insert("synth", ms(t));
     let t = Instant::now();

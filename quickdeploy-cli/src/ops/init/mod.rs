@@ -1,4 +1,7 @@
-//! `init`: write a commented `quickdeploy.toml` from the template it finds.
+//! `init`: write a commented `quickdeploy.toml` from the template it finds, or for the CDK
+//! app it is in ([`cdk`]).
+
+pub mod cdk;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +49,9 @@ pub struct Report {
     pub functions: usize,
     /// What the template says that decides what a quick deploy does.
     pub found: Found,
+    /// A CDK app's stacks and functions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdk: Option<cdk::CdkFound>,
 }
 
 /// What `init` found in the template.
@@ -90,7 +96,9 @@ impl Found {
         };
         for f in &fs {
             let id = f.logical_id.clone();
-            if let CodeLocation::Local(p) = &f.code {
+            // A CDK bundle's "folder" is where esbuild ran, not a package its functions share.
+            let bundle = f.build_method.as_deref() == Some(crate::project::template::BUNDLE_METHOD);
+            if let (CodeLocation::Local(p), false) = (&f.code, bundle) {
                 let folder: PathBuf = p
                     .components()
                     .filter(|c| !matches!(c, std::path::Component::CurDir))
@@ -153,7 +161,7 @@ fn not_quick(f: &FunctionDef) -> Option<&'static str> {
 
 /// Writes `quickdeploy.toml` in `opts.dir`. Every failure is bad input (exit 2): the file
 /// exists (without `force`), no template, an unreadable or invalid one, an unwritable folder.
-pub fn init(opts: &Options) -> Result<Report, Error> {
+pub fn init(opts: &Options, ui: &dyn crate::ops::Ui) -> Result<Report, Error> {
     let bad = |e: anyhow::Error| Error::bad_input("BadInput", e);
     let target = opts.dir.join(FILE_NAME);
     if target.exists() && !opts.force {
@@ -161,6 +169,11 @@ pub fn init(opts: &Options) -> Result<Report, Error> {
             "{} exists already: pass --force to replace it",
             target.display()
         )));
+    }
+    let no_template =
+        opts.template.is_none() && !CANDIDATES.iter().any(|p| opts.dir.join(p).is_file());
+    if no_template && opts.dir.join(crate::project::cdk::CDK_JSON).is_file() {
+        return cdk::init(opts, ui);
     }
     let template = match &opts.template {
         Some(t) => t.clone(),
@@ -207,16 +220,17 @@ pub fn init(opts: &Options) -> Result<Report, Error> {
         template,
         functions: parsed.functions().len(),
         found: Found::of(&parsed),
+        cdk: None,
     })
 }
 
 /// A TOML string, quoted and escaped as TOML wants it (not as Rust's `{:?}` does).
-fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
 /// A TOML key: bare when it can be, else quoted.
-fn key(s: &str) -> String {
+pub(crate) fn key(s: &str) -> String {
     let bare = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
