@@ -5,48 +5,14 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use serde::Serialize;
 
-use super::{Found, Options, Report, key, string};
+use super::found::{CdkFound, CdkFunction, CdkStack, Found, Options, Report, key, string};
 use crate::error::Error;
 use crate::ops::Ui;
 use crate::project::Project;
 use crate::project::cdk::{self, assembly, record::Record};
 use crate::project::config::{Config, FILE_NAME};
 use crate::project::template::{CodeLocation, Template};
-
-/// What `init` found in a CDK app.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct CdkFound {
-    /// Every stack of the app, in the assembly's order.
-    pub stacks: Vec<CdkStack>,
-}
-
-/// One stack of a CDK app.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct CdkStack {
-    /// Its CloudFormation name.
-    pub name: String,
-    /// Its CDK path (`Stage/Api`).
-    pub display_name: String,
-    /// `aws://ACCOUNT/REGION`.
-    pub environment: String,
-    /// Its functions.
-    pub functions: Vec<CdkFunction>,
-}
-
-/// One function of a CDK stack.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct CdkFunction {
-    /// Its logical id.
-    pub logical_id: String,
-    /// Its construct path (`Api/getOneItemFunction`).
-    pub construct_path: String,
-    /// Where its code comes from, in words.
-    pub source: String,
-    /// Why it is not quick-deployable; `None` when it is.
-    pub not_quick: Option<String>,
-}
 
 /// Synthesizes the app in `opts.dir` and writes its `quickdeploy.toml`.
 pub fn init(opts: &Options, ui: &dyn Ui) -> Result<Report, Error> {
