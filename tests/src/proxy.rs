@@ -40,6 +40,9 @@
 //!   (`without_function_layers`, `function_layers`). A `TemplateURL` is read into the body
 //!   first, so it gets the same.
 //! - Every call recorded, as IAM sees it ([`S3Proxy::calls`], [`crate::iam`]).
+//! - AWS-like latency ([`S3Proxy::set_latency`], [`crate::latency`]): a round trip on every
+//!   call, and every function InProgress for a while after each update; from
+//!   `QD_RIG_RTT_MS` / `QD_RIG_INPROGRESS_MS` when set.
 //!
 //! Everything else passes through untouched. `QD_PROXY_TRACE=1` prints each request with its
 //! time (see `forward`).
@@ -96,6 +99,8 @@ struct Shared {
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
     /// Every API call through the proxy, each once ([`S3Proxy::calls`]).
     calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
+    /// AWS-like latency, when in force ([`S3Proxy::set_latency`]).
+    latency: crate::latency::Settling,
 }
 
 /// A kind of S3 request the proxy can hold ([`S3Proxy::stall`]).
@@ -160,7 +165,9 @@ impl S3Proxy {
             extras: Extras::default(),
             sam: Mutex::new(HashMap::new()),
             calls: Mutex::new(std::collections::BTreeSet::new()),
+            latency: crate::latency::Settling::default(),
         });
+        shared.latency.set(crate::latency::Latency::from_env());
         let app = axum::Router::new()
             .fallback(forward)
             .layer(axum::extract::DefaultBodyLimit::disable())
@@ -416,6 +423,14 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    // AWS-like latency (S3Proxy::set_latency): the round trip, and updates while one settles.
+    p.latency.round_trip().await;
+    let settling = settling_call(&parts.method, &path, &query);
+    if let Some((function, op)) = &settling
+        && let Some((kind, message)) = p.latency.refusal(function, *op)
+    {
+        return lambda_error(StatusCode::CONFLICT, kind, &message);
+    }
     // Every call as its client sent it, for the IAM checks (S3Proxy::calls).
     let call = crate::iam::operation(parts.method.as_str(), &path, &query, &parts.headers, &body);
     if let Ok(mut calls) = p.calls.lock() {
@@ -529,6 +544,7 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 &lambda_call,
                 &cfn,
                 &original_of,
+                &settling,
             )
             .await;
             if let (Some("ExecuteChangeSet" | "CreateStack" | "UpdateStack"), Some(stack)) =
@@ -585,6 +601,7 @@ async fn answer(
     lambda_call: &Option<(String, String)>,
     cfn: &CfnCall,
     original_of: &Option<String>,
+    settling: &Option<(String, crate::latency::LambdaOp)>,
 ) -> Response {
     let status = r.status();
     let headers = r.headers().clone();
@@ -618,6 +635,13 @@ async fn answer(
     }
     if let Some(b) = with_revision(p, method, lambda_call, status, &bytes) {
         bytes = b;
+        headers.remove("content-length");
+        headers.remove("transfer-encoding");
+    }
+    if let Some((function, op)) = settling
+        && let Some(b) = p.latency.answer(function, *op, status.is_success(), &bytes)
+    {
+        bytes = Bytes::from(b);
         headers.remove("content-length");
         headers.remove("transfer-encoding");
     }
@@ -1361,6 +1385,35 @@ async fn stack_layer_version(
         .filter(|(_, arn)| !ours.contains(*arn))
         .max_by_key(|(n, _)| *n)
         .map(|(_, arn)| arn.to_owned())
+}
+
+// --- AWS-like latency (crate::latency): a round trip per call, updates InProgress a while. ---
+
+impl S3Proxy {
+    /// Puts `latency` in force from now on, for every call through the proxy (`None`: plain
+    /// moto). Functions updated before keep whatever status they had.
+    pub fn set_latency(&self, latency: Option<crate::latency::Latency>) {
+        self.shared.latency.set(latency);
+    }
+
+    /// The latency in force.
+    pub fn latency(&self) -> Option<crate::latency::Latency> {
+        self.shared.latency.get()
+    }
+}
+
+/// The function (its name, from a name or an ARN) and the kind of a Lambda call, for
+/// [`crate::latency::Settling`]; `None` for any other call.
+fn settling_call(
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Option<(String, crate::latency::LambdaOp)> {
+    let rest = path.strip_prefix("/2015-03-31/functions/")?;
+    let (name, op) = rest.split_once('/').unwrap_or((rest, ""));
+    let op = crate::latency::LambdaOp::of(method.as_str(), op, query);
+    (!name.is_empty() && op != crate::latency::LambdaOp::Other)
+        .then(|| (crate::latency::function_key(name), op))
 }
 
 // --- For the history and rollback tests (tests/tests/e2e/history.rs, rollback.rs):

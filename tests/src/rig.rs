@@ -322,12 +322,15 @@ pub struct Patcher {
     pub invoke_endpoint: String,
     runtimes: Vec<Child>,
     server: tokio::task::JoinHandle<()>,
+    front: Arc<Front>,
     _sim: Arc<Simulator>,
 }
 
 struct Front {
     sim: Arc<Simulator>,
     function_name: String,
+    /// A round trip added to every Invoke, in ms (AWS-like latency, [`Patcher::set_rtt`]).
+    rtt_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Patcher {
@@ -379,6 +382,9 @@ impl Patcher {
         let front = Arc::new(Front {
             sim: sim.clone(),
             function_name: function_name.clone(),
+            rtt_ms: std::sync::atomic::AtomicU64::new(
+                crate::latency::Latency::from_env().map_or(0, |l| l.rtt.as_millis() as u64),
+            ),
         });
         let app = axum::Router::new()
             .route(
@@ -387,7 +393,7 @@ impl Patcher {
             )
             // Larger than Lambda's limit, so the 413 is ours and worded as Lambda words it.
             .layer(DefaultBodyLimit::max(4 * MAX_PAYLOAD))
-            .with_state(front);
+            .with_state(front.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the Invoke API");
@@ -400,8 +406,17 @@ impl Patcher {
             invoke_endpoint: format!("http://{addr}"),
             runtimes,
             server,
+            front,
             _sim: sim,
         }
+    }
+
+    /// Adds `rtt` to every Invoke from now on, as the round trip to a real Lambda would
+    /// (the proxy's [`crate::proxy::S3Proxy::set_latency`] does it for every other call).
+    pub fn set_rtt(&self, rtt: Duration) {
+        self.front
+            .rtt_ms
+            .store(rtt.as_millis() as u64, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -432,6 +447,10 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let rtt = front.rtt_ms.load(std::sync::atomic::Ordering::SeqCst);
+    if rtt > 0 {
+        tokio::time::sleep(Duration::from_millis(rtt)).await;
+    }
     // The SDK may send the function's ARN or name; match on the name part.
     let short = name.rsplit(':').next().unwrap_or(&name);
     if short != front.function_name {
