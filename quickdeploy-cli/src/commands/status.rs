@@ -30,7 +30,9 @@ impl Args {
 pub async fn run(args: Args) -> Outcome {
     let project = args.common.project()?;
     let clients = args.common.clients(None).await?;
-    let status = crate::ops::status::status(project, &clients)
+    // Nothing but a call that waits long is shown while status reads.
+    let ui = crate::render::terminal::Terminal::new(args.json(), false);
+    let status = crate::ops::shown(&clients, &ui, crate::ops::status::status(project, &clients))
         .await
         .map_err(|e| Error::classify(e, "StatusFailed"))?;
     if args.json() {
