@@ -544,9 +544,9 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 &lambda_call,
                 &cfn,
                 &original_of,
-                &settling,
             )
             .await;
+            let resp = settled(&p, resp, &settling).await;
             if let (Some("ExecuteChangeSet" | "CreateStack" | "UpdateStack"), Some(stack)) =
                 (cfn.action.as_deref(), &cfn.stack)
                 && resp.status().is_success()
@@ -601,7 +601,6 @@ async fn answer(
     lambda_call: &Option<(String, String)>,
     cfn: &CfnCall,
     original_of: &Option<String>,
-    settling: &Option<(String, crate::latency::LambdaOp)>,
 ) -> Response {
     let status = r.status();
     let headers = r.headers().clone();
@@ -635,13 +634,6 @@ async fn answer(
     }
     if let Some(b) = with_revision(p, method, lambda_call, status, &bytes) {
         bytes = b;
-        headers.remove("content-length");
-        headers.remove("transfer-encoding");
-    }
-    if let Some((function, op)) = settling
-        && let Some(b) = p.latency.answer(function, *op, status.is_success(), &bytes)
-    {
-        bytes = Bytes::from(b);
         headers.remove("content-length");
         headers.remove("transfer-encoding");
     }
@@ -1399,6 +1391,36 @@ impl S3Proxy {
     /// The latency in force.
     pub fn latency(&self) -> Option<crate::latency::Latency> {
         self.shared.latency.get()
+    }
+}
+
+/// The answer with LastUpdateStatus InProgress while the function settles (AWS-like
+/// latency); as it was otherwise.
+async fn settled(
+    p: &Shared,
+    resp: Response,
+    settling: &Option<(String, crate::latency::LambdaOp)>,
+) -> Response {
+    let Some((function, op)) = settling else {
+        return resp;
+    };
+    if p.latency.get().is_none() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    match p
+        .latency
+        .answer(function, *op, parts.status.is_success(), &bytes)
+    {
+        Some(b) => {
+            parts.headers.remove("content-length");
+            parts.headers.remove("transfer-encoding");
+            Response::from_parts(parts, Body::from(b))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod full;
 pub mod history;
 pub mod setup;
 pub mod terminal;
+pub mod timeline;
 
 use std::io::Write as _;
 

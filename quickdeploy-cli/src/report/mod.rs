@@ -6,6 +6,7 @@
 //! Must not: do I/O or print (`render` prints); make decisions (they come made).
 
 pub mod record;
+pub mod timeline;
 
 pub use crate::plan::rollout::{DeployOutcome, FunctionStatus, StatusAction, StatusOutcome};
 
@@ -184,6 +185,9 @@ pub struct DeployReport {
     pub builds: Vec<crate::build::decide::Built>,
     /// Phase times.
     pub timings_ms: Timings,
+    /// Every phase and AWS call on one time line, with its critical path (`--timings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<timeline::Timeline>,
 }
 
 impl DeployReport {

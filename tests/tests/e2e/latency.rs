@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use testkit::app::Rig;
 use testkit::latency::Latency;
 
@@ -84,7 +85,10 @@ async fn latency_mode_delays_calls_and_keeps_updates_in_progress_for_their_time(
         "def greeting(name):\n    return f\"Hi, {name}, slowly\"\n",
     );
     let t = Instant::now();
-    let (out, doc) = rig.app.run_json(&["deploy", "--no-fallback"]).await;
+    let (out, doc) = rig
+        .app
+        .run_json(&["deploy", "--no-fallback", "--timings"])
+        .await;
     let took = t.elapsed();
     assert!(
         out.status.success(),
@@ -93,6 +97,30 @@ async fn latency_mode_delays_calls_and_keeps_updates_in_progress_for_their_time(
     );
     assert_eq!(doc["outcome"], "deployed", "{doc}");
     assert!(took >= latency.in_progress, "deployed in {took:?}: {doc}");
+    // --timings: every call on the time line, the path ending at UpdateFunctionCode, each of
+    // its calls at least a round trip long.
+    let timeline = &doc["timeline"];
+    let spans = timeline["spans"].as_array().expect("spans");
+    let path: Vec<&Value> = timeline["critical_path"]
+        .as_array()
+        .expect("critical path")
+        .iter()
+        .map(|i| &spans[i.as_u64().expect("index") as usize])
+        .collect();
+    assert_eq!(
+        path.last().map(|s| &s["name"]),
+        Some(&Value::from("Lambda.UpdateFunctionCode")),
+        "{timeline}"
+    );
+    for s in &path {
+        let took = s["end_ms"].as_f64().unwrap_or(0.0) - s["start_ms"].as_f64().unwrap_or(0.0);
+        assert!(took >= 39.0, "{s}");
+    }
+    assert_eq!(
+        timeline["round_trips_before_update"].as_u64(),
+        Some(path.len() as u64 - 1)
+    );
+    eprintln!("{timeline:#}");
     let live = lambda
         .get_function_configuration()
         .function_name(&name)
