@@ -121,7 +121,12 @@ impl Trace {
             .lock()
             .map(|i| i.spans.clone())
             .unwrap_or_default();
-        s.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        // A phase before the calls that began in the same instant: they ran inside it.
+        s.sort_by(|a, b| {
+            a.start_ms
+                .total_cmp(&b.start_ms)
+                .then((a.kind == SpanKind::Call).cmp(&(b.kind == SpanKind::Call)))
+        });
         s
     }
 
