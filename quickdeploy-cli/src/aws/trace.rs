@@ -121,12 +121,11 @@ impl Trace {
             .lock()
             .map(|i| i.spans.clone())
             .unwrap_or_default();
-        // Of two spans that start in the same rounded millisecond, the longer (the phase
-        // holding the call) comes first.
+        // A phase before the calls that began in the same instant: they ran inside it.
         s.sort_by(|a, b| {
             a.start_ms
                 .total_cmp(&b.start_ms)
-                .then(b.end_ms.total_cmp(&a.end_ms))
+                .then((a.kind == SpanKind::Call).cmp(&(b.kind == SpanKind::Call)))
         });
         s
     }

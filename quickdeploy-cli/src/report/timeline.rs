@@ -25,7 +25,12 @@ pub struct Timeline {
 impl Timeline {
     /// The time line of `spans` and its critical path.
     pub fn of(mut spans: Vec<Span>) -> Timeline {
-        spans.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        // A phase before the calls that began in the same instant: they ran inside it.
+        spans.sort_by(|a, b| {
+            a.start_ms
+                .total_cmp(&b.start_ms)
+                .then((a.kind == SpanKind::Call).cmp(&(b.kind == SpanKind::Call)))
+        });
         let update = spans
             .iter()
             .position(|s| s.kind == SpanKind::Call && s.name == UPDATE_CALL);
