@@ -483,7 +483,13 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
         action: cfn_action.clone(),
     };
     // Change sets per stack, as CloudFormation keeps them (`change_set_of_stack`).
-    let body = match change_set_of_stack(&p, cfn_action.as_deref(), &text).await {
+    let auth = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = match change_set_of_stack(&p, cfn_action.as_deref(), &text, &auth).await {
         Ok(Some(rewritten)) => rewritten,
         Ok(None) => body,
         Err(answered) => return answered,
@@ -1819,6 +1825,7 @@ async fn change_set_of_stack(
     p: &Shared,
     action: Option<&str>,
     text: &str,
+    auth: &str,
 ) -> Result<Option<Bytes>, Response> {
     let Some(action) = action.filter(|a| CHANGE_SET_ACTIONS.contains(a) || *a == "ListChangeSets")
     else {
@@ -1832,8 +1839,15 @@ async fn change_set_of_stack(
             .map(|(_, v)| v.clone())
     };
     let stack = param(&pairs, "StackName");
-    // moto ignores StackName here and lists every stack's change sets.
-    let listed = cfn_query(p, "Action=ListChangeSets&Version=2010-05-15&StackName=any").await;
+    // moto ignores StackName here and lists every stack's change sets, of the account and
+    // region the request is signed for (its authorization, passed on: targets in other
+    // regions and accounts have their own).
+    let listed = cfn_query(
+        p,
+        "Action=ListChangeSets&Version=2010-05-15&StackName=any",
+        auth,
+    )
+    .await;
     let Some(listed) = listed else {
         return Ok(None);
     };
@@ -2030,12 +2044,13 @@ fn xml_answer(status: StatusCode, body: String) -> Response {
 }
 
 /// A CloudFormation query-protocol call of the proxy's own at moto; its answer's text.
-async fn cfn_query(p: &Shared, form: &str) -> Option<String> {
+async fn cfn_query(p: &Shared, form: &str, auth: &str) -> Option<String> {
+    let default = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0";
     p.client
         .post(format!("{}/", p.upstream))
         .header(
             "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0",
+            if auth.is_empty() { default } else { auth },
         )
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_owned())
