@@ -28,6 +28,10 @@ async fn main() {
     );
     println!("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing");
     println!("export AWS_REGION={REGION} AWS_EC2_METADATA_DISABLED=true");
+    println!(
+        "# for the CDK's CLI (cdk deploy, cdk watch): export AWS_ENDPOINT_URL={}",
+        testkit::cdk::cdk_endpoint(&proxy.endpoint)
+    );
     println!("# the patcher answers as `{PATCHER}` (quickdeploy's default name).");
     println!("# try: cd examples/app && quickdeploy full --yes   (its bucket {BUCKET} is made)");
     println!("#      then edit src/shared/greeting.py and run quickdeploy deploy");

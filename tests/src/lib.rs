@@ -12,6 +12,8 @@ pub mod fixtures;
 #[cfg(feature = "rig")]
 pub mod iam;
 #[cfg(feature = "rig")]
+pub mod latency;
+#[cfg(feature = "rig")]
 pub mod proxy;
 #[cfg(feature = "rig")]
 pub mod rig;

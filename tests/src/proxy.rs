@@ -45,6 +45,9 @@
 //!   kept per stack (`change_set_of_stack`: moto looks a name up across stacks, and a missing
 //!   one is not ChangeSetNotFound), and an SSM-typed parameter's previous value kept as its
 //!   name in SSM (`previous_ssm_values`: moto's next update raises on the resolved value).
+//! - AWS-like latency ([`S3Proxy::set_latency`], [`crate::latency`]): a round trip on every
+//!   call, and every function InProgress for a while after each update; from
+//!   `QD_RIG_RTT_MS` / `QD_RIG_INPROGRESS_MS` when set.
 //!
 //! Everything else passes through untouched. `QD_PROXY_TRACE=1` prints each request with its
 //! time (see `forward`).
@@ -103,6 +106,8 @@ struct Shared {
     calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
     /// The stack parameter values last submitted, by (stack, key) ([`previous_ssm_values`]).
     stack_parameters: Mutex<HashMap<(String, String), String>>,
+    /// AWS-like latency, when in force ([`S3Proxy::set_latency`]).
+    latency: crate::latency::Settling,
 }
 
 /// A kind of S3 request the proxy can hold ([`S3Proxy::stall`]).
@@ -168,7 +173,9 @@ impl S3Proxy {
             sam: Mutex::new(HashMap::new()),
             calls: Mutex::new(std::collections::BTreeSet::new()),
             stack_parameters: Mutex::new(HashMap::new()),
+            latency: crate::latency::Settling::default(),
         });
+        shared.latency.set(crate::latency::Latency::from_env());
         let app = axum::Router::new()
             .fallback(forward)
             .layer(axum::extract::DefaultBodyLimit::disable())
@@ -424,6 +431,14 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    // AWS-like latency (S3Proxy::set_latency): the round trip, and updates while one settles.
+    p.latency.round_trip().await;
+    let settling = settling_call(&parts.method, &path, &query);
+    if let Some((function, op)) = &settling
+        && let Some((kind, message)) = p.latency.refusal(function, *op)
+    {
+        return lambda_error(StatusCode::CONFLICT, kind, &message);
+    }
     // Every call as its client sent it, for the IAM checks (S3Proxy::calls).
     let call = crate::iam::operation(parts.method.as_str(), &path, &query, &parts.headers, &body);
     if let Ok(mut calls) = p.calls.lock() {
@@ -549,6 +564,7 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 &original_of,
             )
             .await;
+            let resp = settled(&p, resp, &settling).await;
             if let (Some("ExecuteChangeSet" | "CreateStack" | "UpdateStack"), Some(stack)) =
                 (cfn.action.as_deref(), &cfn.stack)
                 && resp.status().is_success()
@@ -1379,6 +1395,65 @@ async fn stack_layer_version(
         .filter(|(_, arn)| !ours.contains(*arn))
         .max_by_key(|(n, _)| *n)
         .map(|(_, arn)| arn.to_owned())
+}
+
+// --- AWS-like latency (crate::latency): a round trip per call, updates InProgress a while. ---
+
+impl S3Proxy {
+    /// Puts `latency` in force from now on, for every call through the proxy (`None`: plain
+    /// moto). Functions updated before keep whatever status they had.
+    pub fn set_latency(&self, latency: Option<crate::latency::Latency>) {
+        self.shared.latency.set(latency);
+    }
+
+    /// The latency in force.
+    pub fn latency(&self) -> Option<crate::latency::Latency> {
+        self.shared.latency.get()
+    }
+}
+
+/// The answer with LastUpdateStatus InProgress while the function settles (AWS-like
+/// latency); as it was otherwise.
+async fn settled(
+    p: &Shared,
+    resp: Response,
+    settling: &Option<(String, crate::latency::LambdaOp)>,
+) -> Response {
+    let Some((function, op)) = settling else {
+        return resp;
+    };
+    if p.latency.get().is_none() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    match p
+        .latency
+        .answer(function, *op, parts.status.is_success(), &bytes)
+    {
+        Some(b) => {
+            parts.headers.remove("content-length");
+            parts.headers.remove("transfer-encoding");
+            Response::from_parts(parts, Body::from(b))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// The function (its name, from a name or an ARN) and the kind of a Lambda call, for
+/// [`crate::latency::Settling`]; `None` for any other call.
+fn settling_call(
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Option<(String, crate::latency::LambdaOp)> {
+    let rest = path.strip_prefix("/2015-03-31/functions/")?;
+    let (name, op) = rest.split_once('/').unwrap_or((rest, ""));
+    let op = crate::latency::LambdaOp::of(method.as_str(), op, query);
+    (!name.is_empty() && op != crate::latency::LambdaOp::Other)
+        .then(|| (crate::latency::function_key(name), op))
 }
 
 // --- For the history and rollback tests (tests/tests/e2e/history.rs, rollback.rs):

@@ -408,6 +408,7 @@ pub struct Patcher {
     pub invoke_endpoint: String,
     runtimes: Vec<Child>,
     server: tokio::task::JoinHandle<()>,
+    front: Arc<Front>,
     _sims: Vec<Arc<Simulator>>,
 }
 
@@ -448,6 +449,8 @@ impl Credentials {
 struct Front {
     /// Each function's Runtime API, by function name.
     sims: std::collections::HashMap<String, Arc<Simulator>>,
+    /// A round trip added to every Invoke, in ms (AWS-like latency, [`Patcher::set_rtt`]).
+    rtt_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Patcher {
@@ -522,7 +525,12 @@ impl Patcher {
             sims.insert(f.name.clone(), sim.clone());
             all.push(sim);
         }
-        let front = Arc::new(Front { sims });
+        let front = Arc::new(Front {
+            sims,
+            rtt_ms: std::sync::atomic::AtomicU64::new(
+                crate::latency::Latency::from_env().map_or(0, |l| l.rtt.as_millis() as u64),
+            ),
+        });
         let app = axum::Router::new()
             .route(
                 "/2015-03-31/functions/{name}/invocations",
@@ -530,7 +538,7 @@ impl Patcher {
             )
             // Larger than Lambda's limit, so the 413 is ours and worded as Lambda words it.
             .layer(DefaultBodyLimit::max(4 * MAX_PAYLOAD))
-            .with_state(front);
+            .with_state(front.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the Invoke API");
@@ -546,8 +554,17 @@ impl Patcher {
             invoke_endpoint: format!("http://{addr}"),
             runtimes,
             server,
+            front,
             _sims: all,
         }
+    }
+
+    /// Adds `rtt` to every Invoke from now on, as the round trip to a real Lambda would
+    /// (the proxy's [`crate::proxy::S3Proxy::set_latency`] does it for every other call).
+    pub fn set_rtt(&self, rtt: Duration) {
+        self.front
+            .rtt_ms
+            .store(rtt.as_millis() as u64, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -578,6 +595,10 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let rtt = front.rtt_ms.load(std::sync::atomic::Ordering::SeqCst);
+    if rtt > 0 {
+        tokio::time::sleep(Duration::from_millis(rtt)).await;
+    }
     // The SDK may send the function's ARN or name; match on the name part.
     let short = name.rsplit(':').next().unwrap_or(&name);
     let Some(sim) = front.sims.get(short) else {

@@ -197,10 +197,13 @@ async fn stage_if_needed(
         }
         let key = format!("{base}{path}");
         staged_bytes += bytes.len() as u64;
+        let sent = bytes.len() as u64;
         s3.put_object()
             .bucket(&artifact.bucket)
             .key(&key)
             .body(ByteStream::from(bytes))
+            .customize()
+            .config_override(crate::aws::upload_override(s3, sent))
             .send()
             .await
             .map_err(crate::aws::err)

@@ -147,6 +147,8 @@ async fn put_single(
     }
     let out = put
         .body(body(file, 0, size).await?)
+        .customize()
+        .config_override(crate::aws::upload_override(s3, size))
         .send()
         .await
         .map_err(|e| missing_bucket(&e, bucket))
@@ -180,6 +182,8 @@ async fn upload_parts(
                 .upload_id(id)
                 .part_number(n)
                 .body(body(file, offset, len).await?)
+                .customize()
+                .config_override(crate::aws::upload_override(s3, len))
                 .send()
                 .await
                 .map_err(crate::aws::err)

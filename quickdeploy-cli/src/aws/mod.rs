@@ -3,12 +3,14 @@
 //! endpoint (`AWS_ENDPOINT_URL`, or per service `AWS_ENDPOINT_URL_S3`, ...) works as in every
 //! AWS SDK; with one, S3 switches to path-style addressing, which local emulators need.
 //!
-//! The folder also holds the one doubling wait for polls ([`backoff`]) and the clock in the
-//! forms reports use ([`clock`]). It uses no other folder of the crate.
+//! The folder also holds the one doubling wait for polls ([`backoff`]), the clock in the
+//! forms reports use ([`clock`]) and the command's time line of calls ([`trace`]). It uses no
+//! other folder of the crate.
 
 pub mod backoff;
 pub mod clock;
 pub mod target;
+pub mod trace;
 
 use anyhow::bail;
 use aws_credential_types::provider::ProvideCredentials as _;
@@ -127,15 +129,26 @@ pub struct AwsArgs {
         value_name = "SECONDS"
     )]
     pub connect_timeout: u64,
-    /// Give up on an AWS call that gets no answer for this many seconds (the AWS CLI's 60).
+    /// Give up on an attempt of an AWS call that gets no answer for this many seconds (it is
+    /// retried once within --call-timeout).
     #[arg(
         long,
         global = true,
         env = "QUICKDEPLOY_READ_TIMEOUT",
-        default_value_t = 60,
+        default_value_t = 20,
         value_name = "SECONDS"
     )]
     pub read_timeout: u64,
+    /// Give up on an AWS call after this many seconds, all its attempts together (uploads get
+    /// more, by their size: a second per 256 KiB).
+    #[arg(
+        long,
+        global = true,
+        env = "QUICKDEPLOY_CALL_TIMEOUT",
+        default_value_t = 45,
+        value_name = "SECONDS"
+    )]
+    pub call_timeout: u64,
     /// Give up on the patcher's answer after this many seconds: its Lambda Timeout (120 s in
     /// the bootstrap stack) plus a margin. Raise both together.
     #[arg(
@@ -151,65 +164,66 @@ pub struct AwsArgs {
     pub verbose: bool,
 }
 
-/// The `-v` trace: one line per attempt of every AWS call.
-#[derive(Debug)]
-struct CallLog;
-
-/// When the current attempt started.
-#[derive(Debug, Clone)]
-struct AttemptStarted(std::time::Instant);
-
-impl aws_smithy_types::config_bag::Storable for AttemptStarted {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
-}
-
-impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "quickdeploy-call-log"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        cfg.interceptor_state()
-            .store_put(AttemptStarted(std::time::Instant::now()));
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let ms = cfg
-            .load::<AttemptStarted>()
-            .map(|s| s.0.elapsed().as_secs_f64() * 1e3)
-            .unwrap_or_default();
-        let (service, operation) = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map(|m| (m.service().to_owned(), m.name().to_owned()))
-            .unwrap_or_default();
-        let status = context
-            .response()
-            .map(|r| r.status().as_u16().to_string())
-            .unwrap_or_else(|| "no response".to_owned());
-        eprintln!("aws {service}.{operation} {status} {ms:.0} ms");
-        Ok(())
-    }
-}
-
 impl AwsArgs {
-    /// Connect and read timeouts for every call. No limit on a whole attempt: a large upload
-    /// on a slow link may take minutes while bytes flow; a stalled endpoint is caught by the
-    /// read timeout (per attempt; the SDK's standard retry makes at most 3).
-    fn timeouts(&self, read: u64) -> aws_config::timeout::TimeoutConfig {
+    /// The deadlines these arguments set.
+    pub fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            connect: std::time::Duration::from_secs(self.connect_timeout.max(1)),
+            read: std::time::Duration::from_secs(self.read_timeout.max(1)),
+            call: std::time::Duration::from_secs(self.call_timeout.max(1)),
+        }
+    }
+}
+
+/// How long a call may take: to connect, for an attempt's answer, and for all its attempts
+/// together (the SDK's operation timeout). A stalled endpoint then fails a call within
+/// `call`, naming the endpoint, rather than after every retry's full read timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// To connect.
+    pub connect: std::time::Duration,
+    /// For an attempt's answer.
+    pub read: std::time::Duration,
+    /// For the whole call, its retries included.
+    pub call: std::time::Duration,
+}
+
+/// Uploads are given this many bytes per second beyond the call's deadline (2 Mbit/s: a
+/// slow uplink still finishes, a stalled one still fails).
+pub const UPLOAD_BYTES_PER_SECOND: u64 = 256 * 1024;
+
+impl Deadlines {
+    /// The SDK's timeouts for a control-plane call.
+    pub fn timeouts(&self) -> aws_config::timeout::TimeoutConfig {
+        self.with_call(self.call)
+    }
+
+    /// The timeouts for a call that sends `bytes`: the deadline grows with its size; its
+    /// read timeout too, since S3 answers only once the body is in.
+    pub fn upload(&self, bytes: u64) -> aws_config::timeout::TimeoutConfig {
+        let extra = std::time::Duration::from_secs(bytes / UPLOAD_BYTES_PER_SECOND);
         aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(self.connect_timeout.max(1)))
-            .read_timeout(std::time::Duration::from_secs(read.max(1)))
+            .connect_timeout(self.connect)
+            .read_timeout(self.read + extra)
+            .operation_timeout(self.call + extra)
+            .build()
+    }
+
+    /// The timeouts of a call whose every attempt may wait `wait` for its answer (the
+    /// patcher), with one retry.
+    fn patient(&self, wait: std::time::Duration) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(wait)
+            .operation_timeout(wait + self.call)
+            .build()
+    }
+
+    fn with_call(&self, call: std::time::Duration) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .operation_timeout(call)
             .build()
     }
 }
@@ -222,6 +236,21 @@ fn retry_config() -> aws_config::retry::RetryConfig {
     aws_config::retry::RetryConfig::standard()
         .with_max_attempts(5)
         .with_initial_backoff(std::time::Duration::from_millis(200))
+}
+
+/// The configuration override for an S3 call of `s3` that sends `bytes`: its deadline and
+/// read timeout grow by a second per [`UPLOAD_BYTES_PER_SECOND`] beyond the client's own
+/// ([`Deadlines::upload`]), so a large upload on a slow link is not cut while bytes flow.
+pub fn upload_override(s3: &aws_sdk_s3::Client, bytes: u64) -> aws_sdk_s3::config::Builder {
+    let conf = s3.config();
+    let tc = conf.timeout_config();
+    let secs = std::time::Duration::from_secs;
+    let d = Deadlines {
+        connect: tc.and_then(|t| t.connect_timeout()).unwrap_or(secs(10)),
+        read: tc.and_then(|t| t.read_timeout()).unwrap_or(secs(20)),
+        call: tc.and_then(|t| t.operation_timeout()).unwrap_or(secs(45)),
+    };
+    aws_sdk_s3::config::Builder::default().timeout_config(d.upload(bytes))
 }
 
 /// Where calls go, for error messages: `AWS_ENDPOINT_URL` when set, else AWS itself.
@@ -248,6 +277,10 @@ pub struct Clients {
     /// Who these credentials are (STS GetCallerIdentity's ARN, or why not), asked once per
     /// set of clients: each target of a command may be another account.
     pub identity: std::sync::Arc<tokio::sync::OnceCell<Result<String, String>>>,
+    /// Every call's attempts, timed, and the ops' phases ([`trace`]).
+    pub trace: trace::Trace,
+    /// The deadlines the clients were made with (uploads ask for theirs by size).
+    pub deadlines: Deadlines,
 }
 
 fn custom_s3_endpoint() -> bool {
@@ -268,7 +301,7 @@ pub async fn clients(args: &AwsArgs, patcher_endpoint: Option<&str>) -> anyhow::
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
     let config = loader
-        .timeout_config(args.timeouts(args.read_timeout))
+        .timeout_config(args.deadlines().timeouts())
         .retry_config(retry_config())
         .load()
         .await;
@@ -285,25 +318,25 @@ fn from_config(
     config: aws_config::SdkConfig,
     patcher_endpoint: Option<&str>,
 ) -> anyhow::Result<Clients> {
+    let deadlines = args.deadlines();
+    let trace = trace::Trace::default();
     let mut s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_s3_endpoint());
     let mut lambda = aws_sdk_lambda::config::Builder::from(&config);
-    let mut patcher = aws_sdk_lambda::config::Builder::from(&config)
-        .timeout_config(args.timeouts(args.patcher_timeout));
+    let mut patcher = aws_sdk_lambda::config::Builder::from(&config).timeout_config(
+        deadlines.patient(std::time::Duration::from_secs(args.patcher_timeout.max(1))),
+    );
     let mut cfn = aws_sdk_cloudformation::config::Builder::from(&config);
-    if args.verbose {
-        s3.push_interceptor(
-            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
-        );
-        lambda.push_interceptor(
-            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
-        );
-        patcher.push_interceptor(
-            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
-        );
-        cfn.push_interceptor(
-            aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(CallLog),
-        );
-    }
+    // Every client times its calls onto the one trace (and prints them with -v).
+    let recorder = || {
+        aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(trace::Recorder {
+            trace: trace.clone(),
+            verbose: args.verbose,
+        })
+    };
+    s3.push_interceptor(recorder());
+    lambda.push_interceptor(recorder());
+    patcher.push_interceptor(recorder());
+    cfn.push_interceptor(recorder());
     let s3 = aws_sdk_s3::Client::from_conf(s3.build());
     let lambda = aws_sdk_lambda::Client::from_conf(lambda.build());
     if let Some(url) = patcher_endpoint {
@@ -321,6 +354,8 @@ fn from_config(
         cfn,
         config,
         identity: std::sync::Arc::default(),
+        trace,
+        deadlines,
     })
 }
 

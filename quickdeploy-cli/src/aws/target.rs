@@ -79,7 +79,7 @@ pub async fn resolve(
         loader = loader.profile_name(p);
     }
     let mut config = loader
-        .timeout_config(args.timeouts(args.read_timeout))
+        .timeout_config(args.deadlines().timeouts())
         .retry_config(super::retry_config())
         .load()
         .await;

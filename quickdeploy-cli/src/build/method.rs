@@ -412,6 +412,8 @@ pub fn source_ignores(method: &Method) -> &'static [&'static str] {
         // cargo's own output when run in the crate (rust-analyzer's `cargo check` too): not
         // source, and watching it would start rounds by itself.
         Method::Rust { .. } => &["target/"],
+        // A CDK bundle's sources folder may hold dependencies or the assembly: not sources.
+        Method::CdkBundle(_) => &["node_modules/", "cdk.out/"],
         _ => &[],
     }
 }

@@ -24,7 +24,7 @@ pub async fn run(args: Args) -> Outcome {
     let clients = args.common.clients(args.patcher_endpoint()).await?;
     let opts = args.options(&project, &clients)?;
     let ui = Terminal::new(json, true);
-    let report = deploy(project, &clients, &opts, &ui).await;
+    let report = crate::ops::shown(&clients, &ui, deploy(project, &clients, &opts, &ui)).await;
     ui.done();
     let report = report.map_err(|e| Error::classify(e, "DeployFailed"))?;
     if json {

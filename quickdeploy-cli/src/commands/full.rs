@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> Outcome {
     let clients = args.common.clients(None).await?;
     let opts = args.options()?;
     let ui = Terminal::new(json, false);
-    let report = full(&project, &clients, &opts, &ui)
+    let report = crate::ops::shown(&clients, &ui, full(&project, &clients, &opts, &ui))
         .await
         .map_err(|e| Error::classify(e, "FullDeployFailed"))?;
     if json {

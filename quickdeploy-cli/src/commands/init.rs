@@ -11,12 +11,15 @@ use crate::render::print_line;
 /// Write a commented quickdeploy.toml for the template in this folder.
 ///
 /// Looks for template.yaml, template.yml, template.json (here, then in cfn/), or takes
-/// --template; reports what it found (functions, shared packages, aliases, layers, build
-/// methods, what is not quick-deployable) and writes only what is true.
+/// --template; in a CDK app (a cdk.json and no template), synthesizes it and reads its cloud
+/// assembly instead. Reports what it found (stacks, functions and their sources, shared
+/// packages, aliases, layers, build methods, what is not quick-deployable) and writes only
+/// what is true.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   quickdeploy init
   quickdeploy init --template infra/app.yaml --stack my-app --bucket my-artifacts
+  quickdeploy init --stack ApiStack          # in a CDK app: which of its stacks
 
 Exit codes: 0 written, 2 bad usage (no template found, or quickdeploy.toml exists and no --force).")]
 pub struct Args {
@@ -38,13 +41,17 @@ pub struct Args {
 /// Runs `init`.
 pub fn run(args: Args) -> crate::error::Outcome {
     let dir = std::env::current_dir().map_err(|e| Error::bad_input("BadInput", anyhow!(e)))?;
-    let report = crate::ops::init::init(&Options {
-        dir,
-        template: args.template,
-        stack: args.stack,
-        bucket: args.bucket,
-        force: args.force,
-    })?;
+    let ui = crate::render::terminal::Terminal::new(false, true);
+    let report = crate::ops::init::init(
+        &Options {
+            dir,
+            template: args.template,
+            stack: args.stack,
+            bucket: args.bucket,
+            force: args.force,
+        },
+        &ui,
+    )?;
     print_line(&format!(
         "wrote {} for stack {} with {} function(s) from {}",
         report.path.display(),
@@ -103,6 +110,27 @@ pub fn run(args: Args) -> crate::error::Outcome {
     }
     if !f.not_quick.is_empty() {
         lines.push(format!("  not quick-deployed: {}", pairs(&f.not_quick)));
+    }
+    for st in report.cdk.iter().flat_map(|c| &c.stacks) {
+        lines.push(format!(
+            "  CDK stack {} ({}){}",
+            st.name,
+            st.environment,
+            if st.name == report.stack {
+                ": the one quickdeploy.toml names"
+            } else {
+                ""
+            }
+        ));
+        for f in &st.functions {
+            lines.push(format!(
+                "    {} ({}): {}",
+                f.construct_path, f.logical_id, f.source
+            ));
+            if let Some(why) = &f.not_quick {
+                lines.push(format!("      not quick-deployed: {why}"));
+            }
+        }
     }
     for l in lines {
         print_line(&l);

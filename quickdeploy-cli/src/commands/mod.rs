@@ -237,6 +237,10 @@ pub struct DeployArgs {
     /// Let a fallback full deploy remove or replace resources (not implied by --yes).
     #[arg(long)]
     pub allow_removals: bool,
+    /// Print every phase and AWS call on one time line, and the critical path up to the
+    /// first UpdateFunctionCode (in --json: `timeline`).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 impl DeployArgs {
@@ -288,6 +292,7 @@ impl DeployArgs {
             force: self.force,
             fallback: (!self.no_fallback).then_some(consent),
             shared: None,
+            timings: self.timings,
         })
     }
 }

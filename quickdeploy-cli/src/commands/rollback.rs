@@ -138,7 +138,12 @@ pub async fn run(args: Args) -> Outcome {
     }
     let clients = args.common.clients(None).await?;
     let ui = Terminal::new(json, true);
-    let report = rollback(&project, &clients, &args.options(), &ui).await;
+    let report = crate::ops::shown(
+        &clients,
+        &ui,
+        rollback(&project, &clients, &args.options(), &ui),
+    )
+    .await;
     ui.done();
     let report = report.map_err(|e| match e.downcast_ref::<PickError>() {
         // Not bad input: a rollback that crosses a layer change is refused, as across `full`.

@@ -60,7 +60,9 @@ pub async fn run(args: Args) -> Outcome {
         return Ok(report.exit());
     }
     let clients = args.common.clients(None).await?;
-    let status = crate::ops::status::status(project, &clients)
+    // Nothing but a call that waits long is shown while status reads.
+    let ui = crate::render::terminal::Terminal::new(args.json(), false);
+    let status = crate::ops::shown(&clients, &ui, crate::ops::status::status(project, &clients))
         .await
         .map_err(|e| Error::classify(e, "StatusFailed"))?;
     if args.json() {

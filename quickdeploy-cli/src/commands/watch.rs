@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> Outcome {
     let ui = WatchTerminal::new(args.json());
     // The config and template may change while watching: each round reads them afresh.
     let load = || args.deploy.common.project().map_err(anyhow::Error::new);
-    match watch(&load, &clients, &opts, &ui).await {
+    match crate::ops::shown(&clients, &ui, watch(&load, &clients, &opts, &ui)).await {
         Ok(Stopped::Quietly) => Ok(Exit::Success),
         Ok(Stopped::DuringDeploy) => Err(Error::Interrupted),
         Err(e) => Err(Error::classify(e, "WatchFailed")),

@@ -42,6 +42,18 @@ pub enum Event<'a> {
     Line(&'a str),
     /// A full deploy packaged these artifacts (uploaded or found unchanged).
     Packaged(&'a [crate::report::Uploaded]),
+    /// An AWS call has waited long for its answer (`aws::trace::SLOW_AFTER`, and again each
+    /// time as long again): no wait is silent.
+    Waiting {
+        /// `Service.Operation`.
+        call: &'a str,
+        /// Where it went (`aws::endpoint`).
+        endpoint: &'a str,
+        /// Which attempt (1 for the first).
+        attempt: u32,
+        /// Seconds waited so far.
+        waited_s: u64,
+    },
     /// A change set was made: what it would do to the stack.
     ChangeSet {
         /// The stack.
@@ -103,6 +115,32 @@ pub fn build(
         &project.root,
         &Shown(ui),
     )?)
+}
+
+/// Runs `work`, showing through `ui` each AWS call that waits long for its answer
+/// ([`Event::Waiting`], noted by `clients`' trace): what every command runs its op in.
+pub async fn shown<F: std::future::Future>(
+    clients: &crate::aws::Clients,
+    ui: &dyn Ui,
+    work: F,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    let endpoint = crate::aws::endpoint();
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            () = clients.trace.slow_noted() => {
+                for s in clients.trace.take_slow() {
+                    ui.event(Event::Waiting {
+                        call: &s.call,
+                        endpoint: &endpoint,
+                        attempt: s.attempt,
+                        waited_s: s.waited_s,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// A [`Ui`] that hears nothing and answers no: for tests and machine callers.

@@ -43,6 +43,7 @@ pub fn deploy_lines(r: &DeployReport) -> Vec<String> {
         out.push("fell back to a full deploy, because:".into());
         out.extend(r.needs_full.iter().map(|why| format!("  - {why}")));
         out.extend(full_lines(full));
+        out.extend(r.timeline.iter().flat_map(super::timeline::timeline_lines));
         return out;
     }
     if !r.needs_full.is_empty() {
@@ -71,6 +72,7 @@ pub fn deploy_lines(r: &DeployReport) -> Vec<String> {
         t.wait,
         t.total
     ));
+    out.extend(r.timeline.iter().flat_map(super::timeline::timeline_lines));
     out
 }
 

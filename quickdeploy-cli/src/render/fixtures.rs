@@ -70,5 +70,6 @@ pub fn deploy_report() -> DeployReport {
             wait: 40.0,
             total: 100.4,
         },
+        timeline: None,
     }
 }

@@ -15,6 +15,7 @@ pub mod history;
 pub mod setup;
 pub mod targets;
 pub mod terminal;
+pub mod timeline;
 
 use std::io::Write as _;
 

@@ -64,6 +64,13 @@ impl Ui for Terminal {
                 }
             }
             Event::Warning(msg) => self.above(|| eprintln!("warning: {msg}")),
+            // Shown with --json too, on stderr: a CI log should say what it waits for.
+            Event::Waiting {
+                call,
+                endpoint,
+                attempt,
+                waited_s,
+            } => self.above(|| eprintln!("{}", waiting_line(call, endpoint, attempt, waited_s))),
             Event::Line(_) | Event::Packaged(_) | Event::ChangeSet { .. } if self.json => {}
             Event::Line(line) => self.above(|| eprintln!("{line}")),
             Event::Packaged(uploaded) => self.above(|| print_lines(&uploaded_lines(uploaded))),
@@ -96,6 +103,11 @@ impl Ui for Terminal {
     fn bars(&self) -> bool {
         !self.json && std::io::stderr().is_terminal()
     }
+}
+
+/// The line for a call that has waited long for its answer.
+pub fn waiting_line(call: &str, endpoint: &str, attempt: u32, waited_s: u64) -> String {
+    format!("still waiting for {call} at {endpoint}: {waited_s} s, attempt {attempt}")
 }
 
 /// `watch`'s output: one status line on a terminal (what it does, the last result and its

@@ -7,6 +7,7 @@
 
 pub mod record;
 pub mod targets;
+pub mod timeline;
 
 pub use crate::plan::rollout::{DeployOutcome, FunctionStatus, StatusAction, StatusOutcome};
 
@@ -194,6 +195,9 @@ pub struct DeployReport {
     pub synthesized: Option<String>,
     /// Phase times.
     pub timings_ms: Timings,
+    /// Every phase and AWS call on one time line, with its critical path (`--timings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<timeline::Timeline>,
 }
 
 impl DeployReport {

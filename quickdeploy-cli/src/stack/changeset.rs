@@ -344,6 +344,38 @@ pub async fn new_events(
         .collect()
 }
 
+/// The change set `name` that another tool made (the CDK's `--method=prepare-change-set`),
+/// once it is ready: as [`create`] returns one. `None` when it holds no changes, or the tool
+/// found none and made none.
+pub async fn prepared(
+    cfn: &Client,
+    stack: &str,
+    name: &str,
+    stack_existed: bool,
+) -> anyhow::Result<Option<Created>> {
+    let found = cfn
+        .describe_change_set()
+        .change_set_name(name)
+        .stack_name(stack)
+        .send()
+        .await;
+    match found {
+        Ok(d) => {
+            let id = d.change_set_id().unwrap_or(name).to_owned();
+            wait_ready(cfn, stack, id, stack_existed).await
+        }
+        Err(e)
+            if e.raw_response().map(|r| r.status().as_u16()) == Some(404)
+                || format!("{e:?}").contains("ChangeSetNotFound")
+                || format!("{e:?}").contains("does not exist") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(crate::aws::err(e))
+            .with_context(|| format!("cannot read the change set {name} of stack {stack}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,37 +406,5 @@ mod tests {
         mark_retained(&mut changes, &policies(&doc));
         let kept: Vec<bool> = changes.iter().map(|c| c.retained).collect();
         assert_eq!(kept, [true, true, false, false, false]);
-    }
-}
-
-/// The change set `name` that another tool made (the CDK's `--method=prepare-change-set`),
-/// once it is ready: as [`create`] returns one. `None` when it holds no changes, or the tool
-/// found none and made none.
-pub async fn prepared(
-    cfn: &Client,
-    stack: &str,
-    name: &str,
-    stack_existed: bool,
-) -> anyhow::Result<Option<Created>> {
-    let found = cfn
-        .describe_change_set()
-        .change_set_name(name)
-        .stack_name(stack)
-        .send()
-        .await;
-    match found {
-        Ok(d) => {
-            let id = d.change_set_id().unwrap_or(name).to_owned();
-            wait_ready(cfn, stack, id, stack_existed).await
-        }
-        Err(e)
-            if e.raw_response().map(|r| r.status().as_u16()) == Some(404)
-                || format!("{e:?}").contains("ChangeSetNotFound")
-                || format!("{e:?}").contains("does not exist") =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(crate::aws::err(e))
-            .with_context(|| format!("cannot read the change set {name} of stack {stack}")),
     }
 }

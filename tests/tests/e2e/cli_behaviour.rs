@@ -40,6 +40,38 @@ async fn a_stalled_endpoint_times_out_naming_the_call_and_the_endpoint() {
     }
 }
 
+/// With the default timeouts (an attempt's answer 20 s, the whole call 45 s), a stalled
+/// endpoint fails `status` well within 90 s, not after the 327 s that five attempts of 60 s
+/// and their backoff took, and the wait is not silent: after 5 s a line names the call, the
+/// endpoint and the attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_endpoint_is_shown_while_waiting_and_fails_within_the_deadline() {
+    let rig = Rig::start().await;
+    let (url, _listener) = testkit::rig::stalled_endpoint();
+    let mut cmd = rig.app.command(&["status"]);
+    cmd.env("AWS_ENDPOINT_URL", &url)
+        .env_remove("QUICKDEPLOY_READ_TIMEOUT")
+        .env_remove("QUICKDEPLOY_CALL_TIMEOUT");
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(took < Duration::from_secs(90), "took {took:?}: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let waiting = stderr
+        .lines()
+        .find(|l| l.starts_with("still waiting for "))
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    assert!(
+        waiting.contains(&url) && waiting.contains("attempt 1") && waiting.contains("5 s"),
+        "{waiting}"
+    );
+    assert!(stderr.contains("no answer in time"), "{stderr}");
+    assert!(stderr.contains(&url), "the endpoint is named: {stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_section_the_template_lacks_is_an_error_with_a_suggestion() {
     let rig = Rig::start().await;

@@ -457,8 +457,23 @@ async fn a_function_with_an_alias_gets_a_new_version_and_the_alias_moves() {
         "src/report/report.py",
         "def handler(e, c):\n    return {\"report\": 3}\n",
     );
+    let seen = rig.proxy.lambda_log().len();
     let (out, doc) = app.run_json(&["deploy"]).await;
     assert_eq!(exit(&out), Some(0), "{doc}");
+    // One write publishes: UpdateFunctionCode with Publish, no PublishVersion after it.
+    let log = rig.proxy.lambda_log();
+    assert!(
+        log[seen..]
+            .iter()
+            .any(|l| l.starts_with(&format!("PUT {report}/code"))),
+        "{log:?}"
+    );
+    assert!(
+        !log[seen..]
+            .iter()
+            .any(|l| l.starts_with(&format!("POST {report}/versions"))),
+        "{log:?}"
+    );
     let f = function(&doc, "ReportFunction");
     assert_eq!(f["status"], "updated", "{f}");
     let version = f["version"]

@@ -21,6 +21,7 @@ mod history;
 mod hotpatch_record;
 mod iam_policy;
 mod init;
+mod latency;
 mod layers;
 mod many_functions;
 mod moto_as_aws;

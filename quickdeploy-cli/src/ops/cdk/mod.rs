@@ -131,6 +131,34 @@ pub fn synth(project: &Project, ui: &dyn Ui) -> anyhow::Result<rec::Record> {
     Ok(record)
 }
 
+/// The synth, unless this process synthesized the project already and nothing changed since: `full` to several targets (stacks of
+/// one app, or one stack in several regions) deploys one assembly, and two synths at once
+/// would write the same `cdk.out`.
+pub fn synth_once(project: &Project, ui: &dyn Ui) -> anyhow::Result<()> {
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE
+        .lock()
+        .map_err(|_| anyhow::anyhow!("an earlier synth of this app panicked"))?;
+    if !(done.contains(&project.root) && unchanged(project)) {
+        synth(project, ui)?;
+        done.push(project.root.clone());
+    }
+    Ok(())
+}
+
+/// True when no file of the app (asset sources included) changed since the recorded synth.
+fn unchanged(project: &Project) -> bool {
+    let out = cdk::assembly_dir(&project.root, &project.config);
+    let Some(record) = rec::load(&project.root) else {
+        return false;
+    };
+    let now = record::app_files(&project.root, &out, Some(&record.files));
+    now.len() == record.files.len()
+        && now
+            .iter()
+            .all(|(p, sha)| record.files.get(p).is_some_and(|s| &s.sha256 == sha))
+}
+
 /// A tool's output as events.
 struct Shown<'a>(&'a dyn Ui);
 

@@ -178,15 +178,14 @@ fn bundle_of(
 /// (`node_modules/.bin/esbuild` from the call's folder up), run directly (`npx` itself takes
 /// a few hundred milliseconds); else the call's own runner.
 fn esbuild_of(call: &Call) -> Vec<String> {
-    if call.tool == "npx" {
-        if let Some(bin) = call
+    if call.tool == "npx"
+        && let Some(bin) = call
             .cwd
             .ancestors()
             .map(|d| d.join("node_modules/.bin/esbuild"))
             .find(|p| p.is_file())
-        {
-            return vec![bin.display().to_string()];
-        }
+    {
+        return vec![bin.display().to_string()];
     }
     std::iter::once(call.tool.clone())
         .chain(call.pre.iter().cloned())
@@ -252,10 +251,11 @@ fn app_files_stamped(
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()?
                 .as_nanos();
-            if let Some(k) = known.and_then(|k| k.get(&rel)) {
-                if k.size == m.len() && k.mtime_ns == mtime_ns {
-                    return Some((rel, k.clone()));
-                }
+            if let Some(k) = known.and_then(|k| k.get(&rel))
+                && k.size == m.len()
+                && k.mtime_ns == mtime_ns
+            {
+                return Some((rel, k.clone()));
             }
             let sha256 = sha256_hex(&std::fs::read(e.path()).ok()?);
             Some((

@@ -54,6 +54,8 @@ pub struct DeployOptions {
     /// The local side shared with other targets' deploys of the same change, whose builds
     /// already ran ([`targets`]); `None`: this deploy builds and has a memo of its own.
     pub shared: Option<Local>,
+    /// Put the time line of the deploy's phases and calls in the report (`--timings`).
+    pub timings: bool,
 }
 
 impl DeployOptions {
@@ -67,6 +69,7 @@ impl DeployOptions {
             force: false,
             fallback: None,
             shared: None,
+            timings: false,
         }
     }
 }
@@ -79,23 +82,35 @@ pub async fn deploy(
     ui: &dyn Ui,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    // Each deploy (each watch round) its own time line.
+    clients.trace.restart();
     // A CDK app whose own code changed is synthesized first; a change to assets' sources
-    // only is not (the builds rebuild them).
-    let prepared = crate::ops::cdk::prepare(&project, ui)?;
+    // only is not (the builds rebuild them). With several targets, once before them.
+    let prepared = match &opts.shared {
+        Some(_) => crate::ops::cdk::Prepared::default(),
+        None => {
+            let _p = clients.trace.phase("synth");
+            crate::ops::cdk::prepare(&project, ui)?
+        }
+    };
     // Before anything is read: the packages are the build folders. A failed build stops here,
     // with nothing deployed. With several targets, they were built once before.
     let (builds, local) = match &opts.shared {
         Some(local) => (Vec::new(), local.clone()),
-        None => (crate::ops::build(&project, ui)?, Local::new()),
+        None => {
+            let _p = clients.trace.phase("build");
+            (crate::ops::build(&project, ui)?, Local::new())
+        }
     };
     let build_ms = ms(started);
     ui.event(Event::Step("reading the stack and diffing packages"));
     // Who deploys (STS) is asked while the stack is read, not after the functions are live:
     // the history entry needs it, the quick path should not wait for it (it is cached).
-    let (seen, _) = tokio::join!(
-        inspect_with(project, clients, &local),
-        crate::ops::history::who(clients)
-    );
+    let inspected = async {
+        let _p = clients.trace.phase("inspect");
+        inspect_with(project, clients, &local).await
+    };
+    let (seen, _) = tokio::join!(inspected, crate::ops::history::who(clients));
     let seen = seen?;
     let mut report = DeployReport {
         ok: false,
@@ -114,6 +129,7 @@ pub async fn deploy(
             diff: seen.ms,
             ..Timings::default()
         },
+        timeline: None,
     };
     let mut versions = ManifestVersions::new();
     let bucket = record_bucket(&seen);
@@ -141,15 +157,21 @@ pub async fn deploy(
             after.manifest_version = Some(v.clone());
         }
     }
-    crate::ops::history::record(
-        clients,
-        &seen.project,
-        bucket.as_deref(),
-        entry,
-        history,
-        ui,
-    )
-    .await;
+    {
+        let _p = clients.trace.phase("history");
+        crate::ops::history::record(
+            clients,
+            &seen.project,
+            bucket.as_deref(),
+            entry,
+            history,
+            ui,
+        )
+        .await;
+    }
+    if opts.timings {
+        report.timeline = Some(crate::report::timeline::Timeline::of(clients.trace.spans()));
+    }
     Ok(report)
 }
 
@@ -198,6 +220,7 @@ async fn quick(
     report: &mut DeployReport,
 ) -> ManifestVersions {
     let t = Instant::now();
+    let patch_phase = clients.trace.phase("patch");
     ui.event(Event::Step("patching"));
     let quotas = Quotas::new(&opts.pace);
     let running = current::current_code(&clients.lambda, &quotas, function_names(seen));
@@ -225,8 +248,10 @@ async fn quick(
     let moves = publish_layers(seen, clients, ui, report).await;
     add_layer_moves(&mut jobs, moves, &running, report);
     report.timings_ms.patch = ms(t);
+    drop(patch_phase);
     save_manifests(seen, &manifests, ui);
     let t = Instant::now();
+    let rollout_phase = clients.trace.phase("rollout");
     let rollout = Rollout {
         jobs,
         manifests: &manifests,
@@ -234,6 +259,7 @@ async fn quick(
     };
     let (outcomes, versions) = roll_out(seen, clients, opts, ui, rollout, report).await;
     let rollout_ms = ms(t);
+    drop(rollout_phase);
     report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
     report.timings_ms.wait =
         ((rollout_ms - report.timings_ms.update).max(0.0) * 100.0).round() / 100.0;

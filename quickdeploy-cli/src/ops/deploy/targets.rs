@@ -125,8 +125,19 @@ pub async fn deploy_targets(
             }
         }
     }
-    // The local side, once: a failed build stops every target before anything is sent.
-    let builds = crate::ops::build(project, ui)?;
+    // The local side, once: a CDK app's synth when its own code changed, then the builds; a
+    // failure stops every target before anything is sent.
+    crate::ops::cdk::prepare(project, ui)?;
+    let mut builds = Vec::new();
+    let mut stacks: Vec<&str> = Vec::new();
+    // Targets of one stack build the same; a CDK app's targets may be its several stacks,
+    // each with builds of its own.
+    for r in runs {
+        if !stacks.contains(&r.project.config.stack.as_str()) {
+            stacks.push(&r.project.config.stack);
+            builds.extend(crate::ops::build(&r.project, ui)?);
+        }
+    }
     let local = Local::new();
     let opts: HashMap<String, DeployOptions> = opts
         .into_iter()

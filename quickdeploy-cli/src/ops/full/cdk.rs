@@ -40,7 +40,7 @@ pub async fn full(
     let stack_name = project.config.stack.clone();
     let t = Instant::now();
     if !opts.synthesized {
-        crate::ops::cdk::synth(project, ui)?;
+        crate::ops::cdk::synth_once(project, ui)?;
     }
     timings.insert("synth", ms(t));
     let t = Instant::now();
@@ -125,10 +125,11 @@ pub async fn full(
     report.reconciled = put_back(clients, &report.artifacts, &hot, &stack_name, ui).await?;
     report.timings_ms.insert("reconcile", ms(t));
     verify(clients, &model.template, &mut report).await?;
-    if report.ok && !hot.is_empty() {
-        if let Some(b) = &bucket {
-            hotpatch::clear(&clients.s3, b, &stack_name).await?;
-        }
+    if report.ok
+        && !hot.is_empty()
+        && let Some(b) = &bucket
+    {
+        hotpatch::clear(&clients.s3, b, &stack_name).await?;
     }
     report
         .timings_ms

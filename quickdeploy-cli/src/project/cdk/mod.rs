@@ -112,7 +112,7 @@ pub fn give_packages(
         let staged = assembly.join(&asset);
         let (code, meta) = if let Some(b) = record.bundles.get(&asset) {
             (
-                relative(&b.cwd),
+                relative(&sources_folder(b)),
                 (
                     "quickdeploy:bundle",
                     json!({
@@ -144,6 +144,28 @@ pub fn give_packages(
             m.insert(meta.0.into(), meta.1);
         }
     }
+}
+
+/// The folder a bundle's own sources are in (the deepest folder holding every input outside
+/// `node_modules`): its code location, which `watch` watches. esbuild still runs where the
+/// CDK ran it (`cwd`); a whole project root with its `node_modules` is not watched.
+fn sources_folder(b: &record::Bundle) -> PathBuf {
+    let mut inputs = b
+        .inputs
+        .iter()
+        .filter(|i| !i.split('/').any(|part| part == "node_modules"))
+        .map(|i| Path::new(i).parent().unwrap_or(Path::new("")).to_owned());
+    let Some(mut common) = inputs.next() else {
+        return b.cwd.clone();
+    };
+    for dir in inputs {
+        while !dir.starts_with(&common) {
+            if !common.pop() {
+                break;
+            }
+        }
+    }
+    common
 }
 
 /// A path from the project root as a template's code location (`.` for the root itself).
@@ -181,7 +203,11 @@ mod tests {
                     cwd: PathBuf::new(),
                     args: vec!["--bundle".into(), "lambdas/get-one.ts".into()],
                     outfile: "index.js".into(),
-                    inputs: vec!["lambdas/get-one.ts".into()],
+                    inputs: vec![
+                        "lambdas/get-one.ts".into(),
+                        "lambdas/shared/f.ts".into(),
+                        "node_modules/uuid/index.js".into(),
+                    ],
                 },
             )]),
             folders: BTreeMap::from([
@@ -214,7 +240,7 @@ mod tests {
             .map(|f| (f.logical_id.clone(), f))
             .collect();
         use crate::project::template::CodeLocation;
-        assert_eq!(fns["GetOne1"].code, CodeLocation::Local(".".into()));
+        assert_eq!(fns["GetOne1"].code, CodeLocation::Local("lambdas".into()));
         assert_eq!(fns["GetOne1"].build_method.as_deref(), Some(BUNDLE_METHOD));
         let bundle = &t.doc["Resources"]["GetOne1"]["Metadata"]["quickdeploy:bundle"];
         assert_eq!(bundle["Asset"], "/app/cdk.out/asset.aaa");
