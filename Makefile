@@ -13,7 +13,7 @@ SAM_TRANSLATOR_VERSION := 1.110.0
 SAM_VERSION := 1.170.0
 SAM_VENV := .rig/sam-venv
 
-.PHONY: cdk-deps test demo bench bench-lambda bench-deploy bench-watch bench-rollback bench-layer bench-scale bench-targets bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
+.PHONY: cdk-deps test demo bench bench-lambda bench-deploy bench-watch bench-cdk bench-rollback bench-layer bench-scale bench-targets bench-rust bench-go bench-bundle bench-uplink stress install rig sam-deps tools rig-deps build lint
 
 ## make test: install what is missing, check formatting, clippy -D warnings, run every test.
 test: tools rig-deps cdk-deps
@@ -50,6 +50,12 @@ bench-deploy: tools rig-deps sam-deps build
 ## the same moto, one-line saves in a function with 5 MiB of files (BENCH_RUNS=10 by default).
 bench-watch: tools rig-deps sam-deps build
 	cargo bench --workspace --bench watch_vs_sam --profile dev
+
+## make bench-cdk: a CDK app, one-line change in a NodejsFunction: `quickdeploy deploy` vs
+## `cdk deploy --hotswap`, and save to live, `quickdeploy watch` vs `cdk watch`, on the same rig
+## (BENCH_RUNS=5 by default).
+bench-cdk: tools rig-deps cdk-deps build
+	cargo bench --workspace --bench cdk_vs_hotswap --profile dev
 
 ## make bench-rollback: back to the previous commit, 10 functions on the same moto:
 ## `quickdeploy rollback` vs `quickdeploy full` of that commit (BENCH_RUNS=5 by default).

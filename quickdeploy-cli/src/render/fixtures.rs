@@ -23,6 +23,7 @@ pub fn artifact(name: &str, modified: usize, error: Option<&str>) -> ArtifactRep
         files: Vec::new(),
         staged_bytes: None,
         base_bytes: None,
+        copy_version: None,
         warnings: Vec::new(),
         error: error.map(str::to_owned),
         code_sha256: None,

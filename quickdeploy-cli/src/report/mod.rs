@@ -66,6 +66,11 @@ pub struct ArtifactReport {
     /// went whole).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A CDK app's first patch of an asset: the version of quickdeploy's own copy of the
+    /// CDK's asset, made just before the patch (what the function ran before it: the history
+    /// records it, so a rollback can go back to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_version: Option<String>,
     /// Why patching failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -102,8 +102,13 @@ pub fn of_deploy(seen: &Inspected, report: &DeployReport) -> Option<Entry> {
         entry.files.deleted += a.deleted;
         let folder = relative(&g.group.package.folder, &seen.project.root);
         paths.extend(a.paths.iter().map(|p| join(&folder, p)));
+        // A CDK asset's first patch: before it, the function ran the copy made for it (the
+        // same code as the CDK's asset), not a version of quickdeploy's artifact.
         let before = Code {
-            version_id: g.head.version_id.clone(),
+            version_id: a
+                .copy_version
+                .clone()
+                .or_else(|| g.head.version_id.clone().filter(|_| !g.seeded)),
             code_sha256: g.base.code_sha256.clone(),
             manifest_version: None,
         };

@@ -10,6 +10,7 @@ mod bootstrap_ops;
 mod builds;
 mod builds_go;
 mod builds_target;
+mod cdk_apps;
 mod cdk_rig;
 mod cli_behaviour;
 mod deltas;

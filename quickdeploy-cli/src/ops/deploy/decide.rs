@@ -59,6 +59,8 @@ pub struct PatchedArtifact {
     pub answer: PatchAnswer,
     pub sent: Sent,
     pub manifest: Manifest,
+    /// The version of the copy of the CDK's asset made for this first patch, if one was.
+    pub copy_version: Option<String>,
 }
 
 /// An artifact's patch; `None` when its package did not change.
@@ -82,7 +84,9 @@ pub fn decide(
                 answer,
                 sent,
                 manifest,
+                copy_version,
             })) => {
+                art.copy_version = copy_version;
                 art.request_bytes = (sent.wire.request > 0).then_some(sent.wire.request);
                 art.staged_bytes = (sent.wire.staged > 0).then_some(sent.wire.staged);
                 art.base_bytes = (sent.base_bytes > 0).then_some(sent.base_bytes);
@@ -288,6 +292,7 @@ pub fn artifact_report(g: &GroupState) -> ArtifactReport {
         files: Vec::new(),
         staged_bytes: None,
         base_bytes: None,
+        copy_version: None,
         warnings: Vec::new(),
         error: None,
         code_sha256: None,

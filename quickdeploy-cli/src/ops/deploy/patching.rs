@@ -40,12 +40,14 @@ pub async fn patch_group(
     if g.diff.is_empty() {
         return Ok(None);
     }
-    let seeded;
+    let seeded: crate::artifact::remote::Head;
+    let mut copy_version = None;
     let head = match (&g.group.seed, g.seeded) {
         (Some(seed), true) => {
             seeded =
                 crate::artifact::upload::copy_seed(&clients.s3, seed, &g.head, &g.group.artifact)
                     .await?;
+            copy_version = seeded.version_id.clone();
             &seeded
         }
         _ => &g.head,
@@ -109,6 +111,7 @@ pub async fn patch_group(
         answer,
         sent,
         manifest,
+        copy_version,
     }))
 }
 
