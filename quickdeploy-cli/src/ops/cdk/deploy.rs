@@ -43,7 +43,7 @@ pub fn cdk_deploy(
         env: Vec::new(),
     };
     let b = Build {
-        ids: vec![format!("cdk deploy {}", project.config.stack)],
+        ids: vec![format!("the CDK's deploy of {}", project.config.stack)],
         method: Method::Command(script.clone()),
         source: project.root.clone(),
         out: out.to_owned(),
@@ -54,10 +54,14 @@ pub fn cdk_deploy(
     };
     ui.event(Event::Step("deploying with the CDK"));
     ui.event(Event::Line(&script));
-    crate::build::tool::run_command(&cmd, &b, &super::Shown(ui)).map_err(|e| {
-        anyhow::Error::new(e).context(format!(
-            "the CDK's deploy of {} failed (its output is above): if the account is not bootstrapped for the CDK, run `npx cdk bootstrap`",
-            project.config.stack
-        ))
+    crate::build::tool::run_command(&cmd, &b, &super::Shown(ui)).map_err(|e| match e {
+        crate::build::tool::BuildError::Failed(mut f) => {
+            f.fix = Some(format!(
+                "see the CDK's output above; if the environment is not bootstrapped for the CDK, run `npx cdk bootstrap` (then `quickdeploy full` again) (stack {})",
+                project.config.stack
+            ));
+            anyhow::Error::new(crate::build::tool::BuildError::Failed(f))
+        }
+        other => anyhow::Error::new(other),
     })
 }

@@ -105,7 +105,7 @@ pub fn synth(project: &Project, ui: &dyn Ui) -> anyhow::Result<rec::Record> {
         ],
     };
     let b = Build {
-        ids: vec!["synth".into()],
+        ids: vec!["the CDK app's synth".into()],
         method: Method::Command(cmd.args[1].clone()),
         source: project.root.clone(),
         out: out.clone(),
@@ -117,9 +117,12 @@ pub fn synth(project: &Project, ui: &dyn Ui) -> anyhow::Result<rec::Record> {
     ui.event(Event::Step("synthesizing the CDK app"));
     ui.event(Event::Line(&format!("synth: {}", cmd.args[1])));
     crate::build::tool::run_command(&cmd, &b, &Shown(ui)).map_err(|e| match e {
-        BuildError::Failed { .. } => anyhow::Error::new(e).context(
-            "the CDK app's synth failed: fix the app (its output is above), or set `synth` in quickdeploy.toml",
-        ),
+        BuildError::Failed(mut f) => {
+            f.fix.get_or_insert_with(|| {
+                "fix the CDK app (its output is above), or set `synth` in quickdeploy.toml".into()
+            });
+            anyhow::Error::new(BuildError::Failed(f))
+        }
         other => anyhow::Error::new(other),
     })?;
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
