@@ -307,6 +307,29 @@ pub struct FunctionCheck {
 }
 
 impl FullReport {
+    /// A full deploy's report before its change set: nothing to deploy yet, these artifacts,
+    /// builds and phase times so far.
+    pub fn starting(
+        stack: String,
+        artifacts: Vec<Uploaded>,
+        builds: Vec<crate::build::decide::Built>,
+        timings_ms: std::collections::BTreeMap<&'static str, f64>,
+    ) -> Self {
+        FullReport {
+            ok: true,
+            outcome: FullOutcome::NothingToDeploy,
+            stack,
+            artifacts,
+            changes: Vec::new(),
+            status: None,
+            error: None,
+            reconciled: Vec::new(),
+            verified: Vec::new(),
+            builds,
+            timings_ms,
+        }
+    }
+
     /// The exit code this report means.
     pub fn exit(&self) -> Exit {
         match self.outcome {

@@ -52,19 +52,7 @@ pub async fn full(
     let out = crate::project::cdk::assembly_dir(&project.root, &project.config);
     let stacks = assembly::stacks(&out)?;
     let artifact = find_stack(&stacks, &stack_name)?.clone();
-    let mut report = FullReport {
-        ok: true,
-        outcome: FullOutcome::NothingToDeploy,
-        stack: stack_name.clone(),
-        artifacts: Vec::new(),
-        changes: Vec::new(),
-        status: None,
-        error: None,
-        reconciled: Vec::new(),
-        verified: Vec::new(),
-        builds,
-        timings_ms: timings,
-    };
+    let mut report = FullReport::starting(stack_name.clone(), Vec::new(), builds, timings);
     if opts.dry_run || !(opts.consent.yes || opts.consent.terminal) {
         // Even preparing a change set publishes assets and, for a new stack, makes one: not
         // without consent.

@@ -67,19 +67,7 @@ pub async fn full(
     let hot = hotpatch::load(&clients.s3, &bucket, &stack_name)
         .await
         .unwrap_or_default();
-    let mut report = FullReport {
-        ok: true,
-        outcome: FullOutcome::NothingToDeploy,
-        stack: stack_name.clone(),
-        artifacts: uploaded,
-        changes: Vec::new(),
-        status: None,
-        error: None,
-        reconciled: Vec::new(),
-        verified: Vec::new(),
-        builds,
-        timings_ms: timings,
-    };
+    let mut report = FullReport::starting(stack_name.clone(), uploaded, builds, timings);
     let Some(created) = created else {
         if !opts.dry_run {
             verify(clients, &template, &mut report).await?;
