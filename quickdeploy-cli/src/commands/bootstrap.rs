@@ -130,14 +130,7 @@ pub async fn run(args: Args) -> crate::error::Outcome {
         )
         .await;
         ui.done();
-        if json {
-            print_json(&report);
-        } else {
-            print_lines(&crate::render::targets::targets_lines(
-                &report,
-                crate::render::setup::bootstrap_lines,
-            ));
-        }
+        crate::render::targets::print_targets(json, &report, crate::render::setup::bootstrap_lines);
         return Ok(report.exit());
     }
     let clients = crate::aws::clients(&args.aws, None)

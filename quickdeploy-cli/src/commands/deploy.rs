@@ -63,13 +63,6 @@ async fn run_targets(
             Error::classify(e, "DeployFailed")
         }
     })?;
-    if json {
-        render::print_json(&report);
-    } else {
-        render::print_lines(&render::targets::targets_lines(
-            &report,
-            render::deploy::deploy_lines,
-        ));
-    }
+    crate::render::targets::print_targets(json, &report, render::deploy::deploy_lines);
     Ok(report.exit())
 }

@@ -120,14 +120,7 @@ pub async fn run(args: Args) -> Outcome {
         )
         .await;
         report.builds = builds;
-        if json {
-            render::print_json(&report);
-        } else {
-            render::print_lines(&render::targets::targets_lines(
-                &report,
-                render::full::full_lines,
-            ));
-        }
+        crate::render::targets::print_targets(json, &report, render::full::full_lines);
         return Ok(report.exit());
     }
     let clients = args.common.clients(None).await?;

@@ -126,14 +126,7 @@ pub async fn run(args: Args) -> Outcome {
         )
         .await;
         ui.done();
-        if json {
-            render::print_json(&report);
-        } else {
-            render::print_lines(&render::targets::targets_lines(
-                &report,
-                render::history::rollback_lines,
-            ));
-        }
+        crate::render::targets::print_targets(json, &report, render::history::rollback_lines);
         return Ok(report.exit());
     }
     let clients = args.common.clients(None).await?;

@@ -49,14 +49,7 @@ pub async fn run(args: Args) -> Outcome {
             },
         )
         .await;
-        if args.json() {
-            render::print_json(&report);
-        } else {
-            render::print_lines(&render::targets::targets_lines(
-                &report,
-                render::deploy::status_lines,
-            ));
-        }
+        crate::render::targets::print_targets(args.json(), &report, render::deploy::status_lines);
         return Ok(report.exit());
     }
     let clients = args.common.clients(None).await?;

@@ -3,6 +3,18 @@
 
 use crate::report::targets::{TargetReport, TargetsReport};
 
+/// Prints a command's report per target: as one JSON document, or [`targets_lines`].
+pub fn print_targets<T: serde::Serialize>(
+    json: bool,
+    r: &TargetsReport<T>,
+    lines: impl Fn(&T) -> Vec<String>,
+) {
+    match json {
+        true => super::print_json(r),
+        false => super::print_lines(&targets_lines(r, lines)),
+    }
+}
+
 /// Each target's lines (`lines` renders one target's report as the command does without
 /// targets), then one total line naming the targets that failed.
 pub fn targets_lines<T>(r: &TargetsReport<T>, lines: impl Fn(&T) -> Vec<String>) -> Vec<String> {

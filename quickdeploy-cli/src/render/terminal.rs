@@ -265,30 +265,7 @@ pub fn round_lines(
     paths: &[String],
     result: Result<&DeployReport, &str>,
 ) -> Vec<String> {
-    if json {
-        let at = crate::aws::clock::now_rfc3339();
-        let doc = match result {
-            Ok(r) => serde_json::json!({
-                "round": round, "at": at, "ok": r.ok, "paths": paths, "report": r
-            }),
-            Err(e) => serde_json::json!({
-                "round": round, "at": at, "ok": false, "paths": paths, "error": e
-            }),
-        };
-        return vec![doc.to_string()];
-    }
-    let what = match paths {
-        [one] => one.clone(),
-        _ => format!("{} files", paths.len()),
-    };
-    let mut out = vec![format!("\n[{} UTC] #{round}: {what} changed", clock())];
-    match result {
-        Ok(r) => out.extend(deploy_lines(r)),
-        Err(e) => out.push(format!(
-            "FAILED: {e} (watching on; the next change, or Enter, retries)"
-        )),
-    }
-    out
+    round_of(json, round, paths, result.map(|r| (r, r.ok)), deploy_lines)
 }
 
 /// One round of `watch` on several targets: a JSON line (`report` is the targets document),
@@ -299,11 +276,24 @@ pub fn targets_round_lines(
     paths: &[String],
     result: Result<&TargetsReport<DeployReport>, &str>,
 ) -> Vec<String> {
+    round_of(json, round, paths, result.map(|r| (r, r.ok)), |r| {
+        crate::render::targets::targets_lines(r, deploy_lines)
+    })
+}
+
+/// A round's JSON line (`report` as it serializes), or its header and `lines` of the report.
+fn round_of<T: serde::Serialize>(
+    json: bool,
+    round: u64,
+    paths: &[String],
+    result: Result<(&T, bool), &str>,
+    lines: impl Fn(&T) -> Vec<String>,
+) -> Vec<String> {
     if json {
         let at = crate::aws::clock::now_rfc3339();
         let doc = match result {
-            Ok(r) => serde_json::json!({
-                "round": round, "at": at, "ok": r.ok, "paths": paths, "report": r
+            Ok((r, ok)) => serde_json::json!({
+                "round": round, "at": at, "ok": ok, "paths": paths, "report": r
             }),
             Err(e) => serde_json::json!({
                 "round": round, "at": at, "ok": false, "paths": paths, "error": e
@@ -317,7 +307,7 @@ pub fn targets_round_lines(
     };
     let mut out = vec![format!("\n[{} UTC] #{round}: {what} changed", clock())];
     match result {
-        Ok(r) => out.extend(crate::render::targets::targets_lines(r, deploy_lines)),
+        Ok((r, _)) => out.extend(lines(r)),
         Err(e) => out.push(format!(
             "FAILED: {e} (watching on; the next change, or Enter, retries)"
         )),

@@ -21,6 +21,18 @@ pub struct Created {
     pub create: bool,
 }
 
+/// A fresh change set name, `quickdeploy-<ms since the epoch>`: for the change sets
+/// quickdeploy makes, and the one it has the CDK prepare.
+pub fn new_name() -> String {
+    format!(
+        "quickdeploy-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    )
+}
+
 /// Creates a change set for `template_body` and waits until it is ready. `None` when it
 /// holds no changes (it is deleted again).
 pub async fn create(
@@ -31,13 +43,7 @@ pub async fn create(
     sam: bool,
     stack_exists: bool,
 ) -> anyhow::Result<Option<Created>> {
-    let name = format!(
-        "quickdeploy-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
+    let name = new_name();
     let mut call = cfn
         .create_change_set()
         .stack_name(stack)

@@ -66,13 +66,7 @@ pub async fn full(
         return Ok(report);
     }
     let existed = stack::describe(&clients.cfn, &stack_name).await?.is_some();
-    let name = format!(
-        "quickdeploy-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
+    let name = changeset::new_name();
     let t = Instant::now();
     cdk_deploy(
         project,
