@@ -92,6 +92,38 @@ async fn asset_sha(app: &App, cdk: &Cdk, stack: &str) -> String {
     testkit::fixtures::code_sha256(&zip)
 }
 
+/// Every phase and call of a `--timings` report, `name start-end` in ms since it began.
+fn spans(report: &Value) -> String {
+    let spans = report["timeline"]["spans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let named: Vec<String> = spans
+        .iter()
+        .filter_map(|s| {
+            Some(format!(
+                "{} {:.0}-{:.0}",
+                s["name"].as_str()?,
+                s["start_ms"].as_f64()?,
+                s["end_ms"].as_f64()?
+            ))
+        })
+        .collect();
+    named.join(", ")
+}
+
+/// The patcher's own timings (read, decode, patch, write), for each artifact it patched.
+fn patcher_timings(report: &Value) -> Value {
+    report["artifacts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["patch"].get("timings_ms").cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn request_bytes(report: &Value) -> u64 {
     report["artifacts"]
         .as_array()
@@ -203,7 +235,7 @@ async fn main() {
         std::fs::write(app.path("lambdas/get-one.ts"), handler(&marker)).expect("edit");
         proxy.take_sent_bytes();
         let t = Instant::now();
-        let (out, doc) = app.run_json(&["deploy"]).await;
+        let (out, doc) = app.run_json(&["deploy", "--timings"]).await;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         assert!(out.status.success(), "quickdeploy deploy: {doc}");
         let (through_proxy, to_patcher) = (proxy.take_sent_bytes(), request_bytes(&doc));
@@ -233,11 +265,15 @@ async fn main() {
             continue;
         }
         eprintln!(
-            "deploy run {run}: quickdeploy {ms:.0} ms (its own: {}) {sent} B \
+            "deploy run {run}: quickdeploy {ms:.0} ms (its own: {}; the patcher's: {}) {sent} B \
              ({to_patcher} to the patcher, {through_proxy} through the proxy); \
              hotswap {hot_ms:.0} ms {hot_sent} B",
-            doc["timings_ms"]
+            doc["timings_ms"],
+            patcher_timings(&doc)
         );
+        if run == runs {
+            eprintln!("  time line of the last run: {}", spans(&doc));
+        }
         qd_deploy.push(ms, sent);
         cdk_deploy.push(hot_ms, hot_sent);
     }

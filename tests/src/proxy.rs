@@ -398,7 +398,8 @@ async fn check_conditions(
 
 /// Every request, timed on stderr when `QD_PROXY_TRACE` is set: when it arrived (ms of the
 /// wall clock, modulo 1,000 s, so traces of other processes line up), how long it took, its
-/// status and its method and URI. What a slow deploy waits on, one line each.
+/// status, its method and URI, and its body's length. What a slow deploy waits on, and what
+/// it sends, one line each.
 async fn forward(state: State<Arc<Shared>>, req: Request) -> Response {
     if std::env::var_os("QD_PROXY_TRACE").is_none() {
         return forward_inner(state, req).await;
@@ -408,7 +409,13 @@ async fn forward(state: State<Arc<Shared>>, req: Request) -> Response {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() % 1_000_000)
     };
-    let what = format!("{} {}", req.method(), req.uri());
+    let length = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0")
+        .to_owned();
+    let what = format!("{} {} ({length} B)", req.method(), req.uri());
     let start = now();
     let r = forward_inner(state, req).await;
     eprintln!(

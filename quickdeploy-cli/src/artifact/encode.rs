@@ -45,25 +45,48 @@ pub struct Encoded {
     pub bytes: usize,
 }
 
+/// A delta at most this fraction of the file is sent without making a zstd frame of the
+/// whole file to compare: with the old content as reference, a delta is never much larger
+/// than that frame (the same encoder, two levels lower), so the frame (tens of ms for a
+/// megabyte bundle, on the path of every save) could at best save a few percent of it.
+const SMALL_DELTA: usize = 8;
+
 /// The smallest way to send `put`: `base` is the entry's previous content (already checked
 /// against the deployed manifest's SHA-256), when it is known and the file was modified.
 /// `compress` false sends every file whole (a local patch has no wire to save).
+///
+/// Cheapest first: a small delta is taken at once, and the whole file (as JSON text or
+/// base64, a copy of the file) is only sized when an encoding could lose to it.
 pub fn encode(put: &Put, base: Option<&[u8]>, compress: bool) -> Encoded {
     let executable = Some(put.executable);
-    let whole = Encoded {
+    let whole = || Encoded {
         content: Content::bytes(&put.data, executable),
         sent: Sent::Whole,
         bytes: put.data.len(),
     };
     if !compress || put.data.len() < COMPRESS_OVER {
-        return whole;
+        return whole();
     }
     let decoding = |encoding| Decoding {
         encoding,
         size: put.data.len() as u64,
         sha256: put.sha256.clone(),
     };
-    let mut candidates = vec![whole];
+    let mut candidates = Vec::new();
+    if let Some(base) = base.filter(|_| put.data.len() >= DELTA_OVER)
+        && let Ok(patch) = delta::make(base, &put.data, DELTA_LEVEL)
+    {
+        let small = patch.len() <= put.data.len() / SMALL_DELTA;
+        let delta = Encoded {
+            content: Content::encoded(&patch, &decoding(Encoding::ZstdDelta), executable),
+            sent: Sent::Delta,
+            bytes: patch.len(),
+        };
+        if small {
+            return delta;
+        }
+        candidates.push(delta);
+    }
     if let Ok(frame) = delta::compress(&put.data, ZSTD_LEVEL) {
         candidates.push(Encoded {
             content: Content::encoded(&frame, &decoding(Encoding::Zstd), executable),
@@ -71,20 +94,19 @@ pub fn encode(put: &Put, base: Option<&[u8]>, compress: bool) -> Encoded {
             bytes: frame.len(),
         });
     }
-    if let Some(base) = base.filter(|_| put.data.len() >= DELTA_OVER)
-        && let Ok(patch) = delta::make(base, &put.data, DELTA_LEVEL)
-    {
-        candidates.push(Encoded {
-            content: Content::encoded(&patch, &decoding(Encoding::ZstdDelta), executable),
-            sent: Sent::Delta,
-            bytes: patch.len(),
-        });
-    }
     // The request's size is what counts: text goes as JSON text, bytes as base64.
-    candidates
-        .into_iter()
-        .min_by_key(|c| serde_json::to_vec(&c.content).map_or(usize::MAX, |v| v.len()))
-        .unwrap_or_else(|| unreachable!("the whole file is always a candidate"))
+    let size = |c: &Encoded| serde_json::to_vec(&c.content).map_or(usize::MAX, |v| v.len());
+    let best = candidates.into_iter().min_by_key(|c| size(c));
+    match best {
+        // The whole file is at least its own length in the request: an encoding whose
+        // request is shorter wins without the copy.
+        Some(b) if size(&b) < put.data.len() => b,
+        Some(b) => {
+            let w = whole();
+            if size(&w) <= size(&b) { w } else { b }
+        }
+        None => whole(),
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +163,18 @@ mod tests {
         assert_eq!(e.sent, Sent::Delta);
         assert!(e.bytes < 1_000, "{} bytes", e.bytes);
         assert_eq!(decoded(&e, &old), new);
+    }
+
+    #[test]
+    fn a_rewritten_text_file_goes_as_the_smaller_of_a_delta_and_a_frame() {
+        // A base unrelated to the new content: the delta cannot be small, so a frame of the
+        // whole file is made and compared, and the smaller sent.
+        let old = noise(200_000);
+        let text = b"export const handler = async () => ({ statusCode: 200 });\n".repeat(4_000);
+        let e = encode(&put(text.clone()), Some(&old), true);
+        assert!(matches!(e.sent, Sent::Zstd | Sent::Delta), "{:?}", e.sent);
+        assert!(e.bytes < text.len() / 50, "{} bytes", e.bytes);
+        assert_eq!(decoded(&e, &old), text);
     }
 
     #[test]
