@@ -275,6 +275,13 @@ impl S3Proxy {
             .unwrap_or_default()
     }
 
+    /// Forgets the calls seen so far: [`S3Proxy::calls`] then lists only what comes after.
+    pub fn forget_calls(&self) {
+        if let Ok(mut c) = self.shared.calls.lock() {
+            c.clear();
+        }
+    }
+
     /// Request body bytes forwarded since the last call, and resets the count.
     pub fn take_sent_bytes(&self) -> u64 {
         self.shared.sent.swap(0, Ordering::SeqCst)
@@ -1527,8 +1534,9 @@ impl S3Proxy {
     }
 
     /// From now on, in front of a patcher's Invoke API: an invoke whose event has encoded
-    /// changes (`"encoding"`) is answered as a zipedit patcher older than them answers it, a
-    /// BadEvent function error, and not forwarded; the rest pass.
+    /// changes (`"encoding"`) or a manifest to keep (`"manifest"`) is answered as a zipedit
+    /// patcher older than them answers it, a BadEvent function error, and not forwarded; the
+    /// rest pass.
     pub fn old_patcher(&self) {
         self.shared.extras.old_patcher.store(true, Ordering::SeqCst);
     }
@@ -1542,14 +1550,25 @@ impl S3Proxy {
 /// [`S3Proxy::old_patcher`]'s answer to an invoke with encoded changes, if this is one.
 fn as_old_patcher(p: &Shared, call: &Option<(String, String)>, body: &[u8]) -> Option<Response> {
     let (_, op) = call.as_ref()?;
-    let encoded = std::str::from_utf8(body).is_ok_and(|b| b.contains("\"encoding\""));
-    if !p.extras.old_patcher.load(Ordering::SeqCst) || op != "invocations" || !encoded {
+    if !p.extras.old_patcher.load(Ordering::SeqCst) || op != "invocations" {
         return None;
     }
+    // What the patcher's serde (deny_unknown_fields) said before these fields existed.
+    let event: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let encoded = event["changes"]
+        .as_object()
+        .is_some_and(|c| c.values().any(|v| v.get("encoding").is_some()));
+    let message = if encoded {
+        "bad event: data did not match any variant of untagged enum Content; see the zipedit README for the schema"
+    } else if event.get("manifest").is_some() {
+        "bad event: unknown field `manifest`, expected one of `src`, `changes`, `deletes`, `mode`, `max_dead_ratio`, `expected_etag`, `expected_version`; see the zipedit README for the schema"
+    } else {
+        return None;
+    };
     p.extras.refused_invokes.fetch_add(1, Ordering::SeqCst);
     let body = serde_json::json!({
         "errorType": "BadEvent",
-        "errorMessage": "bad event: data did not match any variant of untagged enum Content; see the zipedit README for the schema",
+        "errorMessage": message,
     });
     Some(
         (

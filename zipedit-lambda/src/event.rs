@@ -41,6 +41,11 @@ pub struct PatchEvent {
     /// Refuse the patch unless this is still the artifact's current version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<String>,
+    /// The key, in the artifact's bucket, of the artifact's manifest ([`crate::manifest`]) to
+    /// keep up to date: after the artifact is written, a manifest there that described the
+    /// object patched is rewritten to describe the new one ([`PatchAnswer::manifest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
 }
 
 /// The new content of one file.
@@ -367,6 +372,25 @@ pub struct PatchAnswer {
     pub written_bytes: u64,
     /// Time spent per step.
     pub timings_ms: Timings,
+    /// The manifest the event named, and whether it now describes the new object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestAnswer>,
+}
+
+/// What became of the manifest an event named ([`PatchEvent::manifest`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestAnswer {
+    /// Its key, in the artifact's bucket.
+    pub key: String,
+    /// It was written and describes the new object.
+    pub written: bool,
+    /// Its new version, when written to a versioned bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Why it was not written: there was none, it did not describe the object patched, the
+    /// patch changed nothing, or S3 refused (the artifact is written all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub mod entry;
 mod error;
 pub mod event;
 mod format;
+pub mod manifest;
 mod patch;
 #[cfg(feature = "aws")]
 pub mod s3;

@@ -288,7 +288,12 @@ pub async fn patch_artifact_with(
     timings.staged = ms(t);
 
     let t = Instant::now();
-    let (current, last) = open(s3, &url, event).await?;
+    // The manifest is read beside the artifact's end: its update costs one write, after.
+    let (opened, manifest_before) = tokio::join!(
+        open(s3, &url, event),
+        read_manifest(s3, &url.bucket, event.manifest.as_deref())
+    );
+    let (current, last) = opened?;
     read_bytes += last.len() as u64;
     let opts = PatchOptions {
         mode: event.mode,
@@ -331,6 +336,27 @@ pub async fn patch_artifact_with(
     let t = Instant::now();
     let (etag, version_id, written_bytes, copied_bytes) =
         write(s3, &url, &current, &patched, whole.as_deref(), settings).await?;
+    let written = crate::manifest::Written {
+        etag: etag.clone(),
+        version_id: version_id.clone(),
+        code_sha256: patched.report.code_sha256.clone(),
+        size: patched.report.size,
+    };
+    let manifest = match (&event.manifest, manifest_before) {
+        (Some(key), before) => Some(
+            keep_manifest(
+                s3,
+                &url.bucket,
+                key,
+                before,
+                (&current, patched.report.strategy),
+                &changes,
+                written,
+            )
+            .await,
+        ),
+        (None, _) => None,
+    };
     timings.write = ms(t);
     timings.total = ms(started);
     // Sums of rounded figures are not rounded: round once more for the answer.
@@ -361,7 +387,97 @@ pub async fn patch_artifact_with(
         read_bytes,
         written_bytes,
         timings_ms: timings,
+        manifest,
     })
+}
+
+/// The manifest at `key` in `bucket` as read before the patch: `Ok(None)` when there is none,
+/// `Err` with why it cannot be used (unreadable, or S3 refused). Nothing to read without a key.
+async fn read_manifest(
+    s3: &Client,
+    bucket: &str,
+    key: Option<&str>,
+) -> Result<Option<crate::manifest::Manifest>, String> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let at = S3Url {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+    };
+    let bytes = match get_staged(s3, &at).await {
+        Ok(b) => b,
+        Err(ArtifactError::ArtifactMissing(_)) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("{at} is not a manifest: {e}"))
+}
+
+/// Writes the manifest of the object just written, carried forward from the one `before`
+/// (which must describe the object patched); what became of it. A manifest that cannot be
+/// written is an answer, not a failed patch: the artifact is complete, and a manifest that
+/// names another ETag is never trusted (the CLI then writes it whole, or reads the artifact).
+async fn keep_manifest(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    before: Result<Option<crate::manifest::Manifest>, String>,
+    (current, strategy): (&Current, Strategy),
+    changes: &ChangeSet,
+    written: crate::manifest::Written,
+) -> crate::event::ManifestAnswer {
+    let skipped = |why: String| crate::event::ManifestAnswer {
+        key: key.to_owned(),
+        skipped: Some(why),
+        ..crate::event::ManifestAnswer::default()
+    };
+    let before = match before {
+        Ok(Some(m)) => m,
+        Ok(None) => return skipped("there was no manifest".into()),
+        Err(e) => return skipped(e),
+    };
+    if strategy == Strategy::Unchanged {
+        return skipped("the patch changed nothing".into());
+    }
+    let Some(next) = before.patched(
+        &current.etag,
+        current.version_id.as_deref(),
+        changes,
+        written,
+    ) else {
+        return skipped(format!(
+            "it described another object than {} (ETag {})",
+            key.trim_end_matches(".manifest.json"),
+            current.etag
+        ));
+    };
+    let at = S3Url {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+    };
+    let body = match serde_json::to_vec(&next) {
+        Ok(b) => b,
+        Err(e) => return skipped(e.to_string()),
+    };
+    match s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(ByteStream::from(body))
+        .send()
+        .await
+    {
+        Ok(out) => crate::event::ManifestAnswer {
+            key: key.to_owned(),
+            written: true,
+            version_id: out.version_id().map(str::to_owned),
+            skipped: None,
+        },
+        Err(e) => skipped(s3_error("PutObject", &at)(e).to_string()),
+    }
 }
 
 /// A staged change: the index of its put, and where its bytes are.

@@ -3,75 +3,25 @@
 //! One manifest per artifact. It is kept in two places: beside the artifact in S3
 //! (`<key>.manifest.json`, without modification times), so a fresh clone or a CI runner can
 //! diff against what is deployed, and in the project's `.quickdeploy/` folder with each file's
-//! modification time, so files whose size and mtime did not move are not even read.
+//! modification time, so files whose size and mtime did not move are not even read. The type
+//! is the patcher's ([`zipedit::manifest`]): a quick deploy's patcher rewrites the copy in S3
+//! itself, from the changes it applies, so the whole manifest does not travel each deploy.
 //!
 //! A manifest names the artifact's ETag: it describes that object and no other. Whether a
 //! function runs that object is Lambda's to say (its CodeSha256), not the manifest's.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use crate::project::template::S3Object;
 
-/// The manifest format's version, bumped when a field changes meaning.
-pub const FORMAT: u32 = 1;
+pub use zipedit::manifest::{FORMAT, FileEntry, Manifest};
 
-/// What one artifact holds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// The format version.
-    pub format: u32,
-    /// The artifact's bucket.
-    pub bucket: String,
-    /// The artifact's key.
-    pub key: String,
-    /// The ETag of the object this manifest describes.
-    pub etag: String,
-    /// Its version id, on a versioned bucket.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version_id: Option<String>,
-    /// Base64 SHA-256 of the object, as Lambda's CodeSha256.
-    pub code_sha256: String,
-    /// The object's size.
-    pub size: u64,
-    /// Each file, by its path inside the archive.
-    pub files: BTreeMap<String, FileEntry>,
-}
-
-/// One file in the artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Size in bytes.
-    pub size: u64,
-    /// Hex SHA-256 of the content.
-    pub sha256: String,
-    /// Mode 0755 rather than 0644.
-    pub executable: bool,
-    /// Modification time of the local file it was taken from, in nanoseconds since the epoch;
-    /// only in the local copy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtime_ns: Option<u64>,
-}
-
-impl Manifest {
-    /// The artifact this describes.
-    pub fn artifact(&self) -> S3Object {
-        S3Object {
-            bucket: self.bucket.clone(),
-            key: self.key.clone(),
-            version: self.version_id.clone(),
-        }
-    }
-
-    /// The copy stored in S3: the same, without local modification times.
-    pub fn for_remote(&self) -> Self {
-        let mut m = self.clone();
-        for f in m.files.values_mut() {
-            f.mtime_ns = None;
-        }
-        m
+/// The artifact a manifest describes.
+pub fn artifact_of(m: &Manifest) -> S3Object {
+    S3Object {
+        bucket: m.bucket.clone(),
+        key: m.key.clone(),
+        version: m.version_id.clone(),
     }
 }
 

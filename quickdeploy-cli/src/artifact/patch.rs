@@ -54,9 +54,9 @@ pub enum PatchFailure {
     Other(#[from] anyhow::Error),
 }
 
-/// Builds the event: each changed file's content as `encode` chose it, the deletes, and
+/// Builds the event: each changed file's content as `encode` chose it, the deletes,
 /// `expected_etag`, which makes the write conditional on the artifact still being what the
-/// diff was made against.
+/// diff was made against, and the artifact's manifest for the patcher to keep up to date.
 pub fn event(
     artifact: &S3Object,
     changes: BTreeMap<String, Content>,
@@ -70,8 +70,17 @@ pub fn event(
         deletes: deletes.to_vec(),
         mode,
         expected_etag: Some(expected_etag.to_owned()),
+        manifest: Some(crate::artifact::manifest::remote_key(&artifact.key)),
         ..PatchEvent::default()
     }
+}
+
+/// The event as the oldest patcher reads it: every file whole, no manifest to keep (a patcher
+/// older than those fields refuses the event as a bad one, and writes nothing).
+pub fn oldest_form(mut event: PatchEvent, whole: BTreeMap<String, Content>) -> PatchEvent {
+    event.changes = whole;
+    event.manifest = None;
+    event
 }
 
 /// The bytes a patch sent from this machine (none for a local patch).

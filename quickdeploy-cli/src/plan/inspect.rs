@@ -231,7 +231,7 @@ async fn prefetch_heads(
         .filter_map(|(_, path)| {
             let m = manifest::load_local(&path)?;
             Some(async move {
-                let head = remote::head(s3, &m.artifact()).await.ok()?;
+                let head = remote::head(s3, &manifest::artifact_of(&m)).await.ok()?;
                 Some((path, (m, head)))
             })
         });

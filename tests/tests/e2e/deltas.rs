@@ -348,4 +348,22 @@ async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
         "the file went whole"
     );
     assert_eq!(app.code_shas().await["ReportFunction"], code_sha256(&bytes));
+    // Nor does it keep manifests: this machine wrote it, describing the new object.
+    assert_eq!(report["patch"]["manifest"], Value::Null, "{report}");
+    let key = report["patch"]["key"].as_str().expect("key");
+    let manifest = app
+        .s3
+        .get_object()
+        .bucket(testkit::app::BUCKET)
+        .key(format!("{key}.manifest.json"))
+        .send()
+        .await
+        .expect("the manifest");
+    let manifest: Value =
+        serde_json::from_slice(&manifest.body.collect().await.expect("body").into_bytes())
+            .expect("JSON");
+    assert_eq!(
+        manifest["code_sha256"].as_str(),
+        Some(code_sha256(&bytes).as_str())
+    );
 }

@@ -261,6 +261,84 @@ async fn a_fresh_clone_diffs_against_the_artifact_in_s3() {
     assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
 }
 
+/// The patcher rewrites the manifest beside the artifact it patched (next to S3, from the
+/// changes it applied), so the deploying machine never sends it whole; it is exactly the one
+/// the CLI keeps locally, and a fresh clone diffs against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patcher_keeps_the_manifest_beside_the_artifact() {
+    let rig = rig().await;
+    let app = &rig.app;
+    app.write("src/shared/greeting.py", GREETING);
+    rig.proxy.forget_calls();
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let shared = artifact(&doc, "src-shared.zip");
+    assert_eq!(shared["patch"]["manifest"]["written"], true, "{shared}");
+    let key = shared["patch"]["key"].as_str().expect("key").to_owned();
+    let manifest_key = format!("{key}.manifest.json");
+    let sent: Vec<String> = rig
+        .proxy
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "PutObject")
+        .flat_map(|c| c.needs.iter().map(|(_, r)| r.clone()))
+        .collect();
+    assert!(
+        !sent.iter().any(|r| r.ends_with(".manifest.json")),
+        "the CLI wrote a manifest: {sent:?}"
+    );
+    assert!(!sent.is_empty(), "the proxy saw the CLI's other writes");
+
+    // The manifest in S3 names the new object and holds what the CLI's local copy holds.
+    let object = |key: String| async move {
+        let got = app
+            .s3
+            .get_object()
+            .bucket(testkit::app::BUCKET)
+            .key(key)
+            .send()
+            .await
+            .expect("get");
+        let etag = got.e_tag().unwrap_or_default().to_owned();
+        (
+            etag,
+            got.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        )
+    };
+    let (etag, _) = object(key.clone()).await;
+    let (_, remote) = object(manifest_key).await;
+    let remote: Value = serde_json::from_slice(&remote).expect("manifest JSON");
+    assert_eq!(remote["etag"].as_str(), Some(etag.as_str()), "{remote}");
+    let local_path = std::fs::read_dir(app.path(".quickdeploy/manifests"))
+        .expect("local manifests")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("src-shared.zip"))
+        .expect("the shared artifact's local manifest");
+    let mut local: Value =
+        serde_json::from_slice(&std::fs::read(local_path).expect("read")).expect("json");
+    for f in local["files"].as_object_mut().expect("files").values_mut() {
+        f.as_object_mut().expect("entry").remove("mtime_ns");
+    }
+    assert_eq!(remote, local, "the patcher's manifest is the CLI's");
+
+    // A fresh clone diffs against it: only the file changed since.
+    std::fs::remove_dir_all(app.path(".quickdeploy")).expect("local state");
+    app.write("src/shared/greeting.py", "def greeting(n):\n    return n\n");
+    let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
+    assert_eq!(exit(&out), Some(0), "{doc}");
+    let shared = artifact(&doc, "src-shared.zip");
+    assert_eq!(shared["manifest"], "remote", "{shared}");
+    assert_eq!(shared["paths"], serde_json::json!(["greeting.py"]));
+    let bytes = app.patched(&doc, "src-shared.zip").await;
+    assert_eq!(app.code_shas().await["HelloFunction"], code_sha256(&bytes));
+}
+
 /// The local manifests only say which artifacts to HEAD early (while the stack is read): the
 /// HEAD decides whether a manifest still describes the artifact, and a manifest of an artifact
 /// that is gone costs nothing but its HEAD.

@@ -392,7 +392,10 @@ async fn publish_layers(
 fn save_manifests(seen: &Inspected, manifests: &[Manifest], ui: &dyn Ui) {
     let state_dir = seen.project.state_dir();
     for m in manifests {
-        if let Err(e) = manifest::save_local(&manifest::local_path(&state_dir, &m.artifact()), m) {
+        if let Err(e) = manifest::save_local(
+            &manifest::local_path(&state_dir, &manifest::artifact_of(m)),
+            m,
+        ) {
             ui.event(Event::Warning(&format!(
                 "could not save the local manifest cache: {e}"
             )));
@@ -427,8 +430,24 @@ async fn roll_out(
         ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
     }
     let on_state = |name: &str, state: &str| ui.event(Event::Function { name, state });
+    // The patcher rewrote the manifests beside the artifacts it patched (one write next to S3,
+    // the changed entries only); the rest go from here, whole.
+    let kept = kept_manifests(report);
+    let mut versions = ManifestVersions::new();
+    let mut to_write = Vec::new();
+    for m in manifests {
+        let artifact = manifest::artifact_of(m).to_string();
+        match kept.get(&artifact) {
+            Some(version) => {
+                if let Some(v) = version {
+                    versions.insert(artifact, v.clone());
+                }
+            }
+            None => to_write.push(m),
+        }
+    }
     let remote_writes =
-        futures::future::join_all(manifests.iter().map(|m| remote::put_remote(&clients.s3, m)));
+        futures::future::join_all(to_write.iter().map(|m| remote::put_remote(&clients.s3, m)));
     // Recorded as hot-patched before the outcome is known, alongside the rollout (it is off
     // the critical path): a function whose update fails may still have changed, so listing it
     // until the next full deploy is the safe side.
@@ -449,11 +468,10 @@ async fn roll_out(
             "{e:#}: status will not list these hot patches"
         )));
     }
-    let mut versions = ManifestVersions::new();
-    for (m, written) in manifests.iter().zip(writes) {
+    for (m, written) in to_write.iter().zip(writes) {
         match written {
             Ok(Some(v)) => {
-                versions.insert(m.artifact().to_string(), v);
+                versions.insert(manifest::artifact_of(m).to_string(), v);
             }
             Ok(None) => {}
             Err(e) => ui.event(Event::Warning(&format!(
@@ -467,3 +485,16 @@ async fn roll_out(
 /// The version of each manifest a deploy wrote beside its artifact, by `s3://bucket/key` of
 /// the artifact: the history entry records them without asking S3 again.
 type ManifestVersions = std::collections::BTreeMap<String, String>;
+
+/// The manifests the patcher wrote beside the artifacts it patched, by `s3://bucket/key` of
+/// the artifact, with their versions.
+fn kept_manifests(report: &DeployReport) -> std::collections::BTreeMap<String, Option<String>> {
+    report
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            let kept = a.patch.as_ref()?.manifest.as_ref().filter(|m| m.written)?;
+            Some((a.artifact.clone(), kept.version_id.clone()))
+        })
+        .collect()
+}

@@ -64,12 +64,14 @@ pub async fn patch_group(
         )
     };
     let mut ran = patch::run(opts.patcher, &clients.s3, event(changes), &g.group.artifact).await;
-    if encoded && matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent") {
-        // A patcher older than encoded changes refuses them as a bad event (nothing written):
-        // send the files whole instead, and say how to update it.
-        sent.warnings.push(
-            "the patcher does not read compressed changes or deltas (it is older than this quickdeploy), so the files went whole: update it with `quickdeploy bootstrap`".into(),
-        );
+    if matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent") {
+        // A patcher older than encoded changes or kept manifests refuses them as a bad event
+        // (nothing written): send the event as it reads them, and say how to update it.
+        sent.warnings.push(if encoded {
+            "the patcher does not read compressed changes or deltas (it is older than this quickdeploy), so the files went whole: update it with `quickdeploy bootstrap`".into()
+        } else {
+            "the patcher does not keep manifests (it is older than this quickdeploy), so this machine wrote it: update it with `quickdeploy bootstrap`".into()
+        });
         for f in &mut sent.files {
             (f.sent, f.bytes, f.base) = (encode::Sent::Whole, f.size, None);
         }
@@ -79,7 +81,8 @@ pub async fn patch_group(
             .iter()
             .map(|p| (p.path.clone(), encode::encode(p, None, false).content))
             .collect();
-        ran = patch::run(opts.patcher, &clients.s3, event(whole), &g.group.artifact).await;
+        let oldest = patch::oldest_form(event(BTreeMap::new()), whole);
+        ran = patch::run(opts.patcher, &clients.s3, oldest, &g.group.artifact).await;
     }
     let (answer, wire) = ran.map_err(|e| match e {
         PatchFailure::Refused { kind, message } if kind == "ArtifactChanged" => {
