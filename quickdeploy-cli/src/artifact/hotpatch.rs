@@ -106,7 +106,8 @@ pub async fn add(
             .bucket(bucket)
             .key(key(stack))
             .content_type("application/json")
-            .body(ByteStream::from(serde_json::to_vec_pretty(&record)?));
+            // Compact: it is written on every quick deploy.
+            .body(ByteStream::from(serde_json::to_vec(&record)?));
         let put = match &etag {
             Some(etag) => put.if_match(etag),
             None => put.if_none_match("*"),
