@@ -186,7 +186,7 @@ pub async fn inspect_with(
             Some((m, head)) => Known::Prefetched(m, head),
             None => Known::Local(manifest::load_local(&path)),
         };
-        read_group(g, clients, &project.root, known, rules, local)
+        read_group(g, clients, &project.root, known, rules, local, &state_dir)
     });
     let groups = futures::future::join_all(reads)
         .await
@@ -257,6 +257,25 @@ struct Rules<'a> {
     dependencies_quick: bool,
 }
 
+/// The manifest of a CDK asset: the CDK writes none beside it, so it is made from the asset
+/// (read whole) once and kept in the local cache. The asset's key is its content's hash, so
+/// what is cached stays true; the ETag check stands all the same.
+async fn seed_manifest(
+    clients: &Clients,
+    seed: &crate::project::template::S3Object,
+    head: &Head,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(Manifest, remote::Source)> {
+    let path = manifest::local_path(state_dir, seed);
+    let cached = manifest::load_local(&path);
+    let (base, source) = remote::deployed_manifest(&clients.s3, seed, head, cached).await?;
+    if source != remote::Source::Local {
+        // A cache: a failed write costs the next deploy this read again, nothing else.
+        let _ = manifest::save_local(&path, &base);
+    }
+    Ok((base, source))
+}
+
 /// One artifact: its package scanned (off the async threads) while S3 is read, then diffed
 /// and classified.
 async fn read_group(
@@ -266,6 +285,7 @@ async fn read_group(
     known: Known,
     rules: Rules<'_>,
     local: &Local,
+    state_dir: &std::path::Path,
 ) -> anyhow::Result<GroupState> {
     let (package, root) = (g.package.clone(), root.to_owned());
     let scanned = local.scan(&g.package, move || {
@@ -276,17 +296,23 @@ async fn read_group(
     let remote = async {
         let (head, local) = match known {
             Known::Prefetched(m, head) => (head, Some(m)),
-            Known::Local(m) => match (&g.seed, remote::head(&clients.s3, &g.artifact).await) {
-                (_, Ok(head)) => (head, m),
+            Known::Local(m) => match &g.seed {
+                None => (remote::head(&clients.s3, &g.artifact).await?, m),
                 // quickdeploy's copy of a CDK asset is made at the first patch: until then
-                // the asset is what is deployed.
-                (Some(seed), Err(_)) => {
-                    let head = remote::head(&clients.s3, seed).await?;
-                    let (base, source) =
-                        remote::deployed_manifest(&clients.s3, seed, &head, None).await?;
-                    return anyhow::Ok((head, base, source, true));
+                // the asset is what is deployed. Both are asked at once.
+                Some(seed) => {
+                    let (own, asset) = tokio::join!(
+                        remote::head(&clients.s3, &g.artifact),
+                        remote::head(&clients.s3, seed)
+                    );
+                    if let Ok(head) = own {
+                        (head, m)
+                    } else {
+                        let head = asset?;
+                        let (base, source) = seed_manifest(clients, seed, &head, state_dir).await?;
+                        return anyhow::Ok((head, base, source, true));
+                    }
                 }
-                (None, Err(e)) => return Err(e),
             },
         };
         let (base, source) =
