@@ -41,11 +41,12 @@ pub struct PatchEvent {
     /// Refuse the patch unless this is still the artifact's current version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<String>,
-    /// The key, in the artifact's bucket, of the artifact's manifest ([`crate::manifest`]) to
-    /// keep up to date: after the artifact is written, a manifest there that described the
-    /// object patched is rewritten to describe the new one ([`PatchAnswer::manifest`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<String>,
+    /// Keep the artifact's manifest up to date ([`crate::manifest`], at
+    /// [`crate::manifest::key_of`] the artifact's key): after the artifact is written, a
+    /// manifest there that described the object patched is rewritten to describe the new one
+    /// ([`PatchAnswer::manifest`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manifest: bool,
 }
 
 /// The new content of one file.

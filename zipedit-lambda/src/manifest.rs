@@ -1,6 +1,6 @@
 //! The manifest: what an artifact in S3 holds, file by file (path, size, SHA-256, mode).
 //!
-//! quickdeploy keeps one beside each artifact (`<key>.manifest.json`), so a fresh clone or a CI
+//! quickdeploy keeps one beside each artifact ([`key_of`]: `<key>.manifest.json`), so a fresh clone or a CI
 //! runner can diff against what is deployed without reading the artifact. The patcher keeps it
 //! up to date itself when an event names it ([`crate::event::PatchEvent::manifest`]): the
 //! changed files' entries are all that change, and they are known where the patch is made, so
@@ -17,6 +17,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::change::ChangeSet;
+
+/// Where an artifact's manifest is kept: beside it, in its bucket.
+pub fn key_of(artifact_key: &str) -> String {
+    format!("{artifact_key}.manifest.json")
+}
 
 /// The manifest format's version, bumped when a field changes meaning.
 pub const FORMAT: u32 = 1;

@@ -291,7 +291,7 @@ pub async fn patch_artifact_with(
     // The manifest is read beside the artifact's end: its update costs one write, after.
     let (opened, manifest_before) = tokio::join!(
         open(s3, &url, event),
-        read_manifest(s3, &url.bucket, event.manifest.as_deref())
+        read_manifest(s3, &url, event.manifest)
     );
     let (current, last) = opened?;
     read_bytes += last.len() as u64;
@@ -342,12 +342,12 @@ pub async fn patch_artifact_with(
         code_sha256: patched.report.code_sha256.clone(),
         size: patched.report.size,
     };
-    let manifest = match (&event.manifest, manifest_before) {
-        (Some(key), before) => Some(
+    let manifest = match (event.manifest, manifest_before) {
+        (true, before) => Some(
             keep_manifest(
                 s3,
                 &url.bucket,
-                key,
+                &crate::manifest::key_of(&url.key),
                 before,
                 (&current, patched.report.strategy),
                 &changes,
@@ -355,7 +355,7 @@ pub async fn patch_artifact_with(
             )
             .await,
         ),
-        (None, _) => None,
+        (false, _) => None,
     };
     timings.write = ms(t);
     timings.total = ms(started);
@@ -391,19 +391,20 @@ pub async fn patch_artifact_with(
     })
 }
 
-/// The manifest at `key` in `bucket` as read before the patch: `Ok(None)` when there is none,
-/// `Err` with why it cannot be used (unreadable, or S3 refused). Nothing to read without a key.
+/// The manifest of the artifact at `url` as read before the patch: `Ok(None)` when there is
+/// none, `Err` with why it cannot be used (unreadable, or S3 refused). Nothing is read unless
+/// the event asks for the manifest to be kept.
 async fn read_manifest(
     s3: &Client,
-    bucket: &str,
-    key: Option<&str>,
+    url: &S3Url,
+    keep: bool,
 ) -> Result<Option<crate::manifest::Manifest>, String> {
-    let Some(key) = key else {
+    if !keep {
         return Ok(None);
-    };
+    }
     let at = S3Url {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
+        bucket: url.bucket.clone(),
+        key: crate::manifest::key_of(&url.key),
     };
     let bytes = match get_staged(s3, &at).await {
         Ok(b) => b,

@@ -25,9 +25,10 @@ pub fn artifact_of(m: &Manifest) -> S3Object {
     }
 }
 
-/// Where the remote copy of an artifact's manifest is kept.
+/// Where the remote copy of an artifact's manifest is kept (the patcher's convention: it
+/// keeps the copy up to date).
 pub fn remote_key(artifact_key: &str) -> String {
-    format!("{artifact_key}.manifest.json")
+    zipedit::manifest::key_of(artifact_key)
 }
 
 /// Where the local copy of an artifact's manifest is kept, under the state folder.

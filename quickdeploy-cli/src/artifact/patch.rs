@@ -70,7 +70,7 @@ pub fn event(
         deletes: deletes.to_vec(),
         mode,
         expected_etag: Some(expected_etag.to_owned()),
-        manifest: Some(crate::artifact::manifest::remote_key(&artifact.key)),
+        manifest: true,
         ..PatchEvent::default()
     }
 }
@@ -79,7 +79,7 @@ pub fn event(
 /// older than those fields refuses the event as a bad one, and writes nothing).
 pub fn oldest_form(mut event: PatchEvent, whole: BTreeMap<String, Content>) -> PatchEvent {
     event.changes = whole;
-    event.manifest = None;
+    event.manifest = false;
     event
 }
 
