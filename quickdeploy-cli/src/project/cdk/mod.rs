@@ -12,6 +12,7 @@
 
 pub mod assembly;
 pub mod nested;
+pub mod paths;
 pub mod record;
 pub mod sources;
 
