@@ -526,7 +526,18 @@ async fn a_nested_stacks_function_deploys_as_its_parents_own() {
         "rolled back: {doc}"
     );
 
-    // A change in the nested template that is not only asset hashes: the CDK's deploy.
+    // The shared module: the nested function imports it, the parent's worker does not.
+    qd.edit(
+        "lambdas/shared/format.ts",
+        "`hello ${name}`",
+        "`hi ${name}`",
+    );
+    let doc = qd.ok(&["deploy"]).await;
+    assert_eq!(updated(&doc), [REPORT], "{doc}");
+    assert_eq!(qd.synths(), 1, "no synth for the shared module");
+
+    // A change in the nested template that is not only asset hashes: the CDK's deploy, and
+    // the hot patch reconciled.
     qd.edit(
         "lib/jobs-stack.js",
         "entry: path.join(root, 'lambdas', 'report.ts'),",
