@@ -31,7 +31,7 @@ pub const ASSETS_BUCKET: &str = "cdk-hnb659fds-assets-123456789012-us-east-1";
 /// The environment `cdk bootstrap` is given.
 pub const ENVIRONMENT: &str = "aws://123456789012/us-east-1";
 
-/// Deadline of a synth (bundles three functions with esbuild: about 6 s here).
+/// Deadline of a synth (bundles four functions with esbuild: about 6 to 18 s here).
 pub const SYNTH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Deadline of a bootstrap (about 7 s here).
 pub const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -248,6 +248,29 @@ impl Cdk {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
+    /// The templates of a stack's nested stacks (`NestedStack`: an `AWS::CloudFormation::Stack`
+    /// whose template is an asset, `*.nested.template.json`), by the parent's logical id.
+    pub fn nested_templates(&self, stack: &str) -> HashMap<String, serde_json::Value> {
+        let template = self.template(stack);
+        let mut out = HashMap::new();
+        for (id, r) in template["Resources"].as_object().into_iter().flatten() {
+            if r["Type"] != "AWS::CloudFormation::Stack" {
+                continue;
+            }
+            let Some(file) = r["Metadata"]["aws:asset:path"].as_str() else {
+                continue;
+            };
+            let path = self.assembly().join(file);
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.insert(
+                id.clone(),
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            );
+        }
+        out
+    }
+
     /// The asset object key of each function and layer version of a stack's synthesized
     /// template (`Code.S3Key`, `Content.S3Key`: `<hash>.zip` in [`ASSETS_BUCKET`]), by logical
     /// id.
@@ -430,6 +453,33 @@ impl CdkRig {
         out
     }
 
+    /// The functions of a stack's nested stacks, physical name by `<nested stack's logical
+    /// id>/<function's logical id>`, as CloudFormation names them: DescribeStackResources of
+    /// the parent gives each nested stack's ARN (at the proxy, as AWS gives it), then of that.
+    pub async fn nested_functions(&self, stack: &str) -> HashMap<String, String> {
+        let app = &self.rig.app;
+        let mut out = HashMap::new();
+        for (id, arn) in self.nested_stacks(stack).await {
+            for (f, name) in app.stack_functions(&arn).await {
+                out.insert(format!("{id}/{f}"), name);
+            }
+        }
+        out
+    }
+
+    /// A stack's nested stacks, physical id by logical id, as CloudFormation at the proxy
+    /// answers (the stack ARN).
+    pub async fn nested_stacks(&self, stack: &str) -> HashMap<String, String> {
+        let at_proxy =
+            aws_sdk_cloudformation::Client::new(&sdk_config(&self.rig.proxy.endpoint).await);
+        nested_stacks(&at_proxy, stack).await
+    }
+
+    /// [`CdkRig::nested_stacks`] as moto alone answers (the nested stack's name).
+    pub async fn nested_stacks_at_moto(&self, stack: &str) -> HashMap<String, String> {
+        nested_stacks(&self.rig.app.cfn, stack).await
+    }
+
     /// The CodeSha256 of each asset object in [`ASSETS_BUCKET`] that a stack's synthesized
     /// template names, by logical id (functions and layer versions): what Lambda reports for a
     /// function that runs that asset.
@@ -441,4 +491,26 @@ impl CdkRig {
         }
         out
     }
+}
+
+/// The nested stacks of `stack` as `cfn` answers, physical id by logical id.
+async fn nested_stacks(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> HashMap<String, String> {
+    cfn.describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .expect("describe_stack_resources")
+        .stack_resources()
+        .iter()
+        .filter(|r| r.resource_type() == Some("AWS::CloudFormation::Stack"))
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_owned(),
+                r.physical_resource_id()?.to_owned(),
+            ))
+        })
+        .collect()
 }

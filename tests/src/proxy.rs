@@ -45,6 +45,10 @@
 //!   kept per stack (`change_set_of_stack`: moto looks a name up across stacks, and a missing
 //!   one is not ChangeSetNotFound), and an SSM-typed parameter's previous value kept as its
 //!   name in SSM (`previous_ssm_values`: moto's next update raises on the resolved value).
+//!   A nested stack's PhysicalResourceId is its stack ARN (`nested_stack_arns`: moto gives
+//!   its name). Not made as AWS does: moto replaces a nested stack whose template changed
+//!   (deletes it, makes a new one: new names for its functions) where CloudFormation updates
+//!   it in place.
 //! - AWS-like latency ([`S3Proxy::set_latency`], [`crate::latency`]): a round trip on every
 //!   call, and every function InProgress for a while after each update; from
 //!   `QD_RIG_RTT_MS` / `QD_RIG_INPROGRESS_MS` when set.
@@ -654,7 +658,9 @@ async fn answer(
         Some("DescribeStackResources" | "ListStackResources")
             if status.is_success() && rewritten.is_none() =>
         {
-            layer_physical_ids(p, &bytes, cfn.stack.as_deref()).await
+            let layers = layer_physical_ids(p, &bytes, cfn.stack.as_deref()).await;
+            let base = layers.clone().unwrap_or_else(|| bytes.clone());
+            nested_stack_arns(p, &base).await.or(layers)
         }
         _ => rewritten,
     };
@@ -1089,6 +1095,68 @@ async fn layer_physical_ids(p: &Shared, body: &[u8], stack: Option<&str>) -> Opt
         }
     }
     Some(Bytes::from(out))
+}
+
+/// A DescribeStackResources or ListStackResources answer with each nested stack
+/// (`AWS::CloudFormation::Stack`) given its stack ARN as its PhysicalResourceId, as
+/// CloudFormation gives it: moto gives the nested stack's name.
+async fn nested_stack_arns(p: &Shared, body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("<ResourceType>AWS::CloudFormation::Stack</ResourceType>") {
+        return None;
+    }
+    let mut out = String::new();
+    for (i, member) in text.split("<member>").enumerate() {
+        if i > 0 {
+            out.push_str("<member>");
+        }
+        let name = member
+            .contains("<ResourceType>AWS::CloudFormation::Stack</ResourceType>")
+            .then(|| xml_tag(member, "PhysicalResourceId"))
+            .flatten()
+            .filter(|id| !id.is_empty() && !id.starts_with("arn:"));
+        let arn = match &name {
+            Some(name) => stack_arn(p, name).await,
+            None => None,
+        };
+        match (name, arn) {
+            (Some(name), Some(arn)) => out.push_str(&member.replace(
+                &format!("<PhysicalResourceId>{name}</PhysicalResourceId>"),
+                &format!("<PhysicalResourceId>{arn}</PhysicalResourceId>"),
+            )),
+            _ => out.push_str(member),
+        }
+    }
+    Some(Bytes::from(out))
+}
+
+/// The text of the first `<name>` element in `xml`.
+fn xml_tag(xml: &str, name: &str) -> Option<String> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// The StackId (ARN) of the stack named `name`, from moto (DescribeStacks).
+async fn stack_arn(p: &Shared, name: &str) -> Option<String> {
+    let text = p
+        .client
+        .post(format!("{}/", p.upstream))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "Action=DescribeStacks&Version=2010-05-15&StackName={name}"
+        ))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    xml_tag(&text, "StackId")
 }
 
 // --- Functions' Layers, as CloudFormation sets them (moto's CloudFormation drops them). ---

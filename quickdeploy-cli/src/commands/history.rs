@@ -25,7 +25,7 @@ pub struct Args {
     pub common: CommonArgs,
     #[command(flatten)]
     pub targets: crate::commands::TargetArgs,
-    /// Only entries that changed this function (logical id or name).
+    /// Only entries that changed this function (logical id, name, or a CDK construct path).
     #[arg(long, value_name = "FUNCTION")]
     pub function: Option<String>,
     /// Show at most this many entries.

@@ -46,7 +46,7 @@ pub struct Args {
     /// Undo the newest N entries (of the functions asked for).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub steps: Option<u16>,
-    /// Only this function (logical id or name; repeatable).
+    /// Only this function (logical id, name, or a CDK construct path; repeatable).
     #[arg(long = "function", value_name = "FUNCTION")]
     pub functions: Vec<String>,
     /// Roll back even across a full deploy.

@@ -132,6 +132,9 @@ pub async fn history(
     let bucket = bucket(project, clients).await?;
     let stack = &project.config.stack;
     let (history, _) = load(&clients.s3, &bucket, stack).await?;
+    // A CDK app's function may be named by its construct path.
+    let function = function.map(|f| project.function_id(f)).transpose()?;
+    let function = function.as_deref();
     Ok(HistoryReport {
         ok: true,
         stack: stack.clone(),

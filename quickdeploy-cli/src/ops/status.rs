@@ -19,7 +19,13 @@ pub async fn status(project: Project, clients: &Clients) -> anyhow::Result<Statu
     let builds = crate::ops::build(&project, &crate::ops::Silent)?;
     let seen = inspect(project, clients).await?;
     let needs_full = rollout::needs_full(&seen, false);
-    let functions = functions(&seen, clients, !needs_full.is_empty()).await;
+    let mut functions = functions(&seen, clients, !needs_full.is_empty()).await;
+    if let Some(d) = &seen.deployed {
+        let paths = crate::project::cdk::paths::construct_paths(&d.template);
+        for f in &mut functions {
+            f.construct_path = paths.get(&f.logical_id).cloned();
+        }
+    }
     let stack = &seen.project.config.stack;
     let (hot_patched, last_change) = match record_bucket(&seen) {
         Some(bucket) => {
@@ -85,6 +91,7 @@ async fn functions(seen: &Inspected, clients: &Clients, needs_full: bool) -> Vec
             };
             out.push(FunctionState {
                 logical_id: f.logical_id.clone(),
+                construct_path: None,
                 name: f.name.clone(),
                 artifact: g.group.artifact.to_string(),
                 live,
@@ -117,6 +124,7 @@ fn layer_users(seen: &Inspected, needs_full: bool, out: &mut Vec<FunctionState>)
                     Some(_) => {}
                     None => out.push(FunctionState {
                         logical_id: u.logical_id.clone(),
+                        construct_path: None,
                         name: u.name.clone(),
                         artifact: g.group.artifact.to_string(),
                         live: None,

@@ -55,6 +55,19 @@ impl Project {
         }
     }
 
+    /// The logical id a function named `name` on a command line has: a CDK app's function
+    /// may be named by its construct path ([`cdk::paths`]); any other name is kept as given
+    /// (a logical id, a physical name). A short path that names several is an error.
+    pub fn function_id(&self, name: &str) -> Result<String, BadConfig> {
+        let paths = self
+            .model()
+            .map(|m| cdk::paths::construct_paths(&m.template))
+            .unwrap_or_default();
+        Ok(cdk::paths::resolve(name, &paths)
+            .map_err(|e| BadConfig(format!("--function {e}")))?
+            .unwrap_or_else(|| name.to_owned()))
+    }
+
     /// Loads `path`, or finds `quickdeploy.toml` in `start` or a folder above it.
     pub fn load(path: Option<&Path>, start: &Path) -> Result<Self, ConfigError> {
         let file = match path {

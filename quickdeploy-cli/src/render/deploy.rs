@@ -30,7 +30,7 @@ pub fn deploy_lines(r: &DeployReport) -> Vec<String> {
         out.push(format!(
             "  {:<8} {} ({}): {}",
             f.status.as_str(),
-            f.logical_id,
+            super::function_label(&f.logical_id, f.construct_path.as_deref()),
             f.name,
             function_detail(r, f)
         ));
@@ -328,7 +328,11 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        out.push(format!("  {:<24} {:<40} {what}{why}", f.logical_id, f.name));
+        out.push(format!(
+            "  {:<24} {:<40} {what}{why}",
+            super::function_label(&f.logical_id, f.construct_path.as_deref()),
+            f.name
+        ));
         if let Some(last) = status.last_change.get(&f.logical_id) {
             out.push(format!("  {:<24} last change: {}", "", last_change(last)));
         }
@@ -410,6 +414,20 @@ mod tests {
   updated  Hello (app-Hello): 
   skipped  Report (app-Report): already runs this artifact
 deployed: 1 function(s) updated. diff 10 ms, patch 20 ms, update 30 ms, wait 40 ms; total 100 ms"
+        );
+    }
+
+    #[test]
+    fn a_cdk_function_reads_as_its_construct_path_with_its_logical_id() {
+        let mut r = deploy_report();
+        r.functions[1].logical_id = "Reports/reportFunction5A0E5255".into();
+        r.functions[1].construct_path = Some("QdCdkJobs/Reports/reportFunction".into());
+        let lines = deploy_lines(&r);
+        assert!(
+            lines.contains(
+                &"  skipped  QdCdkJobs/Reports/reportFunction [Reports/reportFunction5A0E5255] (app-Report): already runs this artifact".to_owned()
+            ),
+            "{lines:#?}"
         );
     }
 

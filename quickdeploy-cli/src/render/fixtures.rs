@@ -34,6 +34,7 @@ pub fn artifact(name: &str, modified: usize, error: Option<&str>) -> ArtifactRep
 pub fn function(id: &str, status: FunctionStatus, reason: &str) -> FunctionReport {
     FunctionReport {
         logical_id: id.into(),
+        construct_path: None,
         name: format!("app-{id}"),
         status,
         reason: (!reason.is_empty()).then(|| reason.to_owned()),

@@ -182,6 +182,7 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
             artifacts: vec![artifact("shared", 1, None)],
             functions: vec![FunctionState {
                 logical_id: "Hello".into(),
+                construct_path: None,
                 name: "app-Hello".into(),
                 artifact: "s3://b/quickdeploy/app/shared.zip".into(),
                 live: Some(true),

@@ -172,7 +172,11 @@ fn rolled_function_line(f: &FunctionReport) -> String {
         }
         _ => f.reason.clone().unwrap_or_default(),
     };
-    format!("  {word:<11} {} ({}): {detail}", f.logical_id, f.name)
+    format!(
+        "  {word:<11} {} ({}): {detail}",
+        super::function_label(&f.logical_id, f.construct_path.as_deref()),
+        f.name
+    )
 }
 
 /// A rollback for people: each artifact, each function, the verdict with its times.

@@ -99,6 +99,14 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// How a function is named on a line: its logical id, or for a CDK app's function its
+/// construct path (the name in the app's code) with its logical id.
+pub fn function_label(logical_id: &str, construct_path: Option<&str>) -> String {
+    match construct_path {
+        Some(p) => format!("{p} [{logical_id}]"),
+        None => logical_id.to_owned(),
+    }
+}
 /// The first 12 characters of a CodeSha256, enough to tell versions apart on screen.
 pub fn short_sha(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)

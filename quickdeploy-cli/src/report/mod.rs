@@ -22,6 +22,8 @@ use crate::error::Exit;
 use crate::lambda::update::Outcome;
 use crate::plan::classify::Change;
 use crate::plan::groups::Skipped;
+use crate::project::cdk::paths::construct_paths;
+use crate::project::template::Template;
 use crate::stack::change::Planned;
 
 /// One artifact in a deploy or status report.
@@ -128,6 +130,9 @@ impl ArtifactReport {
 pub struct FunctionReport {
     /// Logical id.
     pub logical_id: String,
+    /// A CDK app's function: its construct path (`QdCdkApi/getOneItemFunction`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub construct_path: Option<String>,
     /// Name.
     pub name: String,
     /// What happened to it.
@@ -201,6 +206,14 @@ pub struct DeployReport {
 }
 
 impl DeployReport {
+    /// Gives each function of a CDK app's `template` its construct path.
+    pub fn name_constructs(&mut self, template: &Template) {
+        let paths = construct_paths(template);
+        for f in &mut self.functions {
+            f.construct_path = paths.get(&f.logical_id).cloned();
+        }
+    }
+
     /// The exit code this report means.
     pub fn exit(&self) -> Exit {
         match self.outcome {
@@ -350,6 +363,9 @@ impl FullReport {
 pub struct FunctionState {
     /// Logical id.
     pub logical_id: String,
+    /// A CDK app's function: its construct path (`QdCdkApi/getOneItemFunction`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub construct_path: Option<String>,
     /// Name.
     pub name: String,
     /// Its artifact.
@@ -486,6 +502,14 @@ pub struct RollbackReport {
 }
 
 impl RollbackReport {
+    /// Gives each function of a CDK app's `template` its construct path.
+    pub fn name_constructs(&mut self, template: &Template) {
+        let paths = construct_paths(template);
+        for f in &mut self.functions {
+            f.construct_path = paths.get(&f.logical_id).cloned();
+        }
+    }
+
     /// The exit code this report means.
     pub fn exit(&self) -> Exit {
         match self.outcome {

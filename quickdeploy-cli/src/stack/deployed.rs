@@ -1,5 +1,6 @@
 //! The deployed stack, read from CloudFormation: its template as deployed, its parameters, and
-//! the physical names of its resources. The deployed template is the truth about where each
+//! the physical names of its resources, a CDK app's nested stacks merged in as the CDK reader
+//! merges them (`project::cdk::nested`). The deployed template is the truth about where each
 //! function's artifact is, and what "the template changed" is measured against.
 
 use std::collections::HashMap;
@@ -8,6 +9,7 @@ use anyhow::{Context, anyhow};
 use aws_sdk_cloudformation::error::ProvideErrorMetadata as _;
 use aws_sdk_cloudformation::types::TemplateStage;
 
+use crate::project::cdk::nested;
 use crate::project::template::Template;
 
 /// What CloudFormation says about a deployed stack.
@@ -68,10 +70,34 @@ pub async fn describe(
         .template_body()
         .unwrap_or_default()
         .to_owned();
-    let template = Template::parse(&body)
+    let mut template = Template::parse(&body)
         .map_err(|e| anyhow!(e))
         .with_context(|| format!("stack {stack}'s deployed template"))?;
-    let physical = resources
+    let mut physical = physical_ids(resources, stack)?;
+    with_nested(cfn, &mut template, &mut physical, NESTING).await?;
+    Ok(Some(Deployed {
+        template,
+        parameters,
+        physical,
+        status,
+        tags,
+    }))
+}
+
+/// How deep nested stacks are read (as the CDK reader reads them).
+const NESTING: usize = 8;
+
+/// Physical id by logical id, from a DescribeStackResources answer.
+fn physical_ids(
+    resources: Result<
+        aws_sdk_cloudformation::operation::describe_stack_resources::DescribeStackResourcesOutput,
+        aws_sdk_cloudformation::error::SdkError<
+            aws_sdk_cloudformation::operation::describe_stack_resources::DescribeStackResourcesError,
+        >,
+    >,
+    stack: &str,
+) -> anyhow::Result<HashMap<String, String>> {
+    Ok(resources
         .map_err(crate::aws::err)
         .with_context(|| format!("cannot list stack {stack}'s resources (DescribeStackResources)"))?
         .stack_resources()
@@ -82,14 +108,53 @@ pub async fn describe(
                 r.physical_resource_id()?.to_owned(),
             ))
         })
-        .collect();
-    Ok(Some(Deployed {
-        template,
-        parameters,
-        physical,
-        status,
-        tags,
-    }))
+        .collect())
+}
+
+/// Merges the CDK's nested stacks of `template` into it ([`nested`]), as the CDK reader
+/// merges the synthesized ones, with their resources' physical ids under the same qualified
+/// logical ids. A nested stack's physical id is its stack ARN (GetTemplate and
+/// DescribeStackResources take it as the stack name); one not created yet is left out.
+fn with_nested<'a>(
+    cfn: &'a aws_sdk_cloudformation::Client,
+    template: &'a mut Template,
+    physical: &'a mut HashMap<String, String>,
+    depth: usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    Box::pin(async move {
+        for n in nested::nested_stacks(template) {
+            let Some(id) = physical.get(&n.logical_id).cloned() else {
+                continue;
+            };
+            if depth == 0 {
+                anyhow::bail!("nested stack {id}: nested deeper than {NESTING} levels");
+            }
+            let body = cfn
+                .get_template()
+                .stack_name(&id)
+                .template_stage(TemplateStage::Original)
+                .send();
+            let resources = cfn.describe_stack_resources().stack_name(&id).send();
+            let (body, resources) = tokio::join!(body, resources);
+            let body = body
+                .map_err(crate::aws::err)
+                .with_context(|| format!("cannot read nested stack {id}'s template (GetTemplate)"))?
+                .template_body()
+                .unwrap_or_default()
+                .to_owned();
+            let mut child = Template::parse(&body)
+                .map_err(|e| anyhow!(e))
+                .with_context(|| format!("nested stack {id}'s deployed template"))?;
+            let mut ids = physical_ids(resources, &id)?;
+            with_nested(cfn, &mut child, &mut ids, depth - 1).await?;
+            nested::merge(template, &n, &child);
+            physical.extend(
+                ids.into_iter()
+                    .map(|(logical, p)| (nested::qualify(&n.name, &logical), p)),
+            );
+        }
+        Ok(())
+    })
 }
 
 /// A stack's parameters (as given; ResolvedValue only for SSM parameter types) and tags.

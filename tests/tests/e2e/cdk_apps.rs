@@ -6,6 +6,9 @@
 //! status; rollback; watch; `lib/` changes (code-only, then a template change: exit 3 without
 //! consent, the CDK's deploy with `--yes`, hot patches put back on their assets). Then a stack
 //! not bootstrapped for the CDK, and `init` (last: it is being built beside these tests).
+//! Beside it, a story on the second stack's NestedStack: its function quick-deployed as the
+//! parent's own, named by its construct path in `history` and `rollback`, a change to its
+//! template the CDK's deploy, then status and history clean.
 //!
 //! Times on this machine (2 cores, other builds running, `cdk_apps::` alone): about 65 s for
 //! the module, the story 50 to 63 s (the bootstrap about 7 s, the first full about 15 to 30 s),
@@ -42,6 +45,11 @@ struct QdCdk {
 
 impl QdCdk {
     async fn start() -> Self {
+        Self::start_for(STACK).await
+    }
+
+    /// [`QdCdk::start`] with quickdeploy.toml naming `stack`.
+    async fn start_for(stack: &str) -> Self {
         let mut rig = CdkRig::start().await;
         rig.rig.app.endpoint = cdk_endpoint(&rig.rig.app.endpoint);
         testkit::rig::make_bucket(&rig.rig.app.s3, BUCKET, true).await;
@@ -50,7 +58,7 @@ impl QdCdk {
         rig.rig.app.write(
             "quickdeploy.toml",
             &format!(
-                "stack = \"{STACK}\"\nartifact_bucket = \"{BUCKET}\"\n\
+                "stack = \"{stack}\"\nartifact_bucket = \"{BUCKET}\"\n\
                  synth = \"echo ran >> {} && npx --no-install cdk synth --quiet\"\n",
                 synth_log.display()
             ),
@@ -384,7 +392,189 @@ async fn a_cdk_app_full_quick_watch_rollback_and_back_to_the_cdk() {
             .is_none_or(serde_json::Map::is_empty),
         "no drift after full: {status}"
     );
+    // history: each step of the story, newest first, read back from the CDK stack's record.
+    let history = qd.ok(&["history"]).await;
+    let kinds: Vec<&str> = history["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"full"), "{history}");
+    assert_eq!(kinds.last(), Some(&"full"), "the first full: {history}");
+    assert!(
+        kinds.contains(&"quick") && kinds.contains(&"rollback"),
+        "{kinds:?}: {history}"
+    );
     eprintln!("story: {:.1?}", started.elapsed());
+}
+
+/// The nested stack's function, as quickdeploy names it: the NestedStack's construct id and
+/// the function's logical id in the nested template.
+const REPORT: &str = "Reports/reportFunction5A0E5255";
+const JOBS: &str = "QdCdkJobs";
+
+impl QdCdk {
+    /// The nested function's physical name, as its nested stack names it now.
+    async fn report(&self) -> String {
+        let names = self.rig.nested_functions(JOBS).await;
+        assert_eq!(names.len(), 1, "one nested function: {names:?}");
+        names.into_values().next().unwrap_or_default()
+    }
+
+    async fn report_config(
+        &self,
+    ) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+        self.app()
+            .lambda
+            .get_function_configuration()
+            .function_name(self.report().await)
+            .send()
+            .await
+            .expect("get_function_configuration")
+    }
+}
+
+/// The construct path a report gives a function, by logical id.
+fn construct_path<'a>(doc: &'a Value, id: &str) -> Option<&'a str> {
+    doc["functions"]
+        .as_array()?
+        .iter()
+        .find(|f| f["logical_id"] == id)?["construct_path"]
+        .as_str()
+}
+
+// Long: one story on one rig (a nested stack: full, quick, status, history, rollback, back to
+// the CDK's deploy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_stacks_function_deploys_as_its_parents_own() {
+    let started = Instant::now();
+    let qd = QdCdk::start_for(JOBS).await;
+    blocking(|| qd.rig.cdk.bootstrap()).assert_ok();
+    let doc = qd.ok(&["full", "--yes"]).await;
+    let verified: Vec<&str> = doc["verified"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["logical_id"].as_str())
+        .collect();
+    assert!(
+        verified.contains(&REPORT),
+        "the nested function read back: {doc}"
+    );
+    assert_eq!(verified.len(), 2, "worker and report: {doc}");
+    assert_eq!(qd.synths(), 1);
+
+    // One line in the nested handler: that function alone, no synth, as the parent's own.
+    let before = qd.report_config().await;
+    qd.edit("lambdas/report.ts", "'daily'", "'weekly'");
+    let doc = qd.ok(&["deploy"]).await;
+    assert_eq!(updated(&doc), [REPORT], "{doc}");
+    assert_eq!(
+        construct_path(&doc, REPORT),
+        Some("QdCdkJobs/Reports/reportFunction"),
+        "{doc}"
+    );
+    assert_eq!(qd.synths(), 1, "no synth for a nested handler's line");
+    let patched = qd.report_config().await;
+    assert_ne!(
+        patched.code_sha256(),
+        before.code_sha256(),
+        "the nested function moved"
+    );
+
+    // status: its hot patch is drift; history and rollback name it by its construct path.
+    let status = qd.ok(&["status"]).await;
+    assert!(status["hot_patched"].get(REPORT).is_some(), "{status}");
+    assert_eq!(
+        construct_path(&status, REPORT),
+        Some("QdCdkJobs/Reports/reportFunction"),
+        "{status}"
+    );
+    let kinds = |doc: &Value| -> Vec<String> {
+        doc["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let history = qd
+        .ok(&["history", "--function", "Reports/reportFunction"])
+        .await;
+    assert_eq!(kinds(&history), ["quick", "full"], "{history}");
+    let worker = qd
+        .ok(&["history", "--function", "QdCdkJobs/workerFunction"])
+        .await;
+    assert_eq!(
+        kinds(&worker),
+        ["full"],
+        "the worker was not quick-deployed: {worker}"
+    );
+    let doc = qd
+        .ok(&[
+            "rollback",
+            "--ci",
+            "--function",
+            "QdCdkJobs/Reports/reportFunction",
+        ])
+        .await;
+    assert_eq!(updated(&doc), [REPORT], "{doc}");
+    assert_eq!(
+        qd.report_config().await.code_sha256(),
+        before.code_sha256(),
+        "rolled back: {doc}"
+    );
+
+    // The shared module: the nested function imports it, the parent's worker does not.
+    qd.edit(
+        "lambdas/shared/format.ts",
+        "`hello ${name}`",
+        "`hi ${name}`",
+    );
+    let doc = qd.ok(&["deploy"]).await;
+    assert_eq!(updated(&doc), [REPORT], "{doc}");
+    assert_eq!(qd.synths(), 1, "no synth for the shared module");
+
+    // A change in the nested template that is not only asset hashes: the CDK's deploy, and
+    // the hot patch reconciled.
+    qd.edit(
+        "lib/jobs-stack.js",
+        "entry: path.join(root, 'lambdas', 'report.ts'),",
+        "entry: path.join(root, 'lambdas', 'report.ts'),\n      memorySize: 512,",
+    );
+    let (code, doc, stderr) = qd.run(&["deploy"]).await;
+    assert_eq!(code, Some(3), "{doc}\n{stderr}");
+    assert!(
+        doc["needs_full"].to_string().contains(REPORT),
+        "names the nested function: {doc}"
+    );
+    let doc = qd.ok(&["deploy", "--yes"]).await;
+    assert_eq!(doc["outcome"], "full", "{doc}");
+    assert_eq!(qd.report_config().await.memory_size(), Some(512));
+    let status = qd.ok(&["status"]).await;
+    assert!(
+        status["hot_patched"]
+            .as_object()
+            .is_none_or(serde_json::Map::is_empty),
+        "no drift after the CDK's deploy: {status}"
+    );
+    let actions: Vec<&Value> = status["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| &f["action"])
+        .collect();
+    assert!(
+        actions.len() == 2 && actions.iter().all(|a| *a == "none"),
+        "{status}"
+    );
+    let history = qd.ok(&["history"]).await;
+    assert_eq!(
+        history["entries"][0]["kind"], "full",
+        "the CDK's deploy recorded: {history}"
+    );
+    eprintln!("nested story: {:.1?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,6 +625,7 @@ async fn init_lists_the_stacks_and_functions_of_a_cdk_app() {
         "listItemsFunction",
         "helloPyFunction",
         "workerFunction",
+        "QdCdkJobs/Reports/reportFunction",
     ] {
         assert!(said.contains(name), "init names {name}:\n{said}");
     }

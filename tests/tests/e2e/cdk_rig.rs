@@ -73,10 +73,52 @@ async fn check_assets(rig: &CdkRig, step: &str) {
     assert_eq!(functions, 4, "{step}: functions of both stacks: {live:?}");
 }
 
+/// QdCdkJobs' nested stack (`Reports`, a NestedStack): its physical id in its parent is its
+/// stack ARN, as CloudFormation gives it (moto gives the nested stack's name: the proxy
+/// answers as AWS does), and its function runs the asset its own template names.
+async fn check_nested(rig: &CdkRig, step: &str) {
+    let stacks = rig.nested_stacks("QdCdkJobs").await;
+    let at_moto = rig.nested_stacks_at_moto("QdCdkJobs").await;
+    assert_eq!(stacks.len(), 1, "{step}: one nested stack: {stacks:?}");
+    for (id, arn) in &stacks {
+        let name = &at_moto[id];
+        assert!(
+            name.starts_with("QdCdkJobs-Reports") && !name.starts_with("arn:"),
+            "{step}: moto gives the nested stack's name: {name}"
+        );
+        assert!(
+            arn.starts_with(&format!(
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/"
+            )),
+            "{step}: a nested stack's physical id is its ARN at the proxy: {arn}"
+        );
+    }
+    let names = rig.nested_functions("QdCdkJobs").await;
+    let live = rig.rig.app.code_shas_of(&names).await;
+    let mut functions = 0;
+    for (id, template) in rig.cdk.nested_templates("QdCdkJobs") {
+        for (f, r) in template["Resources"].as_object().into_iter().flatten() {
+            if r["Type"] != "AWS::Lambda::Function" {
+                continue;
+            }
+            functions += 1;
+            let key = r["Properties"]["Code"]["S3Key"].as_str().expect("S3Key");
+            let zip = rig.rig.app.object_in(ASSETS_BUCKET, key, None).await;
+            assert_eq!(
+                live.get(&format!("{id}/{f}")),
+                Some(&testkit::fixtures::code_sha256(&zip)),
+                "{step}: the nested {f} does not run its asset; live {live:?}"
+            );
+        }
+    }
+    assert_eq!(functions, 1, "{step}: reportFunction: {live:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cdk_bootstraps_deploys_and_hotswaps_on_the_rig() {
     let rig = CdkRig::deployed().await;
     check_assets(&rig, "after cdk deploy").await;
+    check_nested(&rig, "after cdk deploy").await;
     let names = rig.rig.app.stack_functions("QdCdkApi").await;
     let hello = &names["helloPyFunction5B268986"];
     let config = rig
@@ -129,6 +171,7 @@ async fn the_cdk_bootstraps_deploys_and_hotswaps_on_the_rig() {
         redeploy.output
     );
     check_assets(&rig, "after a second cdk deploy").await;
+    check_nested(&rig, "after a second cdk deploy").await;
 }
 
 /// CloudFormation clients at moto and at a proxy in front of it.

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use crate::project::cdk::record::{self as rec, Bundle, FolderSource, NOT_APP, Record, Stamp};
-use crate::project::cdk::{assembly, sources};
+use crate::project::cdk::{self as cdk, assembly, sources};
 
 /// SHA-256 of `data`, hex.
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -50,11 +50,12 @@ pub fn make(root: &Path, out: &Path, calls: &str) -> anyhow::Result<Record> {
         ..Record::default()
     };
     for stack in &stacks {
-        let template: serde_json::Value = std::fs::read_to_string(&stack.template)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        for r in template["Resources"]
+        // Its nested stacks' functions and layers too; a nested template is itself an
+        // asset (TemplateURL), not code.
+        let Ok(template) = cdk::template_of(stack) else {
+            continue;
+        };
+        for r in template.doc["Resources"]
             .as_object()
             .into_iter()
             .flatten()
@@ -64,6 +65,9 @@ pub fn make(root: &Path, out: &Path, calls: &str) -> anyhow::Result<Record> {
             let Some(asset) = meta["aws:asset:path"].as_str() else {
                 continue;
             };
+            if meta["aws:asset:property"] == "TemplateURL" {
+                continue;
+            }
             if record.bundles.contains_key(asset) || record.folders.contains_key(asset) {
                 continue;
             }

@@ -132,6 +132,7 @@ pub fn decide(
             };
             report.functions.push(FunctionReport {
                 logical_id: f.logical_id.clone(),
+                construct_path: None,
                 name: f.name.clone(),
                 status,
                 reason: Some(reason),
@@ -179,6 +180,7 @@ pub fn add_layer_moves(
     for (id, m) in moves {
         let failed = |why: String| FunctionReport {
             logical_id: id.clone(),
+            construct_path: None,
             name: m.target.name.clone(),
             status: FunctionStatus::Failed,
             reason: Some(why),

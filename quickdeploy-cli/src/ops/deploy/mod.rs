@@ -151,6 +151,9 @@ pub async fn deploy(
     // Not the time the user took to answer the fallback's prompt.
     let answer = report.full.as_ref().map_or(0.0, |f| f.answer_ms());
     report.timings_ms.total = ms(started) - answer;
+    if let Some(d) = &seen.deployed {
+        report.name_constructs(&d.template);
+    }
     let mut entry = crate::report::record::of_deploy(&seen, &report);
     for a in entry.iter_mut().flat_map(|e| e.artifacts.iter_mut()) {
         if let (Some(after), Some(v)) = (a.after.as_mut(), versions.get(&a.artifact)) {
@@ -267,6 +270,7 @@ async fn quick(
         .functions
         .extend(outcomes.into_iter().map(|o| FunctionReport {
             logical_id: o.logical_id.clone(),
+            construct_path: None,
             name: o.name.clone(),
             status: if o.updated {
                 FunctionStatus::Updated

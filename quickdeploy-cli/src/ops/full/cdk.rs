@@ -6,7 +6,7 @@
 //! template names, and each function is read back: it must run that asset, configured as
 //! synthesized.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -103,8 +103,10 @@ pub async fn full(
     let model = project.model()?;
     ui.event(Event::Step("reading every function back"));
     let t = Instant::now();
-    report.artifacts = assets_of(clients, &model.template, &stack_name).await?;
-    report.reconciled = put_back(clients, &report.artifacts, &hot, &stack_name, ui).await?;
+    let (assets, physical) = assets_of(clients, &model.template, &stack_name).await?;
+    report.artifacts = assets;
+    report.reconciled =
+        put_back(clients, &report.artifacts, &physical, &hot, &stack_name, ui).await?;
     report.timings_ms.insert("reconcile", ms(t));
     verify(clients, &model.template, &mut report).await?;
     if report.ok
@@ -122,14 +124,15 @@ pub async fn full(
 }
 
 /// The asset each function of the deployed stack runs, with its CodeSha256 (the object read
-/// and hashed: the CDK records none), as the artifacts the report and its check name.
+/// and hashed: the CDK records none), as the artifacts the report and its check name; and
+/// each resource's physical id as the stack has it now.
 async fn assets_of(
     clients: &Clients,
     local: &crate::project::template::Template,
     stack_name: &str,
-) -> anyhow::Result<Vec<Uploaded>> {
+) -> anyhow::Result<(Vec<Uploaded>, HashMap<String, String>)> {
     let Some(deployed) = stack::describe(&clients.cfn, stack_name).await? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), HashMap::new()));
     };
     let mut by_object: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for f in deployed.template.functions() {
@@ -170,27 +173,36 @@ async fn assets_of(
                 uploaded: false,
             })
         });
-    futures::future::try_join_all(reads).await
+    Ok((
+        futures::future::try_join_all(reads).await?,
+        deployed.physical,
+    ))
 }
 
 use sha2::Digest as _;
 
 /// Each hot-patched function (in the record) that does not run its template's asset is put
 /// back on it: the CDK's deploy leaves a function alone when its asset did not change, so it
-/// would go on running quickdeploy's copy. Returns the functions put back.
+/// would go on running quickdeploy's copy. Returns the functions put back. A function is
+/// named as the stack names it now (`physical`), not as the record does: the deploy may have
+/// replaced it (a new name, or a nested stack made anew), and one gone from the stack is left.
 async fn put_back(
     clients: &Clients,
     assets: &[Uploaded],
+    physical: &HashMap<String, String>,
     hot: &hotpatch::Record,
     stack_name: &str,
     ui: &dyn Ui,
 ) -> anyhow::Result<Vec<String>> {
     let mut jobs = Vec::new();
-    for (id, entry) in hot {
+    for id in hot.keys() {
         let Some(a) = assets.iter().find(|a| a.functions.contains(id)) else {
             continue;
         };
-        let observed = super::verify::observe(&clients.lambda, &entry.name).await?;
+        let Some(name) = physical.get(id) else {
+            continue;
+        };
+        let observed = super::verify::observe(&clients.lambda, name).await?;
         if observed.code_sha256.as_deref() == Some(a.code_sha256.as_str()) {
             continue;
         }
@@ -202,7 +214,7 @@ async fn put_back(
         jobs.push(Job {
             target: Target {
                 logical_id: id.clone(),
-                name: entry.name.clone(),
+                name: name.clone(),
                 aliases: Vec::new(),
             },
             artifact: Some(crate::project::template::S3Object {

@@ -32,8 +32,7 @@ pub fn init(opts: &Options, ui: &dyn Ui) -> Result<Report, Error> {
     let mut found = CdkFound::default();
     let mut templates = Vec::new();
     for s in &stacks {
-        let text = std::fs::read_to_string(&s.template).map_err(|e| bad(anyhow!(e)))?;
-        let mut t = Template::parse(&text).map_err(|e| bad(anyhow!(e)))?;
+        let mut t = cdk::template_of(s).map_err(|e| bad(anyhow!(e)))?;
         cdk::give_packages(&mut t, &record, &s.dir, &opts.dir);
         found.stacks.push(CdkStack {
             name: s.stack_name.clone(),

@@ -254,6 +254,7 @@ pub fn jobs_of(
 pub fn function_report(m: &Move, status: FunctionStatus, reason: &str) -> FunctionReport {
     FunctionReport {
         logical_id: m.target.logical_id.clone(),
+        construct_path: None,
         name: m.target.name.clone(),
         status,
         reason: Some(reason.to_owned()),

@@ -73,6 +73,20 @@ pub async fn rollback(
     opts: &RollbackOptions,
     ui: &dyn Ui,
 ) -> anyhow::Result<RollbackReport> {
+    let mut report = run(project, clients, opts, ui).await?;
+    if let Ok(m) = project.model() {
+        report.name_constructs(&m.template);
+    }
+    Ok(report)
+}
+
+/// [`rollback`], its functions named by logical id only.
+async fn run(
+    project: &Project,
+    clients: &Clients,
+    opts: &RollbackOptions,
+    ui: &dyn Ui,
+) -> anyhow::Result<RollbackReport> {
     let started = Instant::now();
     let stack_name = project.config.stack.clone();
     ui.event(Event::Step("reading the history and the stack"));
@@ -81,7 +95,13 @@ pub async fn rollback(
         crate::history::store::load(&clients.s3, &bucket, &stack_name),
         targets(project, clients)
     )?;
-    let selected = resolve(&opts.functions, &targets, &history, &stack_name)?;
+    // A CDK app's function may be named by its construct path.
+    let asked: Vec<String> = opts
+        .functions
+        .iter()
+        .map(|f| project.function_id(f))
+        .collect::<Result<_, _>>()?;
+    let selected = resolve(&asked, &targets, &history, &stack_name)?;
     let picked = pick::pick(&history, opts.pick, &selected)?;
     let mut report = RollbackReport {
         ok: true,
@@ -438,6 +458,7 @@ async fn update_all(
         };
         reports.push(FunctionReport {
             logical_id: m.target.logical_id.clone(),
+            construct_path: None,
             name: m.target.name.clone(),
             status,
             reason: out.reason.clone(),

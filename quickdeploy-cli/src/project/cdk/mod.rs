@@ -11,6 +11,8 @@
 //! Running the synth and recording it is an op's work (`ops::cdk`); this only reads files.
 
 pub mod assembly;
+pub mod nested;
+pub mod paths;
 pub mod record;
 pub mod sources;
 
@@ -69,14 +71,7 @@ pub fn read(root: &Path, config: &Config) -> Result<Model, BadConfig> {
         ))
     })?;
     let stack = find_stack(&stacks, &config.stack)?;
-    let text = std::fs::read_to_string(&stack.template).map_err(|e| {
-        BadConfig(format!(
-            "cannot read the synthesized template {}: {e}: synthesize again (`npx cdk synth`)",
-            stack.template.display()
-        ))
-    })?;
-    let mut template = Template::parse(&text)
-        .map_err(|e| BadConfig(format!("template {}: {e}", stack.template.display())))?;
+    let mut template = template_of(stack)?;
     let record = record::load(root).unwrap_or_default();
     give_packages(&mut template, &record, &stack.dir, root);
     Ok(Model {
@@ -84,6 +79,37 @@ pub fn read(root: &Path, config: &Config) -> Result<Model, BadConfig> {
         dir: root.to_owned(),
         kind: Kind::Cdk,
     })
+}
+
+/// How deep nested stacks are read: CloudFormation allows no cycle, so this only bounds a
+/// broken assembly.
+const NESTING: usize = 8;
+
+/// The synthesized template of `stack` with its nested stacks merged in ([`nested`]).
+pub fn template_of(stack: &assembly::StackArtifact) -> Result<Template, BadConfig> {
+    read_template(&stack.template, &stack.dir, NESTING)
+}
+
+fn read_template(path: &Path, dir: &Path, depth: usize) -> Result<Template, BadConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BadConfig(format!(
+            "cannot read the synthesized template {}: {e}: synthesize again (`npx cdk synth`)",
+            path.display()
+        ))
+    })?;
+    let mut template = Template::parse(&text)
+        .map_err(|e| BadConfig(format!("template {}: {e}", path.display())))?;
+    for n in nested::nested_stacks(&template) {
+        if depth == 0 {
+            return Err(BadConfig(format!(
+                "{}: nested stacks deeper than {NESTING} levels: synthesize again (`npx cdk synth`)",
+                path.display()
+            )));
+        }
+        let child = read_template(&dir.join(&n.asset), dir, depth - 1)?;
+        nested::merge(&mut template, &n, &child);
+    }
+    Ok(template)
 }
 
 /// Gives each asset-backed function and layer of `template` its local package, from

@@ -1,4 +1,5 @@
-// The second stack: one NodejsFunction from the same lambdas/ folder.
+// The second stack: one NodejsFunction from the same lambdas/ folder, and a NestedStack with a
+// NodejsFunction that imports the shared module (its template is an asset of this stack).
 const path = require('path');
 const cdk = require('aws-cdk-lib');
 const lambda = require('aws-cdk-lib/aws-lambda');
@@ -6,15 +7,30 @@ const nodejs = require('aws-cdk-lib/aws-lambda-nodejs');
 
 const root = path.join(__dirname, '..');
 
+const bundled = {
+  runtime: lambda.Runtime.NODEJS_22_X,
+  depsLockFilePath: path.join(root, 'package-lock.json'),
+  projectRoot: root,
+};
+
+class ReportsStack extends cdk.NestedStack {
+  constructor(scope, id, props) {
+    super(scope, id, props);
+    new nodejs.NodejsFunction(this, 'reportFunction', {
+      ...bundled,
+      entry: path.join(root, 'lambdas', 'report.ts'),
+    });
+  }
+}
+
 class JobsStack extends cdk.Stack {
   constructor(scope, id, props) {
     super(scope, id, props);
     new nodejs.NodejsFunction(this, 'workerFunction', {
-      runtime: lambda.Runtime.NODEJS_22_X,
-      depsLockFilePath: path.join(root, 'package-lock.json'),
-      projectRoot: root,
+      ...bundled,
       entry: path.join(root, 'lambdas', 'worker.ts'),
     });
+    new ReportsStack(this, 'Reports');
   }
 }
 

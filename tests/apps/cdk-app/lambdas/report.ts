@@ -1,0 +1,6 @@
+import { greeting, reply } from './shared/format';
+
+// In the nested stack QdCdkJobs/Reports.
+export const handler = async () => {
+  return reply({ report: 'daily', message: greeting('report') });
+};
