@@ -104,6 +104,8 @@ struct Shared {
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
     /// Every API call through the proxy, each once ([`S3Proxy::calls`]).
     calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
+    /// Every API call through the proxy, in order ([`S3Proxy::take_call_log`]).
+    call_log: Mutex<Vec<String>>,
     /// The stack parameter values last submitted, by (stack, key) ([`previous_ssm_values`]).
     stack_parameters: Mutex<HashMap<(String, String), String>>,
     /// AWS-like latency, when in force ([`S3Proxy::set_latency`]).
@@ -172,6 +174,7 @@ impl S3Proxy {
             extras: Extras::default(),
             sam: Mutex::new(HashMap::new()),
             calls: Mutex::new(std::collections::BTreeSet::new()),
+            call_log: Mutex::new(Vec::new()),
             stack_parameters: Mutex::new(HashMap::new()),
             latency: crate::latency::Settling::default(),
         });
@@ -272,6 +275,17 @@ impl S3Proxy {
             .calls
             .lock()
             .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every API call since the last time this was asked, in order, as `service Operation
+    /// resource` (`cloudformation GetTemplate arn:...`, `s3 HeadObject arn:aws:s3:::b/k`):
+    /// what a round asked, to show what it did not need to.
+    pub fn take_call_log(&self) -> Vec<String> {
+        self.shared
+            .call_log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()
     }
 
@@ -441,6 +455,10 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     }
     // Every call as its client sent it, for the IAM checks (S3Proxy::calls).
     let call = crate::iam::operation(parts.method.as_str(), &path, &query, &parts.headers, &body);
+    if let Ok(mut log) = p.call_log.lock() {
+        let resource = call.needs.first().map(|n| n.1.as_str()).unwrap_or("");
+        log.push(format!("{call} {resource}"));
+    }
     if let Ok(mut calls) = p.calls.lock() {
         calls.insert(call);
     }

@@ -16,6 +16,7 @@ use crate::aws::clock::ms;
 use crate::package::scan::scan_in;
 use crate::plan::classify::{Change, classify};
 use crate::plan::groups::{Group, Plan, plan};
+use crate::plan::kept::Memory;
 use crate::plan::local::Local;
 use crate::project::Project;
 use crate::stack::deployed::{self as stack, Deployed};
@@ -112,6 +113,17 @@ pub async fn inspect_with(
     clients: &Clients,
     local: &Local,
 ) -> anyhow::Result<Inspected> {
+    inspect_kept(project, clients, local, None).await
+}
+
+/// [`inspect_with`], taking what `memory` keeps (`watch`: the stack, artifacts' HEADs and
+/// manifests) instead of reading it, and keeping what it reads.
+pub async fn inspect_kept(
+    project: Project,
+    clients: &Clients,
+    local: &Local,
+    memory: Option<&Memory>,
+) -> anyhow::Result<Inspected> {
     let started = Instant::now();
     let crate::project::Model {
         template,
@@ -127,12 +139,24 @@ pub async fn inspect_with(
             false => None,
         }
     };
-    let (deployed, prefetched, own_bucket) = tokio::join!(
-        stack::describe(&clients.cfn, &project.config.stack),
-        prefetch_heads(&clients.s3, &state_dir),
-        own_bucket
-    );
-    let deployed = deployed?;
+    let stack_name = project.config.stack.clone();
+    let kept_stack = memory.and_then(|m| m.with(|k| k.stack(&stack_name).cloned()));
+    let (deployed, prefetched, own_bucket) = match kept_stack {
+        // A kept stack: its artifacts are kept too, or read in the group's own round.
+        Some(kept) => (Some(kept), HashMap::new(), own_bucket.await),
+        None => {
+            let (deployed, prefetched, own_bucket) = tokio::join!(
+                stack::describe(&clients.cfn, &stack_name),
+                prefetch_heads(&clients.s3, &state_dir),
+                own_bucket
+            );
+            let deployed = deployed?;
+            if let (Some(m), Some(d)) = (memory, &deployed) {
+                m.with(|k| k.learn_stack(&stack_name, d));
+            }
+            (deployed, prefetched, own_bucket)
+        }
+    };
     let Some(deployed_stack) = &deployed else {
         return Ok(Inspected {
             project,
@@ -182,11 +206,13 @@ pub async fn inspect_with(
             dependencies_quick: quick && builds.builds_folder(&g.package.folder),
         };
         let path = manifest::local_path(&state_dir, &g.artifact);
-        let known = match prefetched.remove(&path) {
-            Some((m, head)) => Known::Prefetched(m, head),
-            None => Known::Local(manifest::load_local(&path)),
+        let kept = memory.and_then(|m| m.with(|k| k.artifact(&g.artifact)));
+        let known = match (kept, prefetched.remove(&path)) {
+            (Some((head, m)), _) => Known::Kept(m, head),
+            (None, Some((m, head))) => Known::Prefetched(m, head),
+            (None, None) => Known::Local(manifest::load_local(&path)),
         };
-        read_group(g, clients, &project.root, known, rules, local)
+        read_group(g, clients, &project.root, known, rules, local, memory)
     });
     let groups = futures::future::join_all(reads)
         .await
@@ -244,6 +270,8 @@ async fn prefetch_heads(
 
 /// What is known of an artifact before it is read: its local manifest, and maybe its HEAD.
 enum Known {
+    /// What watch kept of it ([`Memory`]): nothing to ask.
+    Kept(Manifest, Head),
     /// The local manifest and the HEAD asked ahead ([`prefetch_heads`]).
     Prefetched(Manifest, Head),
     /// The local manifest, if there is a usable one; the HEAD is still to ask.
@@ -266,6 +294,7 @@ async fn read_group(
     known: Known,
     rules: Rules<'_>,
     local: &Local,
+    memory: Option<&Memory>,
 ) -> anyhow::Result<GroupState> {
     let (package, root) = (g.package.clone(), root.to_owned());
     let scanned = local.scan(&g.package, move || {
@@ -275,6 +304,7 @@ async fn read_group(
     });
     let remote = async {
         let (head, local) = match known {
+            Known::Kept(m, head) => return anyhow::Ok((head, m, remote::Source::Local, false)),
             Known::Prefetched(m, head) => (head, Some(m)),
             Known::Local(m) => match (&g.seed, remote::head(&clients.s3, &g.artifact).await) {
                 (_, Ok(head)) => (head, m),
@@ -296,6 +326,9 @@ async fn read_group(
     let (scanned, remote) = tokio::join!(scanned, remote);
     let files = scanned.with_context(|| format!("package of {}", g.artifact))?;
     let (head, base, source, seeded) = remote?;
+    if let Some(m) = memory.filter(|_| !seeded) {
+        m.with(|k| k.learn_artifact(&g.artifact, &head, &base));
+    }
     let base_files = base.files.clone();
     let memo = local.clone();
     let d = tokio::task::spawn_blocking(move || {
