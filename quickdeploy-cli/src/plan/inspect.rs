@@ -13,7 +13,7 @@ use crate::artifact::manifest::{self, Manifest};
 use crate::artifact::remote::{self, Head};
 use crate::aws::Clients;
 use crate::aws::clock::ms;
-use crate::package::scan::scan_in;
+use crate::package::scan::{rescan, scan_in};
 use crate::plan::classify::{Change, classify};
 use crate::plan::groups::{Group, Plan, plan};
 use crate::plan::kept::Memory;
@@ -200,10 +200,13 @@ pub async fn inspect_kept(
     let quick = project.config.dependencies == crate::project::config::Dependencies::Quick;
     let mut prefetched = prefetched;
     let reads = plan.groups.iter().map(|g| {
+        let built = builds.builds_folder(&g.package.folder);
         let rules = Rules {
             extra: &extra,
             template_changes: &template_changes,
-            dependencies_quick: quick && builds.builds_folder(&g.package.folder),
+            dependencies_quick: quick && built,
+            // A build (or a CDK synth) writes its output without file events of its own.
+            rescan: !built && !cdk,
         };
         let path = manifest::local_path(&state_dir, &g.artifact);
         let kept = memory.and_then(|m| m.with(|k| k.artifact(&g.artifact)));
@@ -283,6 +286,8 @@ struct Rules<'a> {
     extra: &'a [String],
     template_changes: &'a [String],
     dependencies_quick: bool,
+    /// The package may be rescanned at the paths the file events named (`watch`).
+    rescan: bool,
 }
 
 /// One artifact: its package scanned (off the async threads) while S3 is read, then diffed
@@ -297,8 +302,14 @@ async fn read_group(
     memory: Option<&Memory>,
 ) -> anyhow::Result<GroupState> {
     let (package, root) = (g.package.clone(), root.to_owned());
+    let previous = memory
+        .filter(|_| rules.rescan)
+        .and_then(|m| m.with(|k| k.scan_of(&g.package)));
     let scanned = local.scan(&g.package, move || {
-        let files = scan_in(&package, &root)?;
+        let files = match previous.and_then(|(p, saved)| rescan(&package, &root, &p, &saved)) {
+            Some(files) => files?,
+            None => scan_in(&package, &root)?,
+        };
         crate::package::limits::check_package(&files)?;
         anyhow::Ok(files)
     });
@@ -325,6 +336,9 @@ async fn read_group(
     };
     let (scanned, remote) = tokio::join!(scanned, remote);
     let files = scanned.with_context(|| format!("package of {}", g.artifact))?;
+    if let Some(m) = memory {
+        m.with(|k| k.learn_scan(&g.package, files.clone()));
+    }
     let (head, base, source, seeded) = remote?;
     if let Some(m) = memory.filter(|_| !seeded) {
         m.with(|k| k.learn_artifact(&g.artifact, &head, &base));

@@ -9,11 +9,18 @@
 //! updated whenever its kept code is not the target. A round that fails with kept state is
 //! run once more afresh (`ops::watch`), and anything but a clean quick deploy forgets it all.
 //!
+//! Each package's last scan is kept too, with the paths the next round's file events name:
+//! that round looks at those paths only (`package::scan::rescan`), not the whole tree.
+//!
 //! The state is pure ([`Kept`]); [`Memory`] is the handle a deploy is given, and
 //! [`running`] the one read it saves (GetFunction).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+use crate::artifact::diff::LocalFile;
+use crate::package::spec::PackageSpec;
 
 use crate::artifact::manifest::Manifest;
 use crate::artifact::remote::Head;
@@ -31,6 +38,11 @@ pub struct Kept {
     artifacts: HashMap<String, (Head, Manifest)>,
     /// Each function (by name): the CodeSha256 it runs, successfully.
     functions: HashMap<String, String>,
+    /// Each package's files as last scanned (local, but kept and forgotten with the rest).
+    scans: HashMap<PackageSpec, Arc<Vec<LocalFile>>>,
+    /// The paths this round's file events named; `None` when they cannot be trusted to
+    /// name every change (the first round, an overflow).
+    saved: Option<BTreeSet<PathBuf>>,
 }
 
 /// The key of an artifact, whatever version it is at.
@@ -92,6 +104,22 @@ impl Kept {
         }
     }
 
+    /// The paths this round's events named (`None`: they may not name every change).
+    pub fn saved(&mut self, paths: Option<BTreeSet<PathBuf>>) {
+        self.saved = paths;
+    }
+
+    /// The package's last scan and the paths saved since, when both are known: what a
+    /// rescan of only those paths needs (`package::scan::rescan`).
+    pub fn scan_of(&self, spec: &PackageSpec) -> Option<(Arc<Vec<LocalFile>>, BTreeSet<PathBuf>)> {
+        Some((self.scans.get(spec)?.clone(), self.saved.clone()?))
+    }
+
+    /// The package's files as just scanned.
+    pub fn learn_scan(&mut self, spec: &PackageSpec, files: Arc<Vec<LocalFile>>) {
+        self.scans.insert(spec.clone(), files);
+    }
+
     /// Nothing is kept any more: the next round reads everything.
     pub fn forget(&mut self) {
         *self = Self::default();
@@ -99,7 +127,10 @@ impl Kept {
 
     /// Nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.stack.is_none() && self.artifacts.is_empty() && self.functions.is_empty()
+        self.stack.is_none()
+            && self.artifacts.is_empty()
+            && self.functions.is_empty()
+            && self.scans.is_empty()
     }
 }
 
@@ -258,6 +289,25 @@ mod tests {
         let got = running(Some(&memory), &lambda, &quotas, vec!["g".into()]).await;
         assert!(got[0].1.is_err(), "g was read, and the read failed");
         assert_eq!(memory.with(|k| k.function("g").map(str::to_owned)), None);
+    }
+
+    #[test]
+    fn a_scan_is_reused_only_with_the_paths_saved_since() {
+        let mut k = Kept::default();
+        let spec = PackageSpec {
+            folder: PathBuf::from("/p/fn"),
+            include: Vec::new(),
+            ignore: Vec::new(),
+        };
+        k.learn_scan(&spec, Arc::new(Vec::new()));
+        assert!(k.scan_of(&spec).is_none(), "no events known: a full scan");
+        k.saved(Some(BTreeSet::from([PathBuf::from("/p/fn/a.py")])));
+        assert_eq!(k.scan_of(&spec).expect("both").1.len(), 1);
+        k.saved(None);
+        assert!(k.scan_of(&spec).is_none(), "an overflow: a full scan");
+        k.forget();
+        k.saved(Some(BTreeSet::new()));
+        assert!(k.scan_of(&spec).is_none(), "forgotten");
     }
 
     #[test]

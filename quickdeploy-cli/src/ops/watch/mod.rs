@@ -210,6 +210,10 @@ pub async fn watch(
         if batch.iter().any(|p| same_file(p, &config_file)) {
             memory.with(|k| k.forget());
         }
+        // The events name every change, unless the OS watcher overflowed (its marker).
+        let mut batch = batch;
+        let overflowed = batch.remove(Path::new(""));
+        memory.with(|k| k.saved((!overflowed).then(|| batch.clone())));
         let project = match load() {
             Ok(p) => p,
             Err(e) => {
@@ -326,7 +330,8 @@ impl Keys {
 }
 
 /// Registers `watched` with the OS watcher; relevant paths (by `filter`) arrive on the
-/// receiver. Reads are not changes (our own diff reads every changed file).
+/// receiver, and the empty path when events were lost. Reads are not changes (our own diff
+/// reads every changed file).
 fn start_watcher(
     filter: Filter,
     watched: &[(PathBuf, RecursiveMode)],
@@ -336,14 +341,23 @@ fn start_watcher(
 )> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-        if let Ok(e) = e
-            && !e.kind.is_access()
-        {
-            for p in e.paths {
-                if filter.relevant(&p) {
-                    let _ = tx.send(p);
+        match e {
+            // Events were lost (an overflow): the empty path asks for a round that scans
+            // every package whole.
+            Err(_) => {
+                let _ = tx.send(PathBuf::new());
+            }
+            Ok(e) if e.need_rescan() => {
+                let _ = tx.send(PathBuf::new());
+            }
+            Ok(e) if !e.kind.is_access() => {
+                for p in e.paths {
+                    if filter.relevant(&p) {
+                        let _ = tx.send(p);
+                    }
                 }
             }
+            Ok(_) => {}
         }
     })
     .context("cannot watch files")?;
