@@ -146,7 +146,7 @@ pub async fn inspect_kept(
         Some(kept) => (Some(kept), HashMap::new(), own_bucket.await),
         None => {
             let (deployed, prefetched, own_bucket) = tokio::join!(
-                stack::describe(&clients.cfn, &stack_name),
+                stack::describe_cached(&clients.cfn, &stack_name, &state_dir),
                 prefetch_heads(&clients.s3, &state_dir),
                 own_bucket
             );

@@ -204,15 +204,15 @@ pub async fn watch(
                 _ = tokio::signal::ctrl_c() => return Ok(Stopped::Quietly),
             },
         };
+        // The events name every change, unless the OS watcher overflowed (its marker).
+        let mut batch = batch;
+        let overflowed = batch.remove(Path::new(""));
         round += 1;
         ui.round_started(round, batch.len());
         // Another configuration may name another stack, bucket or patcher.
         if batch.iter().any(|p| same_file(p, &config_file)) {
             memory.with(|k| k.forget());
         }
-        // The events name every change, unless the OS watcher overflowed (its marker).
-        let mut batch = batch;
-        let overflowed = batch.remove(Path::new(""));
         memory.with(|k| k.saved((!overflowed).then(|| batch.clone())));
         let project = match load() {
             Ok(p) => p,
