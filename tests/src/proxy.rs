@@ -581,6 +581,9 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
             Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         };
     }
+    if let Some((function, op)) = &settling {
+        p.latency.begin(function, *op);
+    }
     let out = upstream_request(&p, &parts, body);
     match out.send().await {
         Ok(r) => {
