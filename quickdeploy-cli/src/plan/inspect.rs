@@ -101,7 +101,8 @@ impl Inspected {
     }
 }
 
-/// Reads everything; nothing is written except the local manifest cache's folder.
+/// Reads everything; nothing is written except the local caches (the manifests' folder, the
+/// stack's copy in `.quickdeploy/stacks/`).
 pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Inspected> {
     inspect_with(project, clients, &Local::new()).await
 }
