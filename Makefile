@@ -47,7 +47,8 @@ bench-deploy: tools rig-deps sam-deps build
 	cargo bench --workspace --bench deploy_vs_sam --profile dev
 
 ## make bench-watch: save-to-live latency, `quickdeploy watch` vs `sam sync --code --watch` on
-## the same moto, one-line saves in a function with 5 MiB of files (BENCH_RUNS=10 by default).
+## the same moto, one-line saves in a function with 5 MiB of files (BENCH_RUNS=10 by default),
+## plain and with AWS-like latency (30 ms RTT, 800 ms InProgress), both through the rig's proxy.
 bench-watch: tools rig-deps sam-deps build
 	cargo bench --workspace --bench watch_vs_sam --profile dev
 

@@ -6,10 +6,18 @@
 //! with 5 x 1 MiB of incompressible files), deployed as two stacks: one by `quickdeploy full`,
 //! one by `sam deploy`. Both watchers then run for the whole benchmark, each on its own copy.
 //! Each save writes a different line into the big function's handler.py (alternating tools) and
-//! is timed from just before the write until moto reports a new CodeSha256 for the function,
-//! polling GetFunctionConfiguration every 15 ms. Each result is checked: quickdeploy's by its
-//! JSON line (outcome "deployed") and the patched S3 object's SHA-256, SAM's by the zip SAM's
-//! own packager makes of its build folder.
+//! is timed from just before the write until Lambda reports the function live on new code:
+//! GetFunctionConfiguration, polled every 15 ms through the rig's proxy (what the tools talk
+//! to), shows a new CodeSha256 and LastUpdateStatus Successful. Each result is checked:
+//! quickdeploy's by its JSON line (outcome "deployed") and the patched S3 object's SHA-256,
+//! SAM's by the zip SAM's own packager makes of its build folder.
+//!
+//! Both modes in one run, both watchers running throughout: plain moto, then AWS-like latency
+//! (testkit::latency: every call through the proxy and every patcher Invoke delayed by 30 ms,
+//! each function InProgress for 800 ms after an update). moto itself moves the CodeSha256 at
+//! once, so the finish line is read through the proxy, which reports InProgress as Lambda
+//! would: the same line for both tools. Each mode prints its own ratio, and quickdeploy's
+//! `--timings` critical path of its last save.
 //!
 //! Run: `make bench-watch` (installs aws-sam-cli into .rig/sam-venv); `BENCH_RUNS` (default 10).
 
@@ -21,11 +29,13 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_lambda::types::LastUpdateStatus;
 use testkit::app::App;
 use testkit::bench_app::{
     SAM_BUCKET, SAM_STACK, SAM_VERSION, SideBySide, bench_runs, code_of, handler, median,
     patched_code_sha256, require_sam, sam_built, sam_command,
 };
+use testkit::latency::Latency;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Between GetFunctionConfiguration calls while waiting for a save to go live.
@@ -93,7 +103,7 @@ impl Drop for Watcher {
 /// `quickdeploy watch --json`: its JSON lines come through the receiver.
 fn start_quickdeploy(app: &App) -> (Watcher, Receiver<serde_json::Value>) {
     let mut child = app
-        .command(&["watch", "--json"])
+        .command(&["watch", "--json", "--timings"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -163,10 +173,27 @@ fn start_sam(app: &App, home: &Path) -> Watcher {
     }
 }
 
-/// Saves the big handler with `marker` and waits until the function's CodeSha256 moves off
-/// `before`: milliseconds from the save, and the new CodeSha256.
+/// A function's CodeSha256 and whether its last update is Successful, as `lambda` (through
+/// the proxy: what the tools see) reports it.
+async fn live_code(lambda: &aws_sdk_lambda::Client, function: &str) -> (String, bool) {
+    let c = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .expect("get_function_configuration through the proxy");
+    let ok = c
+        .last_update_status()
+        .is_none_or(|s| *s == LastUpdateStatus::Successful);
+    (c.code_sha256().unwrap_or_default().to_owned(), ok)
+}
+
+/// Saves the big handler with `marker` and waits until the function is live on code other
+/// than `before` (a new CodeSha256, LastUpdateStatus Successful): milliseconds from the
+/// save, and the new CodeSha256.
 async fn save_to_live(
     app: &App,
+    lambda: &aws_sdk_lambda::Client,
     function: &str,
     marker: &str,
     before: &str,
@@ -175,8 +202,8 @@ async fn save_to_live(
     let t = Instant::now();
     app.write("src/big/handler.py", &handler(marker));
     loop {
-        let now = code_of(app, function).await;
-        if now != before {
+        let (now, settled) = live_code(lambda, function).await;
+        if now != before && settled {
             return (t.elapsed().as_secs_f64() * 1e3, now);
         }
         assert!(
@@ -186,6 +213,26 @@ async fn save_to_live(
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The critical path of a `--timings` report, as `Call start-end -> ...` (ms).
+fn critical_path(report: &serde_json::Value) -> String {
+    let t = &report["timeline"];
+    let path: Vec<String> = t["critical_path"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let s = &t["spans"][i.as_u64()? as usize];
+            Some(format!(
+                "{} {:.0}-{:.0}",
+                s["name"].as_str()?,
+                s["start_ms"].as_f64()?,
+                s["end_ms"].as_f64()?
+            ))
+        })
+        .collect();
+    path.join(" -> ")
 }
 
 /// Every JSON line quickdeploy printed so far.
@@ -213,10 +260,12 @@ async fn next_line(rx: &Receiver<serde_json::Value>, watcher: &Watcher) -> serde
 async fn main() {
     require_sam("bench-watch");
     let runs = bench_runs(10);
-    // Both tools talk to moto straight: no proxy adds a hop to the save-to-live time.
-    let rig = SideBySide::deployed(false).await;
+    // Both tools talk to moto through the proxy, which adds the latency in latency mode.
+    let rig = SideBySide::deployed(true).await;
     let (qd, samapp) = (&rig.qd, &rig.sam);
     let (qd_big, sam_big) = (&rig.qd_big, &rig.sam_big);
+    let proxy = rig.proxy.as_ref().expect("the proxy");
+    let lambda = testkit::rig::lambda_client(&proxy.endpoint).await;
 
     eprintln!("starting both watchers...");
     let (mut qd_watch, lines) = start_quickdeploy(qd);
@@ -240,98 +289,113 @@ async fn main() {
         panic!("quickdeploy watch exited ({status}):\n{}", qd_watch.log());
     }
 
-    let (mut qd_ms, mut sam_ms, mut qd_own) = (vec![], vec![], vec![]);
-    let mut qd_rounds = 0usize;
     let mut qd_code = code_of(qd, qd_big).await;
     let mut sam_code = code_of(samapp, sam_big).await;
-    // One untimed save per tool first (run 0): the first round of each watcher warms its caches.
-    for run in 0..=runs {
-        let timed = run > 0;
-        for quickdeploy_turn in [run % 2 == 0, run % 2 != 0] {
-            let marker = format!("save-{run}-{}", std::process::id());
-            if quickdeploy_turn {
-                drain(&lines);
-                let (ms, now) = save_to_live(qd, qd_big, &marker, &qd_code, &qd_watch).await;
-                let line = next_line(&lines, &qd_watch).await;
-                let report = &line["report"];
-                assert_eq!(
-                    report["outcome"],
-                    "deployed",
-                    "quickdeploy save {run}: {line}\n{}",
-                    qd_watch.log()
-                );
-                let expected = patched_code_sha256(qd, report).await;
-                assert_eq!(now, expected, "quickdeploy save {run}: {line}");
-                tokio::time::sleep(PAUSE).await;
-                let extra = drain(&lines);
-                assert!(
-                    extra.iter().all(|l| l["error"].is_null()),
-                    "quickdeploy save {run}, follow-up round failed: {extra:?}"
-                );
-                assert_eq!(
-                    code_of(qd, qd_big).await,
-                    now,
-                    "quickdeploy save {run}: CodeSha256 moved again"
-                );
-                qd_code = now;
-                if timed {
-                    qd_rounds += 1 + extra.len();
-                    qd_ms.push(ms);
-                    qd_own.push(report["timings_ms"]["total"].as_f64().unwrap_or(0.0));
+    let mut tables = Vec::new();
+    for mode in [None, Some(Latency::AWS_LIKE)] {
+        proxy.set_latency(mode);
+        rig.patcher.set_rtt(mode.map_or(Duration::ZERO, |l| l.rtt));
+        let label = mode.map_or("plain moto".to_owned(), |l| l.label());
+        let (mut qd_ms, mut sam_ms, mut qd_own) = (vec![], vec![], vec![]);
+        let mut qd_rounds = 0usize;
+        let mut last_path = String::new();
+        // One untimed save per tool first (run 0) in each mode.
+        for run in 0..=runs {
+            let timed = run > 0;
+            for quickdeploy_turn in [run % 2 == 0, run % 2 != 0] {
+                let marker = format!("save-{}-{run}-{}", tables.len(), std::process::id());
+                if quickdeploy_turn {
+                    drain(&lines);
+                    let (ms, now) =
+                        save_to_live(qd, &lambda, qd_big, &marker, &qd_code, &qd_watch).await;
+                    let line = next_line(&lines, &qd_watch).await;
+                    let report = &line["report"];
+                    assert_eq!(
+                        report["outcome"],
+                        "deployed",
+                        "quickdeploy save {run}: {line}\n{}",
+                        qd_watch.log()
+                    );
+                    let expected = patched_code_sha256(qd, report).await;
+                    assert_eq!(now, expected, "quickdeploy save {run}: {line}");
+                    tokio::time::sleep(PAUSE).await;
+                    let extra = drain(&lines);
+                    assert!(
+                        extra.iter().all(|l| l["error"].is_null()),
+                        "quickdeploy save {run}, follow-up round failed: {extra:?}"
+                    );
+                    assert_eq!(
+                        code_of(qd, qd_big).await,
+                        now,
+                        "quickdeploy save {run}: CodeSha256 moved again"
+                    );
+                    qd_code = now;
+                    if timed {
+                        qd_rounds += 1 + extra.len();
+                        qd_ms.push(ms);
+                        qd_own.push(report["timings_ms"]["total"].as_f64().unwrap_or(0.0));
+                        last_path = critical_path(report);
+                    }
+                    eprintln!(
+                        "save {run} ({label}): quickdeploy watch {ms:.0} ms{}",
+                        if timed { "" } else { " (warm-up)" }
+                    );
+                } else {
+                    let (ms, now) =
+                        save_to_live(samapp, &lambda, sam_big, &marker, &sam_code, &sam_watch)
+                            .await;
+                    let (built, expected) = sam_built(samapp);
+                    assert!(
+                        built.contains(&marker) && now == expected,
+                        "sam sync --watch save {run} not verified: {now} vs {expected}\n{}",
+                        sam_watch.log()
+                    );
+                    tokio::time::sleep(PAUSE).await;
+                    let settled = code_of(samapp, sam_big).await;
+                    assert_eq!(
+                        settled,
+                        now,
+                        "sam save {run}: CodeSha256 moved again\n{}",
+                        sam_watch.log()
+                    );
+                    sam_code = now;
+                    if timed {
+                        sam_ms.push(ms);
+                    }
+                    eprintln!(
+                        "save {run} ({label}): sam sync --watch  {ms:.0} ms{}",
+                        if timed { "" } else { " (warm-up)" }
+                    );
                 }
-                eprintln!(
-                    "save {run}: quickdeploy watch {ms:.0} ms{}",
-                    if timed { "" } else { " (warm-up)" }
-                );
-            } else {
-                let (ms, now) = save_to_live(samapp, sam_big, &marker, &sam_code, &sam_watch).await;
-                let (built, expected) = sam_built(samapp);
-                assert!(
-                    built.contains(&marker) && now == expected,
-                    "sam sync --watch save {run} not verified: {now} vs {expected}\n{}",
-                    sam_watch.log()
-                );
-                tokio::time::sleep(PAUSE).await;
-                let settled = code_of(samapp, sam_big).await;
-                assert_eq!(
-                    settled,
-                    now,
-                    "sam save {run}: CodeSha256 moved again\n{}",
-                    sam_watch.log()
-                );
-                sam_code = now;
-                if timed {
-                    sam_ms.push(ms);
-                }
-                eprintln!(
-                    "save {run}: sam sync --watch  {ms:.0} ms{}",
-                    if timed { "" } else { " (warm-up)" }
-                );
             }
         }
+        let (qm, sm) = (median(&mut qd_ms), median(&mut sam_ms));
+        let own = median(&mut qd_own);
+        let mut table = format!(
+            "\nsave-to-live, one-line change, function with 5 MiB of files, {runs} saves each, moto 5.2.5, {label}\n"
+        );
+        table += "| tool | median ms | min ms | max ms | sam median / this median |\n";
+        table += "|---|---|---|---|---|\n";
+        table += &format!(
+            "| quickdeploy watch (adaptive debounce) | {qm:.0} | {:.0} | {:.0} | {:.1}x |\n",
+            qd_ms[0],
+            qd_ms[qd_ms.len() - 1],
+            sm / qm
+        );
+        table += &format!(
+            "| sam sync --code --watch ({SAM_VERSION}) | {sm:.0} | {:.0} | {:.0} | 1x |\n",
+            sam_ms[0],
+            sam_ms[sam_ms.len() - 1]
+        );
+        table += &format!(
+            "\nquickdeploy ({label}): median deploy time in its own report {own:.0} ms; {qd_rounds} deploy rounds for {runs} saves\ncritical path of its last save: {last_path}\n"
+        );
+        eprint!("{table}");
+        tables.push(table);
     }
     qd_watch.stop();
     sam_watch.stop();
-
-    let (qm, sm) = (median(&mut qd_ms), median(&mut sam_ms));
-    let own = median(&mut qd_own);
-    println!(
-        "\nsave-to-live, one-line change, function with 5 MiB of files, {runs} saves each, moto 5.2.5"
-    );
-    println!("| tool | median ms | min ms | max ms | sam median / this median |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| quickdeploy watch (debounce 100 ms) | {qm:.0} | {:.0} | {:.0} | {:.1}x |",
-        qd_ms[0],
-        qd_ms[qd_ms.len() - 1],
-        sm / qm
-    );
-    println!(
-        "| sam sync --code --watch ({SAM_VERSION}) | {sm:.0} | {:.0} | {:.0} | 1x |",
-        sam_ms[0],
-        sam_ms[sam_ms.len() - 1]
-    );
-    println!(
-        "\nquickdeploy: median deploy time in its own report {own:.0} ms; {qd_rounds} deploy rounds for {runs} saves"
-    );
+    for t in tables {
+        print!("{t}");
+    }
 }

@@ -156,11 +156,31 @@ impl Settling {
             })
     }
 
+    /// An update of `function` is on its way to moto: it is InProgress from now, before moto
+    /// answers (moto applies the new code before its answer is back, and a read meanwhile
+    /// must not see it Successful: Lambda's update is InProgress from the moment it is taken).
+    pub fn begin(&self, function: &str, op: LambdaOp) {
+        let Some(l) = self.get().filter(|l| !l.in_progress.is_zero()) else {
+            return;
+        };
+        if op == LambdaOp::Update
+            && let Ok(mut u) = self.until.lock()
+        {
+            u.insert(function.to_owned(), Instant::now() + l.in_progress);
+        }
+    }
+
     /// The answer (`body`, JSON) with LastUpdateStatus InProgress while `function` settles; an
-    /// update that went through (`ok`) starts its time. `None`: leave the answer as it is.
+    /// update that went through (`ok`) starts its time, one that did not ends what
+    /// [`Settling::begin`] started. `None`: leave the answer as it is.
     pub fn answer(&self, function: &str, op: LambdaOp, ok: bool, body: &[u8]) -> Option<Vec<u8>> {
         let l = self.get().filter(|l| !l.in_progress.is_zero())?;
         if !ok {
+            if op == LambdaOp::Update
+                && let Ok(mut u) = self.until.lock()
+            {
+                u.remove(function);
+            }
             return None;
         }
         match op {
@@ -230,5 +250,16 @@ mod tests {
         std::thread::sleep(Duration::from_millis(250));
         assert!(s.answer("f", LambdaOp::Read, true, read).is_none());
         assert!(s.refusal("f", LambdaOp::Update).is_none());
+        // InProgress from the moment the update is sent, before moto's answer; an update
+        // moto refused never started.
+        s.begin("f", LambdaOp::Update);
+        assert!(s.answer("f", LambdaOp::Read, true, read).is_some());
+        assert!(s.answer("f", LambdaOp::Update, false, b"{}").is_none());
+        assert!(s.answer("f", LambdaOp::Read, true, read).is_none());
+        s.begin("f", LambdaOp::Read);
+        assert!(
+            s.answer("f", LambdaOp::Read, true, read).is_none(),
+            "a read starts nothing"
+        );
     }
 }

@@ -23,6 +23,8 @@
 //!   ResourceConflictException or TooManyRequestsException a number of times; after an update
 //!   goes through, LastUpdateStatus reported as InProgress a number of times (moto's updates
 //!   are Successful at once), then Successful or Failed with a reason.
+//! - LastUpdatedTime in DescribeStacks for a stack updated through the proxy (moto gives
+//!   none; CloudFormation moves it on every update, and `deploy`'s stack cache relies on it).
 //! - A failing stack update ([`S3Proxy::fail_next_stack_update`]): after ExecuteChangeSet goes
 //!   through, the stack is reported UPDATE_ROLLBACK_COMPLETE and its events gain an
 //!   UPDATE_FAILED event for a resource (moto's updates do not fail, and it keeps stack-level
@@ -108,6 +110,11 @@ struct Shared {
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
     /// Every API call through the proxy, each once ([`S3Proxy::calls`]).
     calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
+    /// Every API call through the proxy, in order ([`S3Proxy::take_call_log`]).
+    call_log: Mutex<Vec<String>>,
+    /// When each stack was last updated through the proxy, by name: moto's DescribeStacks
+    /// gives no LastUpdatedTime, CloudFormation's does (`with_updated_time`).
+    stack_updated: Mutex<HashMap<String, String>>,
     /// The stack parameter values last submitted, by (stack, key) ([`previous_ssm_values`]).
     stack_parameters: Mutex<HashMap<(String, String), String>>,
     /// AWS-like latency, when in force ([`S3Proxy::set_latency`]).
@@ -176,6 +183,8 @@ impl S3Proxy {
             extras: Extras::default(),
             sam: Mutex::new(HashMap::new()),
             calls: Mutex::new(std::collections::BTreeSet::new()),
+            call_log: Mutex::new(Vec::new()),
+            stack_updated: Mutex::new(HashMap::new()),
             stack_parameters: Mutex::new(HashMap::new()),
             latency: crate::latency::Settling::default(),
         });
@@ -284,6 +293,17 @@ impl S3Proxy {
         if let Ok(mut c) = self.shared.calls.lock() {
             c.clear();
         }
+    }
+
+    /// Every API call since the last time this was asked, in order, as `service Operation
+    /// resource` (`cloudformation GetTemplate arn:...`, `s3 HeadObject arn:aws:s3:::b/k`):
+    /// what a round asked, to show what it did not need to.
+    pub fn take_call_log(&self) -> Vec<String> {
+        self.shared
+            .call_log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     /// Request body bytes forwarded since the last call, and resets the count.
@@ -459,6 +479,10 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     }
     // Every call as its client sent it, for the IAM checks (S3Proxy::calls).
     let call = crate::iam::operation(parts.method.as_str(), &path, &query, &parts.headers, &body);
+    if let Ok(mut log) = p.call_log.lock() {
+        let resource = call.needs.first().map(|n| n.1.as_str()).unwrap_or("");
+        log.push(format!("{call} {resource}"));
+    }
     if let Ok(mut calls) = p.calls.lock() {
         calls.insert(call);
     }
@@ -575,6 +599,9 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
             Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         };
     }
+    if let Some((function, op)) = &settling {
+        p.latency.begin(function, *op);
+    }
     let out = upstream_request(&p, &parts, body);
     match out.send().await {
         Ok(r) => {
@@ -594,6 +621,9 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
                 && resp.status().is_success()
             {
                 function_layers(&p, stack).await;
+                if cfn.action.as_deref() != Some("CreateStack") {
+                    stack_updated(&p, stack);
+                }
             }
             resp
         }
@@ -661,6 +691,12 @@ async fn answer(
             let layers = layer_physical_ids(p, &bytes, cfn.stack.as_deref()).await;
             let base = layers.clone().unwrap_or_else(|| bytes.clone());
             nested_stack_arns(p, &base).await.or(layers)
+        }
+        _ => rewritten,
+    };
+    let rewritten = match cfn.action.as_deref() {
+        Some("DescribeStacks") if status.is_success() => {
+            with_updated_time(p, rewritten.as_deref().unwrap_or(&bytes)).or(rewritten)
         }
         _ => rewritten,
     };
@@ -988,6 +1024,64 @@ fn lambda_after(
     };
     log(p, format!("{method} {at} -> {} {said}", status.as_u16()));
     serde_json::to_vec(&doc).ok().map(Bytes::from)
+}
+
+/// Notes that `stack` was updated now (an ExecuteChangeSet or UpdateStack went through); a
+/// stack name or an ARN's name part.
+fn stack_updated(p: &Shared, stack: &str) {
+    let name = stack
+        .strip_prefix("arn:")
+        .and_then(|a| a.split('/').nth(1))
+        .unwrap_or(stack);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // ISO 8601 with milliseconds, as CloudFormation's answers give times.
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let at = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    );
+    if let Ok(mut u) = p.stack_updated.lock() {
+        u.insert(name.to_owned(), at);
+    }
+}
+
+/// The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A DescribeStacks answer with each stack updated through the proxy given its
+/// LastUpdatedTime, which moto leaves out and CloudFormation moves on every update.
+fn with_updated_time(p: &Shared, body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.contains("<LastUpdatedTime>") {
+        return None;
+    }
+    let updated = p.stack_updated.lock().ok()?.clone();
+    let mut out = text.to_owned();
+    for (name, at) in &updated {
+        let tag = format!("<StackName>{name}</StackName>");
+        out = out.replace(
+            &tag,
+            &format!("{tag}<LastUpdatedTime>{at}</LastUpdatedTime>"),
+        );
+    }
+    (out != text).then(|| Bytes::from(out))
 }
 
 /// Rewrites CloudFormation answers after an execution that is to fail.
@@ -2160,6 +2254,14 @@ async fn cfn_query(p: &Shared, form: &str, auth: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_since_1970_are_civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_794), (2026, 12, 7));
+    }
 
     fn body(template: &serde_json::Value) -> Vec<u8> {
         crate::sam::form_encode(&[

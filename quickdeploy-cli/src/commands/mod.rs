@@ -293,6 +293,7 @@ impl DeployArgs {
             fallback: (!self.no_fallback).then_some(consent),
             shared: None,
             timings: self.timings,
+            kept: None,
         })
     }
 }

@@ -9,7 +9,8 @@ use crate::render::terminal::WatchTerminal;
 
 /// Watch the packages, the template and quickdeploy.toml; deploy each change as it is saved.
 ///
-/// A burst of file events (an editor's save) becomes one deploy after --debounce-ms of quiet.
+/// A lone save deploys after a fifth of --debounce-ms of quiet (20 ms); a burst (several files,
+/// or the same file saved again) becomes one deploy after --debounce-ms of quiet.
 /// Changes made while a deploy runs are collected into one follow-up deploy. Code-only changes
 /// go the quick way; dependency or template changes go the full way (asking first on a
 /// terminal unless --yes), or with --no-fallback are reported and left for later. A failed
@@ -35,7 +36,7 @@ Exit codes: 0 stopped by Ctrl-C, 1 could not start, 2 bad usage or configuration
 pub struct Args {
     #[command(flatten)]
     pub deploy: DeployArgs,
-    /// Quiet time that ends a burst of file events, in milliseconds.
+    /// Quiet time that ends a burst of file events, in milliseconds (a lone save: a fifth).
     #[arg(long, default_value_t = 100, value_name = "MS")]
     pub debounce_ms: u64,
 }

@@ -149,9 +149,135 @@ fn local_file(source: &Path, path: String) -> Result<LocalFile, ScanError> {
     })
 }
 
+/// The package's files after a save, from its previous scan (`previous`) and the paths the
+/// file events named (`changed`, absolute): only those are looked at, so a save in a package
+/// of thousands of files stats one. `None` when the events cannot say (a folder created,
+/// renamed or deleted; a link; a `.gitignore`, whose rules decide what else belongs; an
+/// `include` path): then only a full [`scan_in`] can.
+pub fn rescan(
+    spec: &PackageSpec,
+    project: &Path,
+    previous: &[LocalFile],
+    changed: &std::collections::BTreeSet<PathBuf>,
+) -> Option<Result<Vec<LocalFile>, ScanError>> {
+    if !spec.include.is_empty() {
+        return None;
+    }
+    let real = spec.folder.canonicalize().ok()?;
+    let filter = PackageFilter::lenient(spec, project);
+    let mut files: BTreeMap<String, LocalFile> = previous
+        .iter()
+        .map(|f| (f.path.clone(), f.clone()))
+        .collect();
+    for path in changed {
+        let Some(rel) = path
+            .strip_prefix(&real)
+            .or_else(|_| path.strip_prefix(&spec.folder))
+            .ok()
+        else {
+            continue;
+        };
+        if rel.as_os_str().is_empty()
+            || path.file_name() == Some(std::ffi::OsStr::new(".gitignore"))
+        {
+            return None;
+        }
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let rel = rel.join("/");
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => {
+                if filter.includes(path, false) {
+                    match local_file(&spec.folder.join(&rel), rel.clone()) {
+                        Ok(f) => files.insert(rel, f),
+                        Err(e) => return Some(Err(e)),
+                    };
+                } else {
+                    files.remove(&rel);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A deleted folder's files are gone too, and its events may not name them.
+                let inside = format!("{rel}/");
+                if files.keys().any(|k| k.starts_with(&inside)) {
+                    return None;
+                }
+                files.remove(&rel);
+            }
+            // A folder (its files may have come with it unannounced), a link (scan checks
+            // where it points), or an error the full scan reports best.
+            _ => return None,
+        }
+    }
+    Some(Ok(files.into_values().collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rescan_looks_only_at_the_named_paths_and_agrees_with_a_full_scan() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().canonicalize().expect("real");
+        std::fs::write(root.join("quickdeploy.toml"), "").expect("config");
+        std::fs::write(root.join(".gitignore"), "*.log\n").expect("gitignore");
+        let spec = PackageSpec {
+            folder: root.join("fn"),
+            include: Vec::new(),
+            ignore: Vec::new(),
+        };
+        for (p, body) in [
+            ("fn/app.py", "x"),
+            ("fn/lib/util.py", "y"),
+            ("fn/old.py", "o"),
+        ] {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, body).expect("write");
+        }
+        let before = scan_in(&spec, &root).expect("scan");
+        // A save, a new file, a deletion, an ignored file, and a path of another package.
+        std::fs::write(root.join("fn/app.py"), "changed").expect("write");
+        std::fs::write(root.join("fn/lib/new.py"), "n").expect("write");
+        std::fs::remove_file(root.join("fn/old.py")).expect("rm");
+        std::fs::write(root.join("fn/debug.log"), "l").expect("write");
+        let changed: std::collections::BTreeSet<PathBuf> = [
+            "fn/app.py",
+            "fn/lib/new.py",
+            "fn/old.py",
+            "fn/debug.log",
+            "other/x.py",
+        ]
+        .iter()
+        .map(|p| root.join(p))
+        .collect();
+        let quick = rescan(&spec, &root, &before, &changed)
+            .expect("the events say it all")
+            .expect("rescan");
+        let full = scan_in(&spec, &root).expect("scan");
+        let key = |v: &[LocalFile]| {
+            v.iter()
+                .map(|f| (f.path.clone(), f.size, f.mtime_ns, f.executable))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&quick), key(&full));
+        assert_eq!(
+            quick.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["app.py", "lib/new.py", "lib/util.py"]
+        );
+        // What events cannot say: a new folder, a deleted one, a .gitignore.
+        std::fs::create_dir_all(root.join("fn/pkg")).expect("mkdir");
+        let dir_event = [root.join("fn/pkg")].into_iter().collect();
+        assert!(rescan(&spec, &root, &full, &dir_event).is_none());
+        std::fs::remove_dir_all(root.join("fn/lib")).expect("rm");
+        let gone = [root.join("fn/lib")].into_iter().collect();
+        assert!(rescan(&spec, &root, &full, &gone).is_none());
+        let ignore = [root.join("fn/.gitignore")].into_iter().collect();
+        assert!(rescan(&spec, &root, &full, &ignore).is_none());
+    }
 
     #[test]
     fn walks_includes_and_ignores() {

@@ -95,17 +95,97 @@ impl Filter {
     }
 }
 
-/// Collects one batch: the first path, then every path that comes until the stream has been
-/// quiet for `window` (an editor's save is a burst: temp file, rename, metadata). `None` when
-/// the stream ended.
+/// When a batch of file events is complete: the adaptive debounce. A lone save (one file,
+/// its events arriving together) ends after `settle` of quiet, so it deploys at once; as soon
+/// as the batch shows a burst (another file, or the same file saved again), it ends only after
+/// `burst` of quiet, so an editor saving several files or a `git checkout` is one round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Debounce {
+    /// The quiet that ends a lone save.
+    pub settle: Duration,
+    /// The quiet that ends a burst (`--debounce-ms`).
+    pub burst: Duration,
+}
+
+/// Events of one path this close to its first are one save (a write's truncate, data and
+/// metadata events), not a second one.
+pub const SAME_SAVE: Duration = Duration::from_millis(5);
+
+impl Debounce {
+    /// A burst ends after `burst` of quiet; a lone save after a fifth of it (20 ms of the
+    /// default 100 ms): long enough for one save's events to arrive together, short against a
+    /// deploy.
+    pub fn adaptive(burst: Duration) -> Self {
+        Self {
+            settle: burst / 5,
+            burst,
+        }
+    }
+}
+
+/// A batch being collected: its paths, when each was first seen, and whether it is a burst
+/// (pure: the clock is the caller's).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    first: std::collections::BTreeMap<PathBuf, std::time::Instant>,
+    last: std::time::Instant,
+    burst: bool,
+}
+
+impl Batch {
+    /// A batch of one event, at `now`.
+    pub fn start(path: PathBuf, now: std::time::Instant) -> Self {
+        Self {
+            first: std::collections::BTreeMap::from([(path, now)]),
+            last: now,
+            burst: false,
+        }
+    }
+
+    /// Another event, at `now`: another path, or the same path saved again, makes a burst.
+    pub fn add(&mut self, path: PathBuf, now: std::time::Instant) {
+        match self.first.get(&path) {
+            Some(at) if now.saturating_duration_since(*at) <= SAME_SAVE => {}
+            Some(_) => self.burst = true,
+            None => {
+                self.burst = true;
+                self.first.insert(path, now);
+            }
+        }
+        self.last = self.last.max(now);
+    }
+
+    /// True once it is a burst.
+    pub fn is_burst(&self) -> bool {
+        self.burst
+    }
+
+    /// When it is complete if nothing else comes.
+    pub fn ends_at(&self, d: Debounce) -> std::time::Instant {
+        self.last + if self.burst { d.burst } else { d.settle }
+    }
+
+    /// Its paths.
+    pub fn paths(self) -> BTreeSet<PathBuf> {
+        self.first.into_keys().collect()
+    }
+}
+
+/// Collects one batch: the first path, then every path that comes until the batch is complete
+/// ([`Debounce`]). `None` when the stream ended.
 pub async fn next_batch(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
-    window: Duration,
+    debounce: Debounce,
 ) -> Option<BTreeSet<PathBuf>> {
     let first = rx.recv().await?;
-    let mut batch = BTreeSet::from([first]);
-    drain(rx, window, &mut batch).await;
-    Some(batch)
+    let mut batch = Batch::start(first, std::time::Instant::now());
+    loop {
+        let end = tokio::time::Instant::from_std(batch.ends_at(debounce));
+        match tokio::time::timeout_at(end, rx.recv()).await {
+            Ok(Some(p)) => batch.add(p, std::time::Instant::now()),
+            _ => return Some(batch.paths()),
+        }
+    }
 }
 
 /// Adds to `batch` every path that comes until `window` passes without one.
@@ -280,27 +360,47 @@ mod tests {
         for i in 0..5 {
             tx.send(PathBuf::from(format!("f{}", i % 2))).expect("send");
         }
-        let batch = next_batch(&mut rx, Duration::from_millis(50))
-            .await
-            .expect("batch");
+        let d = Debounce::adaptive(Duration::from_millis(50));
+        let batch = next_batch(&mut rx, d).await.expect("batch");
         assert_eq!(batch.len(), 2, "five events on two paths");
         tokio::spawn(async move {
             tx.send(PathBuf::from("a")).expect("send");
             tokio::time::sleep(Duration::from_millis(200)).await;
             tx.send(PathBuf::from("b")).expect("send");
         });
-        let one = next_batch(&mut rx, Duration::from_millis(50))
-            .await
-            .expect("batch");
-        let two = next_batch(&mut rx, Duration::from_millis(50))
-            .await
-            .expect("batch");
+        let one = next_batch(&mut rx, d).await.expect("batch");
+        let two = next_batch(&mut rx, d).await.expect("batch");
         assert_eq!((one.len(), two.len()), (1, 1));
-        assert!(
-            next_batch(&mut rx, Duration::from_millis(50))
-                .await
-                .is_none(),
-            "sender gone"
-        );
+        assert!(next_batch(&mut rx, d).await.is_none(), "sender gone");
+    }
+
+    #[test]
+    fn a_lone_save_ends_at_once_and_a_burst_waits_for_quiet() {
+        let d = Debounce::adaptive(Duration::from_millis(100));
+        assert_eq!(d.settle, Duration::from_millis(20));
+        let t0 = std::time::Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        // One save: its events (truncate, data) within a millisecond or two.
+        let mut lone = Batch::start("a.py".into(), t0);
+        lone.add("a.py".into(), ms(1));
+        assert!(!lone.is_burst());
+        assert_eq!(lone.ends_at(d), ms(21), "the settle after its last event");
+        // The same file saved again 10 ms later: an editor's double save, one round.
+        let mut double = lone.clone();
+        double.add("a.py".into(), ms(10));
+        assert!(double.is_burst());
+        assert_eq!(double.ends_at(d), ms(110));
+        // Another file: an editor saving several, a checkout.
+        let mut several = Batch::start("a.py".into(), t0);
+        several.add("b.py".into(), t0);
+        assert!(several.is_burst());
+        assert_eq!(several.ends_at(d), ms(100));
+        // Each new event moves the end; the paths are each once.
+        several.add("c.py".into(), ms(90));
+        assert_eq!(several.ends_at(d), ms(190));
+        // An event the clock saw earlier (a late delivery) does not move it back.
+        several.add("a.py".into(), ms(50));
+        assert_eq!(several.ends_at(d), ms(190));
+        assert_eq!(several.paths().len(), 3);
     }
 }

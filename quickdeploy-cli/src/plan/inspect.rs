@@ -13,9 +13,10 @@ use crate::artifact::manifest::{self, Manifest};
 use crate::artifact::remote::{self, Head};
 use crate::aws::Clients;
 use crate::aws::clock::ms;
-use crate::package::scan::scan_in;
+use crate::package::scan::{rescan, scan_in};
 use crate::plan::classify::{Change, classify};
 use crate::plan::groups::{Group, Plan, plan};
+use crate::plan::kept::Memory;
 use crate::plan::local::Local;
 use crate::project::Project;
 use crate::stack::deployed::{self as stack, Deployed};
@@ -100,7 +101,8 @@ impl Inspected {
     }
 }
 
-/// Reads everything; nothing is written except the local manifest cache's folder.
+/// Reads everything; nothing is written except the local caches (the manifests' folder, the
+/// stack's copy in `.quickdeploy/stacks/`).
 pub async fn inspect(project: Project, clients: &Clients) -> anyhow::Result<Inspected> {
     inspect_with(project, clients, &Local::new()).await
 }
@@ -111,6 +113,17 @@ pub async fn inspect_with(
     project: Project,
     clients: &Clients,
     local: &Local,
+) -> anyhow::Result<Inspected> {
+    inspect_kept(project, clients, local, None).await
+}
+
+/// [`inspect_with`], taking what `memory` keeps (`watch`: the stack, artifacts' HEADs and
+/// manifests) instead of reading it, and keeping what it reads.
+pub async fn inspect_kept(
+    project: Project,
+    clients: &Clients,
+    local: &Local,
+    memory: Option<&Memory>,
 ) -> anyhow::Result<Inspected> {
     let started = Instant::now();
     let crate::project::Model {
@@ -127,12 +140,24 @@ pub async fn inspect_with(
             false => None,
         }
     };
-    let (deployed, prefetched, own_bucket) = tokio::join!(
-        stack::describe(&clients.cfn, &project.config.stack),
-        prefetch_heads(&clients.s3, &state_dir),
-        own_bucket
-    );
-    let deployed = deployed?;
+    let stack_name = project.config.stack.clone();
+    let kept_stack = memory.and_then(|m| m.with(|k| k.stack(&stack_name).cloned()));
+    let (deployed, prefetched, own_bucket) = match kept_stack {
+        // A kept stack: its artifacts are kept too, or read in the group's own round.
+        Some(kept) => (Some(kept), HashMap::new(), own_bucket.await),
+        None => {
+            let (deployed, prefetched, own_bucket) = tokio::join!(
+                stack::describe_cached(&clients.cfn, &stack_name, &state_dir),
+                prefetch_heads(&clients.s3, &state_dir),
+                own_bucket
+            );
+            let deployed = deployed?;
+            if let (Some(m), Some(d)) = (memory, &deployed) {
+                m.with(|k| k.learn_stack(&stack_name, d));
+            }
+            (deployed, prefetched, own_bucket)
+        }
+    };
     let Some(deployed_stack) = &deployed else {
         return Ok(Inspected {
             project,
@@ -176,17 +201,23 @@ pub async fn inspect_with(
     let quick = project.config.dependencies == crate::project::config::Dependencies::Quick;
     let mut prefetched = prefetched;
     let reads = plan.groups.iter().map(|g| {
+        let built = builds.builds_folder(&g.package.folder);
         let rules = Rules {
             extra: &extra,
             template_changes: &template_changes,
-            dependencies_quick: quick && builds.builds_folder(&g.package.folder),
+            dependencies_quick: quick && built,
+            // A build (or a CDK synth) writes its output without file events of its own.
+            rescan: !built && !cdk,
+            state_dir: &state_dir,
         };
         let path = manifest::local_path(&state_dir, &g.artifact);
-        let known = match prefetched.remove(&path) {
-            Some((m, head)) => Known::Prefetched(m, head),
-            None => Known::Local(manifest::load_local(&path)),
+        let kept = memory.and_then(|m| m.with(|k| k.artifact(&g.artifact)));
+        let known = match (kept, prefetched.remove(&path)) {
+            (Some((head, m)), _) => Known::Kept(m, head),
+            (None, Some((m, head))) => Known::Prefetched(m, head),
+            (None, None) => Known::Local(manifest::load_local(&path)),
         };
-        read_group(g, clients, &project.root, known, rules, local, &state_dir)
+        read_group(g, clients, &project.root, known, rules, local, memory)
     });
     let groups = futures::future::join_all(reads)
         .await
@@ -244,6 +275,8 @@ async fn prefetch_heads(
 
 /// What is known of an artifact before it is read: its local manifest, and maybe its HEAD.
 enum Known {
+    /// What watch kept of it ([`Memory`]): nothing to ask.
+    Kept(Manifest, Head),
     /// The local manifest and the HEAD asked ahead ([`prefetch_heads`]).
     Prefetched(Manifest, Head),
     /// The local manifest, if there is a usable one; the HEAD is still to ask.
@@ -255,6 +288,10 @@ struct Rules<'a> {
     extra: &'a [String],
     template_changes: &'a [String],
     dependencies_quick: bool,
+    /// The package may be rescanned at the paths the file events named (`watch`).
+    rescan: bool,
+    /// The local state folder, where a CDK asset's manifest is kept ([`seed_manifest`]).
+    state_dir: &'a std::path::Path,
 }
 
 /// The manifest of a CDK asset: the CDK writes none beside it, so it is made from the asset
@@ -285,16 +322,23 @@ async fn read_group(
     known: Known,
     rules: Rules<'_>,
     local: &Local,
-    state_dir: &std::path::Path,
+    memory: Option<&Memory>,
 ) -> anyhow::Result<GroupState> {
     let (package, root) = (g.package.clone(), root.to_owned());
+    let previous = memory
+        .filter(|_| rules.rescan)
+        .and_then(|m| m.with(|k| k.scan_of(&g.package)));
     let scanned = local.scan(&g.package, move || {
-        let files = scan_in(&package, &root)?;
+        let files = match previous.and_then(|(p, saved)| rescan(&package, &root, &p, &saved)) {
+            Some(files) => files?,
+            None => scan_in(&package, &root)?,
+        };
         crate::package::limits::check_package(&files)?;
         anyhow::Ok(files)
     });
     let remote = async {
         let (head, local) = match known {
+            Known::Kept(m, head) => return anyhow::Ok((head, m, remote::Source::Local, false)),
             Known::Prefetched(m, head) => (head, Some(m)),
             Known::Local(m) => match &g.seed {
                 None => (remote::head(&clients.s3, &g.artifact).await?, m),
@@ -309,7 +353,8 @@ async fn read_group(
                         (head, m)
                     } else {
                         let head = asset?;
-                        let (base, source) = seed_manifest(clients, seed, &head, state_dir).await?;
+                        let (base, source) =
+                            seed_manifest(clients, seed, &head, rules.state_dir).await?;
                         return anyhow::Ok((head, base, source, true));
                     }
                 }
@@ -321,7 +366,13 @@ async fn read_group(
     };
     let (scanned, remote) = tokio::join!(scanned, remote);
     let files = scanned.with_context(|| format!("package of {}", g.artifact))?;
+    if let Some(m) = memory {
+        m.with(|k| k.learn_scan(&g.package, files.clone()));
+    }
     let (head, base, source, seeded) = remote?;
+    if let Some(m) = memory.filter(|_| !seeded) {
+        m.with(|k| k.learn_artifact(&g.artifact, &head, &base));
+    }
     let base_files = base.files.clone();
     let memo = local.clone();
     let d = tokio::task::spawn_blocking(move || {

@@ -2,7 +2,8 @@
 //! project, the deployed stack, each artifact and its manifest, each package's diff), which
 //! functions share which artifact ([`groups`], pure), what each change is ([`classify`],
 //! pure), and what to do to each function ([`rollout`], pure: `deploy` acts on it and
-//! `status` reports it). With several targets: the local side done once for all of them
+//! `status` reports it); what `watch` keeps of the remote side between its rounds ([`kept`]).
+//! With several targets: the local side done once for all of them
 //! ([`local`]), and which targets to ask about and what their results add up to ([`targets`],
 //! pure).
 //!
@@ -13,6 +14,7 @@
 pub mod classify;
 pub mod groups;
 pub mod inspect;
+pub mod kept;
 pub mod local;
 pub mod rollout;
 pub mod targets;

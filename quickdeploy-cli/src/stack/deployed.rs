@@ -33,13 +33,101 @@ pub async fn describe(
     stack: &str,
 ) -> anyhow::Result<Option<Deployed>> {
     let stacks = cfn.describe_stacks().stack_name(stack).send();
-    let template = cfn
-        .get_template()
-        .stack_name(stack)
-        .template_stage(TemplateStage::Original)
-        .send();
-    let resources = cfn.describe_stack_resources().stack_name(stack).send();
-    let (stacks, template, resources) = tokio::join!(stacks, template, resources);
+    let (stacks, rest) = tokio::join!(stacks, template_and_resources(cfn, stack));
+    let Some(found) = found(stacks, stack)? else {
+        return Ok(None);
+    };
+    let (body, physical) = rest?;
+    Ok(Some(deployed(&found, &body, physical, stack)?))
+}
+
+/// [`describe`], with the template and physical ids taken from the copy under `state_dir`
+/// ([`cache`](super::cache)) when DescribeStacks confirms it, and the copy written when it
+/// was read. Without a usable copy, the three reads go together as in [`describe`]; with a
+/// copy that is no longer the stack's, GetTemplate and DescribeStackResources follow.
+pub async fn describe_cached(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Option<Deployed>> {
+    let path = super::cache::path(state_dir, stack);
+    let Some(cached) = super::cache::load(&path) else {
+        let stacks = cfn.describe_stacks().stack_name(stack).send();
+        let (stacks, rest) = tokio::join!(stacks, template_and_resources(cfn, stack));
+        let Some(found) = found(stacks, stack)? else {
+            return Ok(None);
+        };
+        let (body, physical) = rest?;
+        return keep(&path, &found, body, physical, stack);
+    };
+    let stacks = cfn.describe_stacks().stack_name(stack).send().await;
+    let Some(found) = found(stacks, stack)? else {
+        return Ok(None);
+    };
+    let (id, updated) = identity(&found);
+    if cached.confirms(&id, &updated)
+        && let Ok(d) = deployed(
+            &found,
+            &cached.template_body,
+            cached.physical.clone(),
+            stack,
+        )
+    {
+        return Ok(Some(d));
+    }
+    let (body, physical) = template_and_resources(cfn, stack).await?;
+    keep(&path, &found, body, physical, stack)
+}
+
+/// The stack as read, its copy written beside (a copy that cannot be written costs the next
+/// deploy the reads, nothing else).
+fn keep(
+    path: &std::path::Path,
+    found: &Stack,
+    body: String,
+    physical: HashMap<String, String>,
+    stack: &str,
+) -> anyhow::Result<Option<Deployed>> {
+    let d = deployed(found, &body, physical.clone(), stack)?;
+    let (stack_id, updated) = identity(found);
+    let cached = super::cache::Cached {
+        format: super::cache::FORMAT,
+        stack_id,
+        updated,
+        template_body: body,
+        physical,
+    };
+    if cached.confirms(&cached.stack_id, &cached.updated) {
+        let _ = super::cache::save(path, &cached);
+    }
+    Ok(Some(d))
+}
+
+/// The stack's id, and its LastUpdatedTime (CreationTime when never updated) with its
+/// status, as text: a copy made while an update ran is not taken for the finished one.
+fn identity(found: &Stack) -> (String, String) {
+    let time = found.last_updated_time().or(found.creation_time());
+    let status = found.stack_status().map(|s| s.as_str()).unwrap_or_default();
+    (
+        found.stack_id().unwrap_or_default().to_owned(),
+        time.map(|t| format!("{}.{:09} {status}", t.secs(), t.subsec_nanos()))
+            .unwrap_or_default(),
+    )
+}
+
+type Stack = aws_sdk_cloudformation::types::Stack;
+
+/// The stack DescribeStacks found; `None` when there is none (or only a deleted one, or one
+/// under review: nothing deployed).
+fn found(
+    stacks: Result<
+        aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput,
+        aws_sdk_cloudformation::error::SdkError<
+            aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError,
+        >,
+    >,
+    stack: &str,
+) -> anyhow::Result<Option<Stack>> {
     let stacks = match stacks {
         Ok(s) => s,
         Err(e)
@@ -56,32 +144,46 @@ pub async fn describe(
     let Some(found) = stacks.stacks().first() else {
         return Ok(None);
     };
-    let status = found
-        .stack_status()
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_default();
+    let status = found.stack_status().map(|s| s.as_str()).unwrap_or_default();
     if status == "DELETE_COMPLETE" || status == "REVIEW_IN_PROGRESS" {
         return Ok(None);
     }
-    let (parameters, tags) = parameters_and_tags(found);
+    Ok(Some(found.clone()))
+}
+
+/// The template as deployed (its body) and the physical ids, read together. A CDK app's
+/// nested stacks are read too and merged in ([`with_nested`]): the body is then the merged
+/// template, so a copy of it ([`describe_cached`]) holds them as well (a nested stack is
+/// updated through its parent, whose LastUpdatedTime then moves).
+async fn template_and_resources(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> anyhow::Result<(String, HashMap<String, String>)> {
+    let template = cfn
+        .get_template()
+        .stack_name(stack)
+        .template_stage(TemplateStage::Original)
+        .send();
+    let resources = cfn.describe_stack_resources().stack_name(stack).send();
+    let (template, resources) = tokio::join!(template, resources);
     let body = template
         .map_err(crate::aws::err)
         .with_context(|| format!("cannot read stack {stack}'s template (GetTemplate)"))?
         .template_body()
         .unwrap_or_default()
         .to_owned();
-    let mut template = Template::parse(&body)
-        .map_err(|e| anyhow!(e))
-        .with_context(|| format!("stack {stack}'s deployed template"))?;
     let mut physical = physical_ids(resources, stack)?;
-    with_nested(cfn, &mut template, &mut physical, NESTING).await?;
-    Ok(Some(Deployed {
-        template,
-        parameters,
-        physical,
-        status,
-        tags,
-    }))
+    let Ok(mut parsed) = Template::parse(&body) else {
+        // Not readable: `deployed` says so, naming the stack.
+        return Ok((body, physical));
+    };
+    if nested::nested_stacks(&parsed).is_empty() {
+        return Ok((body, physical));
+    }
+    with_nested(cfn, &mut parsed, &mut physical, NESTING).await?;
+    let merged = serde_json::to_string(&parsed.doc)
+        .with_context(|| format!("stack {stack}'s template with its nested stacks"))?;
+    Ok((merged, physical))
 }
 
 /// How deep nested stacks are read (as the CDK reader reads them).
@@ -154,6 +256,30 @@ fn with_nested<'a>(
             );
         }
         Ok(())
+    })
+}
+
+/// The stack from what DescribeStacks said of it and its template and physical ids.
+fn deployed(
+    found: &Stack,
+    body: &str,
+    physical: HashMap<String, String>,
+    stack: &str,
+) -> anyhow::Result<Deployed> {
+    let status = found
+        .stack_status()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default();
+    let (parameters, tags) = parameters_and_tags(found);
+    let template = Template::parse(body)
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("stack {stack}'s deployed template"))?;
+    Ok(Deployed {
+        template,
+        parameters,
+        physical,
+        status,
+        tags,
     })
 }
 

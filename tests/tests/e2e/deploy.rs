@@ -653,3 +653,71 @@ async fn a_throttle_costs_at_most_the_sdks_attempts_not_a_retry_loop_on_top() {
     assert_eq!(throttled, 5, "one call, the SDK's 5 attempts");
     proxy.lambda_fault(&report, LambdaFault::default());
 }
+
+/// The calls of `log` (the proxy's call log) that read the stack's template or resources.
+fn stack_reads(log: &[String]) -> Vec<&String> {
+    log.iter()
+        .filter(|c| {
+            c.starts_with("cloudformation GetTemplate")
+                || c.starts_with("cloudformation DescribeStackResources")
+        })
+        .collect()
+}
+
+/// A code change deployed (and checked live): the calls it made, by the proxy's log.
+async fn deployed_with_log(rig: &Rig, text: &str) -> Vec<String> {
+    let app = &rig.app;
+    let body = format!("def greeting(name):\n    return f\"{text}, {{name}}!\"\n");
+    app.write("src/shared/greeting.py", &body);
+    rig.proxy.take_call_log();
+    let (out, doc) = app.run_json(&["deploy"]).await;
+    assert!(out.status.success(), "{doc}");
+    assert_eq!(doc["outcome"], "deployed", "{doc}");
+    let live = app.code_shas().await["HelloFunction"].clone();
+    assert_eq!(
+        live,
+        code_sha256(&app.patched(&doc, "src-shared.zip").await)
+    );
+    rig.proxy.take_call_log()
+}
+
+/// `deploy` keeps the stack's template and physical ids in `.quickdeploy/stacks/`, confirmed
+/// by one DescribeStacks (stack id, LastUpdatedTime, status): a second deploy asks no
+/// GetTemplate nor DescribeStackResources. After `full` updates the stack (the proxy gives
+/// DescribeStacks the LastUpdatedTime moto leaves out), and with a broken copy, the next
+/// deploy reads them again and is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_deploy_takes_the_stack_from_its_confirmed_copy() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let deploy = |text: &'static str| deployed_with_log(&rig, text);
+    let first = deploy("One").await;
+    assert_eq!(stack_reads(&first).len(), 2, "no copy yet: {first:#?}");
+    let second = deploy("Two").await;
+    assert_eq!(stack_reads(&second), Vec::<&String>::new(), "{second:#?}");
+    assert!(
+        second
+            .iter()
+            .any(|c| c.starts_with("cloudformation DescribeStacks")),
+        "the copy is confirmed: {second:#?}"
+    );
+
+    // The stack is updated: its copy is no longer confirmed.
+    let template = std::fs::read_to_string(app.path("template.yaml")).expect("read");
+    app.write(
+        "template.yaml",
+        &template.replacen("MemorySize: 256", "MemorySize: 384", 1),
+    );
+    let (out, doc) = app.run_json(&["full", "--yes"]).await;
+    assert!(out.status.success(), "{doc}");
+    let third = deploy("Three").await;
+    assert_eq!(stack_reads(&third).len(), 2, "updated since: {third:#?}");
+    assert_eq!(stack_reads(&deploy("Four").await).len(), 0);
+
+    // A copy that does not parse is no copy.
+    let copies = app.path(".quickdeploy/stacks");
+    for e in std::fs::read_dir(&copies).expect("the copies") {
+        std::fs::write(e.expect("entry").path(), "{broken").expect("break");
+    }
+    assert_eq!(stack_reads(&deploy("Five").await).len(), 2);
+}

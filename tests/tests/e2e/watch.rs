@@ -436,3 +436,105 @@ async fn a_save_in_a_layer_folder_publishes_a_layer_version_and_moves_its_users(
     assert_ne!(published, deps1);
     users.check_users(report, &published, None).await;
 }
+
+/// The calls of a round that read what watch keeps: CloudFormation, artifacts' HEADs and the
+/// manifests beside them.
+fn kept_reads(log: &[String]) -> Vec<&String> {
+    log.iter()
+        .filter(|c| {
+            c.starts_with("cloudformation ")
+                || c.starts_with("s3 HeadObject")
+                || (c.starts_with("s3 GetObject") && c.contains(".manifest.json"))
+        })
+        .collect()
+}
+
+/// Watch keeps what it learned (through the proxy's call log): after its first round, a
+/// save's round asks CloudFormation nothing and reads no artifact HEAD or manifest. A burst
+/// of saves to many files is one round. When another writer changes the artifact behind
+/// watch's back, the patch's If-Match refuses the kept ETag, and the round reads afresh and
+/// deploys the package correctly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_reads_nothing_watch_kept_and_another_writer_is_caught() {
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let watch = Watch::start(app, &["--no-fallback"]).await;
+    // The first round (at start) read the stack, the artifacts and the functions.
+    let first = rig.proxy.take_call_log();
+    assert!(
+        first
+            .iter()
+            .any(|c| c.starts_with("cloudformation GetTemplate")),
+        "{first:?}"
+    );
+
+    app.write("src/shared/greeting.py", &greeting("Kept"));
+    let round = watch.next(Duration::from_secs(10)).expect("a round");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    let log = rig.proxy.take_call_log();
+    assert_eq!(kept_reads(&log), Vec::<&String>::new(), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|c| c.starts_with("lambda UpdateFunctionCode")),
+        "{log:#?}"
+    );
+    let live = app.code_shas().await;
+    let object = app.patched(&round["report"], "src-shared.zip").await;
+    assert_eq!(live["HelloFunction"], zipedit::code_sha256(&object));
+
+    // A burst: twelve new files written at once are one round.
+    for i in 0..12 {
+        app.write(&format!("src/shared/burst_{i}.py"), &format!("N = {i}\n"));
+    }
+    let rounds = watch.rounds(Duration::from_secs(3));
+    assert_eq!(rounds.len(), 1, "one round for a burst: {rounds:?}");
+    assert!(
+        rounds[0]["report"]["artifacts"]
+            .to_string()
+            .contains("\"added\":12"),
+        "{rounds:?}"
+    );
+    assert_eq!(kept_reads(&rig.proxy.take_call_log()).len(), 0);
+
+    // Another writer patches the artifact (a file of its own).
+    let report = &rounds[0]["report"];
+    let artifact = testkit::fixtures::artifact(report, "src-shared.zip");
+    let key = artifact["patch"]["key"].as_str().expect("key").to_owned();
+    let old = app.object(&key, None).await;
+    let mut change = zipedit::ChangeSet::new();
+    change
+        .puts
+        .push(zipedit::PutFile::new("other.py", b"OTHER = 1\n".to_vec()));
+    let patched = zipedit::patch_bytes(&old, &change, &Default::default()).expect("patch");
+    let mut theirs = Vec::new();
+    patched
+        .write_to(std::io::Cursor::new(&old), &mut theirs)
+        .expect("write");
+    app.s3
+        .put_object()
+        .bucket(testkit::app::BUCKET)
+        .key(&key)
+        .body(theirs.into())
+        .send()
+        .await
+        .expect("the other writer's put");
+
+    app.write("src/shared/greeting.py", &greeting("After another writer"));
+    let round = watch.next(Duration::from_secs(15)).expect("a round");
+    assert_eq!(outcome(&round), "deployed", "{round}");
+    let log = rig.proxy.take_call_log();
+    assert!(
+        log.iter().any(|c| c.starts_with("s3 HeadObject")),
+        "it read the artifact afresh: {log:#?}"
+    );
+    // What runs is the package: the save in, the other writer's file out.
+    let object = app.patched(&round["report"], "src-shared.zip").await;
+    assert_eq!(
+        app.code_shas().await["HelloFunction"],
+        zipedit::code_sha256(&object)
+    );
+    let tree = testkit::zipcheck::stream_tree(&object);
+    let text = String::from_utf8_lossy(&tree["greeting.py"]).into_owned();
+    assert!(text.contains("After another writer"), "{text}");
+    assert!(!tree.contains_key("other.py"), "{:?}", tree.keys());
+}

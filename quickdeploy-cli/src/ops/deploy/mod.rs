@@ -17,7 +17,7 @@ use crate::lambda::pace::{Pace, Quotas};
 use crate::lambda::publish;
 use crate::lambda::update::{self, Job};
 use crate::ops::{Event, Ui, full};
-use crate::plan::inspect::{Inspected, inspect_with};
+use crate::plan::inspect::{Inspected, inspect_kept};
 use crate::plan::local::Local;
 use crate::plan::rollout;
 use crate::project::Project;
@@ -56,6 +56,9 @@ pub struct DeployOptions {
     pub shared: Option<Local>,
     /// Put the time line of the deploy's phases and calls in the report (`--timings`).
     pub timings: bool,
+    /// What `watch` keeps of the remote side between rounds: taken instead of read, and
+    /// kept up to date from this deploy's reads and answers (`plan::kept`).
+    pub kept: Option<crate::plan::kept::Memory>,
 }
 
 impl DeployOptions {
@@ -70,6 +73,7 @@ impl DeployOptions {
             fallback: None,
             shared: None,
             timings: false,
+            kept: None,
         }
     }
 }
@@ -108,7 +112,7 @@ pub async fn deploy(
     // the history entry needs it, the quick path should not wait for it (it is cached).
     let inspected = async {
         let _p = clients.trace.phase("inspect");
-        inspect_with(project, clients, &local).await
+        inspect_kept(project, clients, &local, opts.kept.as_ref()).await
     };
     let (seen, _) = tokio::join!(inspected, crate::ops::history::who(clients));
     let seen = seen?;
@@ -226,7 +230,8 @@ async fn quick(
     let patch_phase = clients.trace.phase("patch");
     ui.event(Event::Step("patching"));
     let quotas = Quotas::new(&opts.pace);
-    let running = current::current_code(&clients.lambda, &quotas, function_names(seen));
+    let names = function_names(seen);
+    let running = crate::plan::kept::running(opts.kept.as_ref(), &clients.lambda, &quotas, names);
     let cache = bases::Cache::new(&seen.project.state_dir(), bases::CACHE_LIMIT);
     let how = How {
         patcher: &opts.patcher,
@@ -253,6 +258,9 @@ async fn quick(
     report.timings_ms.patch = ms(t);
     drop(patch_phase);
     save_manifests(seen, &manifests, ui);
+    if let Some(k) = &opts.kept {
+        k.with(|k| k.patched(&manifests));
+    }
     let t = Instant::now();
     let rollout_phase = clients.trace.phase("rollout");
     let rollout = Rollout {

@@ -1,6 +1,8 @@
-//! `watch`'s loop: file events become batches, each batch one deploy (`ops::deploy`); saves
-//! made during a deploy become one follow-up; after a failure, Enter retries. What it shows
-//! goes through [`WatchUi`]; it prints nothing itself.
+//! `watch`'s loop: file events become batches (an adaptive debounce,
+//! `package::watch::Debounce`), each batch one deploy (`ops::deploy`); saves made during a
+//! deploy become one follow-up; after a failure, Enter retries. What the rounds learn of the
+//! remote side is kept for the next ones (`plan::kept`; [`decide`] says when it is dropped).
+//! What it shows goes through [`WatchUi`]; it prints nothing itself.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,18 +14,22 @@ use notify::{RecursiveMode, Watcher as _};
 use crate::aws::Clients;
 use crate::ops::Ui;
 use crate::ops::deploy::{DeployOptions, deploy};
-use crate::package::watch::{Filter, drain, next_batch};
+use crate::package::watch::{Debounce, Filter, drain, next_batch};
+use crate::plan::kept::Memory;
 use crate::project::Project;
 use crate::project::config::FILE_NAME;
 use crate::report::targets::TargetsReport;
 use crate::report::{DeployOutcome, DeployReport};
+
+pub mod decide;
 
 /// How to watch.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
     /// How each round deploys.
     pub deploy: DeployOptions,
-    /// Quiet time that ends a burst of file events.
+    /// Quiet time that ends a burst of file events (a lone save waits a fifth of it:
+    /// [`Debounce::adaptive`]).
     pub debounce: Duration,
     /// Deploy each round to these targets instead of the project's stack.
     pub targets: Option<crate::ops::deploy::targets::Targets>,
@@ -102,19 +108,49 @@ fn ended(
     }
 }
 
-/// One round's deploy: to the project's stack, or to every target with one local side.
+/// One round's deploy: to the project's stack (with what earlier rounds learned, `memory`),
+/// or to every target with one local side.
 async fn deploy_round(
+    load: &dyn Fn() -> anyhow::Result<Project>,
     project: Project,
     clients: &Clients,
     opts: &WatchOptions,
+    memory: &Memory,
     ui: &dyn WatchUi,
 ) -> anyhow::Result<Deployed> {
-    match &opts.targets {
-        None => Ok(Deployed::One(Box::new(
-            deploy(project, clients, &opts.deploy, ui).await?,
-        ))),
-        Some(t) => Ok(Deployed::Targets(t.deploy(&project, ui).await?)),
+    if let Some(t) = &opts.targets {
+        return Ok(Deployed::Targets(t.deploy(&project, ui).await?));
     }
+    let deploy_opts = DeployOptions {
+        kept: Some(memory.clone()),
+        ..opts.deploy.clone()
+    };
+    let used = memory.with(|k| !k.is_empty());
+    let mut result = deploy(project, clients, &deploy_opts, ui).await;
+    if kept_after(used, &result, memory) == decide::Kept::Retry {
+        ui.event(crate::ops::Event::Line(
+            "the round failed on what watch had kept of the stack, artifacts and functions: reading them afresh and deploying again",
+        ));
+        result = deploy(load()?, clients, &deploy_opts, ui).await;
+        kept_after(false, &result, memory);
+    }
+    Ok(Deployed::One(Box::new(result?)))
+}
+
+/// Keeps, or forgets, what a round learned ([`decide::after_round`]); on keeping, the code
+/// each function was updated to (the update's own answer) is known for the next round.
+fn kept_after(used: bool, result: &anyhow::Result<DeployReport>, memory: &Memory) -> decide::Kept {
+    let next = decide::after_round(used, result.as_ref().map_err(|_| ()));
+    memory.with(|k| match (next, result) {
+        (decide::Kept::Keep, Ok(r)) => {
+            for o in r.functions.iter().filter_map(|f| f.rollout.as_ref()) {
+                let sha = o.code_sha256.as_deref().filter(|_| o.updated);
+                k.learn_function(&o.name, sha);
+            }
+        }
+        _ => k.forget(),
+    });
+    next
 }
 
 /// How watching ended.
@@ -150,11 +186,14 @@ pub async fn watch(
     let mut keys = Keys::start();
     let mut failed: Option<BTreeSet<PathBuf>> = None;
     let mut round = 0u64;
+    let memory = Memory::new();
+    let config_file = project.root.join(FILE_NAME);
+    let debounce = Debounce::adaptive(opts.debounce);
     loop {
         let batch = match pending.take() {
             Some(b) => b,
             None => tokio::select! {
-                b = next_batch(&mut rx, opts.debounce) => match b {
+                b = next_batch(&mut rx, debounce) => match b {
                     Some(b) => b,
                     None => return Ok(Stopped::Quietly),
                 },
@@ -165,8 +204,16 @@ pub async fn watch(
                 _ = tokio::signal::ctrl_c() => return Ok(Stopped::Quietly),
             },
         };
+        // The events name every change, unless the OS watcher overflowed (its marker).
+        let mut batch = batch;
+        let overflowed = batch.remove(Path::new(""));
         round += 1;
         ui.round_started(round, batch.len());
+        // Another configuration may name another stack, bucket or patcher.
+        if batch.iter().any(|p| same_file(p, &config_file)) {
+            memory.with(|k| k.forget());
+        }
+        memory.with(|k| k.saved((!overflowed).then(|| batch.clone())));
         let project = match load() {
             Ok(p) => p,
             Err(e) => {
@@ -174,7 +221,7 @@ pub async fn watch(
                 continue;
             }
         };
-        let work = deploy_round(project, clients, opts, ui);
+        let work = deploy_round(load, project, clients, opts, &memory, ui);
         let (result, mut during) = match finish_round(work, &mut rx, ui).await {
             RoundEnd::Done(result, during) => (result, during),
             RoundEnd::Stop(result) => {
@@ -192,6 +239,11 @@ pub async fn watch(
             pending = Some(during);
         }
     }
+}
+
+/// True when `a` and `b` name one file (the watcher reports absolute paths).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// How a round ended.
@@ -278,7 +330,8 @@ impl Keys {
 }
 
 /// Registers `watched` with the OS watcher; relevant paths (by `filter`) arrive on the
-/// receiver. Reads are not changes (our own diff reads every changed file).
+/// receiver, and the empty path when events were lost. Reads are not changes (our own diff
+/// reads every changed file).
 fn start_watcher(
     filter: Filter,
     watched: &[(PathBuf, RecursiveMode)],
@@ -288,14 +341,23 @@ fn start_watcher(
 )> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-        if let Ok(e) = e
-            && !e.kind.is_access()
-        {
-            for p in e.paths {
-                if filter.relevant(&p) {
-                    let _ = tx.send(p);
+        match e {
+            // Events were lost (an overflow): the empty path asks for a round that scans
+            // every package whole.
+            Err(_) => {
+                let _ = tx.send(PathBuf::new());
+            }
+            Ok(e) if e.need_rescan() => {
+                let _ = tx.send(PathBuf::new());
+            }
+            Ok(e) if !e.kind.is_access() => {
+                for p in e.paths {
+                    if filter.relevant(&p) {
+                        let _ = tx.send(p);
+                    }
                 }
             }
+            Ok(_) => {}
         }
     })
     .context("cannot watch files")?;
