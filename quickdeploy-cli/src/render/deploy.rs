@@ -304,6 +304,13 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
         layer_lines(a, &mut out);
     }
     for b in &status.builds {
+        if b.skipped {
+            out.push(format!(
+                "  {} not built: nothing it is built from changed",
+                b.ids.join(", ")
+            ));
+            continue;
+        }
         out.push(format!(
             "  built {} by {} for {}{}",
             b.ids.join(", "),

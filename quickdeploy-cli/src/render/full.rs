@@ -173,6 +173,8 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
                 copied: 0,
                 removed: 0,
                 ms: 1.0,
+                skipped: false,
+                ran_because: None,
             }],
             ok: true,
             outcome: StatusOutcome::QuickDeploy,
