@@ -5,7 +5,8 @@
 //! What counts as input, per method ([`inputs_of`]): the source folder with its ignores (the
 //! files the build copies or compiles), the dependency files, for a Rust crate the
 //! `Cargo.toml`/`Cargo.lock`/toolchain/`.cargo/config` files of the folders above it and its
-//! path dependencies' folders, for Go the `go.work` files above it; the build's own settings
+//! path dependencies' folders, for Go the `go.work` files above it and the folders its
+//! `go.mod` replaces modules with; the build's own settings
 //! (method, arguments, architecture, ignores, runtimes, where it writes) and the environment
 //! variables its tool reads (`PATH`, and `CARGO_*`/`RUST*`, `GO*`, `NODE_*`/`npm_config_*`,
 //! `PIP_*`, `MAKEFLAGS` by method). A file counts as unchanged when its size and
@@ -100,7 +101,8 @@ const CARGO_FILES: &[&str] = &[
 ];
 
 /// What counts as input of `b`; `path_deps` are the folders of a Rust crate's path
-/// dependencies (found by [`path_dependencies`] in the manifests), `rustup` the rustup
+/// dependencies (found by [`path_dependencies`] in the manifests) or of a Go module's local
+/// replacements ([`go_local_replacements`]), `rustup` the rustup
 /// home, whose settings and toolchains folder say which compiler cargo runs.
 pub fn inputs_of(b: &Build, path_deps: &[PathBuf], rustup: Option<&Path>) -> InputSpec {
     let mut source = b.source_spec();
@@ -139,6 +141,11 @@ pub fn inputs_of(b: &Build, path_deps: &[PathBuf], rustup: Option<&Path>) -> Inp
         }
         Method::Go => {
             above(&["go.work", "go.work.sum"], &mut files);
+            folders.extend(path_deps.iter().map(|d| PackageSpec {
+                folder: d.clone(),
+                include: Vec::new(),
+                ignore: Vec::new(),
+            }));
             vec!["PATH", "GO*", "CGO_*"]
         }
         Method::Python { .. } => vec!["PATH", "PIP_*"],
@@ -222,6 +229,36 @@ pub fn path_dependencies(cargo_toml: &str) -> Vec<String> {
     }
     out.sort();
     out.dedup();
+    out
+}
+
+/// The local folders a `go.mod` replaces modules with (`replace m => ../m`, one line or in a
+/// `replace ( ... )` block), as written (relative to its folder): Go compiles their files.
+pub fn go_local_replacements(go_mod: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut block = false;
+    for line in go_mod.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        if block && line.starts_with(')') {
+            block = false;
+            continue;
+        }
+        let rest = match line.strip_prefix("replace") {
+            Some(r) if r.trim_start().starts_with('(') => {
+                block = true;
+                continue;
+            }
+            Some(r) => r,
+            None if block => line,
+            None => continue,
+        };
+        if let Some((_, to)) = rest.split_once("=>") {
+            let to = to.split_whitespace().next().unwrap_or("");
+            if to.starts_with("./") || to.starts_with("../") || to.starts_with('/') {
+                out.push(to.to_owned());
+            }
+        }
+    }
     out
 }
 
@@ -637,6 +674,15 @@ foo = { path = "vendor/foo" }
         assert!(is_workspace_root(toml));
         assert!(!is_workspace_root("[package]\nname = \"a\"\n"));
         assert!(is_workspace_root("[package]\nname = \"a\"\n[workspace]\n"));
+    }
+
+    #[test]
+    fn go_local_replacements_are_inputs_and_module_ones_are_not() {
+        let go_mod = "module example.com/hello\n\ngo 1.22\n\nrequire example.com/greet v0.0.0\n\n\
+replace example.com/greet => ../greet // ours\nreplace golang.org/x/net => golang.org/x/net v0.1.0\n\
+replace (\n\texample.com/a v1.0.0 => ./a\n\texample.com/b => /abs/b\n)\n";
+        assert_eq!(go_local_replacements(go_mod), ["../greet", "./a", "/abs/b"]);
+        assert!(go_local_replacements("module m\n").is_empty());
     }
 
     #[test]

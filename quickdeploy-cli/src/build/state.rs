@@ -32,7 +32,12 @@ pub fn check(b: &Build, builds: &Builds, root: &Path) -> (Fresh, Option<Seen>) {
         .ok()
         .and_then(|t| serde_json::from_slice::<Record>(&t).ok());
     let outputs = stamp_outputs(&b.out);
-    let fresh = fresh::decide(prev.as_ref(), &settings, &inputs, &outputs, &mut sha256_of);
+    let mut fresh = fresh::decide(prev.as_ref(), &settings, &inputs, &outputs, &mut sha256_of);
+    // Deleting the cache reinstalls the dependencies, as it did before builds were skipped.
+    let entry = prev.as_ref().and_then(|r| r.cache_key.as_deref());
+    if fresh == Fresh::Skip && entry.is_some_and(|k| !builds.cache.join(k).is_dir()) {
+        fresh = Fresh::Run("its dependencies' cache entry is gone".into());
+    }
     let seen = Seen {
         path,
         settings,
@@ -43,12 +48,17 @@ pub fn check(b: &Build, builds: &Builds, root: &Path) -> (Fresh, Option<Seen>) {
 }
 
 impl Seen {
-    /// What the last record said of the dependencies (reported when the build is skipped).
+    /// The dependencies of a skipped build: the last record's, from the cache now (what
+    /// that build installed is the cache entry this one would use).
     pub fn recorded_dependencies(&self) -> (DependencySource, Option<String>) {
         self.prev
             .as_ref()
             .map_or((DependencySource::None, None), |r| {
-                (r.dependencies, r.cache_key.clone())
+                let source = match r.dependencies {
+                    DependencySource::Installed => DependencySource::Cached,
+                    other => other,
+                };
+                (source, r.cache_key.clone())
             })
     }
 
@@ -176,8 +186,12 @@ fn sha256_of(path: &str) -> Option<String> {
 }
 
 /// The folders of a Rust crate's path dependencies, and theirs in turn: from its manifest
-/// and from the manifests above it up to its workspace's root. Empty for other methods.
+/// and from the manifests above it up to its workspace's root; a Go module's local
+/// replacements. Empty for other methods.
 fn path_deps(b: &Build) -> Vec<PathBuf> {
+    if matches!(b.method, Method::Go) {
+        return go_replacements(b);
+    }
     if !matches!(b.method, Method::Rust { .. }) {
         return Vec::new();
     }
@@ -203,6 +217,27 @@ fn path_deps(b: &Build) -> Vec<PathBuf> {
         for rel in fresh::path_dependencies(&text) {
             let dep = normalize(&dir.join(rel));
             if dep.starts_with(&b.source) || found.contains(&dep) {
+                continue;
+            }
+            found.push(dep.clone());
+            todo.push(dep);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The local folders a Go module's `go.mod` replaces modules with, and theirs in turn.
+fn go_replacements(b: &Build) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut todo = vec![b.source.clone()];
+    while let Some(dir) = todo.pop() {
+        let Ok(text) = std::fs::read_to_string(dir.join("go.mod")) else {
+            continue;
+        };
+        for rel in fresh::go_local_replacements(&text) {
+            let dep = normalize(&dir.join(rel));
+            if dep.starts_with(&b.source) || found.contains(&dep) || found.len() > 256 {
                 continue;
             }
             found.push(dep.clone());
