@@ -472,7 +472,7 @@ async fn a_rust_function_is_rebuilt_and_deployed_by_watch_and_a_failed_build_is_
 /// PATH that logs each run. The first deploy with the wrapper runs it (PATH is part of the
 /// build's environment, another PATH may find another cargo); a deploy right after, with no
 /// change, runs no cargo and reports the build skipped; a one-line change to the crate runs
-/// it again, and deploys the new binary.
+/// it again, and deploys the new binary; the stack is read while cargo runs (its time line).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
     const ID: &str = "WordCountFunction";
@@ -503,8 +503,12 @@ async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let deploy = || {
-        let mut cmd = app.command(&["deploy", "--no-fallback", "--json"]);
+    let deploy = |timings: bool| {
+        let mut args = vec!["deploy", "--no-fallback", "--json"];
+        if timings {
+            args.push("--timings");
+        }
+        let mut cmd = app.command(&args);
         cmd.env("PATH", &path);
         async move {
             let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
@@ -524,7 +528,7 @@ async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
             .count()
     };
 
-    let first = deploy().await;
+    let first = deploy(false).await;
     assert_eq!(build(&first, ID)["skipped"], false, "{first}");
     assert_eq!(
         build(&first, ID)["ran_because"],
@@ -534,7 +538,7 @@ async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
     assert_eq!(runs(), 1, "cargo ran through the wrapper");
     assert_eq!(first["outcome"], "nothing-to-deploy", "{first}");
 
-    let again = deploy().await;
+    let again = deploy(false).await;
     assert_eq!(build(&again, ID)["skipped"], true, "{again}");
     assert!(build(&again, ID).get("ran_because").is_none(), "{again}");
     assert_eq!(runs(), 1, "no cargo ran: {again}");
@@ -545,8 +549,35 @@ async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
         MAIN,
         &original.replace("counted by Rust", "counted by Rust, once more"),
     );
-    let changed = deploy().await;
+    let changed = deploy(true).await;
     assert_eq!(build(&changed, ID)["skipped"], false, "{changed}");
+    // The stack is read while cargo runs; the update waits for the build.
+    let spans = changed["timeline"]["spans"].as_array().expect("timeline");
+    let span = |kind: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s["kind"] == kind && s["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}: {changed}"))
+    };
+    let (built, stack) = (
+        span("phase", "build"),
+        span("call", "CloudFormation.DescribeStacks"),
+    );
+    let at = |s: &Value, k: &str| s[k].as_f64().expect("ms");
+    eprintln!(
+        "build {:.0}-{:.0} ms, DescribeStacks {:.0}-{:.0} ms, critical path {}",
+        at(built, "start_ms"),
+        at(built, "end_ms"),
+        at(stack, "start_ms"),
+        at(stack, "end_ms"),
+        changed["timeline"]["critical_path"]
+    );
+    assert!(
+        at(stack, "start_ms") < at(built, "end_ms"),
+        "the stack read began before the build ended: {changed}"
+    );
+    let update = span("call", "Lambda.UpdateFunctionCode");
+    assert!(at(update, "start_ms") >= at(built, "end_ms"), "{changed}");
     let because = build(&changed, ID)["ran_because"]
         .as_str()
         .unwrap_or_default();
