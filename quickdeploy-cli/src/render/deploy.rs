@@ -304,15 +304,8 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
         layer_lines(a, &mut out);
     }
     for b in &status.builds {
-        if b.skipped {
-            out.push(format!(
-                "  {} not built: nothing it is built from changed",
-                b.ids.join(", ")
-            ));
-            continue;
-        }
         out.push(format!(
-            "  built {} by {} for {}{}",
+            "  built {} by {} for {}{}{}",
             b.ids.join(", "),
             b.method,
             b.architecture,
@@ -320,6 +313,11 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
                 DependencySource::None => "",
                 DependencySource::Cached => " (dependencies from the cache)",
                 DependencySource::Installed => " (dependencies installed)",
+            },
+            if b.skipped {
+                ", not run again: nothing it is built from changed"
+            } else {
+                ""
             }
         ));
     }
