@@ -14,6 +14,15 @@
 //! UpdateFunctionCode per function; the reads of what they run (GetFunction each below 20
 //! functions, ListFunctions pages from there on) and everything else constant or near it.
 //!
+//! With `SCALE_ALIASES=1` (issue 25) every function also has an alias `live` (a version
+//! published and the alias made after `full`, `aliases = ["live"]` in quickdeploy.toml, as
+//! SAM's AutoPublishAlias does): each update is then UpdateFunctionCode with `Publish: true`
+//! and an UpdateAlias, 2 writes a function. Each row prints the writes per function, the
+//! paced run's wall time against the quota floor (N x writes / 15 per s) and the client CPU
+//! per function (user + system time of the quickdeploy process, from getrusage of the
+//! children, over N). `QUICKDEPLOY_BIN` runs another build of quickdeploy (main's, to
+//! compare).
+//!
 //! Run: `make bench-scale`; `SCALE_NS` (default "1,10,50,200"), `BENCH_RUNS` (default 3).
 
 use std::collections::BTreeMap;
@@ -72,6 +81,9 @@ fn kind(request: &serde_json::Value) -> String {
             ("GET", None) if !rest.is_empty() => "GetFunction",
             ("GET", None) => "ListFunctions",
             ("POST", Some("invocations")) => "Invoke",
+            ("POST", Some("versions")) => "PublishVersion",
+            ("PUT", Some(op)) if op.starts_with("aliases/") => "UpdateAlias",
+            ("GET", Some("aliases")) => "ListAliases",
             _ => "other Lambda",
         }
         .to_owned();
@@ -85,21 +97,50 @@ fn kind(request: &serde_json::Value) -> String {
     format!("S3 {method}")
 }
 
-/// One measured quickdeploy deploy: wall ms and requests by kind; every function checked.
+/// The user and system CPU time, in ms, of this process's children that ended so far.
+fn children_cpu_ms() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given, nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_CHILDREN is a valid `who`.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
+/// The Lambda writes of a run, by Lambda's 15/s quota: updates, publishes, alias moves.
+fn writes(calls: &BTreeMap<String, usize>) -> usize {
+    [
+        "UpdateFunctionCode",
+        "PublishVersion",
+        "UpdateAlias",
+        "UpdateFunctionConfiguration",
+    ]
+    .iter()
+    .filter_map(|k| calls.get(*k))
+    .sum()
+}
+
+/// One measured quickdeploy deploy: wall ms, requests by kind and the quickdeploy process's
+/// CPU ms; every function checked (and its alias, when it has one).
 async fn quickdeploy_run(
     rig: &Setup,
     names: &[String],
     extra: &[&str],
     marker: &str,
-) -> (f64, BTreeMap<String, usize>) {
+) -> (f64, BTreeMap<String, usize>, f64) {
     let qd = rig.qd();
     qd.write("src/shared/handler.py", &handler(marker));
     let mut args = vec!["deploy", "--ci"];
     args.extend_from_slice(extra);
     rig.moto().start_recording();
+    let cpu = children_cpu_ms();
     let t = Instant::now();
     let (out, doc) = qd.run_json(&args).await;
     let ms = t.elapsed().as_secs_f64() * 1e3;
+    // The only child that ended meanwhile is this quickdeploy (moto and the patcher run on).
+    let cpu = children_cpu_ms() - cpu;
     // Off again before SAM's runs: the recorder's cost is quickdeploy's alone here.
     rig.moto().stop_recording();
     let mut calls = BTreeMap::new();
@@ -111,7 +152,62 @@ async fn quickdeploy_run(
     for name in names {
         assert_eq!(code_of(qd, name).await, expected, "{name} after {extra:?}");
     }
-    (ms, calls)
+    if aliased() {
+        // Spot checks (every 25th): the alias names a version that runs the new code.
+        for name in names.iter().step_by(25) {
+            let version = qd.alias_version(name, "live").await;
+            let running = qd
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .qualifier(&version)
+                .send()
+                .await
+                .expect("version's configuration");
+            assert_eq!(
+                running.code_sha256().unwrap_or_default(),
+                expected,
+                "{name}:live"
+            );
+        }
+    }
+    (ms, calls, cpu)
+}
+
+/// `SCALE_ALIASES=1`: every function has an alias.
+fn aliased() -> bool {
+    std::env::var("SCALE_ALIASES").is_ok_and(|v| v == "1")
+}
+
+/// Gives every function a published version and an alias `live` on it, and tells
+/// quickdeploy to move it ([functions.X] aliases = ["live"]).
+async fn add_aliases(qd: &App, n: usize) {
+    let names = qd.stack_functions(QD_STACK).await;
+    let mut toml = std::fs::read_to_string(qd.path("quickdeploy.toml")).expect("toml");
+    for i in 0..n {
+        let id = format!("Fn{i}");
+        let name = &names[&id];
+        let version = qd
+            .lambda
+            .publish_version()
+            .function_name(name)
+            .send()
+            .await
+            .expect("publish")
+            .version()
+            .unwrap_or_default()
+            .to_owned();
+        qd.lambda
+            .create_alias()
+            .function_name(name)
+            .name("live")
+            .function_version(&version)
+            .send()
+            .await
+            .expect("alias");
+        toml.push_str(&format!("\n[functions.{id}]\naliases = [\"live\"]\n"));
+    }
+    qd.write("quickdeploy.toml", &toml);
 }
 
 /// One measured `sam sync --code`: wall ms; every function checked against SAM's build.
@@ -164,7 +260,7 @@ async fn deployed(n: usize) -> Setup {
         200 => make_app::<200>,
         other => panic!("SCALE_NS: {other} is not one of 1, 10, 50, 200"),
     };
-    if n == 50 {
+    if n == 50 && !aliased() {
         return Setup::Both(SideBySide::deployed_app(true, make, "Fn0").await);
     }
     let moto = Moto::start();
@@ -188,6 +284,9 @@ async fn deployed(n: usize) -> Setup {
     .await;
     let (out, doc) = qd.run_json(&["full", "--yes"]).await;
     assert!(out.status.success(), "quickdeploy full: {doc}");
+    if aliased() {
+        add_aliases(&qd, n).await;
+    }
     Setup::Alone {
         qd,
         moto,
@@ -202,6 +301,8 @@ struct Row {
     unpaced: f64,
     sam: Option<f64>,
     calls: BTreeMap<String, usize>,
+    /// Median CPU ms of the quickdeploy process, paced runs.
+    cpu: f64,
 }
 
 async fn measure(n: usize, runs: usize) -> Row {
@@ -230,19 +331,21 @@ async fn measure(n: usize, runs: usize) -> Row {
         Setup::Alone { .. } => None,
     };
     quickdeploy_run(&rig, &qd_names, &[], "warm-up").await;
-    let (mut paced, mut unpaced, mut sam_ms) = (vec![], vec![], vec![]);
+    let (mut paced, mut unpaced, mut sam_ms, mut cpu) = (vec![], vec![], vec![], vec![]);
     let mut calls = BTreeMap::new();
     for run in 0..runs {
         let marker = format!("n{n}-run{run}-{}", std::process::id());
         // The order alternates from run to run: moto's state grows with every update.
         for paced_first in [run % 2 == 0, run % 2 != 0] {
             if paced_first {
-                let (ms, c) =
+                let (ms, c, used) =
                     quickdeploy_run(&rig, &qd_names, &[], &format!("{marker}-paced")).await;
                 paced.push(ms);
+                cpu.push(used);
                 calls = c;
             } else {
-                let (ms, _) = quickdeploy_run(&rig, &qd_names, &["--rate", "10000"], &marker).await;
+                let (ms, _, _) =
+                    quickdeploy_run(&rig, &qd_names, &["--rate", "10000"], &marker).await;
                 unpaced.push(ms);
             }
         }
@@ -250,8 +353,9 @@ async fn measure(n: usize, runs: usize) -> Row {
             sam_ms.push(sam_run(both, names, &marker).await);
         }
         eprintln!(
-            "N = {n} run {run}: paced {:.0} ms, unpaced {:.0} ms{}",
+            "N = {n} run {run}: paced {:.0} ms (CPU {:.0} ms), unpaced {:.0} ms{}",
             paced[run],
+            cpu[run],
             unpaced[run],
             sam_ms
                 .last()
@@ -265,6 +369,7 @@ async fn measure(n: usize, runs: usize) -> Row {
         unpaced: median(&mut unpaced),
         sam: (!sam_ms.is_empty()).then(|| median(&mut sam_ms)),
         calls,
+        cpu: median(&mut cpu),
     }
 }
 
@@ -282,22 +387,34 @@ async fn main() {
         rows.push(measure(n, runs).await);
     }
     let base = rows.first().map_or(0.0, |r| r.unpaced);
-    println!("\none package shared by N functions, one-line change, {runs} runs each, moto 5.2.5");
+    let with = if aliased() {
+        ", every function with an alias"
+    } else {
+        ""
+    };
     println!(
-        "| N | deploy (paced 15/s) ms | deploy --rate 10000 ms | unpaced ms per extra function | sam sync --code ({SAM_VERSION}) ms | requests of one paced run |"
+        "\none package shared by N functions{with}, one-line change, {runs} runs each, moto 5.2.5"
     );
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| N | deploy (paced 15/s) ms | quota floor ms (N x writes / 15 per s) | paced / floor | writes per function | client CPU per function ms | deploy --rate 10000 ms | unpaced ms per extra function | sam sync --code ({SAM_VERSION}) ms | requests of one paced run |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let per = if r.n > 1 {
             format!("{:.1}", (r.unpaced - base) / (r.n - 1) as f64)
         } else {
             "-".into()
         };
+        let w = writes(&r.calls);
+        let floor = w as f64 / 15.0 * 1e3;
         let calls: Vec<String> = r.calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(
-            "| {} | {:.0} | {:.0} | {per} | {} | {} |",
+            "| {} | {:.0} | {floor:.0} | {:.2}x | {:.2} | {:.2} | {:.0} | {per} | {} | {} |",
             r.n,
             r.paced,
+            r.paced / floor.max(1.0),
+            w as f64 / r.n as f64,
+            r.cpu / r.n as f64,
             r.unpaced,
             r.sam
                 .map(|s| format!("{s:.0}"))

@@ -27,6 +27,10 @@ use std::path::PathBuf;
 
 /// Path of a binary built from this workspace (`make test` builds them before testing).
 pub fn bin(name: &str) -> PathBuf {
+    // A bench may run another build of the CLI (main's, to compare): `QUICKDEPLOY_BIN`.
+    if let Some(other) = std::env::var_os("QUICKDEPLOY_BIN").filter(|_| name == "quickdeploy") {
+        return PathBuf::from(other);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));

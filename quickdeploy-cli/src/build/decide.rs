@@ -39,6 +39,9 @@ pub struct Builds {
     pub cache: PathBuf,
     /// `.quickdeploy/build-work`.
     pub work: PathBuf,
+    /// `.quickdeploy/build-state`: each build's record of its inputs and output
+    /// ([`crate::build::fresh`]).
+    pub records: PathBuf,
 }
 
 /// What one build did, for the report.
@@ -61,6 +64,13 @@ pub struct Built {
     pub removed: usize,
     /// Milliseconds it took.
     pub ms: f64,
+    /// True when it was not run: no input changed since its last build, and its output is
+    /// what that build left ([`crate::build::fresh`]).
+    pub skipped: bool,
+    /// Why it ran (`src/main.rs changed`, `no record of a previous build`); absent when
+    /// skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_because: Option<String>,
 }
 
 /// The builds of a project: each function with a `BuildMethod` or a `binary` (a Rust crate)
@@ -160,6 +170,7 @@ pub fn plan(local: &Template, config: &Config, root: &Path, template_dir: &Path)
         items,
         cache: state.join(CACHE_DIR),
         work: state.join(WORK_DIR),
+        records: state.join(crate::build::fresh::STATE_DIR),
     }
 }
 

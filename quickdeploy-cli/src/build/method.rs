@@ -36,7 +36,7 @@ pub struct Build {
 }
 
 /// Where a build's dependencies came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DependencySource {
     /// Installed now, into a new cache entry.

@@ -9,9 +9,11 @@ use std::time::Instant;
 
 use super::cargo::rust_build;
 use super::folder::{add_sources, add_tree, mirror};
+use super::fresh::Fresh;
 use super::go;
 use super::node;
 use super::pip;
+use super::state;
 use super::tool::{BuildError, Output, fresh_dir, io, run_command};
 use crate::build::decide::{self as build, Builds, Built};
 use crate::build::method::{self, Build, Command, DependencySource, Method};
@@ -32,12 +34,50 @@ pub fn run(builds: &Builds, root: &Path, out: &dyn Output) -> Result<Vec<Built>,
         .collect()
 }
 
-/// One build: dependencies from the cache (installing them on a miss), the tool, then the
-/// build folder made to hold the sources, dependencies and tool output.
+/// One build, unless nothing it is built from changed since it last ran and its output is
+/// what that run left ([`super::fresh`]): dependencies from the cache (installing them on a
+/// miss), the tool, then the build folder made to hold the sources, dependencies and tool
+/// output; its record written once it succeeded.
 fn run_one(b: &Build, builds: &Builds, root: &Path, out: &dyn Output) -> Result<Built, BuildError> {
     let started = Instant::now();
     let ids = b.ids.join(", ");
+    let (fresh, seen) = state::check(b, builds, root);
+    let because = match fresh {
+        Fresh::Skip => {
+            out.line(&format!(
+                "{ids}: not built: nothing it is built from changed since its last build"
+            ));
+            let (dependencies, cache_key) = seen.as_ref().map_or(
+                (DependencySource::None, None),
+                state::Seen::recorded_dependencies,
+            );
+            let mut done = report(b, dependencies, cache_key, (0, 0), started);
+            done.skipped = true;
+            return Ok(done);
+        }
+        Fresh::Run(why) => why,
+    };
     out.step(&format!("building {ids} ({})", b.method.name()));
+    // The hashes are read before the build, its record forgotten until it succeeds.
+    let hashed = seen.map(state::Seen::hashed);
+    state::forget(builds, &b.out);
+    let mut done = build_one(b, builds, root, out, started)?;
+    done.ran_because = Some(because);
+    if let Some(h) = hashed {
+        h.record(&b.out, done.dependencies, done.cache_key.clone());
+    }
+    Ok(done)
+}
+
+/// Runs one build (see [`run_one`]).
+fn build_one(
+    b: &Build,
+    builds: &Builds,
+    root: &Path,
+    out: &dyn Output,
+    started: Instant,
+) -> Result<Built, BuildError> {
+    let ids = b.ids.join(", ");
     let (deps, dependencies, cache_key) = dependencies(b, &builds.cache, out)?;
     let work = builds.work.join(b.out.file_name().unwrap_or_default());
     let mut wanted: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -145,6 +185,8 @@ fn report(
         copied,
         removed,
         ms: crate::aws::clock::ms(started),
+        skipped: false,
+        ran_because: None,
     }
 }
 

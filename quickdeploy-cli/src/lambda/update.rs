@@ -7,9 +7,9 @@
 //! Right after an update Lambda says InProgress, and a second update then gets
 //! ResourceConflictException: on a conflict we wait for the function to settle and retry.
 //! Throttling (TooManyRequestsException) is the SDK's to retry, with backoff (configured once
-//! in `aws`); a throttle that outlasts its attempts fails the function. Polling starts at
-//! 100 ms, since a zip function outside a VPC usually settles in about a second, and backs off
-//! to 250 ms. A function with aliases and no layer swap first publishes its version with the
+//! in `aws`); a throttle that outlasts its attempts fails the function. Polls come every
+//! 50 ms for the first 2 s, since a zip function outside a VPC usually settles in about a
+//! second, then less often up to once a second ([`super::pace::poll_delay`]). A function with aliases and no layer swap first publishes its version with the
 //! code update itself (`Publish: true`): one write fewer on Lambda's 15/s quota.
 //!
 //! Lambda's control plane has two account-wide quotas: 15 requests/s for most calls
@@ -28,7 +28,6 @@ use serde::Serialize;
 
 use super::pace::{Pace, Quotas};
 use crate::aws::AwsError;
-use crate::aws::backoff::Backoff;
 use crate::lambda::layer::{self, Swap};
 use crate::project::template::S3Object;
 
@@ -407,7 +406,7 @@ pub async fn get_configuration(
 async fn wait_settled(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<Settled> {
     let (pace, progress) = (ctx.pace, ctx.progress);
     let deadline = Instant::now() + pace.timeout;
-    let mut interval = Backoff::new(pace.first_poll, pace.max_poll);
+    let updated = Instant::now();
     loop {
         let c = configuration(ctx, name).await?;
         match c.last_update_status() {
@@ -440,7 +439,7 @@ async fn wait_settled(ctx: &Ctx<'_>, name: &str) -> anyhow::Result<Settled> {
                 pace.timeout.as_secs()
             ));
         }
-        interval.wait().await;
+        tokio::time::sleep(super::pace::poll_delay(pace, updated.elapsed())).await;
     }
 }
 

@@ -117,6 +117,53 @@ pub fn build(
     )?)
 }
 
+/// [`build`] on a thread of its own, its events passed to `ui` as they come, so that the
+/// caller's async work (the remote reads of a deploy) goes on while the tools run.
+pub async fn build_meanwhile(
+    project: &crate::project::Project,
+    ui: &dyn Ui,
+) -> anyhow::Result<Vec<crate::build::decide::Built>> {
+    /// The builder's events, owned, for the trip to the async side.
+    enum Said {
+        Step(String),
+        Line(String),
+    }
+    struct Sent(tokio::sync::mpsc::UnboundedSender<Said>);
+    impl Ui for Sent {
+        fn event(&self, event: Event<'_>) {
+            let said = match event {
+                Event::Step(s) => Said::Step(s.to_owned()),
+                Event::Line(s) => Said::Line(s.to_owned()),
+                _ => return,
+            };
+            let _ = self.0.send(said);
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let project = project.clone();
+    let mut done = tokio::task::spawn_blocking(move || build(&project, &Sent(tx)));
+    loop {
+        tokio::select! {
+            said = rx.recv() => match said {
+                Some(Said::Step(s)) => ui.event(Event::Step(&s)),
+                Some(Said::Line(s)) => ui.event(Event::Line(&s)),
+                // The builder is done: its result is next.
+                None => return done.await.map_err(|e| anyhow::anyhow!("the build stopped: {e}"))?,
+            },
+            result = &mut done => {
+                // What it said before it ended, in order.
+                while let Ok(said) = rx.try_recv() {
+                    match said {
+                        Said::Step(s) => ui.event(Event::Step(&s)),
+                        Said::Line(s) => ui.event(Event::Line(&s)),
+                    }
+                }
+                return result.map_err(|e| anyhow::anyhow!("the build stopped: {e}"))?;
+            }
+        }
+    }
+}
+
 /// Runs `work`, showing through `ui` each AWS call that waits long for its answer
 /// ([`Event::Waiting`], noted by `clients`' trace): what every command runs its op in.
 pub async fn shown<F: std::future::Future>(

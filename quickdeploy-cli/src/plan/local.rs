@@ -40,6 +40,21 @@ struct Inner {
     files: Mutex<HashMap<FileKey, FileSlot>>,
     encoded: Mutex<HashMap<EncodeKey, Arc<Mutex<Option<Encoded>>>>>,
     counts: Mutex<Counts>,
+    /// While the builds run, scans wait for this to open ([`Local::gated`]).
+    gate: Mutex<Option<tokio::sync::watch::Receiver<bool>>>,
+}
+
+/// Holds the memo's scans back while the builds write the packages: the remote reads go on
+/// meanwhile. Opened, or dropped (a failed build: what is scanned then is not used), it lets
+/// them go.
+#[derive(Debug)]
+pub struct Gate(tokio::sync::watch::Sender<bool>);
+
+impl Gate {
+    /// Lets the scans go: the packages are built.
+    pub fn open(self) {
+        let _ = self.0.send(true);
+    }
 }
 
 /// What the memo did: how often each kind of work ran, and how often it was reused.
@@ -66,6 +81,14 @@ impl Local {
         Self::default()
     }
 
+    /// A gate that every scan waits for until it is opened or dropped: the packages are
+    /// scanned once built, while what needs no package (the stack, the artifacts) is read.
+    pub fn gated(&self) -> Gate {
+        let (open, wait) = tokio::sync::watch::channel(false);
+        *lock(&self.inner.gate) = Some(wait);
+        Gate(open)
+    }
+
     /// What it did so far.
     pub fn counts(&self) -> Counts {
         *lock(&self.inner.counts)
@@ -85,6 +108,11 @@ impl Local {
     where
         E: From<tokio::task::JoinError> + Send + 'static,
     {
+        let gate = lock(&self.inner.gate).clone();
+        if let Some(mut gate) = gate {
+            // Closed without opening (the build failed): go on, the caller drops the result.
+            let _ = gate.wait_for(|open| *open).await;
+        }
         let cell = lock(&self.inner.scans)
             .entry(spec.clone())
             .or_default()
@@ -164,6 +192,41 @@ mod tests {
             mtime_ns: Some(7),
             executable: false,
         }
+    }
+
+    #[tokio::test]
+    async fn a_gated_scan_waits_for_the_build_and_a_dropped_gate_lets_it_go() {
+        let spec = PackageSpec {
+            folder: PathBuf::from("/p"),
+            include: Vec::new(),
+            ignore: Vec::new(),
+        };
+        let local = Local::new();
+        let gate = local.gated();
+        let built = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = built.clone();
+        let scan = local.scan(&spec, move || {
+            // The scan sees what the build wrote.
+            assert!(
+                seen.load(std::sync::atomic::Ordering::SeqCst),
+                "scanned before the build"
+            );
+            Ok::<_, tokio::task::JoinError>(vec![file("a", 1)])
+        });
+        let build = async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            built.store(true, std::sync::atomic::Ordering::SeqCst);
+            gate.open();
+        };
+        let (files, ()) = tokio::join!(scan, build);
+        assert_eq!(files.expect("scan").len(), 1);
+
+        let failed = Local::new();
+        drop(failed.gated());
+        let files = failed
+            .scan(&spec, || Ok::<_, tokio::task::JoinError>(Vec::new()))
+            .await;
+        assert!(files.expect("not held forever").is_empty());
     }
 
     #[tokio::test]

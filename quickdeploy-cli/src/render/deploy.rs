@@ -305,7 +305,7 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
     }
     for b in &status.builds {
         out.push(format!(
-            "  built {} by {} for {}{}",
+            "  built {} by {} for {}{}{}",
             b.ids.join(", "),
             b.method,
             b.architecture,
@@ -313,6 +313,11 @@ pub fn status_lines(status: &StatusReport) -> Vec<String> {
                 DependencySource::None => "",
                 DependencySource::Cached => " (dependencies from the cache)",
                 DependencySource::Installed => " (dependencies installed)",
+            },
+            if b.skipped {
+                ", not run again: nothing it is built from changed"
+            } else {
+                ""
             }
         ));
     }

@@ -163,17 +163,28 @@ mod tests {
 REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 2000 ms answering)"
         );
         assert_eq!(full.exit(), crate::error::Exit::NeedsFull);
+        let built = crate::build::decide::Built {
+            ids: vec!["Deps".into()],
+            method: "python3.12".into(),
+            architecture: "arm64".into(),
+            dependencies: crate::build::method::DependencySource::Cached,
+            cache_key: Some("k".into()),
+            copied: 0,
+            removed: 0,
+            ms: 1.0,
+            skipped: false,
+            ran_because: None,
+        };
+        let not_run = crate::build::decide::Built {
+            ids: vec!["Fn".into()],
+            method: "rust-cargolambda".into(),
+            architecture: "x86_64".into(),
+            dependencies: crate::build::method::DependencySource::None,
+            skipped: true,
+            ..built.clone()
+        };
         let status = StatusReport {
-            builds: vec![crate::build::decide::Built {
-                ids: vec!["Deps".into()],
-                method: "python3.12".into(),
-                architecture: "arm64".into(),
-                dependencies: crate::build::method::DependencySource::Cached,
-                cache_key: Some("k".into()),
-                copied: 0,
-                removed: 0,
-                ms: 1.0,
-            }],
+            builds: vec![built, not_run],
             ok: true,
             outcome: StatusOutcome::QuickDeploy,
             stack: "app".into(),
@@ -201,6 +212,7 @@ REFUSED, nothing was executed: it removes Table: --allow-removals (1500 ms, and 
   shared.zip  code-only change
       f0.py
   built Deps by python3.12 for arm64 (dependencies from the cache)
+  built Fn by rust-cargolambda for x86_64, not run again: nothing it is built from changed
   Hello                    app-Hello                                deploy would patch its artifact and update it"
         );
     }

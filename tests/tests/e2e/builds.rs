@@ -468,6 +468,125 @@ async fn a_rust_function_is_rebuilt_and_deployed_by_watch_and_a_failed_build_is_
     assert_live_bootstrap(app, &fixed["report"], "counted by Rust, fixed").await;
 }
 
+/// A build whose inputs did not change is not run (issue 25): `cargo` behind a wrapper on
+/// PATH that logs each run. The first deploy with the wrapper runs it (PATH is part of the
+/// build's environment, another PATH may find another cargo); a deploy right after, with no
+/// change, runs no cargo and reports the build skipped; a one-line change to the crate runs
+/// it again, and deploys the new binary; the stack is read while cargo runs (its time line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
+    const ID: &str = "WordCountFunction";
+    const MAIN: &str = "src/wordcount/src/main.rs";
+    let rig = Rig::deployed().await;
+    let app = &rig.app;
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v cargo"])
+        .output()
+        .expect("sh");
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    assert!(!real.is_empty(), "cargo on PATH");
+    let bin = tempfile::tempdir().expect("tmp");
+    let log = bin.path().join("cargo.log");
+    let wrapper = bin.path().join("cargo");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
+            log.display()
+        ),
+    )
+    .expect("wrapper");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let deploy = |timings: bool| {
+        let mut args = vec!["deploy", "--no-fallback", "--json"];
+        if timings {
+            args.push("--timings");
+        }
+        let mut cmd = app.command(&args);
+        cmd.env("PATH", &path);
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+                .await
+                .expect("join");
+            let doc: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("no JSON ({e}): {}", stderr(&out)));
+            assert_eq!(out.status.code(), Some(0), "{doc}\n{}", stderr(&out));
+            doc
+        }
+    };
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("build"))
+            .count()
+    };
+
+    let first = deploy(false).await;
+    assert_eq!(build(&first, ID)["skipped"], false, "{first}");
+    assert_eq!(
+        build(&first, ID)["ran_because"],
+        "its settings or environment changed",
+        "{first}"
+    );
+    assert_eq!(runs(), 1, "cargo ran through the wrapper");
+    assert_eq!(first["outcome"], "nothing-to-deploy", "{first}");
+
+    let again = deploy(false).await;
+    assert_eq!(build(&again, ID)["skipped"], true, "{again}");
+    assert!(build(&again, ID).get("ran_because").is_none(), "{again}");
+    assert_eq!(runs(), 1, "no cargo ran: {again}");
+    assert_eq!(again["outcome"], "nothing-to-deploy", "{again}");
+
+    let original = std::fs::read_to_string(app.path(MAIN)).expect("main.rs");
+    app.write(
+        MAIN,
+        &original.replace("counted by Rust", "counted by Rust, once more"),
+    );
+    let changed = deploy(true).await;
+    assert_eq!(build(&changed, ID)["skipped"], false, "{changed}");
+    // The stack is read while cargo runs; the update waits for the build.
+    let spans = changed["timeline"]["spans"].as_array().expect("timeline");
+    let span = |kind: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s["kind"] == kind && s["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}: {changed}"))
+    };
+    let (built, stack) = (
+        span("phase", "build"),
+        span("call", "CloudFormation.DescribeStacks"),
+    );
+    let at = |s: &Value, k: &str| s[k].as_f64().expect("ms");
+    eprintln!(
+        "build {:.0}-{:.0} ms, DescribeStacks {:.0}-{:.0} ms, critical path {}",
+        at(built, "start_ms"),
+        at(built, "end_ms"),
+        at(stack, "start_ms"),
+        at(stack, "end_ms"),
+        changed["timeline"]["critical_path"]
+    );
+    assert!(
+        at(stack, "start_ms") < at(built, "end_ms"),
+        "the stack read began before the build ended: {changed}"
+    );
+    let update = span("call", "Lambda.UpdateFunctionCode");
+    assert!(at(update, "start_ms") >= at(built, "end_ms"), "{changed}");
+    let because = build(&changed, ID)["ran_because"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(because.ends_with("src/main.rs changed"), "{changed}");
+    assert_eq!(runs(), 2, "cargo ran for the change");
+    assert_eq!(changed["outcome"], "deployed", "{changed}");
+    assert_live_bootstrap(app, &changed, "counted by Rust, once more").await;
+}
+
 /// The function runs the artifact just deployed (same CodeSha256), whose only entry is an
 /// executable `bootstrap`, byte for byte the binary in the build folder, saying `text`.
 async fn assert_live_bootstrap(app: &App, report: &Value, text: &str) {

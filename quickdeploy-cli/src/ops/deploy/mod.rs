@@ -97,24 +97,37 @@ pub async fn deploy(
             crate::ops::cdk::prepare(&project, ui)?
         }
     };
-    // Before anything is read: the packages are the build folders. A failed build stops here,
-    // with nothing deployed. With several targets, they were built once before.
-    let (builds, local) = match &opts.shared {
-        Some(local) => (Vec::new(), local.clone()),
+    // The packages are the build folders: the builds run while the stack and the artifacts
+    // are read, and the packages' scans wait for them (the gate). A failed build stops
+    // here, with nothing deployed: its error comes before anything the reads found. With
+    // several targets, they were built once before.
+    let (local, gate) = match &opts.shared {
+        Some(local) => (local.clone(), None),
         None => {
-            let _p = clients.trace.phase("build");
-            (crate::ops::build(&project, ui)?, Local::new())
+            let local = Local::new();
+            let gate = local.gated();
+            (local, Some(gate))
         }
     };
-    let build_ms = ms(started);
+    let building = async {
+        let Some(gate) = gate else {
+            return anyhow::Ok((Vec::new(), 0.0));
+        };
+        let _p = clients.trace.phase("build");
+        let t = Instant::now();
+        let built = crate::ops::build_meanwhile(&project, ui).await?;
+        gate.open();
+        Ok((built, ms(t)))
+    };
     ui.event(Event::Step("reading the stack and diffing packages"));
     // Who deploys (STS) is asked while the stack is read, not after the functions are live:
     // the history entry needs it, the quick path should not wait for it (it is cached).
     let inspected = async {
         let _p = clients.trace.phase("inspect");
-        inspect_kept(project, clients, &local, opts.kept.as_ref()).await
+        inspect_kept(project.clone(), clients, &local, opts.kept.as_ref()).await
     };
-    let (seen, _) = tokio::join!(inspected, crate::ops::history::who(clients));
+    let (built, seen, _) = tokio::join!(building, inspected, crate::ops::history::who(clients));
+    let (builds, build_ms) = built?;
     let seen = seen?;
     let mut report = DeployReport {
         ok: false,
