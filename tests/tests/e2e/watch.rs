@@ -228,11 +228,12 @@ async fn a_change_during_a_deploy_makes_exactly_one_follow_up() {
     let app = &rig.app;
     let names = app.function_names().await;
     // Fault-injecting proxy: Hello stays InProgress for a while, so the deploy takes long
-    // enough (about 2 s of polling) to save twice more while it runs.
+    // enough (about 2 s of polling, at 50 ms a poll for the first 2 s) to save twice more
+    // while it runs.
     rig.proxy.lambda_fault(
         &names["HelloFunction"],
         LambdaFault {
-            in_progress: 6,
+            in_progress: 40,
             ..LambdaFault::default()
         },
     );
