@@ -92,6 +92,30 @@ async fn main() {
                             })
                             .collect();
                         eprintln!("  critical path ({label}): {}", path.join(" -> "));
+                        // Every span, and what the patcher spent inside its Invoke: where the
+                        // time between the reads and the update goes.
+                        let all: Vec<String> = t["spans"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| {
+                                Some(format!(
+                                    "{} {:.0}-{:.0}",
+                                    s["name"].as_str()?,
+                                    s["start_ms"].as_f64()?,
+                                    s["end_ms"].as_f64()?
+                                ))
+                            })
+                            .collect();
+                        eprintln!("  time line ({label}): {}", all.join(", "));
+                        let patcher: Vec<String> = doc["artifacts"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| Some(a["patch"].get("timings_ms")?.to_string()))
+                            .collect();
+                        eprintln!("  patcher ({label}): {}", patcher.join(" "));
+                        eprintln!("  timings_ms ({label}): {}", doc["timings_ms"]);
                     }
                 } else {
                     samapp.write("src/big/handler.py", &handler(&marker));

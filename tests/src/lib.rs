@@ -34,11 +34,19 @@ pub fn bin(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug").join(name);
+    // A bench may run the release builds (what `cargo install` gives a user):
+    // `QD_BENCH_PROFILE=release`, after `cargo build --release -p quickdeploy-cli -p zipedit-lambda`.
+    let profile = std::env::var("QD_BENCH_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target.join(&profile).join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace` first (`make test` does)",
-        path.display()
+        "{} is missing: run `cargo build --workspace{}` first (`make test` builds the debug ones)",
+        path.display(),
+        if profile == "release" {
+            " --release"
+        } else {
+            ""
+        }
     );
     path
 }

@@ -62,6 +62,15 @@ pub async fn load(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> anyhow:
     Ok(read(s3, bucket, stack).await?.0)
 }
 
+/// The record as read, and its ETag (`None`: there is no record).
+pub type Read = (Record, Option<String>);
+
+/// Reads the record ahead of [`add_to`] (while the patch runs), so only the write is left
+/// once the functions are updated; `None` when it cannot be read (`add_to` reads it then).
+pub async fn read_ahead(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> Option<Read> {
+    read(s3, bucket, stack).await.ok()
+}
+
 /// The record and its ETag (`None`: there is no record).
 async fn read(
     s3: &aws_sdk_s3::Client,
@@ -92,6 +101,18 @@ pub async fn add(
     stack: &str,
     entries: Record,
 ) -> anyhow::Result<()> {
+    add_to(s3, bucket, stack, entries, None).await
+}
+
+/// [`add`], starting from the record as `ahead` read it ([`read_ahead`]): when it changed
+/// since, the conditional write fails and the record is read again, as for any lost race.
+pub async fn add_to(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    stack: &str,
+    entries: Record,
+    mut ahead: Option<Read>,
+) -> anyhow::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -99,7 +120,10 @@ pub async fn add(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (mut record, etag) = read(s3, bucket, stack).await?;
+        let (mut record, etag) = match ahead.take() {
+            Some(read) => read,
+            None => read(s3, bucket, stack).await?,
+        };
         record.extend(entries.clone());
         let put = s3
             .put_object()

@@ -256,7 +256,15 @@ async fn quick(
         .groups
         .iter()
         .map(|g| patch_group(g, how, clients, &cache));
-    let (mut running, patched) = tokio::join!(running, futures::future::join_all(patches));
+    // The hot-patch record is read while the patch runs: after the updates only its write
+    // is left (conditional on this read, so another machine's entries are kept).
+    let record_at = record_bucket(seen);
+    let record_read = async {
+        let b = record_at.as_deref()?;
+        hotpatch::read_ahead(&clients.s3, b, &report.stack).await
+    };
+    let (mut running, patched, record_ahead) =
+        tokio::join!(running, futures::future::join_all(patches), record_read);
     current::confirm(
         &clients.lambda,
         &quotas,
@@ -280,6 +288,7 @@ async fn quick(
         jobs,
         manifests: &manifests,
         quotas: &quotas,
+        record_ahead,
     };
     let (outcomes, versions) = roll_out(seen, clients, opts, ui, rollout, report).await;
     let rollout_ms = ms(t);
@@ -435,6 +444,8 @@ struct Rollout<'a> {
     jobs: Vec<Job>,
     manifests: &'a [Manifest],
     quotas: &'a Quotas,
+    /// The hot-patch record as read while the patch ran.
+    record_ahead: Option<hotpatch::Read>,
 }
 
 async fn roll_out(
@@ -449,6 +460,7 @@ async fn roll_out(
         jobs,
         manifests,
         quotas,
+        record_ahead,
     } = rollout;
     let stack = report.stack.as_str();
     if !jobs.is_empty() {
@@ -479,7 +491,9 @@ async fn roll_out(
     let record = hot_patches(&jobs, &report.artifacts);
     let recorded = async {
         match record_bucket(seen) {
-            Some(bucket) => hotpatch::add(&clients.s3, &bucket, stack, record).await,
+            Some(bucket) => {
+                hotpatch::add_to(&clients.s3, &bucket, stack, record, record_ahead).await
+            }
             None => Ok(()),
         }
     };
