@@ -17,6 +17,16 @@ use crate::report::HistoryReport;
 /// How long to wait for STS before recording `unknown`.
 const STS_WAIT: Duration = Duration::from_secs(5);
 
+/// What a deploy learned for its history entry while it ran, so that only the write is left
+/// once its outcome is known.
+#[derive(Debug, Default)]
+pub struct Ahead {
+    /// The history as read (and its ETag).
+    pub history: Option<Loaded>,
+    /// The project's git commit, asked when the deploy began (`Some(None)`: not in git).
+    pub git: Option<Option<Git>>,
+}
+
 /// Records `entry` (when there is one) in the history of `stack` in `bucket`: fills in when,
 /// who and the git commit, appends it; its id. A failure is a warning, not an error.
 pub async fn record(
@@ -24,17 +34,24 @@ pub async fn record(
     project: &Project,
     bucket: Option<&str>,
     entry: Option<Entry>,
-    read_before: Option<Loaded>,
+    ahead: Ahead,
     ui: &dyn Ui,
 ) -> Option<u64> {
     let (Some(bucket), Some(mut entry)) = (bucket, entry) else {
         return None;
     };
-    let (who, git, manifests) = tokio::join!(
-        who(clients),
-        git(&project.root),
-        manifest_versions(&clients.s3, &entry)
-    );
+    let Ahead {
+        history: read_before,
+        git: git_ahead,
+    } = ahead;
+    let git = async {
+        match git_ahead {
+            Some(known) => known,
+            None => git(&project.root).await,
+        }
+    };
+    let (who, git, manifests) =
+        tokio::join!(who(clients), git, manifest_versions(&clients.s3, &entry));
     for (a, version) in entry.artifacts.iter_mut().zip(manifests) {
         if let Some(after) = a.after.as_mut().filter(|c| c.manifest_version.is_none()) {
             after.manifest_version = version;

@@ -126,7 +126,14 @@ pub async fn deploy(
         let _p = clients.trace.phase("inspect");
         inspect_kept(project.clone(), clients, &local, opts.kept.as_ref()).await
     };
-    let (built, seen, _) = tokio::join!(building, inspected, crate::ops::history::who(clients));
+    // The git commit too (a `git status` of a large work tree takes a while).
+    let root = project.root.clone();
+    let (built, seen, _, git) = tokio::join!(
+        building,
+        inspected,
+        crate::ops::history::who(clients),
+        crate::ops::history::git(&root)
+    );
     let (builds, build_ms) = built?;
     let seen = seen?;
     let mut report = DeployReport {
@@ -184,7 +191,10 @@ pub async fn deploy(
             &seen.project,
             bucket.as_deref(),
             entry,
-            history,
+            crate::ops::history::Ahead {
+                history,
+                git: Some(git),
+            },
             ui,
         )
         .await;

@@ -119,7 +119,15 @@ pub async fn full(
         .timings_ms
         .insert("total", ms(started) - report.answer_ms());
     let entry = crate::report::record::of_full(&report, &BTreeMap::new());
-    crate::ops::history::record(clients, project, bucket.as_deref(), entry, None, ui).await;
+    crate::ops::history::record(
+        clients,
+        project,
+        bucket.as_deref(),
+        entry,
+        Default::default(),
+        ui,
+    )
+    .await;
     Ok(report)
 }
 

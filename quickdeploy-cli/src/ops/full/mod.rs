@@ -101,7 +101,15 @@ pub async fn full(
         .timings_ms
         .insert("total", ms(started) - report.answer_ms());
     let entry = crate::report::record::of_full(&report, &locations);
-    crate::ops::history::record(clients, project, Some(&bucket), entry, None, ui).await;
+    crate::ops::history::record(
+        clients,
+        project,
+        Some(&bucket),
+        entry,
+        Default::default(),
+        ui,
+    )
+    .await;
     Ok(report)
 }
 

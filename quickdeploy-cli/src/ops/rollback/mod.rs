@@ -156,7 +156,7 @@ async fn run(
         project,
         Some(&bucket),
         crate::report::record::of_rollback(&report),
-        None,
+        Default::default(),
         ui,
     )
     .await;
