@@ -92,26 +92,6 @@ async fn asset_sha(app: &App, cdk: &Cdk, stack: &str) -> String {
     testkit::fixtures::code_sha256(&zip)
 }
 
-/// Every phase and call of a `--timings` report, `name start-end` in ms since it began.
-fn spans(report: &Value) -> String {
-    let spans = report["timeline"]["spans"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let named: Vec<String> = spans
-        .iter()
-        .filter_map(|s| {
-            Some(format!(
-                "{} {:.0}-{:.0}",
-                s["name"].as_str()?,
-                s["start_ms"].as_f64()?,
-                s["end_ms"].as_f64()?
-            ))
-        })
-        .collect();
-    named.join(", ")
-}
-
 /// The patcher's own timings (read, decode, patch, write), for each artifact it patched.
 fn patcher_timings(report: &Value) -> Value {
     report["artifacts"]
@@ -272,7 +252,10 @@ async fn main() {
             patcher_timings(&doc)
         );
         if run == runs {
-            eprintln!("  time line of the last run: {}", spans(&doc));
+            eprintln!(
+                "  time line of the last run: {}",
+                testkit::bench_app::time_line(&doc)
+            );
         }
         qd_deploy.push(ms, sent);
         cdk_deploy.push(hot_ms, hot_sent);

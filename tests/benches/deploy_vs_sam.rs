@@ -76,38 +76,16 @@ async fn main() {
                         trips.unwrap_or(f64::NAN)
                     );
                     if run + 1 == runs {
-                        let t = &doc["timeline"];
-                        let path: Vec<String> = t["critical_path"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|i| {
-                                let s = &t["spans"][i.as_u64()? as usize];
-                                Some(format!(
-                                    "{} {:.0}-{:.0}",
-                                    s["name"].as_str()?,
-                                    s["start_ms"].as_f64()?,
-                                    s["end_ms"].as_f64()?
-                                ))
-                            })
-                            .collect();
-                        eprintln!("  critical path ({label}): {}", path.join(" -> "));
+                        eprintln!(
+                            "  critical path ({label}): {}",
+                            testkit::bench_app::critical_path(&doc)
+                        );
                         // Every span, and what the patcher spent inside its Invoke: where the
                         // time between the reads and the update goes.
-                        let all: Vec<String> = t["spans"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|s| {
-                                Some(format!(
-                                    "{} {:.0}-{:.0}",
-                                    s["name"].as_str()?,
-                                    s["start_ms"].as_f64()?,
-                                    s["end_ms"].as_f64()?
-                                ))
-                            })
-                            .collect();
-                        eprintln!("  time line ({label}): {}", all.join(", "));
+                        eprintln!(
+                            "  time line ({label}): {}",
+                            testkit::bench_app::time_line(&doc)
+                        );
                         let patcher: Vec<String> = doc["artifacts"]
                             .as_array()
                             .into_iter()

@@ -215,26 +215,6 @@ async fn save_to_live(
     }
 }
 
-/// The critical path of a `--timings` report, as `Call start-end -> ...` (ms).
-fn critical_path(report: &serde_json::Value) -> String {
-    let t = &report["timeline"];
-    let path: Vec<String> = t["critical_path"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| {
-            let s = &t["spans"][i.as_u64()? as usize];
-            Some(format!(
-                "{} {:.0}-{:.0}",
-                s["name"].as_str()?,
-                s["start_ms"].as_f64()?,
-                s["end_ms"].as_f64()?
-            ))
-        })
-        .collect();
-    path.join(" -> ")
-}
-
 /// Every JSON line quickdeploy printed so far.
 fn drain(rx: &Receiver<serde_json::Value>) -> Vec<serde_json::Value> {
     rx.try_iter().collect()
@@ -334,7 +314,7 @@ async fn main() {
                         qd_rounds += 1 + extra.len();
                         qd_ms.push(ms);
                         qd_own.push(report["timings_ms"]["total"].as_f64().unwrap_or(0.0));
-                        last_path = critical_path(report);
+                        last_path = testkit::bench_app::critical_path(report);
                     }
                     eprintln!(
                         "save {run} ({label}): quickdeploy watch {ms:.0} ms{}",

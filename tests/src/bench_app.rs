@@ -569,3 +569,28 @@ pub fn rotation<T: Copy>(tools: &[T], run: usize) -> Vec<T> {
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// One span of a `--timings` report's time line as `name start-end` (ms since it began).
+fn span_text(span: &Value) -> Option<String> {
+    Some(format!(
+        "{} {:.0}-{:.0}",
+        span["name"].as_str()?,
+        span["start_ms"].as_f64()?,
+        span["end_ms"].as_f64()?
+    ))
+}
+
+/// Every phase and call of a `--timings` report's time line, `name start-end`, comma-separated.
+pub fn time_line(report: &Value) -> String {
+    let spans = report["timeline"]["spans"].as_array().into_iter().flatten();
+    spans.filter_map(span_text).collect::<Vec<_>>().join(", ")
+}
+
+/// The critical path of a `--timings` report, as `Call start-end -> ...`.
+pub fn critical_path(report: &Value) -> String {
+    let t = &report["timeline"];
+    let path = t["critical_path"].as_array().into_iter().flatten();
+    path.filter_map(|i| span_text(&t["spans"][i.as_u64()? as usize]))
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}

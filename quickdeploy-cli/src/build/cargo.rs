@@ -165,7 +165,11 @@ pub fn marker_path(target_dir: &Path, triple: &str, name: &str) -> PathBuf {
 
 /// A file's size and modification time (ns), when it exists.
 pub fn file_stamp(path: &Path) -> Option<(u64, u64)> {
-    let m = std::fs::metadata(path).ok()?;
+    meta_stamp(&std::fs::metadata(path).ok()?)
+}
+
+/// The size and modification time (ns) of a file's metadata.
+pub fn meta_stamp(m: &std::fs::Metadata) -> Option<(u64, u64)> {
     let ns = m
         .modified()
         .ok()?

@@ -162,16 +162,8 @@ fn stamp_of(path: &Path) -> Option<Stamp> {
 }
 
 fn stamp_of_meta(m: &std::fs::Metadata) -> Option<Stamp> {
-    let ns = m
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    Some(Stamp {
-        size: m.len(),
-        mtime_ns: u64::try_from(ns).unwrap_or(u64::MAX),
-    })
+    let (size, mtime_ns) = super::cargo::meta_stamp(m)?;
+    Some(Stamp { size, mtime_ns })
 }
 
 fn sha256_of(path: &str) -> Option<String> {
