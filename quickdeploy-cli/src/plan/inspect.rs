@@ -176,23 +176,7 @@ pub async fn inspect_kept(
         &template_dir,
     )?;
     if cdk {
-        let bucket = own_bucket.ok_or_else(|| {
-            crate::project::config::BadConfig(
-                "no artifact bucket for quickdeploy's copies of the CDK's assets: run `quickdeploy bootstrap`, or set `artifact_bucket` in quickdeploy.toml".into(),
-            )
-        })?;
-        let prefix = project
-            .config
-            .artifact_prefix
-            .as_deref()
-            .unwrap_or("quickdeploy/");
-        crate::plan::groups::own_artifacts(
-            &mut plan,
-            &template,
-            &project.config.stack,
-            &bucket,
-            prefix,
-        );
+        cdk_own_artifacts(&mut plan, &template, &project, own_bucket)?;
     }
     let template_changes = template.resource_changes(&deployed_stack.template);
     let extra = project.config.dependency_files.clone();
@@ -231,6 +215,28 @@ pub async fn inspect_kept(
         groups,
         ms: ms(started),
     })
+}
+
+/// A CDK app's groups deploy to quickdeploy's own copies of the CDK's assets (the CDK's
+/// objects are content-addressed and stay what their keys say), in `own_bucket`.
+fn cdk_own_artifacts(
+    plan: &mut Plan,
+    template: &crate::project::template::Template,
+    project: &Project,
+    own_bucket: Option<String>,
+) -> anyhow::Result<()> {
+    let bucket = own_bucket.ok_or_else(|| {
+        crate::project::config::BadConfig(
+            "no artifact bucket for quickdeploy's copies of the CDK's assets: run `quickdeploy bootstrap`, or set `artifact_bucket` in quickdeploy.toml".into(),
+        )
+    })?;
+    let prefix = project
+        .config
+        .artifact_prefix
+        .as_deref()
+        .unwrap_or("quickdeploy/");
+    crate::plan::groups::own_artifacts(plan, template, &project.config.stack, &bucket, prefix);
+    Ok(())
 }
 
 /// The most artifacts whose HEAD is asked ahead (the newest local manifests).

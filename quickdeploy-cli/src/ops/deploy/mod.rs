@@ -136,25 +136,7 @@ pub async fn deploy(
     );
     let (builds, build_ms) = built?;
     let seen = seen?;
-    let mut report = DeployReport {
-        ok: false,
-        outcome: DeployOutcome::NeedsFull,
-        stack: seen.project.config.stack.clone(),
-        needs_full: rollout::needs_full(&seen, opts.force),
-        refused: None,
-        artifacts: Vec::new(),
-        functions: Vec::new(),
-        not_served: seen.plan.skipped.clone(),
-        full: None,
-        builds,
-        synthesized: prepared.synthesized.clone(),
-        timings_ms: Timings {
-            build: build_ms,
-            diff: seen.ms,
-            ..Timings::default()
-        },
-        timeline: None,
-    };
+    let mut report = starting(&seen, opts, builds, build_ms, prepared.synthesized.clone());
     let mut versions = ManifestVersions::new();
     let bucket = record_bucket(&seen);
     let mut history = None;
@@ -178,31 +160,68 @@ pub async fn deploy(
     if let Some(d) = &seen.deployed {
         report.name_constructs(&d.template);
     }
-    let mut entry = crate::report::record::of_deploy(&seen, &report);
-    for a in entry.iter_mut().flat_map(|e| e.artifacts.iter_mut()) {
-        if let (Some(after), Some(v)) = (a.after.as_mut(), versions.get(&a.artifact)) {
-            after.manifest_version = Some(v.clone());
-        }
-    }
     {
         let _p = clients.trace.phase("history");
-        crate::ops::history::record(
-            clients,
-            &seen.project,
-            bucket.as_deref(),
-            entry,
-            crate::ops::history::Ahead {
-                history,
-                git: Some(git),
-            },
-            ui,
-        )
-        .await;
+        let ahead = crate::ops::history::Ahead {
+            history,
+            git: Some(git),
+        };
+        record_deploy(&seen, clients, &report, &versions, ahead, ui).await;
     }
     if opts.timings {
         report.timeline = Some(crate::report::timeline::Timeline::of(clients.trace.spans()));
     }
     Ok(report)
+}
+
+/// The report a deploy begins with, once the stack is read and the builds are done: what a
+/// full deploy would be needed for, and the builds' and diff's times.
+fn starting(
+    seen: &Inspected,
+    opts: &DeployOptions,
+    builds: Vec<crate::build::decide::Built>,
+    build_ms: f64,
+    synthesized: Option<String>,
+) -> DeployReport {
+    DeployReport {
+        ok: false,
+        outcome: DeployOutcome::NeedsFull,
+        stack: seen.project.config.stack.clone(),
+        needs_full: rollout::needs_full(seen, opts.force),
+        refused: None,
+        artifacts: Vec::new(),
+        functions: Vec::new(),
+        not_served: seen.plan.skipped.clone(),
+        full: None,
+        builds,
+        synthesized,
+        timings_ms: Timings {
+            build: build_ms,
+            diff: seen.ms,
+            ..Timings::default()
+        },
+        timeline: None,
+    }
+}
+
+/// Records the deploy in the stack's history, with the manifest versions it wrote beside its
+/// artifacts and what it learned while it ran (`ahead`).
+async fn record_deploy(
+    seen: &Inspected,
+    clients: &Clients,
+    report: &DeployReport,
+    versions: &ManifestVersions,
+    ahead: crate::ops::history::Ahead,
+    ui: &dyn Ui,
+) {
+    let mut entry = crate::report::record::of_deploy(seen, report);
+    for a in entry.iter_mut().flat_map(|e| e.artifacts.iter_mut()) {
+        if let (Some(after), Some(v)) = (a.after.as_mut(), versions.get(&a.artifact)) {
+            after.manifest_version = Some(v.clone());
+        }
+    }
+    let bucket = record_bucket(seen);
+    crate::ops::history::record(clients, &seen.project, bucket.as_deref(), entry, ahead, ui).await;
 }
 
 /// The full deploy instead, when consent allows; else the report says why not.
