@@ -194,24 +194,8 @@ impl App {
 
     /// Physical function names by logical id, from a stack.
     pub async fn stack_functions(&self, stack: &str) -> HashMap<String, String> {
-        self.cfn
-            .describe_stack_resources()
-            .stack_name(stack)
-            .send()
-            .await
-            .expect("describe_stack_resources")
-            .stack_resources()
-            .iter()
-            .filter(|r| r.resource_type() == Some("AWS::Lambda::Function"))
-            .filter_map(|r| {
-                Some((
-                    r.logical_resource_id()?.to_owned(),
-                    r.physical_resource_id()?.to_owned(),
-                ))
-            })
-            .collect()
+        resources_of_type(&self.cfn, stack, "AWS::Lambda::Function").await
     }
-
     /// Each function's CodeSha256 by logical id, as Lambda (moto) reports it.
     pub async fn code_shas(&self) -> HashMap<String, String> {
         self.code_shas_of(&self.function_names().await).await
@@ -522,4 +506,27 @@ impl Rig {
         assert_eq!(doc["outcome"], "deployed", "{doc}");
         rig
     }
+}
+
+/// The physical ids of a stack's resources of `kind`, by logical id (DescribeStackResources).
+pub async fn resources_of_type(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    kind: &str,
+) -> HashMap<String, String> {
+    cfn.describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .expect("describe_stack_resources")
+        .stack_resources()
+        .iter()
+        .filter(|r| r.resource_type() == Some(kind))
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_owned(),
+                r.physical_resource_id()?.to_owned(),
+            ))
+        })
+        .collect()
 }

@@ -498,19 +498,5 @@ async fn nested_stacks(
     cfn: &aws_sdk_cloudformation::Client,
     stack: &str,
 ) -> HashMap<String, String> {
-    cfn.describe_stack_resources()
-        .stack_name(stack)
-        .send()
-        .await
-        .expect("describe_stack_resources")
-        .stack_resources()
-        .iter()
-        .filter(|r| r.resource_type() == Some("AWS::CloudFormation::Stack"))
-        .filter_map(|r| {
-            Some((
-                r.logical_resource_id()?.to_owned(),
-                r.physical_resource_id()?.to_owned(),
-            ))
-        })
-        .collect()
+    crate::app::resources_of_type(cfn, stack, "AWS::CloudFormation::Stack").await
 }

@@ -1233,23 +1233,12 @@ fn xml_tag(xml: &str, name: &str) -> Option<String> {
 
 /// The StackId (ARN) of the stack named `name`, from moto (DescribeStacks).
 async fn stack_arn(p: &Shared, name: &str) -> Option<String> {
-    let text = p
-        .client
-        .post(format!("{}/", p.upstream))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "Action=DescribeStacks&Version=2010-05-15&StackName={name}"
-        ))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let text = cfn_query(
+        p,
+        &format!("Action=DescribeStacks&Version=2010-05-15&StackName={name}"),
+        "",
+    )
+    .await?;
     xml_tag(&text, "StackId")
 }
 
@@ -1490,21 +1479,12 @@ async fn function_layers(p: &Shared, stack: &str) {
 
 /// The stack's functions, physical name by logical id, from moto (DescribeStackResources).
 async fn stack_functions(p: &Shared, stack: &str) -> Option<HashMap<String, String>> {
-    let text = p
-        .client
-        .post(format!("{}/", p.upstream))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudformation/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("Action=DescribeStackResources&Version=2010-05-15&StackName={stack}"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let text = cfn_query(
+        p,
+        &format!("Action=DescribeStackResources&Version=2010-05-15&StackName={stack}"),
+        "",
+    )
+    .await?;
     let tag = |member: &str, name: &str| {
         let start = member.find(&format!("<{name}>"))? + name.len() + 2;
         let end = member[start..].find(&format!("</{name}>"))? + start;

@@ -268,9 +268,6 @@ fn is_staged_key(key: &str, prefix: &str) -> bool {
 
 /// [`patch_artifact`] with the patcher's settings: the change set read from the event, staged
 /// changes fetched, the artifact's end read (or all of it), patched, written conditionally.
-// One function, longer than most: it is the patch's phases in order, each a call of its own
-// and each timed into the answer; split further, every part would take the timings and the
-// byte counters as arguments and hide the order the answer's figures come from.
 pub async fn patch_artifact_with(
     s3: &Client,
     event: &PatchEvent,
@@ -345,35 +342,41 @@ pub async fn patch_artifact_with(
         code_sha256: patched.report.code_sha256.clone(),
         size: patched.report.size,
     };
-    let manifest = match (event.manifest, manifest_before) {
-        (true, before) => Some(
-            keep_manifest(
-                s3,
-                &url.bucket,
-                &crate::manifest::key_of(&url.key),
-                before,
-                (&current, patched.report.strategy),
-                &changes,
-                written,
-            )
-            .await,
-        ),
-        (false, _) => None,
+    let (key, kept) = (
+        crate::manifest::key_of(&url.key),
+        (&current, patched.report.strategy),
+    );
+    let (bucket, before) = (&url.bucket, manifest_before);
+    let keep = keep_manifest(s3, bucket, &key, before, kept, &changes, written);
+    let manifest = match event.manifest {
+        true => Some(keep.await),
+        false => None,
     };
     timings.write = ms(t);
     timings.total = ms(started);
-    // Sums of rounded figures are not rounded: round once more for the answer.
-    for v in [
-        &mut timings.read,
-        &mut timings.staged,
-        &mut timings.decode,
-        &mut timings.patch,
-        &mut timings.write,
-    ] {
-        *v = (*v * 100.0).round() / 100.0;
-    }
-    let report = &patched.report;
-    Ok(PatchAnswer {
+    round_sums(&mut timings);
+    let written = (etag, version_id, written_bytes, copied_bytes);
+    Ok(answer(
+        &url,
+        &patched.report,
+        written,
+        read_bytes,
+        timings,
+        manifest,
+    ))
+}
+
+/// The answer to a patch: what the patch did, the object written (its ETag, version, bytes
+/// written and bytes copied server-side), what was read, the timings and the manifest's fate.
+fn answer(
+    url: &S3Url,
+    report: &crate::patch::Report,
+    (etag, version_id, written_bytes, copied_bytes): (String, Option<String>, u64, u64),
+    read_bytes: u64,
+    timings: Timings,
+    manifest: Option<crate::event::ManifestAnswer>,
+) -> PatchAnswer {
+    PatchAnswer {
         added: report.added,
         modified: report.modified,
         deleted: report.deleted,
@@ -391,7 +394,20 @@ pub async fn patch_artifact_with(
         written_bytes,
         timings_ms: timings,
         manifest,
-    })
+    }
+}
+
+/// Rounds the phases' times once more for the answer: sums of rounded figures are not rounded.
+fn round_sums(timings: &mut Timings) {
+    for v in [
+        &mut timings.read,
+        &mut timings.staged,
+        &mut timings.decode,
+        &mut timings.patch,
+        &mut timings.write,
+    ] {
+        *v = (*v * 100.0).round() / 100.0;
+    }
 }
 
 /// The manifest of the artifact at `url` as read before the patch: `Ok(None)` when there is
