@@ -13,8 +13,10 @@
 //! - watch: from just before the write until moto reports a new CodeSha256 for the function,
 //!   polling every 15 ms.
 //!
-//! Bytes sent are the request bodies the proxy forwarded plus, for quickdeploy, its requests
-//! to the patcher (its report's `request_bytes`; the patcher is invoked beside the proxy).
+//! Bytes sent are the request bodies the proxy forwarded (in the watch runs, each tool's own by
+//! User-Agent: `cdk watch` polls its logs all along) plus, for quickdeploy, its requests
+//! to the patcher (its report's `request_bytes`, the patches' and the record's; the patcher
+//! is invoked beside the proxy).
 //!
 //! Run: `make bench-cdk` (installs the app's node_modules); `BENCH_RUNS` (default 5).
 
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testkit::app::App;
-use testkit::bench_app::{bench_runs, median};
+use testkit::bench_app::{bench_runs, median, patcher_request_bytes};
 use testkit::cdk::{ASSETS_BUCKET, Cdk, CdkRig, blocking, cdk_endpoint, copy_app, source};
 
 const STACK: &str = "QdCdkApi";
@@ -102,13 +104,6 @@ fn patcher_timings(report: &Value) -> Value {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn request_bytes(report: &Value) -> u64 {
-    report["artifacts"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x["request_bytes"].as_u64()).sum())
-        .unwrap_or(0)
 }
 
 /// `quickdeploy watch --json` in the app; its rounds come through the receiver.
@@ -218,7 +213,7 @@ async fn main() {
         let (out, doc) = app.run_json(&["deploy", "--timings"]).await;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         assert!(out.status.success(), "quickdeploy deploy: {doc}");
-        let (through_proxy, to_patcher) = (proxy.take_sent_bytes(), request_bytes(&doc));
+        let (through_proxy, to_patcher) = (proxy.take_sent_bytes(), patcher_request_bytes(&doc));
         let sent = through_proxy + to_patcher;
         let reported = doc["functions"]
             .as_array()
@@ -288,11 +283,12 @@ async fn main() {
         changed(app, &qd_name, &before).await;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         tokio::time::sleep(PAUSE).await;
-        let mut sent = proxy.take_sent_bytes();
+        // `cdk watch` runs beside it, polling its functions' logs: only quickdeploy's own.
+        let (mut sent, _) = proxy.take_sent_bytes_split();
         let mut deployed = false;
         while let Ok(round) = rounds.try_recv() {
             deployed |= round["report"]["outcome"] == "deployed";
-            sent += request_bytes(&round["report"]);
+            sent += patcher_request_bytes(&round["report"]);
         }
         assert!(deployed, "quickdeploy watch reported the round");
 
@@ -304,7 +300,7 @@ async fn main() {
         // Until its round ends (it prints a ✅ per deploy), then what it sent.
         blocking(|| cdk_watcher.wait_for("✅", run + 2, Duration::from_secs(60)));
         tokio::time::sleep(PAUSE).await;
-        let hot_sent = proxy.take_sent_bytes();
+        let (_, hot_sent) = proxy.take_sent_bytes_split();
         assert_eq!(
             now,
             asset_sha(app, &hot, HOT_STACK).await,

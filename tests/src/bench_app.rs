@@ -207,10 +207,12 @@ pub fn sam_warm_up(rig: &SideBySide, env: &[(String, String)]) -> f64 {
 /// The bytes of the requests a quickdeploy report says it sent to the patcher (which the
 /// counting proxy does not see: the patcher is invoked straight).
 pub fn patcher_request_bytes(report: &Value) -> u64 {
-    report["artifacts"]
+    let patches: u64 = report["artifacts"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x["request_bytes"].as_u64()).sum())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    // The deploy's record (history entry and hot patches), when the patcher wrote it.
+    patches + report["recorded"]["request_bytes"].as_u64().unwrap_or(0)
 }
 
 /// Stops the benchmark unless `make sam-deps` installed SAM (`make_target` runs it).

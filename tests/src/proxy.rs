@@ -87,6 +87,9 @@ struct Shared {
     lambda_log: Mutex<Vec<String>>,
     /// Request bodies forwarded, in bytes: what a client sent through the proxy.
     sent: AtomicU64,
+    /// The part of `sent` that came from an AWS SDK for Rust (quickdeploy, the patcher), by
+    /// its User-Agent: what a bench counts for quickdeploy while another tool runs beside it.
+    sent_by_rust: AtomicU64,
     /// Object writes and conditional copies, each with its condition check.
     conditional: tokio::sync::Mutex<()>,
     /// When each multipart upload created through the proxy began (upload id -> ISO 8601).
@@ -172,6 +175,7 @@ impl S3Proxy {
             lambda: Mutex::new(HashMap::new()),
             lambda_log: Mutex::new(Vec::new()),
             sent: AtomicU64::new(0),
+            sent_by_rust: AtomicU64::new(0),
             conditional: tokio::sync::Mutex::new(()),
             upload_started: Mutex::new(HashMap::new()),
             refused_writes: AtomicUsize::new(0),
@@ -308,7 +312,17 @@ impl S3Proxy {
 
     /// Request body bytes forwarded since the last call, and resets the count.
     pub fn take_sent_bytes(&self) -> u64 {
+        self.shared.sent_by_rust.store(0, Ordering::SeqCst);
         self.shared.sent.swap(0, Ordering::SeqCst)
+    }
+
+    /// [`S3Proxy::take_sent_bytes`], split by sender: the AWS SDK for Rust's requests
+    /// (quickdeploy's), and everyone else's (the AWS CLI's, the CDK's), as their User-Agent
+    /// says. Two tools running at once (`cdk watch` polls its logs) are then told apart.
+    pub fn take_sent_bytes_split(&self) -> (u64, u64) {
+        let rust = self.shared.sent_by_rust.swap(0, Ordering::SeqCst);
+        let all = self.shared.sent.swap(0, Ordering::SeqCst);
+        (rust, all.saturating_sub(rust))
     }
 
     /// Every Lambda call seen, as `METHOD function/op -> status what`, in order.
@@ -467,6 +481,14 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
+    let agent = parts.headers.get(axum::http::header::USER_AGENT);
+    if agent
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("aws-sdk-rust"))
+    {
+        p.sent_by_rust
+            .fetch_add(body.len() as u64, Ordering::SeqCst);
+    }
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     // AWS-like latency (S3Proxy::set_latency): the round trip, and updates while one settles.
@@ -1676,9 +1698,9 @@ impl S3Proxy {
     }
 
     /// From now on, in front of a patcher's Invoke API: an invoke whose event has encoded
-    /// changes (`"encoding"`) or a manifest to keep (`"manifest"`) is answered as a zipedit
-    /// patcher older than them answers it, a BadEvent function error, and not forwarded; the
-    /// rest pass.
+    /// changes (`"encoding"`), a manifest to keep (`"manifest"`) or is a deploy's record
+    /// (`"record"`) is answered as a zipedit patcher older than them answers it, a BadEvent
+    /// function error, and not forwarded; the rest pass.
     pub fn old_patcher(&self) {
         self.shared.extras.old_patcher.store(true, Ordering::SeqCst);
     }
@@ -1704,6 +1726,8 @@ fn as_old_patcher(p: &Shared, call: &Option<(String, String)>, body: &[u8]) -> O
         "bad event: data did not match any variant of untagged enum Content; see the zipedit README for the schema"
     } else if event.get("manifest").is_some() {
         "bad event: unknown field `manifest`, expected one of `src`, `changes`, `deletes`, `mode`, `max_dead_ratio`, `expected_etag`, `expected_version`; see the zipedit README for the schema"
+    } else if event.get("record").is_some() {
+        "bad event: unknown field `record`, expected one of `src`, `changes`, `deletes`, `mode`, `max_dead_ratio`, `expected_etag`, `expected_version`, `manifest`; see the zipedit README for the schema"
     } else {
         return None;
     };

@@ -6,8 +6,10 @@
 //!
 //! A change's bytes (`base64` or `s3`) may be encoded, so a large file travels small:
 //! `"encoding": "zstd"` is a zstd frame of the content; `"encoding": "zstd-delta"` is a zstd
-//! frame made against the entry's previous content in the artifact ([`crate::delta`]). Either
-//! names the content's `size` and `sha256` (hex), which the patcher checks before writing.
+//! frame made against the entry's previous content in the artifact ([`crate::delta`]);
+//! `"encoding": "splice"` keeps the previous content's head and tail and replaces what lies
+//! between ([`crate::splice`]). Each names the content's `size` and `sha256` (hex), which
+//! the patcher checks before writing.
 
 use std::collections::BTreeMap;
 
@@ -29,8 +31,8 @@ pub struct PatchEvent {
     /// Paths to delete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deletes: Vec<String>,
-    /// `auto` (default), `rewrite` or `append`.
-    #[serde(default)]
+    /// `auto` (default: left out of the events the CLI sends), `rewrite` or `append`.
+    #[serde(default, skip_serializing_if = "Mode::is_auto")]
     pub mode: Mode,
     /// In auto mode, rewrite once dead bytes would pass this share of the archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +98,16 @@ pub enum Encoding {
     /// One zstd frame made against the entry's previous content in the artifact
     /// ([`crate::delta::make`]): the entry must exist, and the result is checked.
     ZstdDelta,
+    /// The entry's previous content with its middle replaced ([`crate::splice::make`]): the
+    /// entry must exist, and the result is checked.
+    Splice,
+}
+
+impl Encoding {
+    /// True when the bytes decode against the entry's previous content.
+    pub fn needs_base(self) -> bool {
+        matches!(self, Self::ZstdDelta | Self::Splice)
+    }
 }
 
 impl std::fmt::Display for Encoding {
@@ -103,6 +115,7 @@ impl std::fmt::Display for Encoding {
         f.write_str(match self {
             Self::Zstd => "zstd",
             Self::ZstdDelta => "zstd-delta",
+            Self::Splice => "splice",
         })
     }
 }

@@ -37,10 +37,14 @@ pub mod entry;
 mod error;
 pub mod event;
 mod format;
+pub mod history;
 pub mod manifest;
 mod patch;
 #[cfg(feature = "aws")]
+pub mod records;
+#[cfg(feature = "aws")]
 pub mod s3;
+pub mod splice;
 
 pub use build::{ArchiveWriter, Built, EMPTY_ARCHIVE, SetLen, build_archive};
 pub use change::{ChangeSet, PutFile, check_path};

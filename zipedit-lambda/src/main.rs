@@ -3,10 +3,15 @@
 //! The event and answer are documented in the crate README and in [`zipedit::event`]. Errors come
 //! back as Lambda function errors whose `errorType` names the kind (ArtifactMissing, NotAZip,
 //! PathRejected, ArtifactChanged, StagedObjectMissing, BadEvent, ...).
+//!
+//! An event with a `record` field is a deploy's record instead ([`zipedit::records`]): its
+//! history entry and hot patches, appended next to S3 (errors RecordStale, RecordRaced,
+//! S3Error).
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use zipedit::event::PatchEvent;
+use zipedit::records::RecordEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -34,17 +39,38 @@ async fn handle(
     settings: &zipedit::s3::Settings,
     payload: Value,
 ) -> Result<Value, Diagnostic> {
+    if payload.get("record").is_some() {
+        return record(s3, payload).await;
+    }
     let event: PatchEvent = serde_json::from_value(payload).map_err(|e| Diagnostic {
         error_type: "BadEvent".into(),
         error_message: format!("bad event: {e}; see the zipedit README for the schema"),
     })?;
-    match zipedit::s3::patch_artifact_with(s3, &event, settings).await {
+    let answer = zipedit::s3::patch_artifact_with(s3, &event, settings).await;
+    reply(answer, zipedit::s3::ArtifactError::kind)
+}
+
+async fn record(s3: &aws_sdk_s3::Client, payload: Value) -> Result<Value, Diagnostic> {
+    let event: RecordEvent = serde_json::from_value(payload).map_err(|e| Diagnostic {
+        error_type: "BadEvent".into(),
+        error_message: format!("bad record request: {e}; see zipedit::records for the schema"),
+    })?;
+    let answer = zipedit::records::record(s3, &event.record).await;
+    reply(answer, zipedit::records::RecordError::kind)
+}
+
+/// The answer as JSON, or the error as a function error whose `errorType` is its kind.
+fn reply<T: serde::Serialize, E: std::fmt::Display>(
+    result: Result<T, E>,
+    kind: fn(&E) -> &'static str,
+) -> Result<Value, Diagnostic> {
+    match result {
         Ok(answer) => serde_json::to_value(answer).map_err(|e| Diagnostic {
             error_type: "InternalError".into(),
             error_message: e.to_string(),
         }),
         Err(e) => Err(Diagnostic {
-            error_type: e.kind().into(),
+            error_type: kind(&e).into(),
             error_message: e.to_string(),
         }),
     }

@@ -27,6 +27,13 @@ pub enum Mode {
     Append,
 }
 
+impl Mode {
+    /// True for [`Mode::Auto`], the default.
+    pub fn is_auto(&self) -> bool {
+        *self == Self::Auto
+    }
+}
+
 impl FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

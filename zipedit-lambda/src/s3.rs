@@ -597,7 +597,7 @@ async fn decode(
     };
     let deltas: Vec<&(usize, Decoding)> = encoded
         .iter()
-        .filter(|(_, d)| d.encoding == Encoding::ZstdDelta)
+        .filter(|(_, d)| d.encoding.needs_base())
         .collect();
     let (bases, whole) = delta_bases(reader, directory, changes, &deltas, read_bytes).await?;
     for (index, d) in encoded {
@@ -607,6 +607,10 @@ async fn decode(
             Encoding::ZstdDelta => {
                 let base = bases.get(index).map(Vec::as_slice).unwrap_or_default();
                 delta::apply(base, &put.data, d.size, &d.sha256)
+            }
+            Encoding::Splice => {
+                let base = bases.get(index).map(Vec::as_slice).unwrap_or_default();
+                crate::splice::apply(base, &put.data, d.size, &d.sha256)
             }
         };
         put.data = decoded.map_err(|e| refused(&put.path, d, e))?;

@@ -32,7 +32,21 @@ pub enum Sent {
     Zstd,
     /// A zstd delta against the previous content.
     Delta,
+    /// The previous content's head and tail kept, the middle sent.
+    Splice,
 }
+
+impl Sent {
+    /// True when it was made against the previous content.
+    pub fn uses_base(self) -> bool {
+        matches!(self, Self::Delta | Self::Splice)
+    }
+}
+
+/// A splice at most this long is sent without making a zstd delta to compare: a delta of a
+/// file past [`DELTA_OVER`] costs about ten bytes per 128 KiB block of it even where nothing
+/// changed, so it cannot be much smaller, and making it takes milliseconds a megabyte.
+const SMALL_SPLICE: usize = 256;
 
 /// A file, encoded for the event.
 #[derive(Debug, Clone)]
@@ -73,7 +87,20 @@ pub fn encode(put: &Put, base: Option<&[u8]>, compress: bool) -> Encoded {
         sha256: put.sha256.clone(),
     };
     let mut candidates = Vec::new();
-    if let Some(base) = base.filter(|_| put.data.len() >= DELTA_OVER)
+    let base = base.filter(|_| put.data.len() >= DELTA_OVER);
+    if let Some(base) = base {
+        let patch = zipedit::splice::make(base, &put.data);
+        let splice = Encoded {
+            content: Content::encoded(&patch, &decoding(Encoding::Splice), executable),
+            sent: Sent::Splice,
+            bytes: patch.len(),
+        };
+        if patch.len() <= SMALL_SPLICE {
+            return splice;
+        }
+        candidates.push(splice);
+    }
+    if let Some(base) = base
         && let Ok(patch) = delta::make(base, &put.data, DELTA_LEVEL)
     {
         let small = patch.len() <= put.data.len() / SMALL_DELTA;
@@ -150,15 +177,31 @@ mod tests {
             Some(d) if d.encoding == Encoding::Zstd => {
                 delta::decompress(&bytes, d.size, &d.sha256).expect("decompress")
             }
+            Some(d) if d.encoding == Encoding::Splice => {
+                zipedit::splice::apply(base, &bytes, d.size, &d.sha256).expect("splice")
+            }
             Some(d) => delta::apply(base, &bytes, d.size, &d.sha256).expect("apply"),
         }
     }
 
     #[test]
-    fn a_small_edit_to_a_large_binary_goes_as_a_delta() {
+    fn a_small_edit_to_a_large_binary_goes_as_a_splice() {
         let old = noise(1 << 20);
         let mut new = old.clone();
         new[500_000..500_020].copy_from_slice(b"a one-line change...");
+        let e = encode(&put(new.clone()), Some(&old), true);
+        assert_eq!(e.sent, Sent::Splice);
+        assert!(e.bytes < 30, "{} bytes", e.bytes);
+        assert_eq!(decoded(&e, &old), new);
+    }
+
+    #[test]
+    fn edits_far_apart_in_a_large_binary_go_as_a_delta() {
+        // A splice would carry the megabyte between the two edits.
+        let old = noise(2 << 20);
+        let mut new = old.clone();
+        new[1_000..1_020].copy_from_slice(b"one edit at the top.");
+        new[2_000_000..2_000_020].copy_from_slice(b"and one at the end..");
         let e = encode(&put(new.clone()), Some(&old), true);
         assert_eq!(e.sent, Sent::Delta);
         assert!(e.bytes < 1_000, "{} bytes", e.bytes);

@@ -13,6 +13,7 @@ use anyhow::{Context, anyhow};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use zipedit::event::{Content, PatchAnswer, PatchEvent, S3Url};
+use zipedit::records::{RecordAnswer, RecordEvent, RecordRequest};
 
 use crate::project::template::S3Object;
 
@@ -132,12 +133,35 @@ pub async fn run(
     }
 }
 
-async fn invoke(
+/// Hands a deploy's record (its history entry and hot patches) to the patcher, which appends
+/// them next to S3; the answer, and the request's size (none for a local patcher).
+pub async fn record(
+    patcher: &Patcher,
+    request: RecordRequest,
+) -> Result<(RecordAnswer, Option<u64>), PatchFailure> {
+    match patcher {
+        Patcher::Local(client) => zipedit::records::record(client, &request)
+            .await
+            .map(|a| (a, None))
+            .map_err(|e| PatchFailure::Refused {
+                kind: e.kind().to_owned(),
+                message: e.to_string(),
+            }),
+        Patcher::Lambda { client, function } => {
+            let event = RecordEvent { record: request };
+            let size = serde_json::to_vec(&event).map_or(0, |v| v.len() as u64);
+            let answer = invoke(client, function, &event).await?;
+            Ok((answer, Some(size)))
+        }
+    }
+}
+
+async fn invoke<E: serde::Serialize, A: serde::de::DeserializeOwned>(
     client: &aws_sdk_lambda::Client,
     function: &str,
-    event: &PatchEvent,
-) -> Result<PatchAnswer, PatchFailure> {
-    let payload = serde_json::to_vec(event).context("cannot encode the patch event")?;
+    event: &E,
+) -> Result<A, PatchFailure> {
+    let payload = serde_json::to_vec(event).context("cannot encode the patcher's event")?;
     let out = client
         .invoke()
         .function_name(function)
@@ -170,7 +194,7 @@ async fn invoke(
     serde_json::from_slice(&body)
         .with_context(|| {
             format!(
-                "the patcher {function} answered something that is not a patch answer: {}",
+                "the patcher {function} answered something that is not an answer to its event: {}",
                 String::from_utf8_lossy(&body[..body.len().min(300)])
             )
         })

@@ -135,20 +135,8 @@ pub async fn get_object(
     bucket: &str,
     key: &str,
 ) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
-    match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(out) => {
-            let etag = out.e_tag().map(str::to_owned);
-            let body = out
-                .body
-                .collect()
-                .await
-                .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
-            Ok(Some((body.into_bytes().to_vec(), etag)))
-        }
-        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(None),
-        Err(e) => Err(crate::aws::err(e))
-            .with_context(|| format!("cannot read s3://{bucket}/{key} (GetObject)")),
-    }
+    // The patcher's reads of a stack's records are the same call.
+    Ok(zipedit::records::get_object(s3, bucket, key).await?)
 }
 
 /// Writes the manifest beside its artifact.

@@ -1,18 +1,22 @@
 //! `history`, and recording each deploy in the stack's deploy history: when, who (the
 //! caller's ARN from STS GetCallerIdentity; `unknown`, with a warning, when STS does not
 //! answer), the project's git commit and dirty flag (none outside git), then the conditional
-//! append of [`crate::history::store`]. A history that cannot be written is a warning, never a
-//! failed deploy.
+//! append of [`crate::history::store`]. A quick deploy hands its entry and its hot patches to
+//! the patcher, which appends them next to S3 from a frame of a few hundred bytes; this
+//! machine writes them itself when the patcher cannot. A history that cannot be written is a
+//! warning, never a failed deploy.
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::artifact::hotpatch;
+use crate::artifact::patch::{PatchFailure, Patcher};
 use crate::aws::Clients;
 use crate::history::entry::{Entry, Git};
 use crate::history::store::{Loaded, append, key, load, manifest_versions};
 use crate::ops::{Event, Ui};
 use crate::project::Project;
-use crate::report::HistoryReport;
+use crate::report::{HistoryReport, Recorded};
 
 /// How long to wait for STS before recording `unknown`.
 const STS_WAIT: Duration = Duration::from_secs(5);
@@ -25,10 +29,17 @@ pub struct Ahead {
     pub history: Option<Loaded>,
     /// The project's git commit, asked when the deploy began (`Some(None)`: not in git).
     pub git: Option<Option<Git>>,
+    /// The hot patches to record beside the entry, and the hot-patch record as read while
+    /// the deploy ran.
+    pub hotpatch: Option<(hotpatch::Record, Option<hotpatch::Read>)>,
+    /// The patcher, to append the entry and the hot patches next to S3 (none: this machine
+    /// writes them).
+    pub patcher: Option<Patcher>,
 }
 
 /// Records `entry` (when there is one) in the history of `stack` in `bucket`: fills in when,
-/// who and the git commit, appends it; its id. A failure is a warning, not an error.
+/// who and the git commit, appends it (with the hot patches of `ahead`); how. A failure is a
+/// warning, not an error.
 pub async fn record(
     clients: &Clients,
     project: &Project,
@@ -36,14 +47,23 @@ pub async fn record(
     entry: Option<Entry>,
     ahead: Ahead,
     ui: &dyn Ui,
-) -> Option<u64> {
-    let (Some(bucket), Some(mut entry)) = (bucket, entry) else {
-        return None;
-    };
+) -> Option<Recorded> {
     let Ahead {
         history: read_before,
         git: git_ahead,
+        hotpatch: hot,
+        patcher,
     } = ahead;
+    let (hot, hot_read) = hot.unwrap_or_default();
+    let bucket = bucket?;
+    let Some(mut entry) = entry else {
+        // Nothing to enter in the history; hot patches (if any) are still recorded.
+        added(
+            hotpatch::add_to(&clients.s3, bucket, &project.config.stack, hot, hot_read).await,
+            ui,
+        );
+        return None;
+    };
     let git = async {
         match git_ahead {
             Some(known) => known,
@@ -66,14 +86,82 @@ pub async fn record(
     entry.git = git;
     entry.at = crate::aws::clock::now_rfc3339();
     let stack = &project.config.stack;
-    match append(&clients.s3, bucket, stack, entry, read_before).await {
-        Ok(id) => Some(id),
+    if let (Some(patcher), Some((history, _))) = (&patcher, &read_before) {
+        let recorded = zipedit::records::Recorded {
+            entry: entry.clone(),
+            hotpatch: hot.clone(),
+        };
+        let newest = history.entries.last();
+        if let Some(done) = by_patcher(patcher, bucket, stack, &recorded, newest, ui).await {
+            return Some(done);
+        }
+    }
+    let (appended, added) = tokio::join!(
+        append(&clients.s3, bucket, stack, entry, read_before),
+        hotpatch::add_to(&clients.s3, bucket, stack, hot, hot_read)
+    );
+    self::added(added, ui);
+    match appended {
+        Ok(id) => Some(Recorded {
+            id,
+            by: "client",
+            request_bytes: None,
+        }),
         Err(e) => {
             ui.event(Event::Warning(&format!(
                 "{e:#}: this change is not in `quickdeploy history`"
             )));
             None
         }
+    }
+}
+
+/// The deploy's record appended by the patcher, next to S3, from a frame made against the
+/// newest entry read; `None` (with a warning when it is worth one) when this machine is to
+/// append it instead.
+async fn by_patcher(
+    patcher: &Patcher,
+    bucket: &str,
+    stack: &str,
+    recorded: &zipedit::records::Recorded,
+    newest: Option<&Entry>,
+    ui: &dyn Ui,
+) -> Option<Recorded> {
+    let asked = async {
+        let request = zipedit::records::RecordRequest::new(bucket, stack, recorded, newest)
+            .map_err(|e| PatchFailure::Other(e.into()))?;
+        crate::artifact::patch::record(patcher, request).await
+    };
+    match asked.await {
+        Ok((answer, request_bytes)) => Some(Recorded {
+            id: answer.id,
+            by: "patcher",
+            request_bytes,
+        }),
+        // Another deploy appended since the history was read: this machine appends (each
+        // write conditional, as the patcher's are).
+        Err(PatchFailure::Refused { kind, .. }) if kind == "RecordStale" => None,
+        Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent" => {
+            ui.event(Event::Warning(
+                "the patcher does not write deploy records (it is older than this quickdeploy), so this machine wrote the history whole: update it with `quickdeploy bootstrap`",
+            ));
+            None
+        }
+        Err(e) => {
+            ui.event(Event::Warning(&format!(
+                "the patcher did not record this deploy ({e:#}): this machine wrote the history"
+            )));
+            None
+        }
+    }
+}
+
+/// Warns when the hot patches could not be recorded.
+fn added(result: anyhow::Result<()>, ui: &dyn Ui) {
+    if let Err(e) = result {
+        ui.event(Event::Warning(&format!(
+            "{e:#}: status will not list these hot patches"
+        )));
     }
 }
 

@@ -225,6 +225,7 @@ fn sent_line(a: &ArtifactReport) -> Option<String> {
             };
             let kind = match f.sent {
                 crate::artifact::encode::Sent::Delta => "delta",
+                crate::artifact::encode::Sent::Splice => "splice",
                 _ => "zstd",
             };
             format!(

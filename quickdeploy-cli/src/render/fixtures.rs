@@ -72,5 +72,6 @@ pub fn deploy_report() -> DeployReport {
             total: 100.4,
         },
         timeline: None,
+        recorded: None,
     }
 }

@@ -203,6 +203,22 @@ pub struct DeployReport {
     /// Every phase and AWS call on one time line, with its critical path (`--timings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<timeline::Timeline>,
+    /// How the deploy was recorded in the stack's history (none: it was not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+}
+
+/// How a deploy's history entry (and its hot patches) were written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recorded {
+    /// The entry's id.
+    pub id: u64,
+    /// `patcher` (next to S3, from a frame of `request_bytes`) or `client` (this machine
+    /// wrote the history and the record whole).
+    pub by: &'static str,
+    /// The record request's size, when the patcher wrote them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_bytes: Option<u64>,
 }
 
 impl DeployReport {

@@ -1,9 +1,9 @@
 //! Deltas and compressed changes (issue 15), end to end: the zipedit binary behind the Invoke
-//! API decodes `zstd` and `zstd-delta` changes (the previous content read by ranged GET from
+//! API decodes `zstd`, `zstd-delta` and `splice` changes (the previous content read by ranged GET from
 //! artifacts of every flavor, or from the whole artifact when it is small) and refuses, with
 //! the artifact byte-identical, a delta made against other bytes, a corrupted one, and one for
 //! an entry the artifact does not have. Then `quickdeploy deploy` on the rig sends a large
-//! binary's one-line change as a delta: its base from the local cache, then on a fresh clone
+//! binary's one-line change as a splice (the line and where it goes): its base from the local cache, then on a fresh clone
 //! from a ranged read of the artifact.
 
 use base64::Engine as _;
@@ -66,7 +66,7 @@ async fn deltas_and_compressed_changes_decode_for_every_flavor() {
                 "src": format!("s3://artifacts/{key}"),
                 "changes": {
                     "bootstrap": encoded(&patch, "zstd-delta", &new),
-                    "lib.so": encoded(&delta::make(&old, &new, 3).expect("delta"), "zstd-delta", &new),
+                    "lib.so": encoded(&zipedit::splice::make(&old, &new), "splice", &new),
                     "handler.py": encoded(&frame, "zstd", &text),
                 },
             }))
@@ -263,7 +263,7 @@ async fn deploy_binary(rig: &Rig, new: &[u8]) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deploy_sends_a_binarys_edit_as_a_delta_from_the_cache_then_from_the_artifact() {
+async fn deploy_sends_a_binarys_edit_as_a_splice_from_the_cache_then_from_the_artifact() {
     let (rig, old) = app_with_binary().await;
     let mut new = old.clone();
     new[700_000..700_020].copy_from_slice(b"first one-line edit.");
@@ -276,13 +276,13 @@ async fn deploy_sends_a_binarys_edit_as_a_delta_from_the_cache_then_from_the_art
             file["sent"].as_str(),
             file["base"].as_str()
         ),
-        (Some("engine.bin"), Some("delta"), Some("cache")),
+        (Some("engine.bin"), Some("splice"), Some("cache")),
         "{report}"
     );
     let sent = report["request_bytes"].as_u64().expect("request bytes");
     assert!(
-        sent < 16_000,
-        "a 2 MiB file's edit sent in {sent} bytes: {report}"
+        sent < 1_000,
+        "a 2 MiB file's one-line edit sent in {sent} bytes: {report}"
     );
     assert!(
         report["base_bytes"].is_null(),
@@ -297,7 +297,7 @@ async fn deploy_sends_a_binarys_edit_as_a_delta_from_the_cache_then_from_the_art
     let file = &report["files"][0];
     assert_eq!(
         (file["sent"].as_str(), file["base"].as_str()),
-        (Some("delta"), Some("artifact")),
+        (Some("splice"), Some("artifact")),
         "{report}"
     );
     let base = report["base_bytes"].as_u64().expect("base bytes");
@@ -306,7 +306,7 @@ async fn deploy_sends_a_binarys_edit_as_a_delta_from_the_cache_then_from_the_art
         "the entry and the directory, not the artifact: {base}"
     );
     assert!(
-        report["request_bytes"].as_u64().expect("sent") < 16_000,
+        report["request_bytes"].as_u64().expect("sent") < 1_000,
         "{report}"
     );
 }
@@ -331,8 +331,16 @@ async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_eq!(
         front.refused_invokes(),
-        1,
-        "the encoded event was refused once"
+        2,
+        "the encoded event was refused once, and the deploy's record once"
+    );
+    // The record this machine wrote instead, whole, and said why.
+    assert_eq!(doc["recorded"]["by"], "client", "{doc}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not write deploy records")
+            && stderr.contains("quickdeploy bootstrap"),
+        "{stderr}"
     );
     let report = artifact(&doc, "src-report.zip");
     assert_eq!(report["files"][0]["sent"], "whole", "{report}");

@@ -3,9 +3,11 @@
 //! API), every command a process, every call through the proxy in front of moto. What each
 //! entry records (when, who by STS, the git commit and dirty flag, the files, each artifact's
 //! versions, each function), the timeline's filters, `status`'s last change per function,
-//! and two machines appending at once: the proxy holds both history writes until both have
-//! arrived, then lets them through one at a time (moto alone would let them interleave), so
-//! the second is refused by its If-Match and appends again.
+//! and two machines appending at once: both patch and record from this machine (`--local`,
+//! the patcher's own code, so its writes pass the proxy), the proxy holds both history writes
+//! until both have arrived, then lets them through one at a time (moto alone would let them
+//! interleave), so the second is refused by its If-Match and appends again. (Two patcher
+//! instances racing are `records::`.)
 
 use std::path::Path;
 use std::process::Output;
@@ -96,6 +98,12 @@ async fn every_change_is_recorded_with_who_where_and_what() {
     app.write("src/shared/greeting.py", GREETING_A);
     let (out, deployed) = app.run_json(&["deploy", "--ci"]).await;
     assert_eq!(exit(&out), Some(0), "{deployed}");
+    // Written by the patcher, next to S3, from a frame of a few hundred bytes.
+    assert_eq!(deployed["recorded"]["by"], "patcher", "{deployed}");
+    let sent = deployed["recorded"]["request_bytes"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    assert!(sent < 1_000, "{sent} bytes: {deployed}");
     // Nothing to deploy changes nothing, and is not recorded.
     let (out, doc) = app.run_json(&["deploy", "--ci"]).await;
     assert_eq!(
@@ -228,8 +236,8 @@ async fn two_machines_appending_at_once_keep_both_entries() {
     // holds (412): it reads the history again and appends to that.
     rig.proxy.race_key(".quickdeploy/history/", 2);
     let (refused_before, _) = rig.proxy.refused();
-    let mut on_a = a.command(&["deploy", "--ci"]);
-    let mut on_b = a.command(&["deploy", "--ci"]);
+    let mut on_a = a.command(&["deploy", "--ci", "--local"]);
+    let mut on_b = a.command(&["deploy", "--ci", "--local"]);
     on_b.current_dir(b.path());
     let (out_a, out_b) = tokio::join!(
         tokio::task::spawn_blocking(move || on_a.output().expect("deploy on A")),

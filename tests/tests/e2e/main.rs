@@ -29,6 +29,7 @@ mod package_filter;
 mod patch_zip;
 mod patcher_race;
 mod patcher_safety;
+mod records;
 mod rollback;
 mod safety;
 mod sam_apps;

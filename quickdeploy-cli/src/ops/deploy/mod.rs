@@ -137,7 +137,7 @@ pub async fn deploy(
     let (builds, build_ms) = built?;
     let seen = seen?;
     let mut report = starting(&seen, opts, builds, build_ms, prepared.synthesized.clone());
-    let mut versions = ManifestVersions::new();
+    let mut quick_done = Quick::default();
     let bucket = record_bucket(&seen);
     let mut history = None;
     if report.needs_full.is_empty() {
@@ -148,7 +148,7 @@ pub async fn deploy(
                 .await
                 .ok()
         };
-        (versions, history) =
+        (quick_done, history) =
             tokio::join!(quick(&seen, clients, opts, &local, ui, &mut report), read);
     } else {
         report.artifacts = seen.groups.iter().map(artifact_report).collect();
@@ -162,11 +162,14 @@ pub async fn deploy(
     }
     {
         let _p = clients.trace.phase("history");
+        let Quick { versions, hotpatch } = quick_done;
         let ahead = crate::ops::history::Ahead {
             history,
             git: Some(git),
+            hotpatch,
+            patcher: Some(opts.patcher.clone()),
         };
-        record_deploy(&seen, clients, &report, &versions, ahead, ui).await;
+        report.recorded = record_deploy(&seen, clients, &report, &versions, ahead, ui).await;
     }
     if opts.timings {
         report.timeline = Some(crate::report::timeline::Timeline::of(clients.trace.spans()));
@@ -201,11 +204,12 @@ fn starting(
             ..Timings::default()
         },
         timeline: None,
+        recorded: None,
     }
 }
 
 /// Records the deploy in the stack's history, with the manifest versions it wrote beside its
-/// artifacts and what it learned while it ran (`ahead`).
+/// artifacts and what it learned while it ran (`ahead`, with the hot patches); how.
 async fn record_deploy(
     seen: &Inspected,
     clients: &Clients,
@@ -213,7 +217,7 @@ async fn record_deploy(
     versions: &ManifestVersions,
     ahead: crate::ops::history::Ahead,
     ui: &dyn Ui,
-) {
+) -> Option<crate::report::Recorded> {
     let mut entry = crate::report::record::of_deploy(seen, report);
     for a in entry.iter_mut().flat_map(|e| e.artifacts.iter_mut()) {
         if let (Some(after), Some(v)) = (a.after.as_mut(), versions.get(&a.artifact)) {
@@ -221,7 +225,15 @@ async fn record_deploy(
         }
     }
     let bucket = record_bucket(seen);
-    crate::ops::history::record(clients, &seen.project, bucket.as_deref(), entry, ahead, ui).await;
+    crate::ops::history::record(clients, &seen.project, bucket.as_deref(), entry, ahead, ui).await
+}
+
+/// What the quick path leaves for the deploy's record: the manifest versions it wrote, and
+/// the hot patches it made with the record as read while the patch ran.
+#[derive(Default)]
+struct Quick {
+    versions: ManifestVersions,
+    hotpatch: Option<(hotpatch::Record, Option<hotpatch::Read>)>,
 }
 
 /// The full deploy instead, when consent allows; else the report says why not.
@@ -267,7 +279,7 @@ async fn quick(
     local: &Local,
     ui: &dyn Ui,
     report: &mut DeployReport,
-) -> ManifestVersions {
+) -> Quick {
     let t = Instant::now();
     let patch_phase = clients.trace.phase("patch");
     ui.event(Event::Step("patching"));
@@ -313,13 +325,15 @@ async fn quick(
     }
     let t = Instant::now();
     let rollout_phase = clients.trace.phase("rollout");
+    // Recorded as hot-patched whatever the outcome: a function whose update fails may still
+    // have changed, so listing it until the next full deploy is the safe side.
+    let hot = hot_patches(&jobs, &report.artifacts);
     let rollout = Rollout {
         jobs,
         manifests: &manifests,
         quotas: &quotas,
-        record_ahead,
     };
-    let (outcomes, versions) = roll_out(seen, clients, opts, ui, rollout, report).await;
+    let (outcomes, versions) = roll_out(clients, opts, ui, rollout, report).await;
     let rollout_ms = ms(t);
     drop(rollout_phase);
     report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
@@ -357,7 +371,10 @@ async fn quick(
         !manifests.is_empty(),
     );
     report.ok = report.outcome != DeployOutcome::Failed;
-    versions
+    Quick {
+        versions,
+        hotpatch: Some((hot, record_ahead)),
+    }
 }
 
 /// Publishes a new version of each layer whose artifact was patched (in parallel), noted in
@@ -466,19 +483,16 @@ fn save_manifests(seen: &Inspected, manifests: &[Manifest], ui: &dyn Ui) {
     }
 }
 
-/// Updates the functions while the remote manifests and the hot-patch record are written.
-/// What a rollout is given besides the deploy's own: its jobs, the manifests to write beside
-/// the artifacts, and the deploy's shared Lambda quotas.
+/// Updates the functions while the remote manifests are written. What a rollout is given
+/// besides the deploy's own: its jobs, the manifests to write beside the artifacts, and the
+/// deploy's shared Lambda quotas.
 struct Rollout<'a> {
     jobs: Vec<Job>,
     manifests: &'a [Manifest],
     quotas: &'a Quotas,
-    /// The hot-patch record as read while the patch ran.
-    record_ahead: Option<hotpatch::Read>,
 }
 
 async fn roll_out(
-    seen: &Inspected,
     clients: &Clients,
     opts: &DeployOptions,
     ui: &dyn Ui,
@@ -489,9 +503,7 @@ async fn roll_out(
         jobs,
         manifests,
         quotas,
-        record_ahead,
     } = rollout;
-    let stack = report.stack.as_str();
     if !jobs.is_empty() {
         ui.event(Event::Step(&format!("updating {} function(s)", jobs.len())));
     }
@@ -514,28 +526,10 @@ async fn roll_out(
     }
     let remote_writes =
         futures::future::join_all(to_write.iter().map(|m| remote::put_remote(&clients.s3, m)));
-    // Recorded as hot-patched before the outcome is known, alongside the rollout (it is off
-    // the critical path): a function whose update fails may still have changed, so listing it
-    // until the next full deploy is the safe side.
-    let record = hot_patches(&jobs, &report.artifacts);
-    let recorded = async {
-        match record_bucket(seen) {
-            Some(bucket) => {
-                hotpatch::add_to(&clients.s3, &bucket, stack, record, record_ahead).await
-            }
-            None => Ok(()),
-        }
-    };
-    let (outcomes, writes, recorded) = tokio::join!(
+    let (outcomes, writes) = tokio::join!(
         update::roll_out(&clients.lambda, jobs, &opts.pace, quotas, &on_state),
         remote_writes,
-        recorded
     );
-    if let Err(e) = recorded {
-        ui.event(Event::Warning(&format!(
-            "{e:#}: status will not list these hot patches"
-        )));
-    }
     for (m, written) in to_write.iter().zip(writes) {
         match written {
             Ok(Some(v)) => {

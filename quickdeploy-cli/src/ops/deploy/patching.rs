@@ -178,7 +178,9 @@ pub async fn encode_changes(
             sent: e.sent,
             size: size as u64,
             bytes: e.bytes as u64,
-            base: (e.sent == encode::Sent::Delta)
+            base: e
+                .sent
+                .uses_base()
                 .then(|| from.get(&path).copied())
                 .flatten(),
         });

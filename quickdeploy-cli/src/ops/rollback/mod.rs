@@ -159,7 +159,8 @@ async fn run(
         Default::default(),
         ui,
     )
-    .await;
+    .await
+    .map(|r| r.id);
     Ok(report)
 }
 

@@ -58,6 +58,7 @@ mod tests {
             synthesized: None,
             timings_ms: Default::default(),
             timeline: None,
+            recorded: None,
         }
     }
 
