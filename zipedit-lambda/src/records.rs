@@ -486,15 +486,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     use aws_sdk_s3::error::SdkError;
-    let chain = || {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        text
-    };
+    let chain = || error_chain(e);
     let unreached = match e {
         SdkError::TimeoutError(_) => Some("no answer in time"),
         SdkError::DispatchFailure(d) if d.is_timeout() => Some("no answer in time"),
@@ -522,6 +514,18 @@ where
         (Some(c), None) => c.to_owned(),
         _ => chain(),
     }
+}
+
+/// An error and its sources, `: `-separated: what an SDK error says when it never reached a
+/// service (its own text is only "dispatch failure").
+pub fn error_chain<E: std::error::Error + ?Sized>(e: &E) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 fn raced(bucket: &str, key: &str, stack: &str) -> RecordError {

@@ -441,28 +441,15 @@ where
         _ => None,
     };
     if let Some(what) = unreached {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
         return format!(
-            "{what}: {text}; endpoint {}: check that it is reachable and the network is up",
+            "{what}: {}; endpoint {}: check that it is reachable and the network is up",
+            zipedit::records::error_chain(e),
             endpoint()
         );
     }
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),
-        _ => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        }
+        _ => zipedit::records::error_chain(e),
     }
 }
