@@ -339,6 +339,16 @@ async fn quick(
     report.timings_ms.update = outcomes.iter().map(|o| o.update_ms).fold(0.0, f64::max);
     report.timings_ms.wait =
         ((rollout_ms - report.timings_ms.update).max(0.0) * 100.0).round() / 100.0;
+    settle(report, outcomes, !manifests.is_empty());
+    Quick {
+        versions,
+        hotpatch: Some((hot, record_ahead)),
+    }
+}
+
+/// The rollout's outcomes into the report: each function's status, then the deploy's outcome
+/// (`patched`: some artifact was patched).
+fn settle(report: &mut DeployReport, outcomes: Vec<update::Outcome>, patched: bool) {
     report
         .functions
         .extend(outcomes.into_iter().map(|o| FunctionReport {
@@ -368,13 +378,9 @@ async fn quick(
             .map(|f| f.status)
             .collect::<Vec<_>>(),
         patch_failed,
-        !manifests.is_empty(),
+        patched,
     );
     report.ok = report.outcome != DeployOutcome::Failed;
-    Quick {
-        versions,
-        hotpatch: Some((hot, record_ahead)),
-    }
 }
 
 /// Publishes a new version of each layer whose artifact was patched (in parallel), noted in
