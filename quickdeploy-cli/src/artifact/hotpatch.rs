@@ -75,11 +75,3 @@ pub async fn clear(s3: &aws_sdk_s3::Client, bucket: &str, stack: &str) -> anyhow
         .with_context(|| format!("cannot clear s3://{bucket}/{}", key(stack)))?;
     Ok(())
 }
-
-/// Seconds since the epoch.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}

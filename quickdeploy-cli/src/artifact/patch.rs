@@ -133,27 +133,18 @@ pub async fn run(
     }
 }
 
-/// Hands a deploy's record (its history entry and hot patches) to the patcher, which appends
-/// them next to S3; the answer, and the request's size (none for a local patcher).
+/// Hands a deploy's record (its history entry and hot patches) to the zipedit Lambda, which
+/// appends them next to S3; the answer, and the request's size. (A local patch has no wire to
+/// save: its deploy appends with the same `zipedit::records` functions from here.)
 pub async fn record(
-    patcher: &Patcher,
+    client: &aws_sdk_lambda::Client,
+    function: &str,
     request: RecordRequest,
-) -> Result<(RecordAnswer, Option<u64>), PatchFailure> {
-    match patcher {
-        Patcher::Local(client) => zipedit::records::record(client, &request)
-            .await
-            .map(|a| (a, None))
-            .map_err(|e| PatchFailure::Refused {
-                kind: e.kind().to_owned(),
-                message: e.to_string(),
-            }),
-        Patcher::Lambda { client, function } => {
-            let event = RecordEvent { record: request };
-            let size = serde_json::to_vec(&event).map_or(0, |v| v.len() as u64);
-            let answer = invoke(client, function, &event).await?;
-            Ok((answer, Some(size)))
-        }
-    }
+) -> Result<(RecordAnswer, u64), PatchFailure> {
+    let event = RecordEvent { record: request };
+    let size = serde_json::to_vec(&event).map_or(0, |v| v.len() as u64);
+    let answer = invoke(client, function, &event).await?;
+    Ok((answer, size))
 }
 
 async fn invoke<E: serde::Serialize, A: serde::de::DeserializeOwned>(

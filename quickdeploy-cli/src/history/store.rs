@@ -8,22 +8,11 @@
 
 use anyhow::Context;
 
-use super::entry::{Entry, History};
+use super::entry::Entry;
 
 /// The history's key in the artifact bucket.
 pub fn key(stack: &str) -> String {
     zipedit::records::history_key(stack)
-}
-
-/// The history as stored: compact JSON, zstd-compressed.
-pub fn encode(history: &History) -> anyhow::Result<Vec<u8>> {
-    zipedit::records::encode_history(history).context("cannot compress the deploy history")
-}
-
-/// A stored history (compressed, or plain JSON as written before); `None` when it is neither
-/// or of another format.
-pub fn decode(bytes: &[u8]) -> Option<History> {
-    zipedit::records::decode_history(bytes)
 }
 
 /// A stack's history as read, and the ETag it was read at (`None`: not written yet).

@@ -32,8 +32,8 @@ pub struct Ahead {
     /// The hot patches to record beside the entry, and the hot-patch record as read while
     /// the deploy ran.
     pub hotpatch: Option<(hotpatch::Record, Option<hotpatch::Read>)>,
-    /// The patcher, to append the entry and the hot patches next to S3 (none: this machine
-    /// writes them).
+    /// The patcher: the zipedit Lambda appends the entry and the hot patches next to S3
+    /// (none, or a local patcher: this machine appends them).
     pub patcher: Option<Patcher>,
 }
 
@@ -86,13 +86,19 @@ pub async fn record(
     entry.git = git;
     entry.at = crate::aws::clock::now_rfc3339();
     let stack = &project.config.stack;
-    if let (Some(patcher), Some((history, _))) = (&patcher, &read_before) {
+    // Through the zipedit Lambda only: a local patcher would read again what this machine
+    // read already, to save a wire it does not have.
+    if let (Some(Patcher::Lambda { client, function }), Some((history, _))) =
+        (&patcher, &read_before)
+    {
         let recorded = zipedit::records::Recorded {
             entry: entry.clone(),
             hotpatch: hot.clone(),
         };
         let newest = history.entries.last();
-        if let Some(done) = by_patcher(patcher, bucket, stack, &recorded, newest, ui).await {
+        if let Some(done) =
+            by_patcher((client, function), bucket, stack, &recorded, newest, ui).await
+        {
             return Some(done);
         }
     }
@@ -120,7 +126,7 @@ pub async fn record(
 /// newest entry read; `None` (with a warning when it is worth one) when this machine is to
 /// append it instead.
 async fn by_patcher(
-    patcher: &Patcher,
+    (client, function): (&aws_sdk_lambda::Client, &str),
     bucket: &str,
     stack: &str,
     recorded: &zipedit::records::Recorded,
@@ -130,13 +136,13 @@ async fn by_patcher(
     let asked = async {
         let request = zipedit::records::RecordRequest::new(bucket, stack, recorded, newest)
             .map_err(|e| PatchFailure::Other(e.into()))?;
-        crate::artifact::patch::record(patcher, request).await
+        crate::artifact::patch::record(client, function, request).await
     };
     match asked.await {
         Ok((answer, request_bytes)) => Some(Recorded {
             id: answer.id,
             by: "patcher",
-            request_bytes,
+            request_bytes: Some(request_bytes),
         }),
         // Another deploy appended since the history was read: this machine appends (each
         // write conditional, as the patcher's are).

@@ -3,8 +3,9 @@
 //! API), every command a process, every call through the proxy in front of moto. What each
 //! entry records (when, who by STS, the git commit and dirty flag, the files, each artifact's
 //! versions, each function), the timeline's filters, `status`'s last change per function,
-//! and two machines appending at once: both patch and record from this machine (`--local`,
-//! the patcher's own code, so its writes pass the proxy), the proxy holds both history writes
+//! and two machines appending at once: both patch and append from this machine (`--local`,
+//! with the `zipedit::records` functions the patcher runs, so the writes pass the proxy), the
+//! proxy holds both history writes
 //! until both have arrived, then lets them through one at a time (moto alone would let them
 //! interleave), so the second is refused by its If-Match and appends again. (Two patcher
 //! instances racing are `records::`.)
