@@ -55,6 +55,10 @@
 //!   call, and every function InProgress for a while after each update; from
 //!   `QD_RIG_RTT_MS` / `QD_RIG_INPROGRESS_MS` when set.
 //!
+//! - Connections kept open: moto's server closes each connection after its answer
+//!   (`Connection: close`); AWS keeps them, so the proxy drops that header and its clients
+//!   keep theirs (its own side to moto is reopened as moto needs).
+//!
 //! Everything else passes through untouched. `QD_PROXY_TRACE=1` prints each request with its
 //! time (see `forward`).
 
@@ -739,6 +743,9 @@ async fn answer(
         headers.remove("content-length");
         headers.remove("transfer-encoding");
     }
+    // moto's server closes each connection after its answer; AWS keeps them open, so the
+    // proxy does too (its own side to moto is reopened as needed).
+    headers.remove("connection");
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
@@ -1155,6 +1162,8 @@ async fn layer_published(p: &Shared, r: reqwest::Response) -> Response {
     if let (Some(arn), Ok(mut seen)) = (arn, p.extras.published_layers.lock()) {
         seen.insert(arn);
     }
+    let mut headers = headers;
+    headers.remove("connection");
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;

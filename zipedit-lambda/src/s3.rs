@@ -660,34 +660,49 @@ async fn delta_bases(
         wanted.push((*index, found));
     }
     let spans: Vec<&entry::Located> = wanted.iter().map(|(_, l)| *l).collect();
-    let contents = fetch_entries(reader, &spans, whole.as_deref(), read_bytes).await?;
+    let held = match (&whole, directory) {
+        (Some(w), _) => Some((w.as_slice(), 0)),
+        (None, Some((tail, from))) => Some((tail.as_slice(), *from)),
+        (None, None) => None,
+    };
+    let contents = fetch_entries(reader, &spans, held, read_bytes).await?;
     bases.extend(wanted.iter().map(|(index, _)| *index).zip(contents));
     Ok((bases, whole))
 }
 
-/// The content of each of `located`, in order: sliced from `whole` when the artifact was read
-/// whole, else each by its own ranged read, in parallel; inflated and CRC-checked. Bytes read
-/// are added to `read_bytes`.
+/// The bytes of `[start, end)` when `held` (bytes already read, and the offset they start at)
+/// covers the span.
+fn held_span(held: Option<(&[u8], u64)>, start: u64, end: u64) -> Option<Vec<u8>> {
+    let (bytes, at) = held?;
+    let from = usize::try_from(start.checked_sub(at)?).ok()?;
+    let to = usize::try_from(end.checked_sub(at)?).ok()?;
+    bytes.get(from..to).map(<[u8]>::to_vec)
+}
+
+/// The content of each of `located`, in order: sliced from the bytes already read (`held`:
+/// the whole artifact, or its tail, where the entry patched last sits, so editing one file
+/// again and again costs no read of its own), else each by its own ranged read, in parallel;
+/// inflated and CRC-checked. Bytes read are added to `read_bytes`.
 async fn fetch_entries(
     reader: &ArtifactReader<'_>,
     located: &[&entry::Located],
-    whole: Option<&[u8]>,
+    held: Option<(&[u8], u64)>,
     read_bytes: &mut u64,
 ) -> Result<Vec<Vec<u8>>, ArtifactError> {
     let fetches = located.iter().map(|l| {
         let (start, end) = l.range();
         async move {
-            match whole {
-                Some(w) => Ok(w[start as usize..end as usize].to_vec()),
-                None => reader.range(start, end).await,
+            match held_span(held, start, end) {
+                Some(bytes) => Ok((bytes, false)),
+                None => reader.range(start, end).await.map(|b| (b, true)),
             }
         }
     });
     let fetched = futures::future::join_all(fetches).await;
     let mut out = Vec::with_capacity(located.len());
-    for (l, bytes) in located.iter().zip(fetched) {
-        let bytes = bytes?;
-        if whole.is_none() {
+    for (l, got) in located.iter().zip(fetched) {
+        let (bytes, read) = got?;
+        if read {
             *read_bytes += bytes.len() as u64;
         }
         out.push(l.content(&bytes).map_err(|source| ArtifactError::Patch {
@@ -718,7 +733,7 @@ pub async fn read_entries(
             source,
         })?;
     let wanted: Vec<&entry::Located> = located.iter().filter(|l| names.contains(&l.name)).collect();
-    let contents = fetch_entries(&reader, &wanted, None, &mut read_bytes).await?;
+    let contents = fetch_entries(&reader, &wanted, Some((&tail, from)), &mut read_bytes).await?;
     let found = wanted
         .iter()
         .map(|l| l.name.clone())
@@ -869,8 +884,7 @@ async fn write(
     Ok(match report.strategy {
         Strategy::Unchanged => (current.etag.clone(), current.version_id.clone(), 0, 0),
         Strategy::Append if patched.kept_prefix >= MIN_PART => {
-            abort_stale_uploads(s3, url, settings.timeout).await;
-            let (etag, version) = write_multipart(s3, url, current, patched).await?;
+            let (etag, version) = write_multipart(s3, url, current, patched, settings).await?;
             (
                 etag,
                 version,
@@ -1079,7 +1093,7 @@ async fn put_whole(
 /// a patch that was killed (every patch ends within the timeout, so none still owns them). Best
 /// effort: a bucket's AbortIncompleteMultipartUpload rule is the backstop, so a failure here is
 /// logged and the patch goes on.
-async fn abort_stale_uploads(s3: &Client, url: &S3Url, timeout: Duration) {
+async fn abort_stale_uploads(s3: &Client, url: &S3Url, timeout: Duration, own: &str) {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
@@ -1107,7 +1121,10 @@ async fn abort_stale_uploads(s3: &Client, url: &S3Url, timeout: Duration) {
         };
         for upload in page.uploads() {
             // The prefix also matches longer keys ("app.zip" and "app.zip.bak"): exact key only.
+            // Never this patch's own upload, whatever its start time says (moto gives every
+            // upload the same one, in 2010).
             let stale = upload.key() == Some(url.key.as_str())
+                && upload.upload_id() != Some(own)
                 && upload.initiated().is_some_and(|t| t.as_secs_f64() < cutoff);
             let Some(id) = upload.upload_id().filter(|_| stale) else {
                 continue;
@@ -1168,6 +1185,7 @@ async fn write_multipart(
     url: &S3Url,
     current: &Current,
     patched: &Patched,
+    settings: &Settings,
 ) -> Result<(String, Option<String>), ArtifactError> {
     let created = s3
         .create_multipart_upload()
@@ -1179,7 +1197,12 @@ async fn write_multipart(
         .await
         .map_err(s3_error("CreateMultipartUpload", url))?;
     let upload_id = created.upload_id().unwrap_or_default().to_owned();
-    let result = fill_multipart(s3, url, current, patched, &upload_id).await;
+    // Clearing up after killed patches is not this write's business: it goes beside the
+    // parts, not a round trip before them.
+    let (_, result) = tokio::join!(
+        abort_stale_uploads(s3, url, settings.timeout, &upload_id),
+        fill_multipart(s3, url, current, patched, &upload_id)
+    );
     if result.is_err() {
         // A failed upload is aborted so no parts linger; the object itself was never touched.
         let _ = s3
@@ -1233,24 +1256,30 @@ async fn fill_multipart(
             )
         }
     });
-    let mut parts = futures::future::try_join_all(copies).await?;
-    let last = parts.len() as i32 + 1;
-    let out = s3
-        .upload_part()
-        .bucket(&url.bucket)
-        .key(&url.key)
-        .upload_id(upload_id)
-        .part_number(last)
-        .body(ByteStream::from(patched.tail.clone()))
-        .send()
-        .await
-        .map_err(s3_error("UploadPart", url))?;
-    parts.push(
-        CompletedPart::builder()
+    // The tail goes up while S3 copies the kept prefix: parts of one upload may be sent in
+    // any order and at once, so the two cost one round trip, not two.
+    let last = ranges.len() as i32 + 1;
+    let tail = async {
+        let out = s3
+            .upload_part()
+            .bucket(&url.bucket)
+            .key(&url.key)
+            .upload_id(upload_id)
             .part_number(last)
-            .e_tag(out.e_tag().unwrap_or_default())
-            .build(),
-    );
+            .body(ByteStream::from(patched.tail.clone()))
+            .send()
+            .await
+            .map_err(s3_error("UploadPart", url))?;
+        Ok::<_, ArtifactError>(
+            CompletedPart::builder()
+                .part_number(last)
+                .e_tag(out.e_tag().unwrap_or_default())
+                .build(),
+        )
+    };
+    let (mut parts, tail) =
+        futures::future::try_join(futures::future::try_join_all(copies), tail).await?;
+    parts.push(tail);
     let done = s3
         .complete_multipart_upload()
         .bucket(&url.bucket)

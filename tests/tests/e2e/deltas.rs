@@ -205,21 +205,12 @@ async fn an_appended_delta_reads_only_the_directory_and_its_entry() {
         .expect("first");
     env.check_answer(&first).await;
     let patch = delta::make(&old, &new, 9).expect("delta");
-    env.moto.start_recording();
-    let answer = env
-        .invoke(&json!({
-            "src": "s3://artifacts/big.zip", "mode": "append",
-            "changes": {"bootstrap": encoded(&patch, "zstd-delta", &new)}
-        }))
-        .await
-        .expect("patched");
-    assert_eq!(answer["mode"], "append", "{answer}");
-    let ranged: Vec<String> = env
-        .moto
-        .recording()
-        .iter()
-        .filter_map(|r| Moto::header(r, "range").map(str::to_owned))
-        .collect();
+    let (answer, ranged) = append_recording_ranges(
+        &env,
+        "s3://artifacts/big.zip",
+        json!({"bootstrap": encoded(&patch, "zstd-delta", &new)}),
+    )
+    .await;
     assert!(
         ranged.len() >= 2,
         "the directory and the entry read by range: {ranged:?}"
@@ -229,6 +220,73 @@ async fn an_appended_delta_reads_only_the_directory_and_its_entry() {
     assert!(read < 5 << 20, "read {read}");
     let bytes = env.check_answer(&answer).await;
     assert!(zip_crate_tree(&bytes)["bootstrap"].0 == new);
+}
+
+/// Patches `src` with `changes` in append mode, recording moto's requests meanwhile: the
+/// answer (checked to be an append) and the Range header of each ranged read.
+async fn append_recording_ranges(
+    env: &PatcherRig,
+    src: &str,
+    changes: Value,
+) -> (Value, Vec<String>) {
+    env.moto.start_recording();
+    let answer = env
+        .invoke(&json!({"src": src, "mode": "append", "changes": changes}))
+        .await
+        .expect("patched");
+    assert_eq!(answer["mode"], "append", "{answer}");
+    let ranged = env
+        .moto
+        .recording()
+        .iter()
+        .filter_map(|r| Moto::header(r, "range").map(str::to_owned))
+        .collect();
+    (answer, ranged)
+}
+
+/// Editing the file patched last again (the edit loop: one handler saved over and over): its
+/// newest entry sits in the artifact's last bytes, which the patcher reads anyway for the
+/// directory, so the splice's previous content costs no read of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_splice_of_the_file_patched_last_reads_nothing_but_the_tail() {
+    let env = PatcherRig::start(1).await;
+    let vendor = testkit::noise(4, 8 << 20);
+    let v1 = b"def handler(event, context):\n    return 1\n".repeat(20);
+    let files = [
+        ("vendor.so", vendor.as_slice(), 0o644),
+        ("handler.py", v1.as_slice(), 0o644),
+    ];
+    env.artifact(
+        "artifacts",
+        true,
+        "edit.zip",
+        zip_crate_archive(&files, &[], "", Flavor::Seekable),
+    )
+    .await;
+    let v2 = b"def handler(event, context):\n    return 2\n".repeat(20);
+    let first = env
+        .invoke(&json!({"src": "s3://artifacts/edit.zip", "changes": {"handler.py": String::from_utf8_lossy(&v2)}}))
+        .await
+        .expect("first");
+    assert_eq!(first["mode"], "append", "{first}");
+    env.check_answer(&first).await;
+    let mut v3 = v2.clone();
+    v3[40] = b'3';
+    let (answer, ranged) = append_recording_ranges(
+        &env,
+        "s3://artifacts/edit.zip",
+        json!({"handler.py": encoded(&zipedit::splice::make(&v2, &v3), "splice", &v3)}),
+    )
+    .await;
+    assert_eq!(
+        ranged.len(),
+        1,
+        "only the tail is read by range: {ranged:?}"
+    );
+    let read = answer["read_bytes"].as_u64().expect("read bytes");
+    assert!(read <= 8 * 1024, "read {read}");
+    let bytes = env.check_answer(&answer).await;
+    assert_eq!(zip_crate_tree(&bytes)["handler.py"].0, v3);
 }
 
 /// The example app with a 2 MiB binary in the report function's package, deployed in full.
