@@ -38,6 +38,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quickdeploy::aws::clock::mark_command_began();
     // Rust ignores SIGPIPE, so println! to a closed pipe (`quickdeploy status | head -1`)
     // panics. Like other command-line tools, end quietly instead.
     // SAFETY: called first thing, before any other thread exists.

@@ -84,8 +84,14 @@ impl Trace {
 
     /// Starts the line again from now (a `watch` round), forgetting what was on it.
     pub fn restart(&self) {
+        self.restart_at(Instant::now());
+    }
+
+    /// Starts the line again from `began` (when the command began, so its setup shows too),
+    /// forgetting what was on it.
+    pub fn restart_at(&self, began: Instant) {
         if let Ok(mut i) = self.inner.lock() {
-            i.began = Instant::now();
+            i.began = began;
             i.spans.clear();
             i.slow.clear();
         }

@@ -22,7 +22,8 @@ pub async fn run(args: Args) -> Outcome {
         return run_targets(&args, &project, targets, json).await;
     }
     let clients = args.common.clients(args.patcher_endpoint()).await?;
-    let opts = args.options(&project, &clients)?;
+    let mut opts = args.options(&project, &clients)?;
+    opts.began = crate::aws::clock::command_began();
     let ui = Terminal::new(json, true);
     let report = crate::ops::shown(&clients, &ui, deploy(project, &clients, &opts, &ui)).await;
     ui.done();

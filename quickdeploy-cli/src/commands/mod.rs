@@ -237,8 +237,9 @@ pub struct DeployArgs {
     /// Let a fallback full deploy remove or replace resources (not implied by --yes).
     #[arg(long)]
     pub allow_removals: bool,
-    /// Print every phase and AWS call on one time line, and the critical path up to the
-    /// first UpdateFunctionCode (in --json: `timeline`).
+    /// Print every phase and AWS call on one time line, from the command's own setup
+    /// (configuration, credentials, clients) on, and the critical path up to the first
+    /// UpdateFunctionCode (in --json: `timeline`).
     #[arg(long)]
     pub timings: bool,
 }
@@ -294,6 +295,7 @@ impl DeployArgs {
             shared: None,
             timings: self.timings,
             kept: None,
+            began: None,
         })
     }
 }

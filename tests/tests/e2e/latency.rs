@@ -120,6 +120,22 @@ async fn latency_mode_delays_calls_and_keeps_updates_in_progress_for_their_time(
         timeline["round_trips_before_update"].as_u64(),
         Some(path.len() as u64 - 1)
     );
+    // The command's own setup (configuration, credentials, clients) is on the line too: its
+    // first span, from 0, over before the first call.
+    let setup = &spans[0];
+    assert_eq!(
+        (setup["kind"].as_str(), setup["name"].as_str()),
+        (Some("phase"), Some("setup")),
+        "{timeline}"
+    );
+    assert_eq!(setup["start_ms"].as_f64(), Some(0.0), "{timeline}");
+    let first_call = spans
+        .iter()
+        .filter(|s| s["kind"] == "call")
+        .filter_map(|s| s["start_ms"].as_f64())
+        .fold(f64::MAX, f64::min);
+    let setup_end = setup["end_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(setup_end > 0.0 && setup_end <= first_call, "{timeline}");
     eprintln!("{timeline:#}");
     let live = lambda
         .get_function_configuration()

@@ -11,6 +11,7 @@ use crate::artifact::patch::Patcher;
 use crate::artifact::remote;
 use crate::aws::Clients;
 use crate::aws::clock::ms;
+use crate::aws::trace::SpanKind;
 use crate::lambda::current;
 use crate::lambda::layer::{self, Swap};
 use crate::lambda::pace::{Pace, Quotas};
@@ -59,6 +60,10 @@ pub struct DeployOptions {
     /// What `watch` keeps of the remote side between rounds: taken instead of read, and
     /// kept up to date from this deploy's reads and answers (`plan::kept`).
     pub kept: Option<crate::plan::kept::Memory>,
+    /// When the command began, for a one-off deploy: the time line then starts there, with
+    /// the command's setup (configuration, credentials, clients) as its first phase. `None`
+    /// (a `watch` round, a target of several): the line starts with the deploy.
+    pub began: Option<Instant>,
 }
 
 impl DeployOptions {
@@ -74,6 +79,7 @@ impl DeployOptions {
             shared: None,
             timings: false,
             kept: None,
+            began: None,
         }
     }
 }
@@ -86,8 +92,18 @@ pub async fn deploy(
     ui: &dyn Ui,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
-    // Each deploy (each watch round) its own time line.
-    clients.trace.restart();
+    // Each deploy (each watch round) its own time line; a one-off deploy's begins with the
+    // command's setup, which is spent before any of the deploy's own work.
+    match opts.began {
+        Some(began) => {
+            clients.trace.restart_at(began);
+            let setup = "setup".to_owned();
+            clients
+                .trace
+                .add(SpanKind::Phase, setup, began, String::new());
+        }
+        None => clients.trace.restart(),
+    }
     // A CDK app whose own code changed is synthesized first; a change to assets' sources
     // only is not (the builds rebuild them). With several targets, once before them.
     let prepared = match &opts.shared {
