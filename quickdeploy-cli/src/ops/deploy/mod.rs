@@ -92,18 +92,7 @@ pub async fn deploy(
     ui: &dyn Ui,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
-    // Each deploy (each watch round) its own time line; a one-off deploy's begins with the
-    // command's setup, which is spent before any of the deploy's own work.
-    match opts.began {
-        Some(began) => {
-            clients.trace.restart_at(began);
-            let setup = "setup".to_owned();
-            clients
-                .trace
-                .add(SpanKind::Phase, setup, began, String::new());
-        }
-        None => clients.trace.restart(),
-    }
+    start_time_line(clients, opts.began);
     // A CDK app whose own code changed is synthesized first; a change to assets' sources
     // only is not (the builds rebuild them). With several targets, once before them.
     let prepared = match &opts.shared {
@@ -191,6 +180,22 @@ pub async fn deploy(
         report.timeline = Some(crate::report::timeline::Timeline::of(clients.trace.spans()));
     }
     Ok(report)
+}
+
+/// Each deploy (each watch round) its own time line; a one-off deploy's begins when the
+/// command did (`began`), with the command's setup, spent before any of the deploy's own work,
+/// as its first phase.
+fn start_time_line(clients: &Clients, began: Option<Instant>) {
+    match began {
+        Some(began) => {
+            clients.trace.restart_at(began);
+            let setup = "setup".to_owned();
+            clients
+                .trace
+                .add(SpanKind::Phase, setup, began, String::new());
+        }
+        None => clients.trace.restart(),
+    }
 }
 
 /// The report a deploy begins with, once the stack is read and the builds are done: what a
