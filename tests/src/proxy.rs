@@ -743,8 +743,13 @@ async fn answer(
         headers.remove("content-length");
         headers.remove("transfer-encoding");
     }
-    // moto's server closes each connection after its answer; AWS keeps them open, so the
-    // proxy does too (its own side to moto is reopened as needed).
+    passed_on(status, headers, bytes)
+}
+
+/// moto's answer as the proxy's client gets it. moto's server closes each connection after
+/// its answer; AWS keeps them open, so the proxy does too (its own side to moto is reopened
+/// as needed).
+fn passed_on(status: StatusCode, mut headers: HeaderMap, bytes: Bytes) -> Response {
     headers.remove("connection");
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
@@ -1162,12 +1167,7 @@ async fn layer_published(p: &Shared, r: reqwest::Response) -> Response {
     if let (Some(arn), Ok(mut seen)) = (arn, p.extras.published_layers.lock()) {
         seen.insert(arn);
     }
-    let mut headers = headers;
-    headers.remove("connection");
-    let mut resp = Response::new(Body::from(bytes));
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    resp
+    passed_on(status, headers, bytes)
 }
 
 /// A DescribeStackResources or ListStackResources answer (about `stack`, the request's
