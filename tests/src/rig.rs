@@ -7,7 +7,9 @@
 //!   as real Lambda does: 200 with `X-Amz-Function-Error: Unhandled` on a function error, 413
 //!   `RequestEntityTooLargeException` past 6 MB.
 //!
-//! Ports are picked free at start, so two checkouts (or two tests) never collide. Every process
+//! Ports are picked free at start, so two checkouts (or two tests) never collide: listeners in
+//! this process bind port 0 and keep it; moto, which binds its own, gets one outside the
+//! kernel's ephemeral range (see `server_port`). Every process
 //! started here is killed when its handle drops, and also if the test process dies (the kernel's
 //! parent-death signal), so a failing test leaves nothing running.
 
@@ -31,11 +33,33 @@ pub const REGION: &str = "us-east-1";
 /// Lambda's synchronous payload limit (request and response): 6 MB.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A loopback port for a server started as its own process (moto), which binds it itself.
+///
+/// Picked outside the kernel's ephemeral range (`ip_local_port_range`), because a port asked of
+/// the kernel (`bind` to port 0) and released is soon handed out again: to another test's
+/// listener, or as the source port of any outgoing connection, and then the server cannot bind
+/// it. CI once lost a test that way: moto exited, and the test waited on another listener.
+/// Ports below the range are never handed out by the kernel; each call takes the next one
+/// (from an offset set by the process id, so two test processes rarely start on the same one)
+/// that nothing is listening on.
+fn server_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    // [low, ephemeral_low): 12,000 ports below the range, or what there is above 1024.
+    let low = ephemeral_low.saturating_sub(12_000).max(1025);
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    let offset = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let port = (low + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{ephemeral_low}")
 }
 
 /// Makes a child die with the test process, even if the test aborts without unwinding.
@@ -54,8 +78,19 @@ fn die_with_parent(cmd: &mut Command) -> &mut Command {
 
 /// A minimal HTTP/1.1 call, for moto's control API (no client crate needed for three calls).
 pub fn http(method: &str, port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_within(method, port, path, body, Duration::from_secs(30))
+}
+
+/// [`http`], waiting at most `timeout` for each read of the answer.
+fn http_within(
+    method: &str,
+    port: u16,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_read_timeout(Some(timeout))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/json\r\n\
@@ -90,6 +125,12 @@ pub fn python() -> PathBuf {
     }
 }
 
+/// The last `max` bytes of a file, as text (empty if it cannot be read).
+fn tail_of(path: &Path, max: usize) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(max)..]).into_owned()
+}
+
 /// The size up to which moto keeps an object in memory (`MOTO_S3_DEFAULT_KEY_BUFFER_SIZE`).
 pub const MOTO_KEY_BUFFER: u64 = 1 << 30;
 
@@ -105,55 +146,43 @@ pub struct Moto {
 
 impl Moto {
     /// Starts moto, waits until it answers, and turns off Docker for Lambda. Its log (each
-    /// request, and the traceback of each 500) goes to the file `QD_MOTO_LOG` names, if set.
+    /// request, and the traceback of each 500) is appended to the file `QD_MOTO_LOG` names, if set, and
+    /// otherwise to a file in its own folder, whose end a failure to start shows.
     pub fn start() -> Self {
-        let port = free_port();
+        Self::start_on(server_port)
+    }
+
+    /// [`Moto::start`] on the ports `next_port` gives: when moto cannot take one (it exits, or
+    /// does not answer), it is started again on the next, three times in all.
+    pub fn start_on(mut next_port: impl FnMut() -> u16) -> Self {
         let dir = tempfile::tempdir().expect("moto's folder");
-        let mut cmd = Command::new(python());
-        cmd.args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        // The recorder stays off until a test starts it (Moto::start_recording): while on,
-        // moto writes every request's body, base64 in JSON, to a file, which slowed the big
-        // uploads of the tools the benchmarks compare (SAM's inline zips most).
-        .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
-        // Objects in memory: by default moto spools every object over 5 MiB to a temporary
-        // file, so its server-side copies (UploadPartCopy, CompleteMultipartUpload) and Lambda's
-        // reads of a zip from S3 cost disk time that S3 does not have. Tests and benchmarks
-        // hold at most a few hundred MB at once; the machine has 24 GiB.
-        // (A value already in the environment wins: moto's own default is 5,241,856.)
-        .env(
-            "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE",
-            std::env::var("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE")
-                .unwrap_or_else(|_| MOTO_KEY_BUFFER.to_string()),
-        )
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(match std::env::var_os("QD_MOTO_LOG") {
-            Some(p) => Stdio::from(std::fs::File::create(p).expect("QD_MOTO_LOG")),
-            None => Stdio::null(),
-        });
-        let child = die_with_parent(&mut cmd)
-            .spawn()
-            .expect("start moto (make test installs it into .venv: run `make rig-deps`)");
+        let log = std::env::var_os("QD_MOTO_LOG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.path().join("moto.log"));
+        // A port can still be taken between the check and moto's bind (by another test
+        // process): moto then exits at once, and it is started again on the next port.
+        let mut tries = 0;
+        let (child, port) = loop {
+            tries += 1;
+            let port = next_port();
+            let mut child = Self::spawn(port, dir.path(), &log);
+            match Self::wait_until_answering(&mut child, port) {
+                Ok(()) => break (child, port),
+                Err(why) if tries < 3 => {
+                    eprintln!("moto on port {port} {why}: starting it again");
+                }
+                Err(why) => panic!(
+                    "moto on port {port} {why}; the end of its log ({}):\n{}",
+                    log.display(),
+                    tail_of(&log, 2_000)
+                ),
+            }
+        };
         let moto = Self {
             child,
             port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !matches!(http("GET", port, "/moto-api/", ""), Ok((200, _))) {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not answer on port {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
         let (status, body) = http(
             "POST",
             port,
@@ -166,6 +195,68 @@ impl Moto {
             "moto config: {status} {body}"
         );
         moto
+    }
+
+    fn spawn(port: u16, dir: &Path, log: &Path) -> Child {
+        let mut cmd = Command::new(python());
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        // The recorder stays off until a test starts it (Moto::start_recording): while on,
+        // moto writes every request's body, base64 in JSON, to a file, which slowed the big
+        // uploads of the tools the benchmarks compare (SAM's inline zips most).
+        .env("MOTO_RECORDER_FILEPATH", dir.join("recording.jsonl"))
+        // Objects in memory: by default moto spools every object over 5 MiB to a temporary
+        // file, so its server-side copies (UploadPartCopy, CompleteMultipartUpload) and Lambda's
+        // reads of a zip from S3 cost disk time that S3 does not have. Tests and benchmarks
+        // hold at most a few hundred MB at once; the machine has 24 GiB.
+        // (A value already in the environment wins: moto's own default is 5,241,856.)
+        .env(
+            "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE",
+            std::env::var("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE")
+                .unwrap_or_else(|_| MOTO_KEY_BUFFER.to_string()),
+        )
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("moto's log file"),
+        ));
+        die_with_parent(&mut cmd)
+            .spawn()
+            .expect("start moto (make test installs it into .venv: run `make rig-deps`)")
+    }
+
+    /// Waits until moto answers on `port`; the error says how it ended otherwise.
+    fn wait_until_answering(child: &mut Child, port: u16) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited with {status}"));
+            }
+            // A short wait for the answer: if another listener holds the port, moto exits,
+            // and the next look at the child says so.
+            if matches!(
+                http_within("GET", port, "/moto-api/", "", Duration::from_secs(5)),
+                Ok((200, _))
+            ) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("did not answer within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// CPU seconds (user + system) moto's process has used so far (Linux `/proc`), for

@@ -30,6 +30,7 @@ mod patch_zip;
 mod patcher_race;
 mod patcher_safety;
 mod records;
+mod rig_start;
 mod rollback;
 mod safety;
 mod sam_apps;
