@@ -265,9 +265,10 @@ async fn deployed(n: usize) -> Setup {
     }
     let moto = Moto::start();
     let proxy = S3Proxy::start(&moto.endpoint()).await;
-    let patcher = Patcher::start_named(
+    let patcher = Patcher::start_named_via(
         &testkit::bin("zipedit"),
         &moto.endpoint(),
+        &proxy.endpoint,
         1,
         testkit::app::PATCHER,
     )

@@ -287,9 +287,10 @@ async fn bench() {
         .clone();
     // The patcher the tools use: its S3 calls counted on their way to moto.
     let (s3_endpoint, calls) = counter(&rig.moto.endpoint()).await;
-    let patcher = testkit::rig::Patcher::start_named(
+    let patcher = testkit::rig::Patcher::start_named_via(
         &testkit::bin("zipedit"),
         &s3_endpoint,
+        &proxy_endpoint,
         1,
         testkit::app::PATCHER,
     )

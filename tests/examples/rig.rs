@@ -14,8 +14,14 @@ use testkit::rig::{Moto, Patcher, REGION, s3_client};
 async fn main() {
     let moto = Moto::start();
     let proxy = S3Proxy::start(&moto.endpoint()).await;
-    let patcher =
-        Patcher::start_named(&testkit::bin("zipedit"), &moto.endpoint(), 2, PATCHER).await;
+    let patcher = Patcher::start_named_via(
+        &testkit::bin("zipedit"),
+        &moto.endpoint(),
+        &proxy.endpoint,
+        2,
+        PATCHER,
+    )
+    .await;
     // The example app's bucket, so `quickdeploy full` works in examples/app at once.
     let s3 = s3_client(&moto.endpoint()).await;
     testkit::rig::make_bucket(&s3, BUCKET, true).await;

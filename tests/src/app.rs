@@ -475,9 +475,14 @@ impl Rig {
     pub async fn start_with(source: &Path, bucket: &str) -> Self {
         let moto = crate::rig::Moto::start();
         let proxy = crate::proxy::S3Proxy::start(&moto.endpoint()).await;
-        let patcher =
-            crate::rig::Patcher::start_named(&crate::bin("zipedit"), &moto.endpoint(), 1, PATCHER)
-                .await;
+        let patcher = crate::rig::Patcher::start_named_via(
+            &crate::bin("zipedit"),
+            &moto.endpoint(),
+            &proxy.endpoint,
+            1,
+            PATCHER,
+        )
+        .await;
         let app = App::from_dir(
             source,
             bucket,

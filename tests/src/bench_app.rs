@@ -314,9 +314,13 @@ impl SideBySide {
             true => Some(S3Proxy::start(&moto.endpoint()).await),
             false => None,
         };
-        let patcher = Patcher::start_named(
+        // The patcher's stack guard sees the stack as the tools do: through the proxy.
+        let patcher = Patcher::start_named_via(
             &crate::bin("zipedit"),
             &moto.endpoint(),
+            &proxy
+                .as_ref()
+                .map_or(moto.endpoint(), |p| p.endpoint.clone()),
             1,
             crate::app::PATCHER,
         )

@@ -1707,8 +1707,9 @@ impl S3Proxy {
     }
 
     /// From now on, in front of a patcher's Invoke API: an invoke whose event has encoded
-    /// changes (`"encoding"`), a manifest to keep (`"manifest"`) or is a deploy's record
-    /// (`"record"`) is answered as a zipedit patcher older than them answers it, a BadEvent
+    /// changes (`"encoding"`), a manifest to keep (`"manifest"`), a stack guard (`"stack"`) or
+    /// is a deploy's record (`"record"`) is answered as a zipedit patcher older than them
+    /// answers it, a BadEvent
     /// function error, and not forwarded; the rest pass.
     pub fn old_patcher(&self) {
         self.shared.extras.old_patcher.store(true, Ordering::SeqCst);
@@ -1731,7 +1732,9 @@ fn as_old_patcher(p: &Shared, call: &Option<(String, String)>, body: &[u8]) -> O
     let encoded = event["changes"]
         .as_object()
         .is_some_and(|c| c.values().any(|v| v.get("encoding").is_some()));
-    let message = if encoded {
+    let message = if event.get("stack").is_some() {
+        "bad event: unknown field `stack`, expected one of `src`, `changes`, `deletes`, `mode`, `max_dead_ratio`, `expected_etag`, `expected_version`, `manifest`; see the zipedit README for the schema"
+    } else if encoded {
         "bad event: data did not match any variant of untagged enum Content; see the zipedit README for the schema"
     } else if event.get("manifest").is_some() {
         "bad event: unknown field `manifest`, expected one of `src`, `changes`, `deletes`, `mode`, `max_dead_ratio`, `expected_etag`, `expected_version`; see the zipedit README for the schema"

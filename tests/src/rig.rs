@@ -515,6 +515,17 @@ pub struct RunAs {
     pub credentials: Credentials,
 }
 
+impl RunAs {
+    /// `name`, in the rig's region with its credentials.
+    pub fn rig(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            region: REGION.to_owned(),
+            credentials: Credentials::rig(),
+        }
+    }
+}
+
 /// An access key, its secret and a session token (for assumed roles).
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -559,12 +570,22 @@ impl Patcher {
         concurrency: usize,
         function_name: &str,
     ) -> Self {
-        let one = RunAs {
-            name: function_name.to_owned(),
-            region: REGION.to_owned(),
-            credentials: Credentials::rig(),
-        };
-        Self::start_many(binary, s3_endpoint, concurrency, &[one]).await
+        let one = [RunAs::rig(function_name)];
+        Self::start_many(binary, s3_endpoint, concurrency, &one).await
+    }
+
+    /// [`Patcher::start_named`], its CloudFormation calls (the stack guard's DescribeStacks) to
+    /// `cfn_endpoint`: the rig's proxy, which gives DescribeStacks the LastUpdatedTime moto
+    /// leaves out, as the CLI sees it.
+    pub async fn start_named_via(
+        binary: &Path,
+        s3_endpoint: &str,
+        cfn_endpoint: &str,
+        concurrency: usize,
+        function_name: &str,
+    ) -> Self {
+        let one = [RunAs::rig(function_name)];
+        Self::start_many_via(binary, s3_endpoint, Some(cfn_endpoint), concurrency, &one).await
     }
 
     /// Several patcher functions behind one Invoke API, routed by function name: each its
@@ -573,6 +594,18 @@ impl Patcher {
     pub async fn start_many(
         binary: &Path,
         s3_endpoint: &str,
+        concurrency: usize,
+        functions: &[RunAs],
+    ) -> Self {
+        Self::start_many_via(binary, s3_endpoint, None, concurrency, functions).await
+    }
+
+    /// [`Patcher::start_many`], CloudFormation at `cfn_endpoint` when given (see
+    /// [`Patcher::start_named_via`]), else at `s3_endpoint` too.
+    pub async fn start_many_via(
+        binary: &Path,
+        s3_endpoint: &str,
+        cfn_endpoint: Option<&str>,
         concurrency: usize,
         functions: &[RunAs],
     ) -> Self {
@@ -599,6 +632,10 @@ impl Patcher {
                     .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/zipedit")
                     .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("rig/{i}"))
                     .env("AWS_ENDPOINT_URL", s3_endpoint)
+                    .env(
+                        "AWS_ENDPOINT_URL_CLOUDFORMATION",
+                        cfn_endpoint.unwrap_or(s3_endpoint),
+                    )
                     .env("AWS_ACCESS_KEY_ID", &f.credentials.key)
                     .env("AWS_SECRET_ACCESS_KEY", &f.credentials.secret)
                     .env("AWS_REGION", &f.region)

@@ -149,8 +149,14 @@ impl TargetsRig {
                 credentials,
             });
         }
-        let patcher =
-            Patcher::start_many(&crate::bin("zipedit"), &moto.endpoint(), 1, &run_as).await;
+        let patcher = Patcher::start_many_via(
+            &crate::bin("zipedit"),
+            &moto.endpoint(),
+            Some(&proxy.endpoint),
+            1,
+            &run_as,
+        )
+        .await;
         let app = App::from_dir(
             source,
             home_bucket,

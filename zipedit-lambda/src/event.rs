@@ -49,6 +49,32 @@ pub struct PatchEvent {
     /// ([`PatchAnswer::manifest`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manifest: bool,
+    /// Refuse the patch, before anything is written, unless CloudFormation still says this of
+    /// the stack whose function runs the artifact ([`StackGuard`]). The CLI sends it when it
+    /// planned from its copy of the stack instead of reading the stack first: the patcher's
+    /// DescribeStacks goes beside its own read of the artifact, one round trip less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackGuard>,
+}
+
+/// What a stack must still be for a patch to be written ([`PatchEvent::stack`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackGuard {
+    /// The stack's name, as DescribeStacks is asked for it.
+    pub name: String,
+    /// Its id (ARN): a stack made again under the same name is another stack.
+    pub stack_id: String,
+    /// Its LastUpdatedTime (CreationTime when never updated) and status, as
+    /// [`stack_updated`] writes them: any update of the stack, from anywhere, moves it.
+    pub updated: String,
+}
+
+/// A stack's LastUpdatedTime (or CreationTime), as seconds and nanoseconds since the epoch,
+/// and its status, as one text: what [`StackGuard::updated`] holds, and what the CLI's copy of
+/// the stack is confirmed by. One function, so the two sides cannot write it differently.
+pub fn stack_updated(secs: i64, nanos: u32, status: &str) -> String {
+    format!("{secs}.{nanos:09} {status}")
 }
 
 /// The new content of one file.
@@ -506,5 +532,32 @@ mod tests {
         assert_eq!((r.executable, r.decoding), (Some(true), Some(d)));
         let json = serde_json::to_value(&moved).expect("json");
         assert_eq!(json["encoding"], "zstd-delta");
+    }
+
+    #[test]
+    fn a_stack_guard_travels_only_when_set_and_names_its_fields_exactly() {
+        let plain = serde_json::to_value(PatchEvent::default()).expect("json");
+        assert!(plain.get("stack").is_none(), "{plain}");
+        let guarded = PatchEvent {
+            stack: Some(StackGuard {
+                name: "app".into(),
+                stack_id: "arn:aws:cloudformation:us-east-1:1:stack/app/x".into(),
+                updated: stack_updated(1_700_000_000, 5, "UPDATE_COMPLETE"),
+            }),
+            ..PatchEvent::default()
+        };
+        let json = serde_json::to_value(&guarded).expect("json");
+        assert_eq!(
+            json["stack"]["updated"],
+            "1700000000.000000005 UPDATE_COMPLETE"
+        );
+        let back: PatchEvent = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, guarded);
+        // A misspelled field is an error, not a guard that checks nothing.
+        let typo = serde_json::json!({
+            "src": "s3://b/k.zip",
+            "stack": {"name": "app", "stack_id": "x", "updatd": "y"}
+        });
+        assert!(serde_json::from_value::<PatchEvent>(typo).is_err());
     }
 }

@@ -45,6 +45,8 @@ pub mod records;
 #[cfg(feature = "aws")]
 pub mod s3;
 pub mod splice;
+#[cfg(feature = "aws")]
+pub mod stack;
 
 pub use build::{ArchiveWriter, Built, EMPTY_ARCHIVE, SetLen, build_archive};
 pub use change::{ChangeSet, PutFile, check_path};

@@ -2,7 +2,9 @@
 //!
 //! The event and answer are documented in the crate README and in [`zipedit::event`]. Errors come
 //! back as Lambda function errors whose `errorType` names the kind (ArtifactMissing, NotAZip,
-//! PathRejected, ArtifactChanged, StagedObjectMissing, BadEvent, ...).
+//! PathRejected, ArtifactChanged, StackMoved, StagedObjectMissing, BadEvent, ...). A patch whose
+//! event has a stack guard is written only if one DescribeStacks, beside the artifact's first
+//! read, says the stack is still as the guard says ([`zipedit::stack`]).
 //!
 //! An event with a `record` field is a deploy's record instead ([`zipedit::records`]): its
 //! history entry and hot patches, appended next to S3 (errors RecordStale, RecordRaced,
@@ -24,18 +26,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .force_path_style(custom_endpoint)
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    // Only for the stack guards of patches planned from the caller's copy of the stack.
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
     // A misconfigured function fails at start, where its first invocation reports why.
     let settings = zipedit::s3::Settings::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let s3 = s3.clone();
+        let clients = (s3.clone(), cfn.clone());
         let settings = settings.clone();
-        async move { handle(&s3, &settings, event.payload).await }
+        async move { handle(&clients, &settings, event.payload).await }
     }))
     .await
 }
 
 async fn handle(
-    s3: &aws_sdk_s3::Client,
+    (s3, cfn): &(aws_sdk_s3::Client, aws_sdk_cloudformation::Client),
     settings: &zipedit::s3::Settings,
     payload: Value,
 ) -> Result<Value, Diagnostic> {
@@ -46,7 +50,13 @@ async fn handle(
         error_type: "BadEvent".into(),
         error_message: format!("bad event: {e}; see the zipedit README for the schema"),
     })?;
-    let answer = zipedit::s3::patch_artifact_with(s3, &event, settings).await;
+    let confirmed = async {
+        match &event.stack {
+            Some(guard) => zipedit::stack::confirm(cfn, guard).await,
+            None => Ok(()),
+        }
+    };
+    let answer = zipedit::s3::patch_artifact_guarded(s3, &event, settings, confirmed).await;
     reply(answer, zipedit::s3::ArtifactError::kind)
 }
 

@@ -179,6 +179,27 @@ pub enum ArtifactError {
         /// What showed it.
         detail: String,
     },
+    /// The stack is no longer as the event's [`crate::event::StackGuard`] says; nothing was
+    /// written.
+    #[error(
+        "stack {stack} is no longer as this patch was planned against ({detail}); nothing was written: read the stack again and retry"
+    )]
+    StackMoved {
+        /// The stack's name.
+        stack: String,
+        /// What showed it.
+        detail: String,
+    },
+    /// The stack could not be read to confirm the event's guard; nothing was written.
+    #[error(
+        "stack {stack} could not be read to confirm this patch ({message}); nothing was written: read the stack on the caller's side and retry without the guard"
+    )]
+    StackUnread {
+        /// The stack's name.
+        stack: String,
+        /// Why not.
+        message: String,
+    },
     /// S3 refused a call.
     #[error("S3 {op} on {url} failed: {message}")]
     S3 {
@@ -203,6 +224,8 @@ impl ArtifactError {
             Self::Decode { .. } => "DecodeRefused",
             Self::DeltaBaseMissing { .. } => "DeltaBaseMissing",
             Self::Conflict { .. } => "ArtifactChanged",
+            Self::StackMoved { .. } => "StackMoved",
+            Self::StackUnread { .. } => "StackUnread",
             Self::S3 { .. } => "S3Error",
         }
     }
@@ -268,10 +291,33 @@ fn is_staged_key(key: &str, prefix: &str) -> bool {
 
 /// [`patch_artifact`] with the patcher's settings: the change set read from the event, staged
 /// changes fetched, the artifact's end read (or all of it), patched, written conditionally.
+/// An event with a stack guard is refused (StackUnread): only [`patch_artifact_guarded`], given
+/// a way to read the stack, can confirm one.
 pub async fn patch_artifact_with(
     s3: &Client,
     event: &PatchEvent,
     settings: &Settings,
+) -> Result<PatchAnswer, ArtifactError> {
+    let unconfirmed = async {
+        match &event.stack {
+            None => Ok(()),
+            Some(g) => Err(ArtifactError::StackUnread {
+                stack: g.name.clone(),
+                message: "this patcher has no CloudFormation client".into(),
+            }),
+        }
+    };
+    patch_artifact_guarded(s3, event, settings, unconfirmed).await
+}
+
+/// [`patch_artifact_with`], with `confirmed`, which says whether the event's stack guard
+/// holds (the Lambda's is [`crate::stack::confirm`]), run beside the artifact's first read:
+/// nothing is written unless it says yes.
+pub async fn patch_artifact_guarded(
+    s3: &Client,
+    event: &PatchEvent,
+    settings: &Settings,
+    confirmed: impl std::future::Future<Output = Result<(), ArtifactError>>,
 ) -> Result<PatchAnswer, ArtifactError> {
     let started = Instant::now();
     let url = S3Url::parse(&event.src)?;
@@ -288,11 +334,14 @@ pub async fn patch_artifact_with(
     timings.staged = ms(t);
 
     let t = Instant::now();
-    // The manifest is read beside the artifact's end: its update costs one write, after.
-    let (opened, manifest_before) = tokio::join!(
+    // The manifest is read beside the artifact's end: its update costs one write, after. The
+    // stack's guard is confirmed in the same round.
+    let (opened, manifest_before, confirmed) = tokio::join!(
         open(s3, &url, event),
-        read_manifest(s3, &url, event.manifest)
+        read_manifest(s3, &url, event.manifest),
+        confirmed
     );
+    confirmed?;
     let (current, last) = opened?;
     read_bytes += last.len() as u64;
     let opts = PatchOptions {

@@ -36,6 +36,10 @@ pub struct Inspected {
     pub groups: Vec<GroupState>,
     /// Milliseconds spent in all of it.
     pub ms: f64,
+    /// Set when this was planned from the local copies alone ([`inspect_assumed`]): the stack
+    /// as last seen, and the artifacts as their local manifests say. Its patches carry this
+    /// guard, and nothing is rolled out unless every patch and artifact confirmed it.
+    pub assumed: Option<zipedit::event::StackGuard>,
 }
 
 /// One artifact: what S3 has, what it holds, and how the package differs.
@@ -166,6 +170,7 @@ pub async fn inspect_kept(
             template_changes: Vec::new(),
             groups: Vec::new(),
             ms: ms(started),
+            assumed: None,
         });
     };
     let mut plan = plan(
@@ -214,7 +219,43 @@ pub async fn inspect_kept(
         template_changes,
         groups,
         ms: ms(started),
+        assumed: None,
     })
+}
+
+/// [`inspect_with`] from what this machine already has, asking nothing: the stack's copy
+/// (`stack::cache`, when it holds one of this format) and the local manifests, as if they
+/// were still true. `None` without a copy of the stack, and for a CDK app (its artifacts'
+/// bucket is read from the bootstrap stack). An artifact with no local manifest is read as
+/// usual. The caller confirms the rest ([`Inspected::assumed`]).
+pub async fn inspect_assumed(
+    project: Project,
+    clients: &Clients,
+    local: &Local,
+) -> anyhow::Result<Option<Inspected>> {
+    if crate::project::Kind::of(&project.root, &project.config) == crate::project::Kind::Cdk {
+        return Ok(None);
+    }
+    let state_dir = project.state_dir();
+    let Some((deployed, guard)) = stack::assumed(&state_dir, &project.config.stack) else {
+        return Ok(None);
+    };
+    let manifests: Vec<Manifest> = std::fs::read_dir(state_dir.join("manifests"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| manifest::load_local(&e.path()))
+        .collect();
+    let memory = Memory::new();
+    memory.with(|k| {
+        k.learn_stack(&project.config.stack, &deployed);
+        // A manifest names the object it describes: what a HEAD would say, if still true.
+        k.patched(&manifests);
+    });
+    let mut seen = inspect_kept(project, clients, local, Some(&memory)).await?;
+    seen.assumed = Some(guard);
+    Ok(Some(seen))
 }
 
 /// A CDK app's groups deploy to quickdeploy's own copies of the CDK's assets (the CDK's

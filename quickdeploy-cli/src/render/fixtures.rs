@@ -73,5 +73,6 @@ pub fn deploy_report() -> DeployReport {
         },
         timeline: None,
         recorded: None,
+        assumed: None,
     }
 }

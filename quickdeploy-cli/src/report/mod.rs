@@ -206,6 +206,21 @@ pub struct DeployReport {
     /// How the deploy was recorded in the stack's history (none: it was not).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recorded: Option<Recorded>,
+    /// Set when the deploy planned from this machine's copies of the stack and manifests,
+    /// asking nothing before its patches (left out when it read them first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assumed: Option<Assumed>,
+}
+
+/// A deploy planned from this machine's copies ([`DeployReport::assumed`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assumed {
+    /// The patcher confirmed the stack, and S3 the artifacts, as the copies said.
+    pub confirmed: bool,
+    /// Otherwise, what was not as the copies said: the deploy then read the stack and the
+    /// artifacts, and planned again (nothing was rolled out from the first plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// How a deploy's history entry (and its hot patches) were written.

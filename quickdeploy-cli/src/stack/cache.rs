@@ -4,12 +4,19 @@
 //! same stack id, and the same LastUpdatedTime (CreationTime for a stack never updated).
 //! Any update of the stack, from any machine, moves that time; anything else (no copy, one
 //! that does not parse, another format) is read as if there were none.
+//!
+//! A `deploy` may also plan from the copy alone, before asking anything: its patches then
+//! carry the copy's id and time as a guard (`zipedit::event::StackGuard`), which the patcher
+//! confirms with its own DescribeStacks beside its first read, and writes nothing past
+//! (`ops::deploy`'s assumed plan). For that the copy holds what DescribeStacks gives too: the
+//! status, parameters and tags.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Bumped when the file's meaning changes: an old file is then no copy at all.
-pub const FORMAT: u32 = 1;
+/// Bumped when the file's meaning changes: an old file is then no copy at all. (2: the
+/// status, parameters and tags.)
+pub const FORMAT: u32 = 2;
 
 /// What is kept of one stack.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +32,12 @@ pub struct Cached {
     pub template_body: String,
     /// Physical id by logical id (DescribeStackResources).
     pub physical: HashMap<String, String>,
+    /// The status, as DescribeStacks gave it.
+    pub status: String,
+    /// The parameters' values, as DescribeStacks gave them.
+    pub parameters: HashMap<String, String>,
+    /// The tags, as DescribeStacks gave them.
+    pub tags: HashMap<String, String>,
 }
 
 impl Cached {
@@ -61,6 +74,13 @@ pub fn load(path: &Path) -> Option<Cached> {
         .filter(|c| c.format == FORMAT)
 }
 
+/// Removes the stack's copy under `state_dir`, when this machine changes the stack (`full`):
+/// the next deploy reads the stack instead of planning from a copy its patch would refuse.
+/// (A copy left behind by a failed removal is still checked before it is used.)
+pub fn forget(state_dir: &Path, stack: &str) {
+    let _ = std::fs::remove_file(path(state_dir, stack));
+}
+
 /// Writes the copy (through a temporary file: a reader sees the old one or the new one).
 pub fn save(path: &Path, cached: &Cached) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -85,6 +105,9 @@ mod tests {
             updated: "1700000000.5".into(),
             template_body: "Resources: {}".into(),
             physical: HashMap::from([("Fn".into(), "app-Fn-1".into())]),
+            status: "UPDATE_COMPLETE".into(),
+            parameters: HashMap::from([("Stage".into(), "dev".into())]),
+            tags: HashMap::from([("team".into(), "cart".into())]),
         }
     }
 

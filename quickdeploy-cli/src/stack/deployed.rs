@@ -9,6 +9,8 @@ use anyhow::{Context, anyhow};
 use aws_sdk_cloudformation::error::ProvideErrorMetadata as _;
 use aws_sdk_cloudformation::types::TemplateStage;
 
+use zipedit::event::{StackGuard, stack_updated};
+
 use crate::project::cdk::nested;
 use crate::project::template::Template;
 
@@ -96,6 +98,9 @@ fn keep(
         updated,
         template_body: body,
         physical,
+        status: d.status.clone(),
+        parameters: d.parameters.clone(),
+        tags: d.tags.clone(),
     };
     if cached.confirms(&cached.stack_id, &cached.updated) {
         let _ = super::cache::save(path, &cached);
@@ -103,14 +108,39 @@ fn keep(
     Ok(Some(d))
 }
 
+/// The stack as its copy under `state_dir` says it was, read nothing, with the guard a patch
+/// planned from it carries: `None` without a usable copy. Only a patcher's DescribeStacks
+/// beside its write (the guard) makes it true.
+pub fn assumed(state_dir: &std::path::Path, stack: &str) -> Option<(Deployed, StackGuard)> {
+    let cached = super::cache::load(&super::cache::path(state_dir, stack))?;
+    if !cached.confirms(&cached.stack_id, &cached.updated) {
+        return None;
+    }
+    let template = Template::parse(&cached.template_body).ok()?;
+    let guard = StackGuard {
+        name: stack.to_owned(),
+        stack_id: cached.stack_id,
+        updated: cached.updated,
+    };
+    let deployed = Deployed {
+        template,
+        parameters: cached.parameters,
+        physical: cached.physical,
+        status: cached.status,
+        tags: cached.tags,
+    };
+    Some((deployed, guard))
+}
+
 /// The stack's id, and its LastUpdatedTime (CreationTime when never updated) with its
-/// status, as text: a copy made while an update ran is not taken for the finished one.
+/// status, as text (`zipedit::event::stack_updated`, which the patcher's guard check writes
+/// too): a copy made while an update ran is not taken for the finished one.
 fn identity(found: &Stack) -> (String, String) {
     let time = found.last_updated_time().or(found.creation_time());
     let status = found.stack_status().map(|s| s.as_str()).unwrap_or_default();
     (
         found.stack_id().unwrap_or_default().to_owned(),
-        time.map(|t| format!("{}.{:09} {status}", t.secs(), t.subsec_nanos()))
+        time.map(|t| stack_updated(t.secs(), t.subsec_nanos(), status))
             .unwrap_or_default(),
     )
 }
@@ -332,4 +362,42 @@ pub async fn parameter(
         .find(|p| p.parameter_key() == Some(key))
         .and_then(|p| p.parameter_value())
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_of_this_format_is_the_stack_assumed_with_its_guard() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cached = super::super::cache::Cached {
+            format: super::super::cache::FORMAT,
+            stack_id: "arn:aws:cloudformation:us-east-1:1:stack/app/abc".into(),
+            updated: stack_updated(1_700_000_000, 0, "UPDATE_COMPLETE"),
+            template_body: "Resources: {}".into(),
+            physical: HashMap::from([("Fn".into(), "app-Fn-1".into())]),
+            status: "UPDATE_COMPLETE".into(),
+            parameters: HashMap::from([("Stage".into(), "dev".into())]),
+            tags: HashMap::from([("quickdeploy:protected".into(), "true".into())]),
+        };
+        let path = super::super::cache::path(dir.path(), "app");
+        assert!(assumed(dir.path(), "app").is_none(), "no copy");
+        super::super::cache::save(&path, &cached).expect("save");
+        let (d, guard) = assumed(dir.path(), "app").expect("assumed");
+        assert_eq!(guard.name, "app");
+        assert_eq!(guard.stack_id, cached.stack_id);
+        assert_eq!(guard.updated, "1700000000.000000000 UPDATE_COMPLETE");
+        assert_eq!(d.physical, cached.physical);
+        assert_eq!(d.parameters, cached.parameters);
+        assert_eq!(d.tags, cached.tags, "protection is read from the copy too");
+        assert_eq!(d.status, "UPDATE_COMPLETE");
+        // A copy whose template does not parse is no copy.
+        let broken = super::super::cache::Cached {
+            template_body: "{not: [yaml".into(),
+            ..cached
+        };
+        super::super::cache::save(&path, &broken).expect("save");
+        assert!(assumed(dir.path(), "app").is_none());
+    }
 }

@@ -549,6 +549,9 @@ async fn an_unchanged_rust_crate_is_not_built_again_and_a_one_line_change_is() {
         MAIN,
         &original.replace("counted by Rust", "counted by Rust, once more"),
     );
+    // Without the stack's copy, so that the stack is read (a deploy planned from the copy
+    // reads nothing before the patch, which waits for the build anyway).
+    std::fs::remove_dir_all(app.path(".quickdeploy/stacks")).expect("the stack's copy");
     let changed = deploy(true).await;
     assert_eq!(build(&changed, ID)["skipped"], false, "{changed}");
     // The stack is read while cargo runs; the update waits for the build.

@@ -369,6 +369,17 @@ async fn deploy_sends_a_binarys_edit_as_a_splice_from_the_cache_then_from_the_ar
     );
 }
 
+/// `deploy --ci` with the patcher's Invoke API at `endpoint`: its exit and its JSON report.
+async fn deploy_through(app: &testkit::app::App, endpoint: &str) -> (std::process::Output, Value) {
+    let mut cmd = app.command(&["deploy", "--ci"]);
+    cmd.env("QUICKDEPLOY_PATCHER_ENDPOINT", endpoint);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("deploy"))
+        .await
+        .expect("join");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    (out, doc)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
     let (rig, old) = app_with_binary().await;
@@ -380,12 +391,7 @@ async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
     let mut new = old.clone();
     new[300_000..300_015].copy_from_slice(b"edit for an old");
     std::fs::write(app.path("src/report/engine.bin"), &new).expect("write");
-    let mut cmd = app.command(&["deploy", "--ci"]);
-    cmd.env("QUICKDEPLOY_PATCHER_ENDPOINT", &front.endpoint);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("deploy"))
-        .await
-        .expect("join");
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (out, doc) = deploy_through(app, &front.endpoint).await;
     assert_eq!(out.status.code(), Some(0), "{doc}");
     assert_eq!(
         front.refused_invokes(),
@@ -432,4 +438,26 @@ async fn a_patcher_older_than_encoded_changes_gets_the_files_whole() {
         manifest["code_sha256"].as_str(),
         Some(code_sha256(&bytes).as_str())
     );
+
+    // The next deploy plans from this machine's copy of the stack, and its patch carries a
+    // stack guard, which the old patcher refuses too (nothing written): the deploy warns,
+    // reads the stack, and patches as the old patcher reads it.
+    new[300_000..300_015].copy_from_slice(b"edit for an ol2");
+    std::fs::write(app.path("src/report/engine.bin"), &new).expect("write");
+    let (out, doc) = deploy_through(app, &front.endpoint).await;
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["assumed"]["confirmed"], false, "{doc}");
+    assert_eq!(
+        front.refused_invokes(),
+        5,
+        "the guarded event, the encoded one and the record refused"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not confirm the stack") && stderr.contains("quickdeploy bootstrap"),
+        "{stderr}"
+    );
+    let bytes = app.patched(&doc, "src-report.zip").await;
+    assert!(zip_crate_tree(&bytes)["engine.bin"].0 == new);
+    assert_eq!(app.code_shas().await["ReportFunction"], code_sha256(&bytes));
 }

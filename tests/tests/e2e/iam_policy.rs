@@ -467,11 +467,15 @@ fn every_sdk_operation_in_the_source_is_in_its_policy() {
     }
     let (patcher_missing, patcher) = uncovered(
         &[root().join("zipedit-lambda/src")],
-        &["s3"],
+        &["s3", "cloudformation"],
         &patcher_role(&[BUCKET]),
         "the role in cfn/zipedit.yaml",
     );
     assert!(patcher.contains("s3 upload_part_copy"), "{patcher:?}");
+    assert!(
+        patcher.contains("cloudformation describe_stacks"),
+        "{patcher:?}"
+    );
     missing.extend(patcher_missing);
     assert!(
         missing.is_empty(),

@@ -6,6 +6,7 @@
 //! module with `cargo test -p quickdeploy-tests --test e2e -- safety::`.
 
 mod agreement;
+mod assumed;
 mod bootstrap_ops;
 mod builds;
 mod builds_go;

@@ -571,6 +571,8 @@ fn the_role_grants_no_s3_wildcard_and_only_the_buckets_given() {
             ("ArtifactBucketNames", json!(buckets)),
             ("StagingPrefix", json!(staging)),
             ("AWS::Partition", json!("aws")),
+            ("AWS::Region", json!("eu-west-1")),
+            ("AWS::AccountId", json!("123456789012")),
         ]);
         let policies = resolve(&role["Policies"], &params);
         let by_name: HashMap<&str, &Value> = policies
@@ -586,7 +588,7 @@ fn the_role_grants_no_s3_wildcard_and_only_the_buckets_given() {
             .collect();
         let mut names: Vec<&str> = by_name.keys().copied().collect();
         names.sort_unstable();
-        assert_eq!(names, ["artifacts", "logs"]);
+        assert_eq!(names, ["artifacts", "logs", "stacks"]);
         check_artifact_policy(by_name["artifacts"], &buckets, staging);
 
         // Logs: write to its own group only.
@@ -597,6 +599,19 @@ fn the_role_grants_no_s3_wildcard_and_only_the_buckets_given() {
             ["logs:CreateLogStream", "logs:PutLogEvents"]
         );
         assert_eq!(strings(&logs[0]["Resource"]), ["GetAtt:LogGroup.Arn"]);
+
+        // Stacks: DescribeStacks only (the stack guard), on its own account and Region's.
+        let stacks = &by_name["stacks"]["Statement"];
+        assert_eq!(stacks.as_array().map(Vec::len), Some(1), "{stacks}");
+        assert_eq!(stacks[0]["Effect"], "Allow");
+        assert_eq!(
+            strings(&stacks[0]["Action"]),
+            ["cloudformation:DescribeStacks"]
+        );
+        assert_eq!(
+            strings(&stacks[0]["Resource"]),
+            ["arn:aws:cloudformation:eu-west-1:123456789012:stack/*"]
+        );
     }
 
     // The function and its log group, as the issue asks.

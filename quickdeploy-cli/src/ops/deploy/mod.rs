@@ -18,7 +18,7 @@ use crate::lambda::pace::{Pace, Quotas};
 use crate::lambda::publish;
 use crate::lambda::update::{self, Job};
 use crate::ops::{Event, Ui, full};
-use crate::plan::inspect::{Inspected, inspect_kept};
+use crate::plan::inspect::{Inspected, inspect_assumed, inspect_kept};
 use crate::plan::local::Local;
 use crate::plan::rollout;
 use crate::project::Project;
@@ -125,22 +125,14 @@ pub async fn deploy(
         Ok((built, ms(t)))
     };
     ui.event(Event::Step("reading the stack and diffing packages"));
-    // Who deploys (STS) is asked while the stack is read, not after the functions are live:
-    // the history entry needs it, the quick path should not wait for it (it is cached).
     let inspected = async {
         let _p = clients.trace.phase("inspect");
-        inspect_kept(project.clone(), clients, &local, opts.kept.as_ref()).await
+        inspect_first(&project, clients, &local, opts).await
     };
-    // The git commit too (a `git status` of a large work tree takes a while).
-    let root = project.root.clone();
-    let (built, seen, _, git) = tokio::join!(
-        building,
-        inspected,
-        crate::ops::history::who(clients),
-        crate::ops::history::git(&root)
-    );
+    let who_and_git = who_and_git(clients, &project);
+    let (built, seen) = tokio::join!(building, inspected);
     let (builds, build_ms) = built?;
-    let seen = seen?;
+    let mut seen = seen?;
     let mut report = starting(&seen, opts, builds, build_ms, prepared.synthesized.clone());
     let mut quick_done = Quick::default();
     let bucket = record_bucket(&seen);
@@ -155,6 +147,10 @@ pub async fn deploy(
         };
         (quick_done, history) =
             tokio::join!(quick(&seen, clients, opts, &local, ui, &mut report), read);
+        if let Some(refused) = quick_done.replan.take() {
+            (seen, quick_done) =
+                afresh(&project, clients, opts, &local, ui, &mut report, refused).await?;
+        }
     } else {
         report.artifacts = seen.groups.iter().map(artifact_report).collect();
         fall_back(&seen, clients, opts.fallback, ui, &mut report).await?;
@@ -167,10 +163,13 @@ pub async fn deploy(
     }
     {
         let _p = clients.trace.phase("history");
-        let Quick { versions, hotpatch } = quick_done;
+        let Quick {
+            versions, hotpatch, ..
+        } = quick_done;
         let ahead = crate::ops::history::Ahead {
             history,
-            git: Some(git),
+            // The task cannot fail but by a panic: then the entry names no commit.
+            git: Some(who_and_git.await.ok().flatten()),
             hotpatch,
             patcher: Some(opts.patcher.clone()),
         };
@@ -180,6 +179,96 @@ pub async fn deploy(
         report.timeline = Some(crate::report::timeline::Timeline::of(clients.trace.spans()));
     }
     Ok(report)
+}
+
+/// Who deploys (STS) and the git commit (a `git status` of a large work tree takes a while),
+/// for the history entry at the end: asked at once, on their own, so the patch does not wait
+/// for them (with the stack planned from its copy, the inspection takes less time than
+/// either). The identity is cached in `clients` for the entry; the commit is the answer.
+fn who_and_git(
+    clients: &Clients,
+    project: &Project,
+) -> tokio::task::JoinHandle<Option<crate::history::entry::Git>> {
+    let (c, root) = (clients.clone(), project.root.clone());
+    tokio::spawn(async move {
+        let (_, git) = tokio::join!(
+            crate::ops::history::who(&c),
+            crate::ops::history::git(&root)
+        );
+        git
+    })
+}
+
+/// The deploy's first look at the stack and the artifacts. With the zipedit Lambda (whose
+/// patches can carry a stack guard) and outside `watch` (which keeps its own), it is planned
+/// from this machine's copies first, asking nothing ([`inspect_assumed`]): taken when there
+/// is one artifact to patch and nothing that needs a full deploy, and then confirmed by the
+/// patch itself (the stack guard, the ETag) and by HEADs of the other artifacts beside it.
+/// Otherwise, or without copies, the stack and artifacts are read.
+async fn inspect_first(
+    project: &Project,
+    clients: &Clients,
+    local: &Local,
+    opts: &DeployOptions,
+) -> anyhow::Result<Inspected> {
+    if opts.kept.is_none()
+        && matches!(opts.patcher, Patcher::Lambda { .. })
+        // Whatever goes wrong in the plan from the copies is met again, and reported, in the
+        // plan from what is read.
+        && let Ok(Some(seen)) = inspect_assumed(project.clone(), clients, local).await
+        && rollout::needs_full(&seen, opts.force).is_empty()
+        // One artifact to patch: if its patch is refused, nothing was written, and the plan
+        // from reads starts from what the first found. (With two, one could be written while
+        // the other is refused, and the second plan would not see the first's change as this
+        // deploy's.)
+        && seen.groups.iter().filter(|g| !g.diff.is_empty()).count() == 1
+    {
+        return Ok(seen);
+    }
+    inspect_kept(project.clone(), clients, local, opts.kept.as_ref()).await
+}
+
+/// After a plan from the copies that a patch or an artifact refused (`refused`: what was not
+/// as they said): the stack and artifacts are read, and the deploy planned and run again.
+/// Nothing of the first plan was rolled out; what its patches wrote, the reads now see.
+async fn afresh(
+    project: &Project,
+    clients: &Clients,
+    opts: &DeployOptions,
+    local: &Local,
+    ui: &dyn Ui,
+    report: &mut DeployReport,
+    refused: String,
+) -> anyhow::Result<(Inspected, Quick)> {
+    // A patcher that cannot confirm a stack (older than stack guards, or without
+    // cloudformation:DescribeStacks) refuses every plan from the copies: worth a warning.
+    if refused.contains("StackUnread") || refused.contains("does not take stack guards") {
+        ui.event(Event::Warning(&format!(
+            "the patcher could not confirm the stack ({refused}), so the stack is read first: update the patcher with `quickdeploy bootstrap`"
+        )));
+    } else {
+        ui.event(Event::Line(&format!(
+            "this machine's copy of the stack or an artifact is out of date ({refused}): reading them again"
+        )));
+    }
+    report.assumed = Some(crate::report::Assumed {
+        confirmed: false,
+        refused: Some(refused),
+    });
+    let seen = {
+        let _p = clients.trace.phase("inspect");
+        inspect_kept(project.clone(), clients, local, None).await?
+    };
+    report.needs_full = rollout::needs_full(&seen, opts.force);
+    report.timings_ms.diff += seen.ms;
+    let mut done = Quick::default();
+    if report.needs_full.is_empty() {
+        done = quick(&seen, clients, opts, local, ui, report).await;
+    } else {
+        report.artifacts = seen.groups.iter().map(artifact_report).collect();
+        fall_back(&seen, clients, opts.fallback, ui, report).await?;
+    }
+    Ok((seen, done))
 }
 
 /// Each deploy (each watch round) its own time line; a one-off deploy's begins when the
@@ -226,6 +315,7 @@ fn starting(
         },
         timeline: None,
         recorded: None,
+        assumed: None,
     }
 }
 
@@ -255,6 +345,8 @@ async fn record_deploy(
 struct Quick {
     versions: ManifestVersions,
     hotpatch: Option<(hotpatch::Record, Option<hotpatch::Read>)>,
+    /// A plan from the copies that was refused, and why: nothing was decided or rolled out.
+    replan: Option<String>,
 }
 
 /// The full deploy instead, when consent allows; else the report says why not.
@@ -313,6 +405,7 @@ async fn quick(
         deltas: opts.deltas,
         mode: opts.mode,
         local,
+        guard: seen.assumed.as_ref(),
     };
     let patches = seen
         .groups
@@ -325,8 +418,25 @@ async fn quick(
         let b = record_at.as_deref()?;
         hotpatch::read_ahead(&clients.s3, b, &report.stack).await
     };
-    let (mut running, patched, record_ahead) =
-        tokio::join!(running, futures::future::join_all(patches), record_read);
+    let (mut running, patched, record_ahead, unconfirmed) = tokio::join!(
+        running,
+        futures::future::join_all(patches),
+        record_read,
+        confirm_unpatched(seen, clients)
+    );
+    if seen.assumed.is_some() {
+        let refused = patched.iter().find_map(|p| p.as_ref().err());
+        if let Some(why) = refused.map(|e| format!("{e:#}")).or(unconfirmed) {
+            return Quick {
+                replan: Some(why),
+                ..Quick::default()
+            };
+        }
+        report.assumed = Some(crate::report::Assumed {
+            confirmed: true,
+            refused: None,
+        });
+    }
     current::confirm(
         &clients.lambda,
         &quotas,
@@ -364,7 +474,34 @@ async fn quick(
     Quick {
         versions,
         hotpatch: Some((hot, record_ahead)),
+        replan: None,
     }
+}
+
+/// In a plan from the copies, the artifacts that are not patched (whose patch's ETag check
+/// does not confirm them), asked by HEAD while the patches run: what the first is not as its
+/// local manifest says, if one is not. Nothing for a plan from reads.
+async fn confirm_unpatched(seen: &Inspected, clients: &Clients) -> Option<String> {
+    seen.assumed.as_ref()?;
+    let heads = seen
+        .groups
+        .iter()
+        .filter(|g| g.diff.is_empty())
+        .map(|g| async move {
+            match remote::head(&clients.s3, &g.group.artifact).await {
+                Ok(h) if h.etag == g.head.etag => None,
+                Ok(h) => Some(format!(
+                    "{} is at ETag {}, its local manifest says {}",
+                    g.group.artifact, h.etag, g.head.etag
+                )),
+                Err(e) => Some(format!("{}: {e:#}", g.group.artifact)),
+            }
+        });
+    futures::future::join_all(heads)
+        .await
+        .into_iter()
+        .flatten()
+        .next()
 }
 
 /// The rollout's outcomes into the report: each function's status, then the deploy's outcome

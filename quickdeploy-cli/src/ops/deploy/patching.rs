@@ -28,6 +28,9 @@ pub struct How<'a> {
     pub mode: zipedit::Mode,
     /// The local side: each change encoded once for every target.
     pub local: &'a Local,
+    /// The stack guard the patches carry, when the deploy was planned from the local copies
+    /// ([`crate::plan::inspect::Inspected::assumed`]).
+    pub guard: Option<&'a zipedit::event::StackGuard>,
 }
 
 /// Patches one artifact if its package changed.
@@ -54,8 +57,9 @@ pub async fn patch_group(
     };
     let (changes, mut sent) = encode_changes(g, head, opts, clients, cache).await?;
     let encoded = sent.files.iter().any(|f| f.sent != encode::Sent::Whole);
-    let event = |changes| {
-        patch::event(
+    let event = |changes| zipedit::event::PatchEvent {
+        stack: opts.guard.cloned(),
+        ..patch::event(
             &g.group.artifact,
             changes,
             &g.diff.deletes,
@@ -64,7 +68,15 @@ pub async fn patch_group(
         )
     };
     let mut ran = patch::run(opts.patcher, &clients.s3, event(changes), &g.group.artifact).await;
-    if matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent") {
+    let bad_event = matches!(&ran, Err(PatchFailure::Refused { kind, .. }) if kind == "BadEvent");
+    if bad_event && opts.guard.is_some() {
+        // A patcher older than stack guards (nothing written): the deploy reads the stack
+        // and patches again without one.
+        return Err(anyhow!(
+            "the patcher does not take stack guards (it is older than this quickdeploy)"
+        ));
+    }
+    if bad_event {
         // A patcher older than encoded changes or kept manifests refuses them as a bad event
         // (nothing written): send the event as it reads them, and say how to update it.
         sent.warnings.push(if encoded {

@@ -88,6 +88,7 @@ pub async fn full(
         changeset::discard(&clients.cfn, &stack_name, &created).await?;
         report.outcome = FullOutcome::DryRun;
     } else if consented(clients, opts.consent, &created, &mut report, ui).await? {
+        crate::stack::cache::forget(&project.state_dir(), &stack_name);
         execute(clients, &created, &mut report, ui).await?;
         if report.ok {
             ui.event(Event::Step("reading every function back"));

@@ -59,6 +59,7 @@ mod tests {
             timings_ms: Default::default(),
             timeline: None,
             recorded: None,
+            assumed: None,
         }
     }
 
