@@ -117,7 +117,8 @@ struct Shared {
     sam: Mutex<HashMap<String, crate::sam::SamStack>>,
     /// Every API call through the proxy, each once ([`S3Proxy::calls`]).
     calls: Mutex<std::collections::BTreeSet<crate::iam::Call>>,
-    /// Every API call through the proxy, in order ([`S3Proxy::take_call_log`]).
+    /// Every API call through the proxy, in order ([`S3Proxy::take_call_log`]); the patcher's
+    /// own (`app/zipedit` in the user agent) begin with `patcher `.
     call_log: Mutex<Vec<String>>,
     /// When each stack was last updated through the proxy, by name: moto's DescribeStacks
     /// gives no LastUpdatedTime, CloudFormation's does (`with_updated_time`).
@@ -484,19 +485,28 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
         Ok(b) => b,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
-    let agent = parts.headers.get(axum::http::header::USER_AGENT);
-    if agent
+    let agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
         .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("aws-sdk-rust"))
-    {
-        p.sent_by_rust
-            .fetch_add(body.len() as u64, Ordering::SeqCst);
+        .unwrap_or_default();
+    // The patcher's own calls (the stack guard's DescribeStacks: `app/zipedit` in its user
+    // agent) come from inside the region on AWS, as its S3 calls, which go to moto straight:
+    // neither the client's round trip nor the client's bytes.
+    let from_the_patcher = agent.contains("app/zipedit");
+    if !from_the_patcher {
+        p.sent.fetch_add(body.len() as u64, Ordering::SeqCst);
+        if agent.contains("aws-sdk-rust") {
+            p.sent_by_rust
+                .fetch_add(body.len() as u64, Ordering::SeqCst);
+        }
     }
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     // AWS-like latency (S3Proxy::set_latency): the round trip, and updates while one settles.
-    p.latency.round_trip().await;
+    if !from_the_patcher {
+        p.latency.round_trip().await;
+    }
     let settling = settling_call(&parts.method, &path, &query);
     if let Some((function, op)) = &settling
         && let Some((kind, message)) = p.latency.refusal(function, *op)
@@ -505,9 +515,11 @@ async fn forward_inner(State(p): State<Arc<Shared>>, req: Request) -> Response {
     }
     // Every call as its client sent it, for the IAM checks (S3Proxy::calls).
     let call = crate::iam::operation(parts.method.as_str(), &path, &query, &parts.headers, &body);
+    // The patcher's own calls are logged as its.
     if let Ok(mut log) = p.call_log.lock() {
         let resource = call.needs.first().map(|n| n.1.as_str()).unwrap_or("");
-        log.push(format!("{call} {resource}"));
+        let who = if from_the_patcher { "patcher " } else { "" };
+        log.push(format!("{who}{call} {resource}"));
     }
     if let Ok(mut calls) = p.calls.lock() {
         calls.insert(call);

@@ -17,7 +17,13 @@ use zipedit::records::RecordEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = aws_config::load_from_env().await;
+    // `app/zipedit` in every call's user agent: CloudTrail (and the rig's proxy) tell the
+    // patcher's calls from the CLI's.
+    let app = aws_config::AppName::new("zipedit").map_err(|e| format!("app name: {e}"))?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .app_name(app)
+        .load()
+        .await;
     // A custom endpoint (moto, MinIO, LocalStack) needs path-style addressing; AWS itself never
     // sets one for a Lambda, so this only changes behaviour off AWS.
     let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some()

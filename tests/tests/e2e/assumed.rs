@@ -82,7 +82,18 @@ async fn a_deploy_from_this_machines_copies_patches_first_and_the_patcher_confir
     assert!(out.status.success(), "{zero}");
     assert!(zero.get("assumed").is_none(), "no copy yet: {zero}");
     app.write("src/shared/greeting.py", &greeting("One"));
+    rig.proxy.take_call_log();
     let (out, first) = app.run_json(&["deploy", "--timings"]).await;
+    let log = rig.proxy.take_call_log();
+    assert!(
+        log.iter()
+            .any(|c| c.starts_with("patcher cloudformation DescribeStacks")),
+        "the patcher confirmed the stack: {log:#?}"
+    );
+    assert!(
+        !log.iter().any(|c| c.starts_with("cloudformation ")),
+        "the CLI asked CloudFormation nothing: {log:#?}"
+    );
     assert!(out.status.success(), "{first}");
     assert_eq!(first["outcome"], "deployed", "{first}");
     assert_eq!(first["assumed"]["confirmed"], true, "{first}");
