@@ -21,7 +21,8 @@
 //! paced run's wall time against the quota floor (N x writes / 15 per s) and the client CPU
 //! per function (user + system time of the quickdeploy process, from getrusage of the
 //! children, over N). `QUICKDEPLOY_BIN` runs another build of quickdeploy (main's, to
-//! compare).
+//! compare). `SCALE_NO_STACK_COPY=1` removes the stack's copy before each deploy, so it reads
+//! the stack before its patch instead of planning from the copy: the two on one binary.
 //!
 //! Run: `make bench-scale`; `SCALE_NS` (default "1,10,50,200"), `BENCH_RUNS` (default 3).
 
@@ -132,6 +133,12 @@ async fn quickdeploy_run(
 ) -> (f64, BTreeMap<String, usize>, f64) {
     let qd = rig.qd();
     qd.write("src/shared/handler.py", &handler(marker));
+    // SCALE_NO_STACK_COPY=1: the stack's copy removed before each deploy, which then reads
+    // the stack before its patch, as a deploy without copies does (an A/B of the plan from
+    // the copies, on one binary).
+    if std::env::var("SCALE_NO_STACK_COPY").as_deref() == Ok("1") {
+        let _ = std::fs::remove_dir_all(qd.path(".quickdeploy/stacks"));
+    }
     let mut args = vec!["deploy", "--ci"];
     args.extend_from_slice(extra);
     rig.moto().start_recording();
