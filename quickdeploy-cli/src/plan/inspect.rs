@@ -240,11 +240,7 @@ pub async fn inspect_assumed(
     let Some((deployed, guard)) = stack::assumed(&state_dir, &project.config.stack) else {
         return Ok(None);
     };
-    let manifests: Vec<Manifest> = std::fs::read_dir(state_dir.join("manifests"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+    let manifests: Vec<Manifest> = local_manifest_files(&state_dir)
         .filter_map(|e| manifest::load_local(&e.path()))
         .collect();
     let memory = Memory::new();
@@ -280,6 +276,16 @@ fn cdk_own_artifacts(
     Ok(())
 }
 
+/// The files of this machine's local manifests (`.quickdeploy/manifests/*.json`); none when
+/// the folder cannot be read.
+fn local_manifest_files(state_dir: &std::path::Path) -> impl Iterator<Item = std::fs::DirEntry> {
+    std::fs::read_dir(state_dir.join("manifests"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+}
+
 /// The most artifacts whose HEAD is asked ahead (the newest local manifests).
 const PREFETCH_MAX: usize = 32;
 
@@ -291,17 +297,12 @@ async fn prefetch_heads(
     s3: &aws_sdk_s3::Client,
     state_dir: &std::path::Path,
 ) -> HashMap<PathBuf, (Manifest, Head)> {
-    let mut paths: Vec<(std::time::SystemTime, PathBuf)> =
-        std::fs::read_dir(state_dir.join("manifests"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .map(|e| {
-                let modified = e.metadata().and_then(|m| m.modified());
-                (modified.unwrap_or(std::time::UNIX_EPOCH), e.path())
-            })
-            .collect();
+    let mut paths: Vec<(std::time::SystemTime, PathBuf)> = local_manifest_files(state_dir)
+        .map(|e| {
+            let modified = e.metadata().and_then(|m| m.modified());
+            (modified.unwrap_or(std::time::UNIX_EPOCH), e.path())
+        })
+        .collect();
     paths.sort_by_key(|p| std::cmp::Reverse(p.0));
     let heads = paths
         .into_iter()
